@@ -1,0 +1,125 @@
+"""Backend registry: which array library a tensor's data lives in.
+
+A backend is an array namespace (``xp``: NumPy, CuPy, ...) plus a small table of
+kernels (see :class:`Backend`). Tensors carry their backend; ops refuse to mix two.
+Backends are found by name among the built-ins and the entry-point group
+``tinygrad_rnn.backends``, and created once, on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator
+from importlib.metadata import entry_points
+
+from .base import Backend, BackendError, BackendUnavailable
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "BackendUnavailable",
+    "available",
+    "get",
+    "get_backend",
+    "names",
+    "register",
+    "set_backend",
+    "use_backend",
+]
+
+ENTRY_POINT_GROUP = "tinygrad_rnn.backends"
+
+_BUILTIN: dict[str, str] = {
+    "numpy": "tinygrad_rnn.backends.numpy_backend:NumpyBackend",
+    "numba": "tinygrad_rnn.backends.numba_backend:NumbaBackend",
+    "cupy": "tinygrad_rnn.backends.cupy_backend:CupyBackend",
+}
+_registered: dict[str, Callable[[], Backend]] = {}
+_instances: dict[str, Backend] = {}
+_current = "numpy"
+
+
+def _load(target: str) -> Callable[[], Backend]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _factories() -> dict[str, Callable[[], Backend] | str]:
+    found: dict[str, Callable[[], Backend] | str] = dict(_BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    found.update(_registered)
+    return found
+
+
+def register(name: str, factory: Callable[[], Backend]) -> None:
+    """Register a backend class (or zero-argument factory) under ``name``.
+
+    Installed packages normally register through the entry-point group
+    ``tinygrad_rnn.backends`` instead; this is for code that builds one at run time.
+    """
+    _registered[name] = factory
+    _instances.pop(name, None)
+
+
+def names() -> list[str]:
+    """Every backend name known here, usable or not."""
+    return sorted(_factories())
+
+
+def get(name: str | Backend) -> Backend:
+    """The backend called ``name``, created on first use.
+
+    Raises ``ValueError`` for an unknown name (listing the available ones) and
+    :class:`BackendUnavailable` when it is known but cannot run here (saying what is missing).
+    """
+    if isinstance(name, Backend):
+        return name
+    if name in _instances:
+        return _instances[name]
+    factories = _factories()
+    if name not in factories:
+        raise ValueError(f"unknown backend {name!r}; available backends: {', '.join(available())}")
+    factory = factories[name]
+    if isinstance(factory, str):
+        factory = _load(factory)
+    backend = factory()
+    _instances[name] = backend
+    return backend
+
+
+def available() -> list[str]:
+    """Names of the backends usable on this machine (``cupy`` only with CuPy and a GPU)."""
+    usable = []
+    for name in names():
+        try:
+            get(name)
+        except BackendUnavailable:
+            continue
+        usable.append(name)
+    return usable
+
+
+def set_backend(name: str) -> None:
+    """Make ``name`` the backend of new tensors created without ``backend=``."""
+    global _current
+    get(name)  # fail now, with the reason, rather than at the first tensor
+    _current = name
+
+
+def get_backend() -> Backend:
+    """The backend new tensors are created on."""
+    return get(_current)
+
+
+@contextlib.contextmanager
+def use_backend(name: str) -> Iterator[Backend]:
+    """Within the block, new tensors default to backend ``name``."""
+    global _current
+    previous = _current
+    set_backend(name)
+    try:
+        yield get(name)
+    finally:
+        _current = previous

@@ -1,0 +1,153 @@
+"""The backend interface: an array namespace and a small table of kernels.
+
+Every kernel here has a plain-namespace fallback written only against ``self.xp``
+(the NumPy API, which CuPy mirrors), so a new backend needs nothing but ``xp`` to
+work and overrides just the kernels it can do faster. This is the one seam where
+NumPy, Numba and CuPy meet (Chainer calls it ``get_array_module``).
+
+Shapes in the RNN kernels follow D2L §8.4.2: ``T`` steps, ``N`` batch, ``h`` hidden.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    """A tensor operation met a backend problem (mixing two backends, say)."""
+
+
+class BackendUnavailable(BackendError):
+    """A known backend cannot run on this machine; the message says what is missing."""
+
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+class Backend:
+    """Array namespace plus kernels. Subclasses set ``name`` and ``xp``."""
+
+    name: str = "abstract"
+    xp: ModuleType = np
+
+    # ------------------------------------------------------------------ arrays
+    def asarray(self, data: Any, dtype: Any = None) -> Any:
+        """``data`` as an array of this backend (no copy when it already is one)."""
+        return self.xp.asarray(data, dtype=dtype)
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """A NumPy copy of ``array`` (from device memory where needed)."""
+        return np.array(array, copy=True)
+
+    def is_array(self, obj: Any) -> bool:
+        """Whether ``obj`` is an array this backend computes on."""
+        return isinstance(obj, np.ndarray)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (a no-op on the CPU); benchmarks call it."""
+
+    # ---------------------------------------------------------- random numbers
+    # Drawn on the host from a NumPy Generator, then moved: the same seed gives
+    # the same parameters on every backend, which the parity tests rely on.
+    def random_normal(self, rng: np.random.Generator, shape: tuple, std: float, dtype) -> Any:
+        return self.asarray(rng.normal(0.0, std, size=shape).astype(dtype))
+
+    def random_uniform(self, rng: np.random.Generator, shape: tuple, low: float, high: float,
+                       dtype) -> Any:
+        return self.asarray(rng.uniform(low, high, size=shape).astype(dtype))
+
+    # ------------------------------------------------------------- scatter-add
+    def scatter_add(self, shape: tuple, index: Any, values: Any) -> Any:
+        """``zeros(shape)`` with ``values`` added at ``index``; repeated indices accumulate.
+
+        The backward of indexing (``x[index]``) and of ``embedding``.
+        """
+        out = self.xp.zeros(shape, dtype=values.dtype)
+        self.xp.add.at(out, index, values)
+        return out
+
+    # ------------------------------------------------------------- elementwise
+    def tanh_backward(self, y: Any, grad: Any) -> Any:
+        """``grad * (1 - y**2)`` where ``y = tanh(x)``: dtanh/dx from the output alone."""
+        return grad * (1 - y * y)
+
+    # --------------------------------------------------- softmax cross-entropy
+    def softmax_cross_entropy(self, logits: Any, targets: Any) -> tuple[Any, Any]:
+        """Per-row cross-entropy of ``logits`` (N, C) against int ``targets`` (N,).
+
+        Returns ``(loss (N,), probs (N, C))``. Uses the log-sum-exp shift, so
+        logits of ±1000 stay finite; ``probs`` is kept for the backward.
+        """
+        xp = self.xp
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_norm = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        log_probs = shifted - log_norm
+        rows = xp.arange(logits.shape[0])
+        loss = -log_probs[rows, targets]
+        return loss, xp.exp(log_probs)
+
+    def softmax_cross_entropy_backward(self, probs: Any, targets: Any, grad: Any) -> Any:
+        """d loss_i / d logits = ``(softmax - one_hot(target)) * grad_i``; shapes as above."""
+        xp = self.xp
+        dlogits = probs.copy()
+        dlogits[xp.arange(probs.shape[0]), targets] -= 1
+        dlogits *= grad[:, None]
+        return dlogits
+
+    # --------------------------------------------------------- fused RNN (BPTT)
+    def rnn_forward(self, Zx: Any, H0: Any, W_hh: Any, nonlinearity: str) -> Any:
+        """The recurrence of D2L (8.4.5) over all steps.
+
+        ``H_t = φ(Zx_t + H_{t-1} W_hh)`` with ``Zx_t = X_t W_xh + b_h`` precomputed for
+        every step at once (one GEMM, the cuDNN layout). Shapes: ``Zx`` (T, N, h),
+        ``H0`` (N, h), ``W_hh`` (h, h). Returns ``H`` (T, N, h) = H_1 .. H_T.
+        """
+        xp = self.xp
+        H = xp.empty_like(Zx)
+        prev = H0
+        for t in range(Zx.shape[0]):
+            Z = Zx[t] + prev @ W_hh
+            H[t] = xp.tanh(Z) if nonlinearity == "tanh" else xp.maximum(Z, 0)
+            prev = H[t]
+        return H
+
+    def rnn_backward(self, dH: Any, H: Any, H0: Any, W_hh: Any,
+                     nonlinearity: str) -> tuple[Any, Any, Any]:
+        """Back-propagation through time for :meth:`rnn_forward`.
+
+        ``dH`` (T, N, h) is dL/dH_t from outside the recurrence (the outputs). Walking
+        back, the gradient reaching ``H_t`` is ``dH_t`` plus what ``H_{t+1}`` sends through
+        ``W_hh``: ``dZ_t = (dH_t + dZ_{t+1} W_hhᵀ) ⊙ φ'(Z_t)``. Then
+        ``dW_hh = Σ_t H_{t-1}ᵀ dZ_t`` is one GEMM over the stacked steps.
+        Returns ``(dZx (T, N, h), dH0 (N, h), dW_hh (h, h))``.
+        """
+        xp = self.xp
+        T, N, h = H.shape
+        dZ = xp.empty_like(H)
+        carry = xp.zeros_like(H0)
+        W_hh_T = W_hh.T
+        for t in range(T - 1, -1, -1):
+            g = dH[t] + carry
+            if nonlinearity == "tanh":
+                dZ[t] = self.tanh_backward(H[t], g)
+            else:
+                dZ[t] = g * (H[t] > 0)
+            carry = dZ[t] @ W_hh_T
+        H_prev = xp.concatenate([H0[None], H[:-1]], axis=0).reshape(T * N, h)
+        dW_hh = H_prev.T @ dZ.reshape(T * N, h)
+        return dZ, carry, dW_hh
+
+    # -------------------------------------------------------------- reductions
+    def global_norm_sq(self, arrays: list) -> Any:
+        """Σ‖a‖² over ``arrays`` as a 0-d array of this backend (no host round trip)."""
+        xp = self.xp
+        total = xp.zeros((), dtype=np.float64)
+        for a in arrays:
+            total = total + xp.vdot(a.ravel(), a.ravel()).astype(np.float64)
+        return total
+
+    def __repr__(self) -> str:
+        return f"<backend {self.name!r}>"

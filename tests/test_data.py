@@ -1,0 +1,501 @@
+"""Tests for tinygrad_rnn.data: D2L §8.2–8.3 preprocessing, vocabulary and iterators.
+
+The only hard-coded results are facts D2L (v0.17) publishes for *The Time Machine*.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn.data import (
+    DATA_ENV_VAR,
+    TIME_MACHINE_SHA1,
+    DataError,
+    SeqDataLoader,
+    Vocab,
+    cache_dir,
+    download,
+    load_corpus,
+    load_data_time_machine,
+    preprocess_line,
+    read_lines,
+    seq_data_iter_random,
+    seq_data_iter_sequential,
+    sha1_of,
+    time_machine_path,
+    tokenize,
+)
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def book() -> Path:
+    """The book's text file: $TINYGRAD_RNN_DATA, else ../shared/data/timemachine.txt."""
+    env = os.environ.get(DATA_ENV_VAR)
+    fallback = Path(__file__).resolve().parents[1].parent / "shared/data/timemachine.txt"
+    for candidate in (env, fallback):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    pytest.skip(f"The Time Machine not found: set {DATA_ENV_VAR} or provide {fallback}")
+
+
+@pytest.fixture(scope="module")
+def book_lines(book: Path) -> list[str]:
+    return read_lines(book)
+
+
+@pytest.fixture(scope="module")
+def char_corpus(book: Path) -> tuple[np.ndarray, Vocab]:
+    return load_corpus(book)
+
+
+@pytest.fixture
+def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
+
+
+@pytest.fixture
+def http_dir(tmp_path: Path):
+    """A local HTTP server on an ephemeral port serving tmp_path/'www'; yields (dir, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def closed_port_url() -> str:
+    """URL on a port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/timemachine.txt"
+
+
+def sha1_hex(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(data).hexdigest()
+
+
+# ---------------------------------------------------------------------- preprocessing
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("The Time Machine, by H. G. Wells [1898]\n", "the time machine by h g wells"),
+        ("  --Hello,   WORLD!!--  ", "hello world"),
+        ("don't stop", "don t stop"),
+        ("caf\u00e9 na\u00efve", "caf na ve"),  # non-ASCII letters are not [A-Za-z]
+        ("1234 ... ;;", ""),
+        ("\n", ""),
+        ("under_score\ttab", "under score tab"),
+    ],
+)
+def test_preprocess_line(line: str, expected: str) -> None:
+    assert preprocess_line(line) == expected
+
+
+def test_read_lines_matches_d2l(book_lines: list[str]) -> None:
+    # D2L §8.2.1 prints these.
+    assert len(book_lines) == 3221
+    assert book_lines[0] == "the time machine by h g wells"
+    assert book_lines[10] == "twinkled and his usually pale face was flushed and animated the"
+    assert "" in book_lines  # empty lines are kept
+
+
+def test_tokenize() -> None:
+    lines = ["the cat", "", "a b  c"]
+    assert tokenize(lines, "word") == [["the", "cat"], [], ["a", "b", "c"]]
+    assert tokenize(lines, "char") == [list("the cat"), [], list("a b  c")]
+    with pytest.raises(ValueError, match="'bytes'"):
+        tokenize(lines, "bytes")
+
+
+# ------------------------------------------------------------------------------- vocab
+
+
+def test_char_corpus_matches_d2l(char_corpus: tuple[np.ndarray, Vocab]) -> None:
+    corpus, vocab = char_corpus
+    assert len(corpus) == 170580 and len(vocab) == 28  # D2L §8.2.5
+    assert corpus.dtype == np.int64 and corpus.ndim == 1
+    assert vocab.unk == 0 and vocab.idx_to_token[0] == "<unk>"
+    assert set(vocab.idx_to_token[1:]) == set("abcdefghijklmnopqrstuvwxyz ")
+
+
+def test_corpus_ids_decode_to_text(book_lines: list[str], char_corpus) -> None:
+    corpus, vocab = char_corpus
+    assert "".join(vocab.to_tokens(corpus)) == "".join(book_lines)
+
+
+def test_vocab_order_is_descending_frequency(book_lines: list[str], char_corpus) -> None:
+    _, vocab = char_corpus
+    text = "".join(book_lines)
+    counts = {ch: text.count(ch) for ch in set(text)}  # counted without Counter
+    freqs = [counts[t] for t in vocab.idx_to_token[1:]]
+    assert freqs == sorted(freqs, reverse=True)
+    assert dict(vocab.token_freqs) == counts
+    assert [t for t, _ in vocab.token_freqs] == vocab.idx_to_token[1:]
+
+
+def test_word_vocab_matches_d2l(book_lines: list[str]) -> None:
+    vocab = Vocab(tokenize(book_lines, "word"))
+    # D2L §8.2.4 and §8.3.2 print these.
+    assert vocab.idx_to_token[:10] == [
+        "<unk>", "the", "i", "and", "of", "a", "to", "was", "in", "that",
+    ]  # fmt: skip
+    assert vocab.token_freqs[:3] == [("the", 2261), ("i", 1267), ("and", 1245)]
+
+
+def test_vocab_min_freq_and_reserved() -> None:
+    tokens = [["a", "b", "a"], ["c", "a", "b"], ["d"]]  # a:3 b:2 c:1 d:1
+    v = Vocab(tokens, min_freq=2, reserved_tokens=["<pad>", "<bos>"])
+    assert v.idx_to_token == ["<unk>", "<pad>", "<bos>", "a", "b"]
+    assert v["c"] == v["zzz"] == v.unk == 0
+    assert v[["a", ("b", "<pad>")]] == [3, [4, 1]]
+    assert Vocab(tokens).idx_to_token == ["<unk>", "a", "b", "c", "d"]  # ties: first seen
+    assert Vocab(["b", "a", "b"]).idx_to_token == ["<unk>", "b", "a"]  # flat list
+    assert len(Vocab()) == 1
+    # A reserved token that also occurs in the text is not added twice.
+    assert Vocab([["x", "y"]], reserved_tokens=["x"]).idx_to_token == ["<unk>", "x", "y"]
+    with pytest.raises(ValueError, match="duplicate"):
+        Vocab(tokens, reserved_tokens=["<pad>", "<pad>"])
+
+
+def test_vocab_to_tokens_round_trip(char_corpus) -> None:
+    corpus, vocab = char_corpus
+    ids = corpus[:50].tolist()
+    assert vocab[vocab.to_tokens(ids)] == ids
+    assert vocab.to_tokens(np.int64(0)) == "<unk>"
+    assert vocab.to_tokens(np.array([[1, 2]])) == [[vocab.to_tokens(1), vocab.to_tokens(2)]]
+
+
+def test_vocab_rebuilds_from_idx_to_token(char_corpus) -> None:
+    _, vocab = char_corpus
+    stored = np.array(vocab.idx_to_token)  # as a checkpoint would keep it: a string array
+    rebuilt = Vocab.from_tokens(stored)
+    assert rebuilt == vocab
+    assert rebuilt.token_to_idx == vocab.token_to_idx
+    assert all(type(t) is str for t in rebuilt.idx_to_token)
+    assert Vocab.from_dict(vocab.to_dict()) == vocab
+    assert Vocab.from_tokens(["<unk>", "b"]) != vocab
+    with pytest.raises(ValueError, match="<unk>"):
+        Vocab.from_tokens(["a", "<unk>"])
+    with pytest.raises(ValueError, match="duplicate"):
+        Vocab.from_tokens(["<unk>", "a", "a"])
+
+
+def test_load_corpus_max_tokens(book: Path, char_corpus) -> None:
+    full, vocab = char_corpus
+    corpus, vocab10k = load_corpus(book, max_tokens=10000)
+    assert len(corpus) == 10000
+    np.testing.assert_array_equal(corpus, full[:10000])
+    assert vocab10k == vocab  # the vocabulary always comes from the whole text
+
+
+# --------------------------------------------------------------------------- iterators
+
+ITERATORS = [seq_data_iter_random, seq_data_iter_sequential]
+
+
+@pytest.mark.parametrize("iterator", ITERATORS)
+def test_iterator_shapes_and_shift(iterator, char_corpus) -> None:
+    corpus, _ = char_corpus
+    batches = list(iterator(corpus[:5000], 4, 7, 0))
+    assert batches
+    for X, Y in batches:
+        assert X.shape == Y.shape == (4, 7)
+        assert X.dtype == Y.dtype == np.int64
+        np.testing.assert_array_equal(X[:, 1:], Y[:, :-1])
+    # With ids equal to positions, Y is exactly X + 1.
+    for X, Y in iterator(np.arange(500), 3, 5, 1):
+        np.testing.assert_array_equal(Y, X + 1)
+
+
+def first_offset(iterator, seed: int, num_steps: int) -> int:
+    """The offset an iterator drew, read off its first X over a corpus of positions."""
+    X, _ = next(iterator(np.arange(200), 2, num_steps, seed))
+    # Random: every subsequence starts at offset + k * num_steps; sequential: row 0 at offset.
+    return int(X[0, 0] % num_steps) if iterator is seq_data_iter_random else int(X[0, 0])
+
+
+@pytest.mark.parametrize(
+    ("iterator", "highest"), [(seq_data_iter_random, 4), (seq_data_iter_sequential, 5)]
+)
+def test_offsets_cover_their_range(iterator, highest: int) -> None:
+    offsets = {first_offset(iterator, seed, num_steps=5) for seed in range(200)}
+    assert offsets == set(range(highest + 1))
+
+
+def test_sequential_windows_are_consecutive() -> None:
+    batches = list(seq_data_iter_sequential(np.arange(1000), 4, 6, 3))
+    assert len(batches) > 2
+    for (X0, Y0), (X1, _) in zip(batches, batches[1:], strict=False):
+        np.testing.assert_array_equal(X1[:, 0], X0[:, -1] + 1)
+        np.testing.assert_array_equal(X1[:, 0], Y0[:, -1])
+    # Rows are equal-length contiguous stretches of the text.
+    rows = np.concatenate([X for X, _ in batches], axis=1)
+    assert np.all(np.diff(rows, axis=1) == 1)
+    assert len(set(np.diff(rows[:, 0]).tolist())) == 1
+
+
+def test_random_subsequences_are_disjoint_and_cover() -> None:
+    num_steps, batch_size = 5, 3
+    for seed in range(20):
+        X = np.concatenate(
+            [X for X, _ in seq_data_iter_random(np.arange(301), batch_size, num_steps, seed)]
+        )
+        starts = X[:, 0]
+        offset = int(starts[0] % num_steps)
+        assert np.all(starts % num_steps == offset)
+        assert len(set(starts.tolist())) == len(starts)  # no window repeats
+        num_subseqs = (301 - offset - 1) // num_steps
+        expected = range(offset, offset + num_subseqs * num_steps, num_steps)
+        assert set(starts.tolist()) <= set(expected)
+        assert len(starts) == (num_subseqs // batch_size) * batch_size
+    # Order is shuffled, not sorted.
+    assert not np.all(np.diff(starts) > 0)
+
+
+@pytest.mark.parametrize("iterator", ITERATORS)
+def test_iterators_reproducible_from_seed(iterator, char_corpus) -> None:
+    corpus = char_corpus[0][:3000]
+
+    def run(rng):
+        return np.stack([X for X, _ in iterator(corpus, 4, 10, rng)])
+
+    np.testing.assert_array_equal(run(7), run(7))
+    np.testing.assert_array_equal(run(7), run(np.random.default_rng(7)))
+    assert any(not np.array_equal(run(7), run(s)) for s in range(8, 12))
+
+
+@pytest.mark.parametrize("iterator", ITERATORS)
+def test_iterator_argument_errors(iterator) -> None:
+    corpus = np.arange(100)
+    for bad in (0, -1, 2.0, True, "3"):
+        with pytest.raises(ValueError, match="batch_size"):
+            iterator(corpus, bad, 5)
+        with pytest.raises(ValueError, match="num_steps"):
+            iterator(corpus, 2, bad)
+    with pytest.raises(ValueError, match="1-D"):
+        iterator(np.zeros((10, 10), dtype=np.int64), 2, 2)
+    with pytest.raises(ValueError, match="integer"):
+        iterator(np.linspace(0, 1, 100), 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("iterator", "needed"), [(seq_data_iter_random, 20), (seq_data_iter_sequential, 21)]
+)
+def test_too_short_corpus(iterator, needed: int) -> None:
+    # batch_size=3, num_steps=5: one minibatch is 15 tokens, plus Y's extra token and the
+    # largest offset (4 random, 5 sequential).
+    with pytest.raises(ValueError, match=rf"at least {needed} tokens.* has {needed - 1}"):
+        iterator(np.arange(needed - 1), 3, 5)
+    with pytest.raises(ValueError, match="has 0"):
+        iterator([], 3, 5)
+    # Exactly enough: at least one minibatch whatever the offset.
+    for seed in range(30):
+        assert len(list(iterator(np.arange(needed), 3, 5, seed))) >= 1
+
+
+# ----------------------------------------------------------------------- SeqDataLoader
+
+
+@pytest.mark.parametrize("use_random_iter", [False, True])
+def test_loader_len_is_exact_every_epoch(use_random_iter: bool) -> None:
+    # 103 tokens, 2 x 5: offsets change the count (10 or 9), so len must track them.
+    loader = SeqDataLoader(np.arange(103), 2, 5, use_random_iter, seed=0)
+    counts = set()
+    for _ in range(40):
+        expected = len(loader)
+        tokens = loader.num_tokens_per_epoch
+        batches = list(loader)
+        assert len(batches) == expected
+        assert sum(X.size for X, _ in batches) == tokens
+        counts.add(expected)
+    assert len(counts) == 2  # the test really exercises both counts
+
+
+def test_loader_epochs_differ_and_seed_reproduces(char_corpus) -> None:
+    corpus = char_corpus[0][:2000]
+    for use_random_iter in (False, True):
+
+        def epochs(seed, use_random_iter=use_random_iter):
+            loader = SeqDataLoader(corpus, 4, 8, use_random_iter, seed=seed)
+            return [np.stack([X for X, _ in loader]) for _ in range(3)]
+
+        a, b = epochs(3), epochs(3)
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)
+        assert any(not np.array_equal(x, y) for x, y in zip(a, epochs(4), strict=True))
+        assert not all(np.array_equal(a[0], x) for x in a[1:])  # epochs are re-drawn
+
+
+def test_loader_batches_are_copies() -> None:
+    corpus = np.arange(100, dtype=np.int64)
+    X, Y = next(iter(SeqDataLoader(corpus, 2, 5, seed=0)))
+    X[:] = -1
+    Y[:] = -1
+    np.testing.assert_array_equal(corpus, np.arange(100))
+
+
+def test_loader_argument_errors() -> None:
+    with pytest.raises(ValueError, match="needs at least"):
+        SeqDataLoader(np.arange(10), 2, 5)
+    with pytest.raises(ValueError, match="batch_size"):
+        SeqDataLoader(np.arange(100), 0, 5)
+
+
+def test_load_data_time_machine(book: Path, char_corpus) -> None:
+    loader, vocab = load_data_time_machine(32, 35, path=book, seed=0)
+    assert vocab == char_corpus[1]
+    assert len(loader.corpus) == 10000
+    expected = len(loader)
+    batches = list(loader)
+    # Whatever the offset (0..35), 10000 tokens hold the same number of 32 x 35 minibatches.
+    assert len(batches) == expected == (10000 - 36) // (32 * 35) == 9999 // (32 * 35)
+    for X, Y in batches:
+        assert X.shape == Y.shape == (32, 35)
+
+
+# ----------------------------------------------------------------- files and download
+
+
+def test_download_good_hash(http_dir, tmp_path: Path) -> None:
+    root, base = http_dir
+    data = b"the time traveller\n" * 100
+    (root / "t.txt").write_bytes(data)
+    dest = tmp_path / "cache" / "sub" / "t.txt"
+    assert download(f"{base}/t.txt", sha1_hex(data), dest, timeout=5) == dest
+    assert dest.read_bytes() == data
+    assert os.listdir(dest.parent) == ["t.txt"]  # no temporary files left
+
+
+def test_download_bad_hash_removes_file(http_dir, tmp_path: Path) -> None:
+    root, base = http_dir
+    (root / "t.txt").write_bytes(b"corrupted")
+    dest = tmp_path / "cache" / "t.txt"
+    wanted = "0" * 40
+    with pytest.raises(DataError) as exc:
+        download(f"{base}/t.txt", wanted, dest, timeout=5)
+    msg = str(exc.value)
+    assert wanted in msg and sha1_hex(b"corrupted") in msg and f"{base}/t.txt" in msg
+    assert not dest.exists()
+    assert os.listdir(dest.parent) == []
+
+
+def test_download_replaces_stale_file(http_dir, tmp_path: Path) -> None:
+    root, base = http_dir
+    (root / "t.txt").write_bytes(b"fresh")
+    dest = tmp_path / "t.txt"
+    dest.write_bytes(b"stale")
+    download(f"{base}/t.txt", sha1_hex(b"fresh"), dest, timeout=5)
+    assert dest.read_bytes() == b"fresh"
+
+
+@pytest.mark.parametrize("where", ["closed port", "404"])
+def test_download_failure_explains_manual_setup(where, http_dir, tmp_path: Path) -> None:
+    url = closed_port_url() if where == "closed port" else f"{http_dir[1]}/missing.txt"
+    dest = tmp_path / "cache" / "timemachine.txt"
+    with pytest.raises(DataError) as exc:
+        download(url, TIME_MACHINE_SHA1, dest, timeout=5)
+    msg = str(exc.value)
+    assert "failed" in msg and url in msg
+    assert DATA_ENV_VAR in msg and "--data" in msg and str(dest) in msg
+    assert not dest.exists() and os.listdir(dest.parent) == []
+
+
+def test_download_skips_good_existing_file(tmp_path: Path) -> None:
+    dest = tmp_path / "t.txt"
+    dest.write_bytes(b"already here")
+    os.utime(dest, (1_000_000, 1_000_000))
+    # Nothing listens at the URL: any download attempt would raise.
+    assert download(closed_port_url(), sha1_hex(b"already here"), dest, timeout=5) == dest
+    assert dest.stat().st_mtime == 1_000_000
+
+
+def test_sha1_of(tmp_path: Path) -> None:
+    p = tmp_path / "x"
+    p.write_bytes(b"abc" * 50000)
+    assert sha1_of(p) == sha1_hex(b"abc" * 50000)
+
+
+def test_cache_dir_honours_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "tinygrad_rnn"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "tinygrad_rnn"
+
+
+def test_time_machine_path_explicit_and_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("alpha\n")
+    b.write_text("beta\n")
+    monkeypatch.setenv(DATA_ENV_VAR, str(b))
+    assert time_machine_path() == b
+    assert time_machine_path(a) == a  # the explicit path wins
+    assert read_lines() == ["beta"]
+
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(DataError, match="nope.txt"):
+        time_machine_path(missing)
+    monkeypatch.setenv(DATA_ENV_VAR, str(missing))
+    with pytest.raises(DataError) as exc:
+        time_machine_path()
+    assert DATA_ENV_VAR in str(exc.value) and str(missing) in str(exc.value)
+    with pytest.raises(DataError, match="does not exist"):
+        time_machine_path(tmp_path)  # a folder is not a data file
+
+
+def test_time_machine_path_uses_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, book: Path, no_env
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv(DATA_ENV_VAR, "")  # empty counts as unset
+    cached = tmp_path / "tinygrad_rnn" / "timemachine.txt"
+    cached.parent.mkdir()
+    shutil.copyfile(book, cached)  # a verified cache copy means no network access
+    assert time_machine_path() == cached
+
+
+def test_non_utf8_file(tmp_path: Path, no_env) -> None:
+    p = tmp_path / "latin1.txt"
+    p.write_bytes("caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="latin1.txt.*UTF-8"):
+        read_lines(p)
+
+
+def test_custom_corpus(tmp_path: Path) -> None:
+    p = tmp_path / "tiny.txt"
+    p.write_text("Ab, ab!\n\nBA\n", encoding="utf-8")
+    corpus, vocab = load_corpus(p)
+    assert vocab.idx_to_token[:2] == ["<unk>", "a"] and len(vocab) == 4
+    assert "".join(vocab.to_tokens(corpus)) == "ab abba"
+    words, wvocab = load_corpus(p, token="word")
+    assert wvocab.to_tokens(words.tolist()) == ["ab", "ab", "ba"]

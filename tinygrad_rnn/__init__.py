@@ -1,0 +1,42 @@
+"""tinygrad_rnn: a small, fast, teachable deep-learning framework.
+
+Its own tensor and reverse-mode autograd over pluggable array backends (NumPy,
+Numba, CuPy), with the Linear and RNN layers and the character-level language
+model of *Dive into Deep Learning* §8.4–8.6 on top::
+
+    import tinygrad_rnn as tg
+    x = tg.Tensor([[1.0, 2.0]], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad          # Tensor([[2., 4.]])
+"""
+
+from . import backends
+from .autograd import enable_grad, is_grad_enabled, no_grad
+from .backends import get_backend, set_backend, use_backend
+from .ops import cat, stack
+from .random import manual_seed
+from .tensor import BackendMismatchError, Tensor
+
+from . import nn, optim  # noqa: E402,I001  (both build on Tensor)
+from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendMismatchError",
+    "GradcheckError",
+    "Tensor",
+    "backends",
+    "cat",
+    "enable_grad",
+    "get_backend",
+    "gradcheck",
+    "is_grad_enabled",
+    "manual_seed",
+    "nn",
+    "no_grad",
+    "optim",
+    "set_backend",
+    "stack",
+    "use_backend",
+]

@@ -1,0 +1,155 @@
+"""Reverse-mode automatic differentiation: ``Function`` nodes and the backward pass.
+
+Each op is a :class:`Function` with a ``forward`` on raw arrays and a ``backward``
+that maps the output's gradient to one gradient per input (micrograd / Chainer
+style). Calling ``Fn.apply(*tensors)`` runs ``forward`` and, when a gradient is
+needed, remembers the inputs: the output tensor's ``_ctx`` is the Function that
+made it. ``backward`` walks that graph once, in reverse topological order,
+without recursion, so a 5,000-step unrolled RNN is no problem.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backends import Backend
+
+    from .tensor import Tensor
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool) -> Iterator[None]:
+    global _grad_enabled
+    previous = _grad_enabled
+    _grad_enabled = enabled
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def no_grad() -> contextlib.AbstractContextManager[None]:
+    """Within the block no graph is recorded (evaluation, optimizer steps)."""
+    return _grad_mode(False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager[None]:
+    """Within the block graphs are recorded again (inside a ``no_grad`` block)."""
+    return _grad_mode(True)
+
+
+class Function(ABC):
+    """One differentiable operation.
+
+    Subclasses implement ``forward(*arrays, **params)`` and ``backward(grad)``;
+    ``backward`` returns one gradient (or ``None``) per tensor input, each of the
+    output's broadcast shape or the input's own: broadcasting is undone centrally,
+    in :func:`backward`, not in every op.
+    """
+
+    inputs: tuple[Tensor, ...] = ()
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.xp = backend.xp
+
+    @abstractmethod
+    def forward(self, *arrays: Any, **params: Any) -> Any:
+        """Compute the output array from the input arrays."""
+
+    @abstractmethod
+    def backward(self, grad: Any) -> tuple[Any, ...]:
+        """Gradients w.r.t. each input, given the gradient w.r.t. the output."""
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        backend = inputs[0]._backend
+        for other in inputs[1:]:
+            if other._backend is not backend:
+                raise _tensor.BackendMismatchError(
+                    f"{cls.__name__} got tensors on two backends, {backend.name!r} and "
+                    f"{other._backend.name!r}; move one with .to({backend.name!r})"
+                )
+        fn = cls(backend)
+        out = fn.forward(*(t.data for t in inputs), **params)
+        needs_grad = _grad_enabled and any(t.requires_grad for t in inputs)
+        result = _tensor.Tensor._wrap(out, backend, needs_grad)
+        if needs_grad:
+            fn.inputs = inputs
+            result._ctx = fn
+        return result
+
+
+def unbroadcast(xp: Any, grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
+
+    Broadcasting copies an input along new leading axes and along axes of size 1,
+    so the gradient of every copy flows back to the one original: sum over those axes.
+    """
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Tensors that need a gradient, each after all of its inputs (iterative DFS)."""
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            stack.extend((t, False) for t in node._ctx.inputs
+                         if t.requires_grad and id(t) not in visited)
+    return order
+
+
+def backward(root: Tensor, grad: Any) -> None:
+    """Accumulate d root / d leaf into ``leaf.grad`` for every leaf that requires grad.
+
+    ``grad`` is the gradient flowing into ``root`` (an array of root's shape). The
+    chain rule runs once per node, in reverse topological order, so each node's
+    gradient is complete (summed over all its uses) before it is passed on.
+    """
+    xp = root._backend.xp
+    grads: dict[int, Any] = {id(root): grad}
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if node._ctx is None:
+            node._accumulate_grad(g)
+            continue
+        fn = node._ctx
+        for inp, g_in in zip(fn.inputs, fn.backward(g)):
+            if g_in is None or not inp.requires_grad:
+                continue
+            if g_in.shape != inp.shape:
+                g_in = unbroadcast(xp, g_in, inp.shape)
+            key = id(inp)
+            # ``+`` makes a new array: an upstream gradient may be shared, never mutated.
+            grads[key] = g_in if key not in grads else grads[key] + g_in
+
+
+from . import tensor as _tensor  # noqa: E402  (tensor.py builds on this module)

@@ -1,0 +1,94 @@
+"""Stateless functions: encodings, softmax family and losses (``tg.nn.functional``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ops import SoftmaxCrossEntropy, getitem
+from ..tensor import Tensor
+
+
+def _as_indices(indices: Any, like: Tensor | None = None, what: str = "indices") -> Tensor:
+    if not isinstance(indices, Tensor):
+        indices = Tensor(indices, backend=like.backend if like is not None else None)
+    if like is not None:
+        like._check_same_backend(indices, what)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"{what} must be an integer tensor, got {indices.dtype}")
+    return indices
+
+
+def _check_range(indices: Tensor, n: int, what: str) -> None:
+    if indices.size and (int(indices.data.min()) < 0 or int(indices.data.max()) >= n):
+        raise IndexError(
+            f"{what} out of range: values span [{int(indices.data.min())}, "
+            f"{int(indices.data.max())}] but must lie in [0, {n - 1}]")
+
+
+def one_hot(indices: Any, num_classes: int, dtype: Any = np.float32) -> Tensor:
+    """``indices`` (...) -> (..., num_classes) with a 1 at each index (no gradient)."""
+    indices = _as_indices(indices)
+    _check_range(indices, num_classes, "one_hot indices")
+    xp = indices._backend.xp
+    classes = xp.arange(num_classes)
+    return Tensor._wrap((indices.data[..., None] == classes).astype(dtype), indices._backend)
+
+
+def embedding(indices: Any, weight: Tensor) -> Tensor:
+    """Rows of ``weight`` (V, h) picked by integer ``indices`` (...) -> (..., h).
+
+    Equal to ``one_hot(indices, V) @ weight`` without building the one-hot matrix;
+    the backward scatter-adds into the picked rows.
+    """
+    indices = _as_indices(indices, weight, "embedding indices")
+    _check_range(indices, weight.shape[0], "embedding indices")
+    return getitem(weight, indices)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``axis``, shifted by the (detached) max so it cannot overflow."""
+    shifted = x - x.max(axis=axis, keepdims=True).detach()
+    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed stably."""
+    e = (x - x.max(axis=axis, keepdims=True).detach()).exp()
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tensor:
+    """Cross-entropy of ``logits`` (N, C) against integer class ``targets`` (N,).
+
+    ``reduction``: ``'mean'`` (D2L's loss; perplexity = exp of it), ``'sum'`` or
+    ``'none'`` (per-row, shape (N,)). One fused backend kernel each way.
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+    if logits.dtype.kind != "f":
+        raise TypeError(f"cross_entropy expects float logits, got {logits.dtype}")
+    targets = _as_indices(targets, logits, "cross_entropy targets")
+    if targets.shape != logits.shape[:1]:
+        raise ValueError(
+            f"cross_entropy: targets of shape {targets.shape} do not match logits "
+            f"{logits.shape}; expected ({logits.shape[0]},)")
+    _check_range(targets, logits.shape[1], "cross_entropy targets")
+    loss = SoftmaxCrossEntropy.apply(logits, targets=targets.data)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Squared error ``(pred - target)²``, averaged (``'mean'``), summed or per element."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    target = pred._lift(target)
+    if target.shape != pred.shape:
+        raise ValueError(f"mse_loss: pred shape {pred.shape} and target shape {target.shape} differ")
+    sq = (pred - target) ** 2
+    return sq if reduction == "none" else (sq.sum() if reduction == "sum" else sq.mean())

@@ -1,0 +1,46 @@
+"""Parameter initialisers. They draw from ``tg.manual_seed``'s generator on the host.
+
+D2L §8.5 initialises the RNN's weights from N(0, 0.01²) and biases at zero;
+Xavier/Glorot uniform keeps activation variance steady across a layer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .. import backends as _backends
+from ..random import generator
+from .module import Parameter
+
+D2L_STD = 0.01
+
+
+def _backend(backend: str | None):
+    return _backends.get(backend) if backend is not None else _backends.get_backend()
+
+
+def normal(shape: tuple[int, ...], std: float = D2L_STD, dtype: Any = np.float32,
+           backend: str | None = None) -> Parameter:
+    """A parameter drawn from N(0, std²) (D2L's ``torch.randn(shape) * 0.01``)."""
+    be = _backend(backend)
+    return Parameter(be.random_normal(generator(), shape, std, np.dtype(dtype)),
+                     dtype=dtype, backend=be.name)
+
+
+def xavier_uniform(shape: tuple[int, int], gain: float = 1.0, dtype: Any = np.float32,
+                   backend: str | None = None) -> Parameter:
+    """A (fan_in, fan_out) parameter from U(-a, a), ``a = gain·sqrt(6 / (fan_in + fan_out))``."""
+    fan_in, fan_out = shape[0], shape[-1]
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    be = _backend(backend)
+    return Parameter(be.random_uniform(generator(), shape, -bound, bound, np.dtype(dtype)),
+                     dtype=dtype, backend=be.name)
+
+
+def zeros(shape: tuple[int, ...], dtype: Any = np.float32, backend: str | None = None
+          ) -> Parameter:
+    be = _backend(backend)
+    return Parameter(be.xp.zeros(shape, dtype=np.dtype(dtype)), dtype=dtype, backend=be.name)

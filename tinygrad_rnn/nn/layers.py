@@ -1,0 +1,134 @@
+"""``Linear`` and ``RNN`` with D2L's names and shape convention (``X @ W``, W is (in, out))."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..backends.base import NONLINEARITIES
+from ..ops import RNNRecurrence, stack
+from ..tensor import Tensor
+from . import init
+from .functional import embedding, one_hot
+from .module import Module
+
+
+class Linear(Module):
+    """``Y = X W + b`` with ``W`` (in_features, out_features) and ``b`` (out_features,).
+
+    ``X`` may have leading batch axes (..., in_features); they are flattened into
+    one GEMM. ``W`` starts Xavier-uniform, ``b`` at zero.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None,
+                 backend: str | None = None) -> None:
+        super().__init__()
+        _check_sizes(in_features=in_features, out_features=out_features)
+        dtype = np.dtype(dtype or np.float32)
+        self.in_features, self.out_features = in_features, out_features
+        self.W = init.xavier_uniform((in_features, out_features), dtype=dtype, backend=backend)
+        self.b = init.zeros((out_features,), dtype=dtype, backend=backend) if bias else None
+
+    def forward(self, X: Tensor) -> Tensor:
+        if X.ndim == 0 or X.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear({self.in_features}, {self.out_features}) expects input of shape "
+                f"(..., {self.in_features}), got {X.shape}")
+        lead = X.shape[:-1]
+        Y = X.reshape(-1, self.in_features) @ self.W
+        if self.b is not None:
+            Y = Y + self.b
+        return Y.reshape(lead + (self.out_features,))
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, bias={self.b is not None}"
+
+
+class RNN(Module):
+    """One recurrent layer, D2L §8.4.2: ``H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h)``.
+
+    Parameters ``W_xh`` (d, h), ``W_hh`` (h, h), ``b_h`` (h,), the same at every step;
+    weights start from N(0, 0.01²) as in D2L, ``b_h`` at zero.
+
+    ``outputs, H_T = rnn(X, H0=None)``: ``X`` (T, N, d) float, or integer token ids
+    (T, N) meaning one-hot vectors of size d (then ``X_t W_xh`` is a row lookup);
+    ``H0`` (N, h), zeros by default; ``outputs`` (T, N, h) stacks H_1 .. H_T.
+
+    ``fused=True`` computes ``X W_xh + b_h`` for all steps in one GEMM and runs the
+    recurrence in the backend's whole-sequence kernel with hand-written BPTT;
+    ``fused=False`` composes primitive ops step by step, and autograd derives BPTT.
+    The two agree in values and gradients.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, nonlinearity: str = "tanh",
+                 fused: bool = True, dtype: Any = None, backend: str | None = None,
+                 std: float = init.D2L_STD) -> None:
+        super().__init__()
+        _check_sizes(input_size=input_size, hidden_size=hidden_size)
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        dtype = np.dtype(dtype or np.float32)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.nonlinearity, self.fused = nonlinearity, fused
+        self.W_xh = init.normal((input_size, hidden_size), std, dtype=dtype, backend=backend)
+        self.W_hh = init.normal((hidden_size, hidden_size), std, dtype=dtype, backend=backend)
+        self.b_h = init.zeros((hidden_size,), dtype=dtype, backend=backend)
+
+    def begin_state(self, batch_size: int) -> Tensor:
+        """The zero state H_0, shape (batch_size, h), on the layer's backend and dtype."""
+        xp = self.W_hh._backend.xp
+        return Tensor._wrap(xp.zeros((batch_size, self.hidden_size), dtype=self.W_hh.dtype),
+                            self.W_hh._backend)
+
+    def forward(self, X: Tensor, H0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        tokens = X.dtype.kind in "iu"
+        T, N = self._check_input(X, tokens)
+        H0 = self.begin_state(N) if H0 is None else H0
+        if H0.shape != (N, self.hidden_size):
+            raise ValueError(f"RNN: H0 must have shape ({N}, {self.hidden_size}), got {H0.shape}")
+        if self.fused:
+            outputs = self._forward_fused(X, H0, tokens)
+            return outputs, outputs[-1]
+        return self._forward_composed(X, H0, tokens)
+
+    def _forward_fused(self, X: Tensor, H0: Tensor, tokens: bool) -> Tensor:
+        T, N = X.shape[:2]
+        if tokens:  # one_hot(X) @ W_xh picks rows of W_xh
+            Zx = embedding(X, self.W_xh) + self.b_h
+        else:
+            Zx = (X.reshape(T * N, self.input_size) @ self.W_xh + self.b_h).reshape(
+                T, N, self.hidden_size)
+        return RNNRecurrence.apply(Zx, H0, self.W_hh, nonlinearity=self.nonlinearity)
+
+    def _forward_composed(self, X: Tensor, H0: Tensor, tokens: bool) -> tuple[Tensor, Tensor]:
+        if tokens:
+            X = one_hot(X, self.input_size, dtype=self.W_xh.dtype)
+        H, outputs = H0, []
+        for t in range(X.shape[0]):
+            Z = X[t] @ self.W_xh + H @ self.W_hh + self.b_h
+            H = Z.tanh() if self.nonlinearity == "tanh" else Z.relu()
+            outputs.append(H)
+        return stack(outputs), H
+
+    def _check_input(self, X: Tensor, tokens: bool) -> tuple[int, int]:
+        if tokens:
+            if X.ndim != 2:
+                raise ValueError(f"RNN: token ids must have shape (T, N), got {X.shape}")
+        elif X.ndim != 3 or X.shape[2] != self.input_size:
+            raise ValueError(
+                f"RNN: input must have shape (T, N, {self.input_size}) (steps, batch, features) "
+                f"or be integer token ids (T, N); got {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError("RNN: input has no time steps (T = 0)")
+        return X.shape[0], X.shape[1]
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r}, "
+                f"fused={self.fused}")
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")

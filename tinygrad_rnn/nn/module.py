@@ -1,0 +1,131 @@
+"""``Module``: a container of parameters and sub-modules, with PyTorch's API shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from .. import backends as _backends
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that a :class:`Module` registers and optimizers update (requires grad)."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, dtype: Any = None, backend: str | None = None) -> None:
+        super().__init__(data, requires_grad=True, dtype=dtype, backend=backend)
+
+
+class Module:
+    """Base class of layers and models.
+
+    Assigning a :class:`Parameter` or a ``Module`` to an attribute registers it, in
+    assignment order; ``named_parameters`` walks them with dotted names
+    (``rnn.W_xh``), and ``state_dict`` / ``load_state_dict`` save and restore them
+    as plain NumPy arrays.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() before "
+                "assigning attributes")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} defines no forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -------------------------------------------------------------- traversal
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, p in self._parameters.items():
+            yield prefix + name, p
+        for name, m in self._modules.items():
+            yield from m.named_parameters(prefix + name + ".")
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix.rstrip("."), self
+        for name, m in self._modules.items():
+            yield from m.named_modules(prefix + name + ".")
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    # ------------------------------------------------------------- state dict
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameter name -> NumPy copy (from any backend)."""
+        return {name: p.numpy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+        """Copy arrays into the parameters, cast to each parameter's dtype and backend.
+
+        With ``strict``, a missing or unexpected name is an error; a shape mismatch
+        always is. Nothing is changed unless every entry checks out.
+        """
+        params = dict(self.named_parameters())
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"load_state_dict for {type(self).__name__}: missing {missing}, unexpected "
+                f"{unexpected}")
+        staged = {}
+        for name, p in params.items():
+            if name not in state:
+                continue
+            value = state[name]
+            value = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+            if value.shape != p.shape:
+                raise ValueError(
+                    f"load_state_dict: {name!r} has shape {value.shape} in the state dict but "
+                    f"{p.shape} in the model")
+            staged[name] = p._backend.asarray(value.astype(p.dtype))
+        for name, array in staged.items():
+            params[name].data = array
+            params[name].grad = None
+
+    # ---------------------------------------------------------------- backends
+    def to(self, backend: str) -> Module:
+        """Move every parameter to ``backend`` in place (gradients are dropped)."""
+        target = _backends.get(backend)
+        for p in self.parameters():
+            if p._backend is not target:
+                p.data = target.asarray(p.numpy())
+                p._backend = target
+                p.grad = None
+        return self
+
+    @property
+    def backend(self) -> str:
+        params = self.parameters()
+        return params[0].backend if params else _backends.get_backend().name
+
+    def __repr__(self) -> str:
+        lines = [f"  ({name}): {m!r}".replace("\n", "\n  ") for name, m in self._modules.items()]
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        return f"{type(self).__name__}({extra}\n" + "\n".join(lines) + "\n)"
+
+    def extra_repr(self) -> str:
+        return ""

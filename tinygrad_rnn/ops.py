@@ -1,0 +1,386 @@
+"""The primitive differentiable ops. Each backward sits right under its forward.
+
+Arrays here are the backend's (``self.xp`` is NumPy or CuPy). Gradients may come
+back in the output's broadcast shape: :func:`autograd.unbroadcast` sums them down.
+Composite ops (``mean``, ``stack``, ``softmax``, ``log_softmax``, the composed RNN)
+are built from these in Python and need no backward of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .autograd import Function
+from .tensor import Tensor
+
+
+# ----------------------------------------------------------------- shape checks
+def check_broadcast(a: tuple, b: tuple, op: str) -> tuple:
+    """The broadcast shape of ``a`` and ``b``, or a ValueError naming both."""
+    try:
+        return np.broadcast_shapes(a, b)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together") from None
+
+
+def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes (all axes for ``None``)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+class _Binary(Function):
+    """Elementwise op of two broadcastable arrays."""
+
+    symbol = "?"
+
+    @classmethod
+    def apply(cls, a: Tensor, b: Tensor, **params: Any) -> Tensor:
+        check_broadcast(a.shape, b.shape, f"{cls.__name__} ({cls.symbol})")
+        return super().apply(a, b, **params)
+
+
+# --------------------------------------------------------------- arithmetic
+class Add(_Binary):
+    symbol = "+"
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        return g, g
+
+
+class Sub(_Binary):
+    symbol = "-"
+
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, g):
+        return g, -g
+
+
+class Mul(_Binary):
+    symbol = "*"
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        return g * self.b, g * self.a
+
+
+class Div(_Binary):
+    symbol = "/"
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, g):
+        g_a = g / self.b
+        return g_a, -g_a * self.a / self.b
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Pow(Function):
+    """``a ** p`` for a constant number ``p``."""
+
+    def forward(self, a, exponent: float):
+        self.a, self.p = a, exponent
+        return a ** a.dtype.type(exponent)
+
+    def backward(self, g):
+        p = self.a.dtype.type(self.p)
+        return (g * p * self.a ** (p - 1),)
+
+
+class MatMul(Function):
+    """``a @ b`` for a, b with ndim >= 2 (leading axes broadcast as batch axes)."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, g):
+        xp = self.xp
+        return g @ xp.swapaxes(self.b, -1, -2), xp.swapaxes(self.a, -1, -2) @ g
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` with NumPy's rules; 1-D operands are promoted and squeezed, as in NumPy."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: scalar operand (shapes {a.shape} and {b.shape}); use *")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not align "
+            f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})"
+        )
+    if a.ndim == 1:
+        return matmul(a.reshape(1, -1), b).reshape(b.shape[:-2] + b.shape[-1:])
+    if b.ndim == 1:
+        return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
+    check_broadcast(a.shape[:-2], b.shape[:-2], "matmul batch axes")
+    return MatMul.apply(a, b)
+
+
+class Cast(Function):
+    def forward(self, a, dtype):
+        self.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.in_dtype),)
+
+
+# --------------------------------------------------------------- elementwise
+class Exp(Function):
+    def forward(self, a):
+        self.out = self.xp.exp(a)
+        return self.out
+
+    def backward(self, g):
+        return (g * self.out,)
+
+
+class Log(Function):
+    def forward(self, a):
+        self.a = a
+        return self.xp.log(a)
+
+    def backward(self, g):
+        return (g / self.a,)
+
+
+class Tanh(Function):
+    def forward(self, a):
+        self.out = self.xp.tanh(a)
+        return self.out
+
+    def backward(self, g):
+        return (self.backend.tanh_backward(self.out, g),)
+
+
+class Sigmoid(Function):
+    def forward(self, a):
+        # exp(-|a|) never overflows: 1/(1+e) for a >= 0 and e/(1+e) for a < 0
+        e = self.xp.exp(-self.xp.abs(a))
+        self.out = self.xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+        return self.out
+
+    def backward(self, g):
+        return (g * self.out * (1 - self.out),)
+
+
+class ReLU(Function):
+    def forward(self, a):
+        self.positive = a > 0
+        return self.xp.maximum(a, 0)
+
+    def backward(self, g):
+        return (g * self.positive,)
+
+
+# ---------------------------------------------------------------- reductions
+class Sum(Function):
+    def forward(self, a, axis=None, keepdims=False):
+        self.in_shape = a.shape
+        self.axes = normalize_axes(axis, a.ndim)
+        self.keepdims = keepdims
+        return a.sum(axis=self.axes, keepdims=keepdims)
+
+    def backward(self, g):
+        if not self.keepdims:
+            g = g.reshape(_kept_shape(self.in_shape, self.axes))
+        return (self.xp.broadcast_to(g, self.in_shape),)
+
+
+class Max(Function):
+    """Max over axes; ties share the gradient equally (as PyTorch's ``amax``)."""
+
+    def forward(self, a, axis=None, keepdims=False):
+        if a.size == 0:
+            raise ValueError(f"max of an empty tensor of shape {a.shape}")
+        self.a = a
+        self.axes = normalize_axes(axis, a.ndim)
+        self.keepdims = keepdims
+        self.kept_max = a.max(axis=self.axes, keepdims=True)
+        return self.kept_max if keepdims else self.kept_max.reshape(
+            tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
+
+    def backward(self, g):
+        mask = self.a == self.kept_max
+        share = mask / mask.sum(axis=self.axes, keepdims=True)
+        if not self.keepdims:
+            g = g.reshape(_kept_shape(self.a.shape, self.axes))
+        return (share * g,)
+
+
+def _kept_shape(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+# ------------------------------------------------------------------- shapes
+class Reshape(Function):
+    def forward(self, a, shape):
+        self.in_shape = a.shape
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ValueError(f"cannot reshape a tensor of shape {a.shape} into {shape}") from None
+
+    def backward(self, g):
+        return (g.reshape(self.in_shape),)
+
+
+class Transpose(Function):
+    def forward(self, a, axes=None):
+        self.axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(
+            ax % a.ndim for ax in axes)
+        if sorted(self.axes) != list(range(a.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation for shape {a.shape}")
+        return self.xp.transpose(a, self.axes)
+
+    def backward(self, g):
+        return (self.xp.transpose(g, tuple(np.argsort(self.axes))),)
+
+
+class GetItem(Function):
+    """``a[index]``; the backward scatter-adds, so repeated indices accumulate."""
+
+    def forward(self, a, index, advanced):
+        self.in_shape, self.index, self.advanced = a.shape, index, advanced
+        try:
+            return a[index]
+        except IndexError as e:
+            raise IndexError(f"index {_describe(index)} into shape {a.shape}: {e}") from None
+
+    def backward(self, g):
+        if self.advanced:
+            return (self.backend.scatter_add(self.in_shape, self.index, g),)
+        out = self.xp.zeros(self.in_shape, dtype=g.dtype)
+        out[self.index] = g  # basic indexing selects each element at most once
+        return (out,)
+
+
+def _describe(index: Any) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    return "[" + ", ".join(f"array{tuple(p.shape)}" if hasattr(p, "shape") else repr(p)
+                           for p in parts) + "]"
+
+
+def getitem(t: Tensor, index: Any) -> Tensor:
+    """Index ``t`` with ints, slices, None, Ellipsis and integer/bool arrays or tensors."""
+    parts = index if isinstance(index, tuple) else (index,)
+    converted, advanced = [], False
+    for p in parts:
+        if isinstance(p, Tensor):
+            t._check_same_backend(p, "indexing")
+            if p.dtype.kind not in "iub":
+                raise TypeError(f"index tensors must be integer or bool, got {p.dtype}")
+            p, advanced = p.data, True
+        elif isinstance(p, (list, np.ndarray)) or t._backend.is_array(p):
+            p = t._backend.asarray(p)
+            if p.dtype.kind not in "iub":
+                raise TypeError(f"index arrays must be integer or bool, got {p.dtype}")
+            advanced = True
+        converted.append(p)
+    index = tuple(converted) if isinstance(index, tuple) or len(converted) != 1 else converted[0]
+    return GetItem.apply(t, index=index, advanced=advanced)
+
+
+class Cat(Function):
+    def forward(self, *arrays, axis=0):
+        self.axis = axis
+        self.sizes = [a.shape[axis] for a in arrays]
+        return self.xp.concatenate(arrays, axis=axis)
+
+    def backward(self, g):
+        edges = np.cumsum(self.sizes)[:-1].tolist()
+        return tuple(self.xp.split(g, edges, axis=self.axis))
+
+
+def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (``torch.cat``); shapes must agree elsewhere."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat() needs at least one tensor")
+    first = tensors[0]
+    if first.ndim == 0:
+        raise ValueError("cat() cannot join 0-d tensors; use stack()")
+    ax = normalize_axes(axis, first.ndim)[0]
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(
+                i != ax and m != n for i, (m, n) in enumerate(zip(t.shape, first.shape))):
+            raise ValueError(
+                f"cat along axis {axis}: shapes {first.shape} and {t.shape} differ off that axis")
+    return Cat.apply(*tensors, axis=ax)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis: ``cat`` of reshaped copies."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack() needs at least one tensor")
+    shape = tensors[0].shape
+    for t in tensors[1:]:
+        if t.shape != shape:
+            raise ValueError(f"stack: shapes {shape} and {t.shape} differ")
+    ax = normalize_axes(axis, len(shape) + 1)[0]
+    new_shape = shape[:ax] + (1,) + shape[ax:]
+    return cat([t.reshape(new_shape) for t in tensors], axis=ax)
+
+
+# ------------------------------------------------------------- fused kernels
+class SoftmaxCrossEntropy(Function):
+    """Per-row cross-entropy of logits (N, C) against int targets (N,); returns (N,).
+
+    Fused (one backend kernel each way): the gradient ``softmax - one_hot`` needs
+    no division by a probability, so it stays exact for logits of ±1000.
+    """
+
+    def forward(self, logits, targets):
+        self.targets = targets
+        loss, self.probs = self.backend.softmax_cross_entropy(logits, targets)
+        return loss
+
+    def backward(self, g):
+        return (self.backend.softmax_cross_entropy_backward(self.probs, self.targets, g),)
+
+
+class RNNRecurrence(Function):
+    """``H_t = φ(Zx_t + H_{t-1} W_hh)`` for all T steps in one backend kernel.
+
+    Inputs ``Zx`` (T, N, h) = X W_xh + b_h for every step, ``H0`` (N, h), ``W_hh``
+    (h, h); output (T, N, h). The backward is the hand-written BPTT of
+    :meth:`Backend.rnn_backward`.
+    """
+
+    def forward(self, Zx, H0, W_hh, nonlinearity):
+        self.H0, self.W_hh, self.nonlinearity = H0, W_hh, nonlinearity
+        self.H = self.backend.rnn_forward(Zx, H0, W_hh, nonlinearity)
+        return self.H
+
+    def backward(self, g):
+        return self.backend.rnn_backward(g, self.H, self.H0, self.W_hh, self.nonlinearity)

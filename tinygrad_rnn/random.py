@@ -1,0 +1,19 @@
+"""The library's random generator (parameter init, sampling): one seed, every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed the generator behind parameter initialisation; returns it."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def generator() -> np.random.Generator:
+    """The current generator."""
+    return _rng

@@ -1,0 +1,350 @@
+"""``Tensor``: an array on some backend, plus what autograd needs to differentiate it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import autograd
+from . import backends as _backends
+
+Number = int | float
+
+
+class BackendMismatchError(_backends.BackendError, ValueError):
+    """An op was given tensors that live on two different backends."""
+
+
+def _canonical_dtype(data: Any, dtype: Any) -> np.dtype | None:
+    """The dtype a new tensor gets: as asked, else float32 for any float data."""
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt.kind not in "fiub":
+            raise TypeError(f"unsupported tensor dtype {dt}; use a float, int or bool dtype")
+        return dt
+    kind = getattr(getattr(data, "dtype", None), "kind", None)
+    if kind is None:
+        kind = np.asarray(data).dtype.kind
+    if kind == "f":
+        return np.dtype(np.float32)
+    if kind in "iub":
+        return None  # keep the integer/bool dtype NumPy infers
+    raise TypeError(f"cannot make a tensor from data of kind {kind!r} ({type(data).__name__})")
+
+
+class Tensor:
+    """An n-dimensional array with reverse-mode autograd.
+
+    ``Tensor(data, requires_grad=False, dtype=None, backend=None)``: float data
+    becomes float32 unless ``dtype`` says otherwise (e.g. ``"float64"``); integer
+    data keeps its dtype and cannot require grad. ``backend`` is a name such as
+    ``"numpy"`` or ``"numba"``; by default the current one (``tg.set_backend``).
+    """
+
+    __slots__ = ("data", "_backend", "requires_grad", "grad", "_ctx", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars on the left defer to our __radd__ etc.
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 backend: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            source = data._backend
+            data = data.data
+        else:
+            source = None
+        be = _backends.get(backend) if backend is not None else (
+            source or _backends.get_backend())
+        if source is not None and source is not be:
+            data = source.to_numpy(data)
+        dt = _canonical_dtype(data, dtype)
+        if source is None and not be.is_array(data) and not isinstance(data, np.ndarray):
+            data = np.asarray(data)  # nested lists: let NumPy parse, then move once
+        self.data = be.asarray(data, dtype=dt)
+        self._backend = be
+        self.grad: Tensor | None = None
+        self._ctx: autograd.Function | None = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array: Any, backend: Any, requires_grad: bool = False) -> Tensor:
+        """A tensor around an array already on ``backend`` (no checks, no copy)."""
+        t = cls.__new__(cls)
+        t.data, t._backend, t.requires_grad, t.grad, t._ctx = array, backend, requires_grad, None, None
+        return t
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if flag and self.dtype.kind != "f":
+            raise TypeError(
+                f"requires_grad=True needs a floating-point tensor, but this one is {self.dtype}; "
+                "integer tensors (indices, labels) have no gradient"
+            )
+        self.requires_grad = flag
+        return self
+
+    # ---------------------------------------------------------------- metadata
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.data.dtype)
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend holding the data."""
+        return self._backend.name
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(")
+        extra = f", dtype={self.dtype}, backend={self.backend!r}"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}{extra})"
+
+    # ------------------------------------------------------------- conversion
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy of the data (copied back from a GPU where needed)."""
+        return self._backend.to_numpy(self.data)
+
+    def item(self) -> Number:
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph: no gradient flows back through it."""
+        return Tensor._wrap(self.data, self._backend)
+
+    def to(self, backend: str) -> Tensor:
+        """This tensor on another backend (a copy; the result is a leaf)."""
+        target = _backends.get(backend)
+        if target is self._backend:
+            return self
+        moved = Tensor._wrap(target.asarray(self.numpy()), target)
+        moved.requires_grad = self.requires_grad
+        return moved
+
+    def astype(self, dtype: Any) -> Tensor:
+
+        return _ops.Cast.apply(self, dtype=np.dtype(dtype))
+
+    # ---------------------------------------------------------------- autograd
+    def backward(self, grad: Tensor | Any | None = None) -> None:
+        """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on.
+
+        ``grad`` (same shape as this tensor) is required unless this is a scalar.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() called on a tensor that does not require grad: none of its "
+                "inputs had requires_grad=True, or it was made under no_grad()"
+            )
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward() on a non-scalar tensor of shape {self.shape} needs a gradient "
+                    "argument of that shape (e.g. loss.sum().backward() for a scalar)"
+                )
+            g = self._backend.xp.ones(self.data.shape, dtype=self.data.dtype)
+        else:
+            if isinstance(grad, Tensor):
+                self._check_same_backend(grad, "backward")
+                grad = grad.data
+            g = self._backend.asarray(grad, dtype=self.data.dtype)
+            if tuple(g.shape) != self.shape:
+                raise ValueError(
+                    f"backward(): gradient of shape {tuple(g.shape)} does not match the "
+                    f"tensor's shape {self.shape}"
+                )
+        autograd.backward(self, g)
+
+    def _accumulate_grad(self, g: Any) -> None:
+        if self.grad is None:
+            # An owned, contiguous copy: the upstream gradient may be a broadcast view
+            # or the caller's own array, and optimizers update .grad in place.
+            self.grad = Tensor._wrap(
+                self._backend.xp.array(g, dtype=self.data.dtype, order="C", copy=True),
+                self._backend)
+        else:
+            self.grad.data = self.grad.data + g
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def _check_same_backend(self, other: Tensor, what: str) -> None:
+        if other._backend is not self._backend:
+            raise BackendMismatchError(
+                f"{what} got tensors on two backends, {self.backend!r} and {other.backend!r}; "
+                f"move one with .to({self.backend!r})"
+            )
+
+    # ---------------------------------------------------------- lifting scalars
+    def _lift(self, other: Any) -> Tensor:
+        """``other`` as a tensor on this backend: scalars take this tensor's float dtype."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (bool, int, float, np.number)):
+            dtype = self.dtype if self.dtype.kind == "f" else (
+                np.float32 if isinstance(other, (float, np.floating)) else None)
+            return Tensor._wrap(self._backend.asarray(other, dtype=dtype), self._backend)
+        return Tensor(other, dtype=self.dtype if self.dtype.kind == "f" else None,
+                      backend=self.backend)
+
+    # --------------------------------------------------------------- operators
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.Add.apply(self, self._lift(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.Add.apply(self._lift(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.Sub.apply(self, self._lift(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.Sub.apply(self._lift(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.Mul.apply(self, self._lift(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.Mul.apply(self._lift(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.Div.apply(self, self._lift(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.Div.apply(self._lift(other), self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.Neg.apply(self)
+
+    def __pow__(self, exponent: Number) -> Tensor:
+        if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float, np.number)):
+            raise TypeError(
+                f"tensor ** exponent needs a Python number exponent, got {type(exponent).__name__}"
+            )
+        return _ops.Pow.apply(self, exponent=float(exponent))
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, self._lift(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self._lift(other), self)
+
+    def _compare(self, other: Any, op: str) -> Tensor:
+        other = self._lift(other)
+        self._check_same_backend(other, f"comparison {op}")
+        xp = self._backend.xp
+        fn = {"<": xp.less, "<=": xp.less_equal, ">": xp.greater, ">=": xp.greater_equal,
+              "==": xp.equal, "!=": xp.not_equal}[op]
+        _ops.check_broadcast(self.shape, other.shape, op)
+        return Tensor._wrap(fn(self.data, other.data), self._backend)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(other, "<")
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(other, "<=")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(other, ">")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(other, ">=")
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, "==")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, "!=")
+
+    __hash__ = object.__hash__  # identity, as for any mutable object with __eq__
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use .any() / .all() or compare .item()"
+            )
+        return bool(self.item())
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    # ------------------------------------------------------------------ methods
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        count = 1
+        for a in _ops.normalize_axes(axis, self.ndim):
+            count *= self.shape[a]
+        return self.sum(axis, keepdims) / count
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def any(self) -> bool:
+        return bool(self._backend.xp.any(self.data))
+
+    def all(self) -> bool:
+        return bool(self._backend.xp.all(self.data))
+
+    def exp(self) -> Tensor:
+        return _ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return _ops.Log.apply(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return _ops.ReLU.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return self ** 0.5
+
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
+
+    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return _ops.Transpose.apply(self, axes=tuple(axes) if axes else None)
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+
+from . import ops as _ops  # noqa: E402  (ops builds on Tensor, so it comes last)
