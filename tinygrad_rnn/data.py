@@ -512,6 +512,14 @@ class SeqDataLoader:
         """Tokens in the ``X`` minibatches of the next epoch (``len * batch_size * num_steps``)."""
         return len(self) * self.batch_size * self.num_steps
 
+    def state_dict(self) -> dict[str, Any]:
+        """The generator's state and the next offset (JSON-able): resuming replays the run."""
+        return {"rng": self._rng.bit_generator.state, "next_offset": self._next_offset}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = state["rng"]
+        self._next_offset = int(state["next_offset"])
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         offset, self._next_offset = self._next_offset, self._draw_offset()
         if self.use_random_iter:

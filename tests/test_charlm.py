@@ -1,0 +1,194 @@
+"""The character-level LM end to end: model shapes, training, checkpoints, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import checkpoint
+from tinygrad_rnn.model import RNNLM
+from tinygrad_rnn.train import Trainer, TrainConfig, TrainingDiverged, load_model
+
+BOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "timemachine.txt"
+
+
+@pytest.fixture
+def book(monkeypatch) -> str:
+    import os
+
+    path = os.environ.get("TINYGRAD_RNN_DATA") or str(BOOK)
+    if not Path(path).is_file():
+        pytest.skip(f"The Time Machine not found at {path}; set TINYGRAD_RNN_DATA")
+    return path
+
+
+def small_config(**overrides) -> TrainConfig:
+    base = dict(num_hiddens=32, num_epochs=3, batch_size=8, num_steps=10, max_tokens=2000)
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def test_model_shapes_and_parameter_names():
+    model = RNNLM(28, 16)
+    logits, state = model(np.zeros((4, 7), dtype=np.int64))
+    assert logits.shape == (7 * 4, 28)
+    assert state.shape == (4, 16)
+    names = dict(model.named_parameters())
+    assert {n: p.shape for n, p in names.items()} == {
+        "W_hq": (16, 28), "b_q": (28,), "rnn.W_xh": (28, 16), "rnn.W_hh": (16, 16),
+        "rnn.b_h": (16,)}
+
+
+def test_logits_are_step_major_like_d2l():
+    """Row t·N + n of the logits belongs to step t of sequence n (D2L's Y.T.reshape(-1))."""
+    tg.manual_seed(1)
+    model = RNNLM(10, 8)
+    tokens = np.random.default_rng(0).integers(0, 10, size=(3, 5))
+    logits, _ = model(tokens)
+    for n in range(3):
+        alone, _ = model(tokens[n:n + 1])
+        np.testing.assert_allclose(logits.numpy().reshape(5, 3, 10)[:, n], alone.numpy(),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_untrained_perplexity_is_about_the_vocabulary_size(book):
+    """With weights ~N(0, 0.01²) the output is nearly uniform: perplexity ≈ |V| = 28."""
+    trainer = Trainer.create(small_config(lr=1e-6), book, "numpy")
+    stats = trainer.train_epoch()
+    assert 27.0 < stats.perplexity < 29.0
+
+
+@pytest.mark.parametrize("use_random_iter", [False, True])
+def test_a_few_epochs_lower_the_perplexity(book, use_random_iter):
+    trainer = Trainer.create(small_config(num_hiddens=64, max_tokens=10000,
+                                          use_random_iter=use_random_iter, batch_size=32,
+                                          num_steps=35), book, "numba")
+    first = trainer.train_epoch().perplexity
+    for _ in range(14):
+        last = trainer.train_epoch().perplexity
+    assert last < 0.75 * first, (first, last)
+
+
+def test_adam_trains_too(book):
+    trainer = Trainer.create(small_config(optimizer="adam", lr=0.01, num_hiddens=64), book,
+                             "numpy")
+    first = trainer.train_epoch().perplexity
+    for _ in range(5):
+        last = trainer.train_epoch().perplexity
+    assert last < first
+
+
+def test_divergence_names_epoch_and_step(book):
+    trainer = Trainer.create(small_config(), book, "numpy")
+    trainer.model.W_hq.data[...] = np.nan
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1"):
+        trainer.train_epoch()
+
+
+def test_generation_greedy_is_deterministic_and_sampling_follows_seed(book):
+    trainer = Trainer.create(small_config(), book, "numpy")
+    trainer.train_epoch()
+    greedy = trainer.predict("time traveller", 20)
+    assert greedy.startswith("time traveller") and len(greedy) == len("time traveller") + 20
+    assert trainer.predict("time traveller", 20) == greedy
+    hot = [trainer.predict("time traveller", 30, temperature=5.0, rng=s) for s in (1, 1, 2)]
+    assert hot[0] == hot[1] and hot[0] != hot[2]
+
+
+@pytest.mark.parametrize("src,dst", [("numpy", "numba"), ("numba", "numpy")])
+def test_checkpoint_round_trip_across_backends(book, tmp_path, src, dst):
+    trainer = Trainer.create(small_config(optimizer="adam", lr=0.01), book, src)
+    trainer.train_epoch()
+    path = trainer.save(tmp_path / "m.npz")
+    model, vocab = load_model(path, backend=dst)
+    assert model.backend == dst
+    assert vocab.idx_to_token == trainer.vocab.idx_to_token
+    for name, value in trainer.model.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[name], value)
+    resumed = Trainer.resume(path, book, backend=dst)
+    for a, b in zip(resumed.optimizer.m, trainer.optimizer.m):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert resumed.epoch == 1 and resumed.history[0] == trainer.history[0]
+    assert model.predict("time traveller", 10, vocab) == trainer.predict("time traveller", 10)
+
+
+@pytest.mark.parametrize("use_random_iter", [False, True])
+def test_resume_continues_the_same_run(book, tmp_path, use_random_iter):
+    config = small_config(num_epochs=4, use_random_iter=use_random_iter, optimizer="adam",
+                          lr=0.01)
+    straight = Trainer.create(config, book, "numpy")
+    for _ in range(4):
+        straight.train_epoch()
+    first_half = Trainer.create(config, book, "numpy")
+    for _ in range(2):
+        first_half.train_epoch()
+    first_half.save(tmp_path / "half.npz")
+    resumed = Trainer.resume(tmp_path / "half.npz", book)
+    for _ in range(2):
+        resumed.train_epoch()
+    for name, value in straight.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[name], value, err_msg=name)
+    assert [s.perplexity for s in resumed.history] == [s.perplexity for s in straight.history]
+
+
+def test_checkpoint_is_written_atomically(book, tmp_path, monkeypatch):
+    trainer = Trainer.create(small_config(), book, "numpy")
+    path = trainer.save(tmp_path / "m.npz")
+    before = path.read_bytes()
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", explode)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left
+
+
+def test_pickled_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    path = tmp_path / "evil.npz"
+    np.savez(path, meta=np.array("{}"), vocab=np.array(["<unk>"]),
+             payload=np.array([Evil()], dtype=object))
+    with pytest.raises(checkpoint.CheckpointError, match="pickled"):
+        checkpoint.load(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"not a zip at all", "not a valid .npz"),
+    (None, "does not exist"),
+])
+def test_bad_checkpoint_files_give_clear_errors(tmp_path, content, match):
+    path = tmp_path / "bad.npz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(checkpoint.CheckpointError, match=match):
+        checkpoint.load(path)
+
+
+def test_foreign_npz_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, x=np.zeros(3))
+    with pytest.raises(checkpoint.CheckpointError, match="not a tinygrad_rnn checkpoint"):
+        checkpoint.load(path)
+    assert zipfile.is_zipfile(path)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="num_hiddens"):
+        TrainConfig(num_hiddens=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    assert dataclasses.asdict(TrainConfig())["num_hiddens"] == 512

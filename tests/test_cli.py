@@ -1,0 +1,96 @@
+"""The command line: a tiny training run, generation, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinygrad_rnn.cli import main
+
+BOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "timemachine.txt"
+TINY = ["--hidden", "16", "--batch-size", "4", "--num-steps", "8", "--max-tokens", "600",
+        "--quiet", "--backend", "numpy"]
+
+
+@pytest.fixture
+def book() -> str:
+    path = os.environ.get("TINYGRAD_RNN_DATA") or str(BOOK)
+    if not Path(path).is_file():
+        pytest.skip(f"The Time Machine not found at {path}; set TINYGRAD_RNN_DATA")
+    return path
+
+
+def test_train_save_metrics_and_generate(book, tmp_path, capsys):
+    ckpt, metrics = tmp_path / "m.npz", tmp_path / "m.jsonl"
+    code = main(["train", "--epochs", "12", "--data", book, "--save", str(ckpt),
+                 "--metrics", str(metrics), *TINY])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "epoch 10: time traveller" in out
+    assert "tokens/sec on numpy" in out.splitlines()[-3]
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in records] == list(range(1, 13))
+    assert all(r["perplexity"] > 1 and r["tokens_per_sec"] > 0 and r["seconds"] > 0
+               for r in records)
+    assert ckpt.is_file()
+
+    assert main(["generate", str(ckpt), "--prefix", "the", "-n", "15"]) == 0
+    text = capsys.readouterr().out.strip()
+    assert text.startswith("the") and len(text) == 18
+
+
+def test_resume_reaches_the_requested_total(book, tmp_path, capsys):
+    ckpt, metrics = tmp_path / "m.npz", tmp_path / "m.jsonl"
+    assert main(["train", "--epochs", "2", "--data", book, "--save", str(ckpt), *TINY]) == 0
+    assert main(["train", "--epochs", "4", "--data", book, "--resume", str(ckpt),
+                 "--save", str(ckpt), "--metrics", str(metrics), "--quiet"]) == 0
+    epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
+    assert epochs == [3, 4]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--hidden", "-5"], "--hidden: expected a positive integer, got -5"),
+    (["train", "--epochs", "zero"], "--epochs: expected a positive integer, got 'zero'"),
+    (["train", "--lr", "-1"], "--lr: expected a positive number"),
+    (["train", "--backend", "tpu"], "unknown backend 'tpu'"),
+    (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["generate", "x.npz", "--temperature", "-1"], "expected a number >= 0"),
+    ([], "required: {train,generate}"),
+])
+def test_bad_flags_give_one_clear_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_missing_files_give_one_clear_line(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "nope.txt"), *TINY]) == 2
+    assert main(["generate", str(tmp_path / "nope.npz")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2
+    assert "nope.txt" in lines[0] and "nope.npz" in lines[1]
+
+
+def test_plot_without_matplotlib_says_what_to_install(book, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    with pytest.raises(SystemExit, match=r"--plot needs matplotlib: pip install"):
+        main(["train", "--epochs", "1", "--data", book, "--plot", str(tmp_path / "p.png"),
+              *TINY])
+
+
+def test_python_dash_m_and_help():
+    done = subprocess.run([sys.executable, "-m", "tinygrad_rnn", "train", "--help"],
+                          capture_output=True, text=True, check=True)
+    for flag in ("--backend", "--hidden", "--epochs", "--lr", "--batch-size", "--num-steps",
+                 "--max-tokens", "--random-iter", "--data", "--save", "--resume", "--plot",
+                 "--seed", "--optimizer", "--metrics"):
+        assert flag in done.stdout
+    assert "(default: 512)" in done.stdout

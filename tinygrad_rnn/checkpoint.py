@@ -1,0 +1,89 @@
+"""Checkpoints: one ``.npz`` of plain arrays, written atomically, read without pickle.
+
+Layout: ``param/<name>`` arrays, ``optim/<key>`` arrays, ``vocab`` (a string array,
+``idx_to_token``) and ``meta`` (a JSON string: model and training configuration,
+epoch, history, data-loader state). ``np.load(..., allow_pickle=False)`` means a
+file carrying pickled objects is refused before any of its code could run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "tinygrad_rnn.checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be written or read; the message names the file."""
+
+
+def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp") -> Path:
+    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it.
+
+    A crash midway leaves the previous file (if any) intact, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save(path: str | os.PathLike[str], params: dict[str, np.ndarray], vocab_tokens: list[str],
+         meta: dict[str, Any], optim_state: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a checkpoint atomically. ``meta`` must be JSON-serialisable."""
+    arrays = {f"param/{k}": np.asarray(v) for k, v in params.items()}
+    arrays.update({f"optim/{k}": np.asarray(v) for k, v in (optim_state or {}).items()})
+    arrays["vocab"] = np.array(vocab_tokens, dtype=str)
+    arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
+    for key, value in arrays.items():
+        if value.dtype == object:
+            raise CheckpointError(f"checkpoint entry {key!r} is an object array; refusing to pickle")
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint: ``{"params", "optim", "vocab", "meta"}``. Never unpickles."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
+        raise CheckpointError(f"checkpoint {path} is not a valid .npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise CheckpointError(
+                f"checkpoint {path} contains pickled Python objects; refusing to load it "
+                "(a pickle can run arbitrary code). Checkpoints written by tinygrad_rnn never do."
+            ) from None
+        raise CheckpointError(f"checkpoint {path} is not a valid .npz file: {e}") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CheckpointError(f"checkpoint {path} is not a valid .npz file: {e}") from None
+    if "meta" not in arrays or "vocab" not in arrays:
+        raise CheckpointError(f"{path} is not a tinygrad_rnn checkpoint (no meta/vocab entries)")
+    meta = json.loads(str(arrays.pop("meta")))
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    return {
+        "params": {k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
+        "optim": {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},
+        "vocab": [str(t) for t in arrays["vocab"]],
+        "meta": meta,
+    }

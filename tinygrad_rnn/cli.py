@@ -1,0 +1,261 @@
+"""``tinygrad-rnn``: train D2L's character-level RNN and generate text with it.
+
+    tinygrad-rnn train                       # D2L §8.5: h=512, 500 epochs, lr 1, ...
+    tinygrad-rnn generate model.npz --prefix 'time traveller' -n 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import backends
+from .checkpoint import CheckpointError
+from .data import DataError
+from .train import EpochStats, Trainer, TrainConfig, TrainingDiverged, load_model
+
+D2L = TrainConfig()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _backend(text: str) -> str:
+    if text not in backends.names():
+        raise argparse.ArgumentTypeError(
+            f"unknown backend {text!r}; available here: {', '.join(backends.available())}")
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="tinygrad-rnn",
+        description="Character-level RNN language model on The Time Machine (D2L §8.4–8.6).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate}",
+                                parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train the model (defaults: D2L §8.5)",
+                       description="Train D2L's character-level RNN LM. Defaults are D2L §8.5's.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    t.add_argument("--backend", type=_backend, default=None,
+                   help="array backend: numpy, numba or cupy (default: the fastest available)")
+    t.add_argument("--hidden", type=_positive_int, default=D2L.num_hiddens,
+                   help="hidden units h")
+    t.add_argument("--epochs", type=_positive_int, default=D2L.num_epochs,
+                   help="total epochs (with --resume: the total to reach)")
+    t.add_argument("--lr", type=_positive_float, default=D2L.lr, help="learning rate")
+    t.add_argument("--batch-size", type=_positive_int, default=D2L.batch_size,
+                   help="sequences per minibatch")
+    t.add_argument("--num-steps", type=_positive_int, default=D2L.num_steps,
+                   help="time steps per minibatch (truncated BPTT length)")
+    t.add_argument("--max-tokens", type=_int, default=D2L.max_tokens,
+                   help="use the first N characters of the book (<= 0: all of it)")
+    t.add_argument("--random-iter", action="store_true",
+                   help="random sampling instead of sequential partitioning")
+    t.add_argument("--optimizer", choices=sorted(("sgd", "adam")), default=D2L.optimizer,
+                   help="optimizer")
+    t.add_argument("--clip", type=_positive_float, default=D2L.clip_theta,
+                   help="clip gradients to this global L2 norm θ")
+    t.add_argument("--seed", type=_int, default=D2L.seed, help="random seed (init and data)")
+    t.add_argument("--data", type=Path, default=None,
+                   help="UTF-8 text file to train on (default: The Time Machine, downloaded "
+                        "and verified, or $TINYGRAD_RNN_DATA)")
+    t.add_argument("--save", type=Path, default=None,
+                   help="write a checkpoint (.npz) here every 10 epochs and at the end")
+    t.add_argument("--resume", type=Path, default=None,
+                   help="continue the run stored in this checkpoint")
+    t.add_argument("--plot", type=Path, default=None,
+                   help="save the perplexity curve to this PNG (needs matplotlib)")
+    t.add_argument("--metrics", type=Path, default=None,
+                   help="append one JSON record per epoch to this .jsonl file")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    g = sub.add_parser("generate", help="continue a prefix with a trained model",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g.add_argument("checkpoint", type=Path, help="a checkpoint written by `train --save`")
+    g.add_argument("--prefix", default="time traveller", help="text to continue")
+    g.add_argument("-n", "--num-chars", type=_int, default=50, help="characters to generate")
+    g.add_argument("--temperature", type=_non_negative_float, default=0.0,
+                   help="0 = greedy (argmax); > 0 samples from softmax(logits / T)")
+    g.add_argument("--seed", type=_int, default=None, help="random seed for sampling")
+    g.add_argument("--backend", type=_backend, default=None, help="array backend")
+    return parser
+
+
+class _Progress:
+    """A tqdm bar over epochs showing perplexity and tokens/s (plain lines without tqdm)."""
+
+    def __init__(self, start: int, total: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, initial=start, unit="epoch", file=sys.stderr,
+                                dynamic_ncols=True)
+
+    def update(self, stats: EpochStats) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(ppl=f"{stats.perplexity:.2f}",
+                                 tok_s=f"{stats.tokens_per_sec:,.0f}")
+            self.bar.update(1)
+
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _check_plotting() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "tinygrad-rnn: error: --plot needs matplotlib: pip install 'tinygrad_rnn[plot]'"
+        ) from None
+
+
+def save_plot(history: list[EpochStats], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .checkpoint import atomic_write
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([s.epoch for s in history], [s.perplexity for s in history])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("perplexity")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), suffix=".png")
+    plt.close(fig)
+
+
+def train(args: argparse.Namespace) -> int:
+    if args.plot is not None:
+        _check_plotting()
+    data = str(args.data) if args.data is not None else None
+    if args.resume is not None:
+        trainer = Trainer.resume(args.resume, data, args.backend, num_epochs=args.epochs)
+    else:
+        config = TrainConfig(
+            num_hiddens=args.hidden, num_epochs=args.epochs, lr=args.lr,
+            batch_size=args.batch_size, num_steps=args.num_steps, max_tokens=args.max_tokens,
+            use_random_iter=args.random_iter, optimizer=args.optimizer, clip_theta=args.clip,
+            seed=args.seed)
+        trainer = Trainer.create(config, data, args.backend)
+    total = trainer.config.num_epochs
+    progress = _Progress(trainer.epoch, total, not args.quiet)
+    metrics = open(args.metrics, "a", encoding="utf-8") if args.metrics else None
+    try:
+        while trainer.epoch < total:
+            stats = trainer.train_epoch()
+            if metrics:
+                metrics.write(json.dumps({"epoch": stats.epoch, "perplexity": stats.perplexity,
+                                          "tokens_per_sec": stats.tokens_per_sec,
+                                          "seconds": stats.seconds}) + "\n")
+                metrics.flush()
+            progress.update(stats)
+            if stats.epoch % 10 == 0:
+                progress.write(f"epoch {stats.epoch}: {trainer.predict('time traveller')}")
+                if args.save:
+                    trainer.save(args.save)
+    except TrainingDiverged as e:
+        progress.close()
+        kept = f"; the last good checkpoint is {args.save}" if args.save and args.save.exists() \
+            else ""
+        print(f"tinygrad-rnn: error: {e}{kept}", file=sys.stderr)
+        return 1
+    finally:
+        if metrics:
+            metrics.close()
+    progress.close()
+    if args.save:
+        trainer.save(args.save)
+    if args.plot:
+        save_plot(trainer.history, args.plot)
+    last = trainer.history[-1] if trainer.history else None
+    if last is not None:
+        print(f"perplexity {last.perplexity:.1f}, {last.tokens_per_sec:.1f} tokens/sec on "
+              f"{trainer.model.backend}")
+    print(trainer.predict("time traveller"))
+    print(trainer.predict("traveller"))
+    return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    model, vocab = load_model(args.checkpoint, args.backend)
+    if args.num_chars < 0:
+        raise ValueError(f"-n must be >= 0, got {args.num_chars}")
+    print(model.predict(args.prefix, args.num_chars, vocab, args.temperature, args.seed))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return train(args) if args.command == "train" else generate(args)
+    except (DataError, CheckpointError, backends.BackendUnavailable, ValueError) as e:
+        print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tinygrad-rnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Training the character-level LM as D2L's ``train_ch8`` (§8.5.5), resumable.
+
+Per minibatch: logits for all T·N positions, mean cross-entropy, backward,
+clip the gradients to global norm θ, one optimizer step. With sequential
+partitioning the hidden state carries over between minibatches, detached so
+back-propagation stops at the minibatch edge (truncated BPTT), and starts from
+zero at each epoch; with random sampling every minibatch starts from zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backends, checkpoint, optim
+from .data import SeqDataLoader, Vocab, load_corpus
+from .model import RNNLM
+from .nn.functional import cross_entropy
+from .random import manual_seed
+from .tensor import Tensor
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; defaults are D2L §8.5's."""
+
+    num_hiddens: int = 512
+    num_epochs: int = 500
+    lr: float = 1.0
+    batch_size: int = 32
+    num_steps: int = 35
+    max_tokens: int = 10000
+    use_random_iter: bool = False
+    optimizer: str = "sgd"
+    clip_theta: float = 1.0
+    seed: int = 0
+    nonlinearity: str = "tanh"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not self.clip_theta > 0:
+            raise ValueError(f"clip_theta must be positive, got {self.clip_theta}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+
+
+OPTIMIZERS: dict[str, Callable[..., optim.Optimizer]] = {"sgd": optim.SGD, "adam": optim.Adam}
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    perplexity: float
+    tokens_per_sec: float
+    seconds: float
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and step."""
+
+
+@dataclass
+class Trainer:
+    """A model, its data and optimizer, and how far training has got."""
+
+    model: RNNLM
+    loader: SeqDataLoader
+    vocab: Vocab
+    config: TrainConfig
+    optimizer: optim.Optimizer
+    epoch: int = 0
+    history: list[EpochStats] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, config: TrainConfig, data: str | None = None,
+               backend: str | None = None) -> Trainer:
+        """Load the corpus, build the model on ``backend`` and its optimizer."""
+        manual_seed(config.seed)
+        corpus, vocab = load_corpus(data, config.max_tokens)
+        loader = SeqDataLoader(corpus, config.batch_size, config.num_steps,
+                               config.use_random_iter, seed=config.seed)
+        model = RNNLM(len(vocab), config.num_hiddens, config.nonlinearity, dtype=config.dtype,
+                      backend=backend or fastest_backend())
+        opt = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr)
+        return cls(model, loader, vocab, config, opt)
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, X: np.ndarray, Y: np.ndarray, state: Tensor | None
+                   ) -> tuple[Any, Tensor]:
+        """One minibatch: ``X``, ``Y`` int (N, T). Returns (mean loss as a 0-d array, H_T)."""
+        logits, state = self.model(Tensor(X, backend=self.model.backend), state)
+        targets = Tensor(np.ascontiguousarray(Y.T).reshape(-1), backend=self.model.backend)
+        loss = cross_entropy(logits, targets)
+        self.optimizer.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm(self.optimizer.params, self.config.clip_theta)
+        self.optimizer.step()
+        return loss.data, state
+
+    def train_epoch(self) -> EpochStats:
+        """One pass over the data; perplexity = exp(mean cross-entropy over all tokens)."""
+        self.epoch += 1
+        start = time.perf_counter()
+        total_loss, total_tokens, state = 0.0, 0, None
+        for step, (X, Y) in enumerate(self.loader, start=1):
+            if state is None or self.config.use_random_iter:
+                state = self.model.begin_state(X.shape[0])
+            else:
+                state = state.detach()  # truncated BPTT: no gradient into the last minibatch
+            loss, state = self.train_step(X, Y, state)
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(
+                    f"training diverged at epoch {self.epoch}, step {step}: the loss is {loss} "
+                    f"(try a smaller --lr than {self.config.lr})")
+            total_loss += loss * Y.size
+            total_tokens += Y.size
+        seconds = time.perf_counter() - start
+        stats = EpochStats(self.epoch, math.exp(total_loss / total_tokens),
+                           total_tokens / seconds, seconds)
+        self.history.append(stats)
+        return stats
+
+    def predict(self, prefix: str, num_preds: int = 50, temperature: float = 0.0,
+                rng: Any = None) -> str:
+        return self.model.predict(prefix, num_preds, self.vocab, temperature, rng)
+
+    # ------------------------------------------------------------ checkpoints
+    def save(self, path: str | Path) -> Path:
+        """Everything needed to resume: parameters, optimizer, vocab, config, loader state."""
+        meta = {
+            "model": self.model.config(),
+            "train": dataclasses.asdict(self.config),
+            "epoch": self.epoch,
+            "history": [dataclasses.asdict(s) for s in self.history],
+            "loader": self.loader.state_dict(),
+            "backend": self.model.backend,
+        }
+        return checkpoint.save(path, self.model.state_dict(), self.vocab.idx_to_token, meta,
+                               self.optimizer.state_dict())
+
+    @classmethod
+    def resume(cls, path: str | Path, data: str | None = None, backend: str | None = None,
+               num_epochs: int | None = None) -> Trainer:
+        """Rebuild a run from a checkpoint (on any backend) to continue where it stopped."""
+        ckpt = checkpoint.load(path)
+        meta = ckpt["meta"]
+        config = TrainConfig(**meta["train"])
+        if num_epochs is not None:
+            config.num_epochs = num_epochs
+        trainer = cls.create(config, data, backend or meta.get("backend"))
+        if trainer.vocab.idx_to_token != ckpt["vocab"]:
+            raise checkpoint.CheckpointError(
+                f"checkpoint {path} was trained on a different vocabulary than the data given "
+                f"({len(ckpt['vocab'])} vs {len(trainer.vocab)} tokens); pass the same --data")
+        trainer.model.load_state_dict(ckpt["params"])
+        trainer.optimizer.load_state_dict(ckpt["optim"])
+        trainer.loader.load_state_dict(meta["loader"])
+        trainer.epoch = int(meta["epoch"])
+        trainer.history = [EpochStats(**s) for s in meta["history"]]
+        return trainer
+
+
+def load_model(path: str | Path, backend: str | None = None) -> tuple[RNNLM, Vocab]:
+    """The model and vocabulary stored in a checkpoint, for generation."""
+    ckpt = checkpoint.load(path)
+    cfg = ckpt["meta"]["model"]
+    model = RNNLM(cfg["vocab_size"], cfg["num_hiddens"], cfg["nonlinearity"],
+                  embed_size=cfg.get("embed_size"), dtype=cfg["dtype"],
+                  backend=backend or fastest_backend())
+    model.load_state_dict(ckpt["params"])
+    return model, Vocab.from_tokens(ckpt["vocab"])
+
+
+def fastest_backend() -> str:
+    """The fastest backend usable here: cupy, then numba, then numpy."""
+    usable = backends.available()
+    return next(name for name in ("cupy", "numba", "numpy") if name in usable)
