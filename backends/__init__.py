@@ -82,9 +82,15 @@ def get(name: str | Backend) -> Backend:
     if name not in factories:
         raise ValueError(f"unknown backend {name!r}; available backends: {', '.join(available())}")
     factory = factories[name]
-    if isinstance(factory, str):
-        factory = _load(factory)
-    backend = factory()
+    try:
+        if isinstance(factory, str):
+            factory = _load(factory)
+        backend = factory()
+    except BackendUnavailable:
+        raise
+    except Exception as e:  # a broken plug-in must not take the registry down with it
+        raise BackendUnavailable(f"backend {name!r} failed to load: {type(e).__name__}: {e}"
+                                 ) from e
     _instances[name] = backend
     return backend
 

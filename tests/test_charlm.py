@@ -12,7 +12,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import checkpoint
 from tinygrad_rnn.model import RNNLM
-from tinygrad_rnn.train import Trainer, TrainConfig, TrainingDiverged, load_model
+from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged, load_model
 
 BOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "timemachine.txt"
 

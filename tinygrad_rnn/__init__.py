@@ -10,15 +10,13 @@ model of *Dive into Deep Learning* §8.4–8.6 on top::
     x.grad          # Tensor([[2., 4.]])
 """
 
-from . import backends
+from . import backends, nn, optim  # noqa: E402,I001  (both build on Tensor)
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backends import get_backend, set_backend, use_backend
+from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 from .ops import cat, stack
 from .random import manual_seed
 from .tensor import BackendMismatchError, Tensor
-
-from . import nn, optim  # noqa: E402,I001  (both build on Tensor)
-from .gradcheck import GradcheckError, gradcheck  # noqa: E402
 
 __version__ = "0.1.0"
 

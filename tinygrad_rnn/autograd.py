@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backends import Backend
-
+    from .backends import Backend
     from .tensor import Tensor
 
 _grad_enabled = True
@@ -142,7 +141,7 @@ def backward(root: Tensor, grad: Any) -> None:
             node._accumulate_grad(g)
             continue
         fn = node._ctx
-        for inp, g_in in zip(fn.inputs, fn.backward(g)):
+        for inp, g_in in zip(fn.inputs, fn.backward(g), strict=True):
             if g_in is None or not inp.requires_grad:
                 continue
             if g_in.shape != inp.shape:

@@ -53,7 +53,8 @@ def save(path: str | os.PathLike[str], params: dict[str, np.ndarray], vocab_toke
     arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
     for key, value in arrays.items():
         if value.dtype == object:
-            raise CheckpointError(f"checkpoint entry {key!r} is an object array; refusing to pickle")
+            raise CheckpointError(
+                f"checkpoint entry {key!r} is an object array; refusing to pickle it")
     return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 

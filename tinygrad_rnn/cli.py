@@ -15,7 +15,7 @@ from pathlib import Path
 from . import backends
 from .checkpoint import CheckpointError
 from .data import DataError
-from .train import EpochStats, Trainer, TrainConfig, TrainingDiverged, load_model
+from .train import EpochStats, TrainConfig, Trainer, TrainingDiverged, load_model
 
 D2L = TrainConfig()
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .autograd import no_grad
 from .tensor import Tensor
 
 
@@ -41,7 +42,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
     weight = Tensor(v, dtype=np.float64, backend=out.backend)
 
     def objective() -> float:
-        return float((fn(*xs) * weight).sum().item())
+        with no_grad():  # finite differences need values only
+            return float((fn(*xs) * weight).sum().item())
 
     (out * weight).sum().backward()
     for i in checked:
@@ -62,8 +64,9 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
         err = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
         if err.size and err.max() > 0:
             worst = np.unravel_index(np.argmax(err), err.shape)
+            where = tuple(int(w) for w in worst)
             raise GradcheckError(
-                f"gradcheck failed for input {i} (shape {x.shape}) at element {tuple(map(int, worst))}: "
+                f"gradcheck failed for input {i} (shape {x.shape}) at element {where}: "
                 f"autograd {analytic[worst]:.8g}, finite difference {numeric[worst]:.8g} "
                 f"(atol={atol}, rtol={rtol}, eps={eps})"
             )

@@ -33,9 +33,9 @@ def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ..
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < ndim:
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
+        out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis}")
     return tuple(sorted(out))
@@ -108,6 +108,8 @@ class Pow(Function):
     """``a ** p`` for a constant number ``p``."""
 
     def forward(self, a, exponent: float):
+        if a.dtype.kind != "f" and not (float(exponent).is_integer() and exponent >= 0):
+            a = a.astype(np.float32)  # int ** 0.5 or ** -1 would truncate to an int exponent
         self.a, self.p = a, exponent
         return a ** a.dtype.type(exponent)
 
@@ -137,8 +139,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"matmul: shapes {a.shape} and {b.shape} do not align "
             f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})"
         )
-    if a.ndim == 1:
-        return matmul(a.reshape(1, -1), b).reshape(b.shape[:-2] + b.shape[-1:])
+    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m); (k,) @ (k,) -> ()
+        out_shape = b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else ()
+        return matmul(a.reshape(1, -1), b).reshape(out_shape)
     if b.ndim == 1:
         return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
     check_broadcast(a.shape[:-2], b.shape[:-2], "matmul batch axes")
@@ -231,7 +234,8 @@ class Max(Function):
 
     def backward(self, g):
         mask = self.a == self.kept_max
-        share = mask / mask.sum(axis=self.axes, keepdims=True)
+        # the share is float64 from bool/int division: keep the gradient's dtype
+        share = (mask / mask.sum(axis=self.axes, keepdims=True)).astype(g.dtype, copy=False)
         if not self.keepdims:
             g = g.reshape(_kept_shape(self.a.shape, self.axes))
         return (share * g,)

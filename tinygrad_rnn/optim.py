@@ -111,13 +111,11 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
+    params = list(params)  # a tuple or generator is iterated twice below
     grads = [p.grad.data for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    backend = next(p for p in params if p.grad is not None)._backend if isinstance(
-        params, list) else None
-    if backend is None:
-        raise TypeError("clip_grad_norm needs a list of parameters")
+    backend = next(p for p in params if p.grad is not None)._backend
     norm = math.sqrt(float(backend.global_norm_sq(grads)))
     if norm > max_norm:
         scale = max_norm / norm

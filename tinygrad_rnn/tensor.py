@@ -53,6 +53,7 @@ class Tensor:
             data = data.data
         else:
             source = None
+        given = data  # the caller's array (or the other tensor's): never aliased below
         be = _backends.get(backend) if backend is not None else (
             source or _backends.get_backend())
         if source is not None and source is not be:
@@ -61,6 +62,9 @@ class Tensor:
         if source is None and not be.is_array(data) and not isinstance(data, np.ndarray):
             data = np.asarray(data)  # nested lists: let NumPy parse, then move once
         self.data = be.asarray(data, dtype=dt)
+        if self.data is given:
+            # own the data: in-place updates (optimizers) must not write to the caller's array
+            self.data = self.data.copy()
         self._backend = be
         self.grad: Tensor | None = None
         self._ctx: autograd.Function | None = None
@@ -72,7 +76,8 @@ class Tensor:
     def _wrap(cls, array: Any, backend: Any, requires_grad: bool = False) -> Tensor:
         """A tensor around an array already on ``backend`` (no checks, no copy)."""
         t = cls.__new__(cls)
-        t.data, t._backend, t.requires_grad, t.grad, t._ctx = array, backend, requires_grad, None, None
+        t.data, t._backend, t.requires_grad = array, backend, requires_grad
+        t.grad, t._ctx = None, None
         return t
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
@@ -149,8 +154,10 @@ class Tensor:
         return moved
 
     def astype(self, dtype: Any) -> Tensor:
-
-        return _ops.Cast.apply(self, dtype=np.dtype(dtype))
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":  # integers carry no gradient: the cast ends the graph
+            return Tensor._wrap(self.data.astype(dtype), self._backend)
+        return _ops.Cast.apply(self, dtype=dtype)
 
     # ---------------------------------------------------------------- autograd
     def backward(self, grad: Tensor | Any | None = None) -> None:
@@ -190,7 +197,8 @@ class Tensor:
                 self._backend.xp.array(g, dtype=self.data.dtype, order="C", copy=True),
                 self._backend)
         else:
-            self.grad.data = self.grad.data + g
+            # cast: a gradient from a mixed-dtype op must not change .grad's dtype
+            self.grad.data = self.grad.data + g.astype(self.data.dtype, copy=False)
 
     def zero_grad(self) -> None:
         self.grad = None

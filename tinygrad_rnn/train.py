@@ -54,7 +54,8 @@ class TrainConfig:
         if not self.clip_theta > 0:
             raise ValueError(f"clip_theta must be positive, got {self.clip_theta}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise ValueError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
 
 
 OPTIMIZERS: dict[str, Callable[..., optim.Optimizer]] = {"sgd": optim.SGD, "adam": optim.Adam}

@@ -89,6 +89,7 @@ def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     target = pred._lift(target)
     if target.shape != pred.shape:
-        raise ValueError(f"mse_loss: pred shape {pred.shape} and target shape {target.shape} differ")
+        raise ValueError(
+            f"mse_loss: pred shape {pred.shape} and target shape {target.shape} differ")
     sq = (pred - target) ** 2
     return sq if reduction == "none" else (sq.sum() if reduction == "sum" else sq.mean())

@@ -1,0 +1,313 @@
+"""Tokens/s of the char-LM training step, per backend, beside PyTorch, interleaved.
+
+The step is the CLI's own (``Trainer.train_step``: forward, mean cross-entropy,
+backward, clipping to norm 1, SGD) on D2L's minibatches (batch 32 × 35 steps of
+The Time Machine). Each thread count runs in its own process, since BLAS reads
+its thread count at start-up. Within a process the implementations take turns
+(A B C A B C ...) so a noisy neighbour slows all of them alike; we report the
+median over repeats and the spread (min–max).
+
+Also measured, in the same process: the dense matrix products one minibatch
+needs (forward and backward through the recurrence, dW_hh, the output layer) as
+plain NumPy GEMMs — a bound no implementation on this BLAS can beat.
+
+    python benchmarks/charlm.py              # h in {32,128,256,512,1024}, 1 and 2 threads
+    python benchmarks/charlm.py --hidden 512 --threads 1 --repeats 3
+    python benchmarks/charlm.py --write-docs            # also update docs/benchmarks.md + PNG
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH, STEPS = 32, 35
+
+
+# ------------------------------------------------------------------ workloads
+def load_batches(n: int = 8) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """D2L's first ``n`` sequential minibatches of the book (random tokens if it is absent)."""
+    from tinygrad_rnn.data import DataError, SeqDataLoader, load_corpus
+
+    try:
+        corpus, vocab = load_corpus(None, 10000)
+        vocab_size = len(vocab)
+    except DataError:
+        vocab_size = 28
+        corpus = np.random.default_rng(0).integers(0, vocab_size, 10000)
+    loader = SeqDataLoader(corpus, BATCH, STEPS, seed=0)
+    return list(iter(loader))[:n], vocab_size
+
+
+def ours(backend: str, hidden: int, vocab_size: int):
+    """A step function over (X, Y) running the CLI's training step on ``backend``."""
+    from tinygrad_rnn import optim
+    from tinygrad_rnn.data import Vocab
+    from tinygrad_rnn.model import RNNLM
+    from tinygrad_rnn.train import TrainConfig, Trainer
+
+    config = TrainConfig(num_hiddens=hidden, batch_size=BATCH, num_steps=STEPS)
+    model = RNNLM(vocab_size, hidden, backend=backend)
+    trainer = Trainer(model, None, Vocab([]), config, optim.SGD(model.parameters(), lr=1.0))
+    state = [None]
+
+    def step(X, Y):
+        s = model.begin_state(BATCH) if state[0] is None else state[0].detach()
+        loss, state[0] = trainer.train_step(X, Y, s)
+        model.W_hq._backend.synchronize()
+        return float(loss)
+
+    return step
+
+
+def torch_scratch(hidden: int, vocab_size: int):
+    """D2L §8.5's RNNModelScratch in PyTorch: a Python loop over steps."""
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    W_xh = (torch.randn(vocab_size, hidden, generator=g) * 0.01).requires_grad_()
+    W_hh = (torch.randn(hidden, hidden, generator=g) * 0.01).requires_grad_()
+    b_h = torch.zeros(hidden, requires_grad=True)
+    W_hq = (torch.randn(hidden, vocab_size, generator=g) * 0.01).requires_grad_()
+    b_q = torch.zeros(vocab_size, requires_grad=True)
+    params = [W_xh, W_hh, b_h, W_hq, b_q]
+    state = [torch.zeros(BATCH, hidden)]
+
+    def step(X, Y):
+        X, Y = torch.from_numpy(X), torch.from_numpy(Y)
+        H = state[0].detach()
+        outputs = []
+        for X_t in F.one_hot(X.T, vocab_size).float():
+            H = torch.tanh(X_t @ W_xh + H @ W_hh + b_h)
+            outputs.append(H @ W_hq + b_q)
+        loss = F.cross_entropy(torch.cat(outputs), Y.T.reshape(-1))
+        for p in params:
+            p.grad = None
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        with torch.no_grad():
+            for p in params:
+                p -= p.grad
+        state[0] = H
+        return float(loss)
+
+    return step
+
+
+def torch_nn_rnn(hidden: int, vocab_size: int):
+    """D2L §8.6's concise RNNModel: ``nn.RNN`` + ``nn.Linear`` on one-hot inputs."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    rnn, linear = torch.nn.RNN(vocab_size, hidden), torch.nn.Linear(hidden, vocab_size)
+    params = list(rnn.parameters()) + list(linear.parameters())
+    opt = torch.optim.SGD(params, lr=1.0)
+    state = [torch.zeros(1, BATCH, hidden)]
+
+    def step(X, Y):
+        X, Y = torch.from_numpy(X), torch.from_numpy(Y)
+        out, H = rnn(F.one_hot(X.T, vocab_size).float(), state[0].detach())
+        loss = F.cross_entropy(linear(out.reshape(-1, hidden)), Y.T.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        state[0] = H
+        return float(loss)
+
+    return step
+
+
+def gemm_bound(hidden: int, vocab_size: int):
+    """Only the dense products of one minibatch, as NumPy float32 GEMMs."""
+    rng = np.random.default_rng(0)
+    T, N, h, V = STEPS, BATCH, hidden, vocab_size
+    f = np.float32
+    W_hh, W_hq = rng.standard_normal((h, h)).astype(f), rng.standard_normal((h, V)).astype(f)
+    H = rng.standard_normal((T, N, h)).astype(f)
+    dZ = rng.standard_normal((T, N, h)).astype(f)
+    dO = rng.standard_normal((T * N, V)).astype(f)
+
+    def step(X, Y):
+        for t in range(T):  # recurrence, forward and backward: one (N,h)(h,h) each per step
+            H[t] @ W_hh
+            dZ[t] @ W_hh.T
+        Hs = H.reshape(T * N, h)
+        Hs.T @ dZ.reshape(T * N, h)  # dW_hh over all steps
+        Hs @ W_hq  # output layer forward
+        dO @ W_hq.T  # its input gradient
+        Hs.T @ dO  # dW_hq
+        return 0.0
+
+    return step
+
+
+# ------------------------------------------------------------------- worker
+def worker(args: argparse.Namespace) -> None:
+    """Time every implementation at every hidden size in this process; print JSON."""
+    import importlib.util
+
+    batches, vocab_size = load_batches()
+    have_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
+    if have_torch:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    import tinygrad_rnn as tg
+
+    results = []
+    for hidden in args.hidden:
+        steps = {f"tinygrad_rnn {b}": ours(b, hidden, vocab_size)
+                 for b in args.backends if b in tg.backends.available()}
+        if have_torch:
+            steps["PyTorch scratch loop"] = torch_scratch(hidden, vocab_size)
+            steps["PyTorch nn.RNN"] = torch_nn_rnn(hidden, vocab_size)
+        steps["GEMM bound (NumPy)"] = gemm_bound(hidden, vocab_size)
+        for fn in steps.values():  # warm-up: JIT compiles, allocator, caches
+            for X, Y in batches[:2]:
+                fn(X, Y)
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        n_steps = max(2, round(args.tokens / (BATCH * STEPS)))
+        for _ in range(args.repeats):
+            for name, fn in steps.items():
+                start = time.perf_counter()
+                for i in range(n_steps):
+                    X, Y = batches[i % len(batches)]
+                    fn(X, Y)
+                times[name].append(n_steps * BATCH * STEPS / (time.perf_counter() - start))
+        for name, rates in times.items():
+            results.append({"hidden": hidden, "threads": args.threads, "impl": name,
+                            "median": statistics.median(rates), "min": min(rates),
+                            "max": max(rates)})
+    print(json.dumps(results))
+
+
+# -------------------------------------------------------------------- report
+def versions() -> str:
+    import numba
+
+    parts = [f"Python {platform.python_version()}", f"NumPy {np.__version__}",
+             f"Numba {numba.__version__}"]
+    try:
+        import torch
+
+        parts.append(f"PyTorch {torch.__version__}")
+    except ImportError:
+        pass
+    return ", ".join(parts)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} logical CPUs)"
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def table(results: list[dict]) -> str:
+    refs = ("PyTorch nn.RNN", "PyTorch scratch loop", "GEMM bound (NumPy)")
+    rows = ["| h | threads | implementation | tokens/s (median) | spread (min–max) | "
+            "vs PyTorch nn.RNN | vs GEMM bound |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        same = {x["impl"]: x["median"] for x in results
+                if x["hidden"] == r["hidden"] and x["threads"] == r["threads"]}
+        ratio = {ref: (f"{r['median'] / same[ref]:.2f}×" if ref in same else "–") for ref in refs}
+        rows.append(f"| {r['hidden']} | {r['threads']} | {r['impl']} | {r['median']:,.0f} | "
+                    f"{r['min']:,.0f}–{r['max']:,.0f} | {ratio[refs[0]]} | {ratio[refs[2]]} |")
+    return "\n".join(rows)
+
+
+def plot(results: list[dict], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(no PNG: matplotlib is not installed)", file=sys.stderr)
+        return False
+    threads = sorted({r["threads"] for r in results})
+    fig, axes = plt.subplots(1, len(threads), figsize=(5.5 * len(threads), 4), squeeze=False)
+    for ax, t in zip(axes[0], threads):
+        for impl in dict.fromkeys(r["impl"] for r in results):
+            pts = sorted((r["hidden"], r["median"]) for r in results
+                         if r["impl"] == impl and r["threads"] == t)
+            style = "--" if "bound" in impl else "-"
+            ax.plot(*zip(*pts), style, marker="o", label=impl)
+        ax.set(xscale="log", yscale="log", xlabel="hidden size h", ylabel="tokens/s",
+               title=f"char-LM training step, {t} thread{'s' * (t > 1)}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def write_docs(report: str, png: Path | None) -> None:
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    begin, end = "<!-- charlm:begin -->", "<!-- charlm:end -->"
+    image = "\n![tokens/s against h](charlm_tokens_per_sec.png)\n" if png else ""
+    block = f"{begin}\n{report}\n{image}{end}"
+    if begin in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--hidden", type=int, nargs="+", default=[32, 128, 256, 512, 1024])
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--backends", nargs="+", default=["numpy", "numba", "cupy"])
+    p.add_argument("--repeats", type=int, default=5, help="timed rounds per implementation")
+    p.add_argument("--tokens", type=int, default=8960,
+                   help="tokens per timed round (8,960 = 8 minibatches = one D2L epoch)")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
+    p.add_argument("--write-docs", action="store_true",
+                   help="update docs/benchmarks.md and docs/charlm_tokens_per_sec.png")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        args.threads = args.threads[0]
+        return worker(args)
+
+    results = []
+    for t in args.threads:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t),
+                   MKL_NUM_THREADS=str(t), NUMBA_NUM_THREADS=str(t))
+        cmd = [sys.executable, __file__, "--worker", "--threads", str(t), "--repeats",
+               str(args.repeats), "--tokens", str(args.tokens), "--hidden",
+               *map(str, args.hidden), "--backends", *args.backends]
+        if args.no_torch:
+            cmd.append("--no-torch")
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+        results += json.loads(out.strip().splitlines()[-1])
+    header = (f"Char-LM training step (batch {BATCH} × {STEPS} steps, float32), "
+              f"{cpu_name()}; {versions()}.\nCommand: `python benchmarks/{Path(__file__).name} "
+              f"{' '.join(sys.argv[1:])}`")
+    report = header + "\n\n" + table(results)
+    print(report)
+    if args.write_docs:
+        png = ROOT / "docs" / "charlm_tokens_per_sec.png"
+        write_docs(report, png if plot(results, png) else None)
+
+
+if __name__ == "__main__":
+    main()

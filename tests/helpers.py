@@ -1,0 +1,270 @@
+"""Shared test helpers: float64 finite differences, reasoned tolerances, strategies.
+
+Tolerances, worked out once here rather than tuned per test:
+
+* Finite differences (float64, central, step ``FD_STEP = 1e-6``). The scalar probed
+  is ``L(x) = sum(f(x) * u)`` for a random upstream gradient ``u``. Its error has two
+  parts: truncation ``h²/6 · |L'''|`` (≤ 1e-12/6 · 1e3 ≈ 2e-10 for the bounded,
+  singularity-free inputs the strategies draw) and rounding ``k·ε64·S / h`` where
+  ``S = Σ|f_i u_i|`` bounds the magnitude of the terms summed into ``L`` and ``k``
+  (≤ 64) the number of roundings each passes through; ``64 · 2.2e-16 / 1e-6 ≈ 1.4e-8``
+  per unit of ``S``. So ``FD_ATOL_PER_UNIT = 1e-7`` per unit of ``1 + S`` leaves a
+  margin of ~5x over the sum of both, while a wrong gradient is off by O(1).
+* Float64 forward values against a NumPy float64 reference: both sides do at most
+  a few hundred roundings of O(1..1e3) quantities, so ``rtol = atol = 1e-9`` is
+  ~1e4 times the error bound yet catches any real mistake.
+* Float32: a reduction of length ``K`` has error at most ``γ_K ≈ K·ε32`` times the
+  sum of the absolute terms (Higham, *Accuracy and Stability*, §3.1).
+  :func:`f32_tol` turns a chain of such reductions into an absolute tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+
+EPS32 = float(np.finfo(np.float32).eps)
+EPS64 = float(np.finfo(np.float64).eps)
+FD_STEP = 1e-6
+FD_ATOL_PER_UNIT = 1e-7
+F64_VALUE_TOL = 1e-9
+
+# ----------------------------------------------------------------------- strategies
+BOUND = 3.0
+
+
+def floats(lo: float = -BOUND, hi: float = BOUND) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=64)
+
+
+def away_from_zero(lo: float, hi: float = BOUND) -> st.SearchStrategy[float]:
+    """Floats with ``lo <= |x| <= hi``, either sign (denominators, relu kinks)."""
+    return st.builds(lambda s, m: s * m, st.sampled_from([-1.0, 1.0]), floats(lo, hi))
+
+
+def f64_arrays(shape, elements=None) -> st.SearchStrategy[np.ndarray]:
+    return hnp.arrays(np.float64, shape, elements=elements if elements is not None else floats())
+
+
+def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 3):
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
+
+
+@st.composite
+def distinct_arrays(draw, shape, gap: float = 0.1) -> np.ndarray:
+    """Float64 arrays whose entries differ pairwise by at least ``gap`` (no max ties)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    ints = draw(hnp.arrays(np.int64, (size,), elements=st.integers(-30, 30), unique=True))
+    return (ints * gap).reshape(shape)
+
+
+@st.composite
+def axis_args(draw, ndim: int):
+    """An ``axis`` argument for a reduction over an ``ndim``-d array: None, int or tuple,
+    possibly negative."""
+    if ndim == 0:
+        return None
+    kind = draw(st.sampled_from(["none", "int", "tuple"]))
+    if kind == "none":
+        return None
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    axes = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+    return tuple(a - ndim if draw(st.booleans()) else a for a in axes)
+
+
+seeds = st.integers(0, 2**32 - 1)
+
+
+# ----------------------------------------------------------------- tensor helpers
+def t64(array, backend: str, requires_grad: bool = True) -> tg.Tensor:
+    return tg.Tensor(
+        np.asarray(array, dtype=np.float64),
+        dtype=np.float64,
+        backend=backend,
+        requires_grad=requires_grad,
+    )
+
+
+def assert_values64(actual, expected) -> None:
+    np.testing.assert_allclose(actual, expected, rtol=F64_VALUE_TOL, atol=F64_VALUE_TOL)
+
+
+def numeric_grad(
+    loss: Callable[[list[np.ndarray]], float],
+    arrays: Sequence[np.ndarray],
+    i: int,
+    step: float = FD_STEP,
+) -> np.ndarray:
+    """Central finite differences of the scalar ``loss(arrays)`` w.r.t. ``arrays[i]``."""
+    arrays = [np.array(a, dtype=np.float64, copy=True) for a in arrays]
+    x = arrays[i]
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        orig = x[idx]
+        x[idx] = orig + step
+        plus = loss(arrays)
+        x[idx] = orig - step
+        minus = loss(arrays)
+        x[idx] = orig
+        grad[idx] = (plus - minus) / (2 * step)
+    return grad
+
+
+def check_gradients(
+    fn: Callable[..., tg.Tensor],
+    arrays: Sequence[np.ndarray],
+    backend: str,
+    seed: int,
+    reference: Callable[..., np.ndarray] | None = None,
+    use_gradcheck: bool = True,
+) -> tg.Tensor:
+    """Autograd's gradient of ``fn`` against float64 central finite differences.
+
+    ``fn`` maps float64 tensors (one per array, all requiring grad) to a tensor.
+    The forward value is compared with ``reference`` (NumPy, float64) when given.
+    A random upstream gradient ``u`` is passed to ``backward(u)``; every input's
+    ``.grad`` must equal the finite-difference gradient of ``sum(fn(x) * u)``.
+    With ``use_gradcheck``, ``tg.gradcheck`` (its own random weights, seeded by
+    ``seed``) must agree as well. Returns the output tensor.
+    """
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    inputs = [t64(a, backend) for a in arrays]
+    out = fn(*inputs)
+    assert out.backend == backend
+    assert out.dtype == np.float64, f"float64 inputs gave a {out.dtype} output"
+    assert out.requires_grad
+    if reference is not None:
+        expected = np.asarray(reference(*arrays), dtype=np.float64)
+        assert out.shape == expected.shape
+        assert_values64(out.numpy(), expected)
+
+    rng = np.random.default_rng(seed)
+    upstream = rng.standard_normal(out.shape)
+    upstream_copy = upstream.copy()
+    out.backward(upstream)
+    np.testing.assert_array_equal(upstream, upstream_copy)  # backward must not mutate it
+
+    def loss(current: list[np.ndarray]) -> float:
+        with tg.no_grad():
+            y = fn(*(t64(a, backend, requires_grad=False) for a in current)).numpy()
+        return float(np.sum(y * upstream))
+
+    scale = float(np.sum(np.abs(out.numpy() * upstream)))
+    for i, (t, a) in enumerate(zip(inputs, arrays, strict=True)):
+        assert t.grad is not None, f"input {i} got no gradient"
+        assert t.grad.shape == a.shape and t.grad.dtype == np.float64
+        np.testing.assert_array_equal(t.numpy(), a)  # backward must not mutate inputs
+        numeric = numeric_grad(loss, arrays, i)
+        np.testing.assert_allclose(
+            t.grad.numpy(),
+            numeric,
+            rtol=1e-6,
+            atol=FD_ATOL_PER_UNIT * (1 + scale),
+            err_msg=f"gradient of input {i}",
+        )
+    if use_gradcheck:
+        assert tg.gradcheck(fn, [t64(a, backend) for a in arrays], seed=seed % 2**31)
+    return out
+
+
+def f32_tol(reduction_lengths: Sequence[int], scale: float = 1.0) -> float:
+    """Absolute tolerance for float32 results after a chain of reductions.
+
+    Each reduction of length ``K`` contributes at most ``K·ε32`` relative error of the
+    sum of its absolute terms (``scale`` bounds that sum); errors of a chain of
+    1-Lipschitz stages add. A factor 2 covers the two programs compared each rounding
+    independently.
+    """
+    return 2 * sum(reduction_lengths) * EPS32 * max(scale, 1.0)
+
+
+# ------------------------------------------------------------------------ references
+def np_logsumexp(x: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    out = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def np_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    # (x - m) - log Σ exp(x - m): exact for |x| ~ 1e3, unlike x - logsumexp(x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def np_rnn(X, H0, W_xh, W_hh, b_h, nonlinearity: str):
+    """D2L (8.4.5) in NumPy float64: returns (H (T, N, h), Z (T, N, h) pre-activations)."""
+    H, Hs, Zs = H0, [], []
+    for t in range(X.shape[0]):
+        Z = X[t] @ W_xh + H @ W_hh + b_h
+        H = np.tanh(Z) if nonlinearity == "tanh" else np.maximum(Z, 0)
+        Zs.append(Z)
+        Hs.append(H)
+    return np.stack(Hs), np.stack(Zs)
+
+
+def np_rnn_magnitudes(X, H0, W_xh, W_hh, b_h, nonlinearity: str, U, U_last):
+    """Elementwise bounds on the sums of absolute terms behind every RNN output and gradient.
+
+    For the loss ``sum(U * outputs) + sum(U_last * H_T)``. Float32 rounding error in a
+    result is at most a small multiple of ε32 times the sum of the absolute values of
+    the terms that produced it (not of the result, which may cancel). These are those
+    sums, propagated with |·| through the recurrence (|φ'| ≤ 1):
+
+    * forward: ``E_t = |X_t||W_xh| + |H_{t-1}||W_hh| + |b| + E_{t-1}|W_hh|`` (an error
+      at step t-1 reaches step t through W_hh);
+    * backward: ``D_t = (|U_t| + [t = T]|U_last| + D_{t+1}|W_hh|ᵀ)·(1 + 2E_t)``, the factor
+      covering φ'(Z) = 1 - H² evaluated from an H that carries the forward error;
+      then ``|X_t|ᵀD_t`` summed over t for dW_xh, and so on.
+
+    Returns a dict with ``outputs``, ``H_T``, ``W_xh``, ``W_hh``, ``b_h``, ``H0``, ``X``.
+    """
+    H, _ = np_rnn(X, H0, W_xh, W_hh, b_h, nonlinearity)
+    aX, aWx, aWh, ab = np.abs(X), np.abs(W_xh), np.abs(W_hh), np.abs(b_h)
+    prev_H = np.concatenate([np.abs(H0)[None], np.abs(H[:-1])], axis=0)
+    E = np.zeros_like(H)
+    carry = np.zeros_like(H0)
+    for t in range(X.shape[0]):
+        E[t] = aX[t] @ aWx + prev_H[t] @ aWh + ab + carry @ aWh
+        carry = E[t]
+    D = np.zeros_like(H)
+    back = np.zeros_like(H0)
+    for t in range(X.shape[0] - 1, -1, -1):
+        dH = np.abs(U[t]) + back @ aWh.T
+        if t == X.shape[0] - 1:
+            dH = dH + np.abs(U_last)
+        D[t] = dH * (1 + 2 * E[t])
+        back = D[t]
+    return {
+        "outputs": E,
+        "H_T": E[-1],
+        "W_xh": np.einsum("tni,tnj->ij", aX, D),
+        "W_hh": np.einsum("tni,tnj->ij", prev_H, D),
+        "b_h": D.sum(axis=(0, 1)),
+        "H0": D[0] @ aWh.T,
+        "X": D @ aWx.T,
+    }
+
+
+def assert_within_f32(actual, expected, magnitude, length: int, what: str = "") -> None:
+    """|actual - expected| ≤ 2·length·ε32·magnitude elementwise (two float32 programs,
+    each within length·ε32 of the exact value; ``magnitude`` bounds the absolute terms)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, what
+    bound = 2 * length * EPS32 * np.broadcast_to(magnitude, expected.shape)
+    err = np.abs(actual - expected)
+    if err.size and not (err <= bound).all():
+        worst = np.unravel_index(np.argmax(err - bound), err.shape)
+        raise AssertionError(
+            f"{what}: |difference| {err[worst]:.3g} exceeds the float32 bound "
+            f"{bound[worst]:.3g} at {tuple(map(int, worst))} (values {actual[worst]!r} vs "
+            f"{expected[worst]!r})"
+        )

@@ -1,0 +1,266 @@
+"""Errors name the problem: each message is checked for the facts a user needs."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn.nn import functional as F
+
+
+def shape_re(shape: tuple) -> str:
+    return re.escape(str(tuple(shape)))
+
+
+# -------------------------------------------------------------------------- backends
+def test_unknown_backend_lists_available():
+    for call in (
+        lambda: tg.set_backend("nope"),
+        lambda: tg.Tensor([1.0], backend="nope"),
+        lambda: tg.backends.get("nope"),
+    ):
+        with pytest.raises(ValueError, match="unknown backend 'nope'") as info:
+            call()
+        message = str(info.value)
+        for name in tg.backends.available():
+            assert name in message
+        assert "numpy" in message and "numba" in message
+    assert tg.get_backend().name == "numpy"  # a failed set_backend changes nothing
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed")
+def test_cupy_without_cupy_says_what_to_install():
+    with pytest.raises(tg.backends.BackendUnavailable, match=r"CuPy.*pip install") as info:
+        tg.set_backend("cupy")
+    assert "cupy-cuda" in str(info.value) or "tinygrad_rnn[cuda" in str(info.value)
+    assert tg.get_backend().name == "numpy"
+    assert "cupy" not in tg.backends.available()
+
+
+def _pair(other):
+    a = tg.Tensor([[1.0, 2.0]], backend="numpy", requires_grad=True)
+    b = tg.Tensor([[3.0, 4.0]], backend=other, requires_grad=True)
+    return a, b
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        "add",
+        "mul",
+        "sub",
+        "div",
+        "matmul",
+        "cat",
+        "compare",
+        "index",
+        "backward",
+        "cross_entropy",
+        "rnn_h0",
+    ],
+)
+def test_mixing_backends_names_both(other_backend, op):
+    a, b = _pair(other_backend)
+    calls = {
+        "add": lambda: a + b,
+        "mul": lambda: b * a,
+        "sub": lambda: a - b,
+        "div": lambda: a / b,
+        "matmul": lambda: a @ b.T,
+        "cat": lambda: tg.cat([a, b]),
+        "compare": lambda: a < b,
+        "index": lambda: a[tg.Tensor([0], backend=other_backend)],
+        "backward": lambda: (a * a).backward(tg.Tensor([[1.0, 1.0]], backend=other_backend)),
+        "cross_entropy": lambda: F.cross_entropy(a, tg.Tensor([0], backend=other_backend)),
+        "rnn_h0": lambda: tg.nn.RNN(2, 2, backend="numpy")(
+            tg.Tensor(np.ones((1, 1, 2))), tg.Tensor(np.zeros((1, 2)), backend=other_backend)
+        ),
+    }
+    with pytest.raises(tg.BackendMismatchError) as info:
+        calls[op]()
+    message = str(info.value)
+    assert "'numpy'" in message and f"'{other_backend}'" in message
+    assert isinstance(info.value, ValueError)
+
+
+# ---------------------------------------------------------------------------- shapes
+@pytest.mark.parametrize(
+    ("sa", "sb"), [((2, 3), (4, 5)), ((3,), (4,)), ((2, 2, 3), (2, 4, 1)), ((5,), (2, 3))]
+)
+def test_matmul_mismatch_names_both_shapes(sa, sb):
+    with pytest.raises(ValueError, match=f"{shape_re(sa)}.*{shape_re(sb)}"):
+        tg.Tensor(np.ones(sa)) @ tg.Tensor(np.ones(sb))
+
+
+def test_matmul_batch_mismatch_names_shapes():
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
+        tg.Tensor(np.ones((2, 1, 2))) @ tg.Tensor(np.ones((3, 2, 1)))
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "<"])
+@pytest.mark.parametrize(("sa", "sb"), [((2, 3), (4,)), ((2, 1, 3), (4, 2)), ((3,), (2,))])
+def test_broadcast_mismatch_names_both_shapes(op, sa, sb):
+    a, b = tg.Tensor(np.ones(sa)), tg.Tensor(np.ones(sb))
+    fn = {
+        "+": lambda: a + b,
+        "-": lambda: a - b,
+        "*": lambda: a * b,
+        "/": lambda: a / b,
+        "<": lambda: a < b,
+    }[op]
+    with pytest.raises(ValueError, match=f"{shape_re(sa)}.*{shape_re(sb)}"):
+        fn()
+
+
+def test_cat_and_stack_mismatch_name_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\)"):
+        tg.cat([tg.Tensor(np.ones((2, 3))), tg.Tensor(np.ones((2, 4)))], axis=0)
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 3\)"):
+        tg.stack([tg.Tensor(np.ones((2, 3))), tg.Tensor(np.ones((3, 3)))])
+
+
+def test_reshape_mismatch_names_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 2\)"):
+        tg.Tensor(np.ones((2, 3))).reshape(4, 2)
+
+
+# ---------------------------------------------------------------------------- autograd
+def test_backward_non_scalar_needs_grad():
+    x = tg.Tensor(np.ones((2, 3)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"non-scalar.*\(2, 3\)"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2, 3\)"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_backward_without_grad_graph():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tg.Tensor([1.0]).sum().backward()
+
+
+@pytest.mark.parametrize("data", [[1, 2], np.arange(3, dtype=np.int32), [True]])
+def test_requires_grad_on_integer_data(data):
+    with pytest.raises(TypeError, match="floating-point") as info:
+        tg.Tensor(data, requires_grad=True)
+    assert str(np.asarray(data).dtype) in str(info.value)
+    with pytest.raises(TypeError, match="floating-point"):
+        tg.Tensor(data).requires_grad_()
+
+
+def test_pow_with_tensor_exponent():
+    x = tg.Tensor([2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="Python number exponent.*Tensor"):
+        x ** tg.Tensor([2.0])
+    with pytest.raises(TypeError, match="Python number exponent"):
+        x ** np.array([2.0])
+
+
+# ------------------------------------------------------------------- cross-entropy
+def test_cross_entropy_targets_out_of_range():
+    logits = tg.Tensor(np.zeros((3, 4)), requires_grad=True)
+    with pytest.raises(IndexError, match=r"out of range.*\[0, 3\]"):
+        F.cross_entropy(logits, tg.Tensor([0, 4, 1]))
+    with pytest.raises(IndexError, match=r"out of range.*-1"):
+        F.cross_entropy(logits, [0, -1, 1])
+
+
+def test_cross_entropy_targets_wrong_shape():
+    logits = tg.Tensor(np.zeros((3, 4)), requires_grad=True)
+    for targets in ([0, 1], [[0, 1, 2]], np.zeros((3, 1), dtype=np.int64)):
+        with pytest.raises(ValueError, match=r"targets of shape.*\(3, 4\).*\(3,\)"):
+            F.cross_entropy(logits, targets)
+    with pytest.raises(ValueError, match=r"\(N, C\).*\(2, 3, 4\)"):
+        F.cross_entropy(tg.Tensor(np.zeros((2, 3, 4))), [0, 1])
+
+
+def test_cross_entropy_float_targets():
+    with pytest.raises(TypeError, match="integer.*float"):
+        F.cross_entropy(tg.Tensor(np.zeros((2, 3))), tg.Tensor([0.0, 1.0]))
+
+
+def test_cross_entropy_bad_reduction():
+    with pytest.raises(ValueError, match="reduction.*'avg'"):
+        F.cross_entropy(tg.Tensor(np.zeros((2, 3))), [0, 1], reduction="avg")
+
+
+# ----------------------------------------------------------------------------- RNN
+@pytest.mark.parametrize("fused", [True, False])
+def test_rnn_input_of_wrong_shape(fused):
+    rnn = tg.nn.RNN(3, 4, fused=fused)
+    with pytest.raises(ValueError, match=r"\(T, N, 3\).*\(2, 3\)"):
+        rnn(tg.Tensor(np.ones((2, 3))))  # float input missing the batch axis
+    with pytest.raises(ValueError, match=r"\(T, N, 3\).*\(2, 1, 5\)"):
+        rnn(tg.Tensor(np.ones((2, 1, 5))))  # wrong feature size
+    with pytest.raises(ValueError, match=r"token ids.*\(T, N\).*\(2, 1, 1\)"):
+        rnn(tg.Tensor(np.zeros((2, 1, 1), dtype=np.int64)))
+    with pytest.raises(ValueError, match=r"H0.*\(1, 4\).*\(1, 3\)"):
+        rnn(tg.Tensor(np.ones((2, 1, 3))), tg.Tensor(np.zeros((1, 3))))
+    with pytest.raises(IndexError, match="out of range"):
+        rnn(tg.Tensor(np.array([[3]])))  # token id 3 with input_size 3
+    with pytest.raises(ValueError, match="T = 0"):
+        rnn(tg.Tensor(np.ones((0, 1, 3))))
+
+
+def test_rnn_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="nonlinearity.*'sigmoid'"):
+        tg.nn.RNN(2, 2, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="hidden_size.*0"):
+        tg.nn.RNN(2, 0)
+
+
+# --------------------------------------------------------------------- state dicts
+def _model():
+    return tg.nn.Linear(3, 2)
+
+
+def test_load_state_dict_missing_entry():
+    m = _model()
+    before = m.state_dict()
+    with pytest.raises(KeyError, match=r"missing \['b'\]"):
+        m.load_state_dict({"W": np.zeros((3, 2))})
+    np.testing.assert_array_equal(m.W.numpy(), before["W"])  # nothing was changed
+
+
+def test_load_state_dict_unexpected_entry():
+    m = _model()
+    state = m.state_dict()
+    state["extra.weight"] = np.zeros(1)
+    with pytest.raises(KeyError, match=r"unexpected \['extra.weight'\]"):
+        m.load_state_dict(state)
+    m.load_state_dict(state, strict=False)  # allowed when not strict
+
+
+def test_load_state_dict_mis_shaped_entry():
+    m = _model()
+    before = m.state_dict()
+    state = {"W": np.ones((3, 2)), "b": np.ones((3,))}
+    with pytest.raises(ValueError, match=r"'b'.*\(3,\).*\(2,\)"):
+        m.load_state_dict(state)
+    for k, v in before.items():  # W (which was valid) was not loaded either
+        np.testing.assert_array_equal(m.state_dict()[k], v)
+
+
+# ------------------------------------------------------------------------- misc
+def test_optimizer_argument_errors():
+    with pytest.raises(ValueError, match="learning rate.*-0.1"):
+        tg.optim.SGD([tg.Tensor([1.0], requires_grad=True)], lr=-0.1)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        tg.optim.Adam([])
+    with pytest.raises(TypeError, match="requires_grad=True"):
+        tg.optim.SGD([tg.Tensor([1.0])], lr=0.1)
+    with pytest.raises(ValueError, match="max_norm.*0"):
+        tg.optim.clip_grad_norm([tg.Tensor([1.0], requires_grad=True)], 0)
+
+
+def test_index_errors_name_index_and_shape():
+    x = tg.Tensor(np.ones((2, 3)))
+    with pytest.raises(IndexError, match=r"\(2, 3\)"):
+        x[5]
+    with pytest.raises(TypeError, match="integer or bool.*float"):
+        x[np.array([0.5])]
+    with pytest.raises(ValueError, match="axis 2.*2 dimensions"):
+        x.sum(axis=2)

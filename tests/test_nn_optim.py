@@ -1,0 +1,309 @@
+"""Modules, parameters, initialisers, optimizers, clipping and ``tg.gradcheck`` itself."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import EPS32, EPS64, f64_arrays, seeds, shapes
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+from tinygrad_rnn.autograd import Function
+
+
+class Head(tg.nn.Module):
+    def __init__(self, h, v):
+        super().__init__()
+        self.proj = tg.nn.Linear(h, v)
+
+
+class Net(tg.nn.Module):
+    def __init__(self, v=5, h=4):
+        super().__init__()
+        self.rnn = tg.nn.RNN(v, h)
+        self.head = Head(h, v)
+        self.scale = tg.nn.Parameter(np.ones(1))
+
+
+# ------------------------------------------------------------------------- Module
+def test_named_parameters_dotted_names():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["scale", "rnn.W_xh", "rnn.W_hh", "rnn.b_h", "head.proj.W", "head.proj.b"]
+    assert [id(p) for p in net.parameters()] == [id(p) for _, p in net.named_parameters()]
+    assert all(isinstance(p, tg.nn.Parameter) and p.requires_grad for p in net.parameters())
+    assert [n for n, _ in net.named_modules()] == ["", "rnn", "head", "head.proj"]
+    net.head = Head(4, 5)  # reassignment replaces, does not duplicate
+    assert len(list(net.named_parameters())) == 6
+
+
+def test_state_dict_is_numpy_copies(backend):
+    net = Net().to(backend)
+    state = net.state_dict()
+    assert list(state) == [n for n, _ in net.named_parameters()]
+    for name, p in net.named_parameters():
+        assert isinstance(state[name], np.ndarray) and state[name].dtype == p.dtype
+        np.testing.assert_array_equal(state[name], p.numpy())
+        state[name][...] = 42.0
+        assert not (p.numpy() == 42.0).all()
+
+
+def test_load_state_dict_casts_and_round_trips(backend):
+    tg.manual_seed(1)
+    a = Net().to(backend)
+    tg.manual_seed(2)
+    b = Net().to(backend)
+    state64 = {k: v.astype(np.float64) for k, v in a.state_dict().items()}
+    b.load_state_dict(state64)
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        assert pb.dtype == np.float32 and pb.backend == backend, name
+        np.testing.assert_array_equal(pb.numpy(), pa.numpy())
+    X = tg.Tensor(np.random.default_rng(0).integers(0, 5, (3, 2)), backend=backend)
+    out_a, _ = a.rnn(X)
+    out_b, _ = b.rnn(X)
+    np.testing.assert_array_equal(out_a.numpy(), out_b.numpy())
+    tensors = {k: tg.Tensor(v, backend=backend) for k, v in a.state_dict().items()}
+    b.load_state_dict(tensors)  # Tensor values work too
+    lin64 = tg.nn.Linear(3, 2, dtype="float64")
+    lin64.load_state_dict({k: v.astype(np.float32) for k, v in lin64.state_dict().items()})
+    assert lin64.W.dtype == np.float64
+
+
+def test_module_to_moves_parameters(other_backend):
+    net = Net()
+    before = net.state_dict()
+    ids = [id(p) for p in net.parameters()]
+    assert net.to(other_backend) is net
+    assert net.backend == other_backend
+    assert [id(p) for p in net.parameters()] == ids  # same objects (optimizers keep them)
+    for name, p in net.named_parameters():
+        assert p.backend == other_backend
+        np.testing.assert_array_equal(p.numpy(), before[name])
+    out, H = net.rnn(tg.Tensor([[0, 1]], backend=other_backend))
+    out.sum().backward()
+    assert net.rnn.W_xh.grad.backend == other_backend
+    net.to("numpy")
+    assert all(p.backend == "numpy" and p.grad is None for p in net.parameters())
+
+
+@given(
+    n=st.integers(1, 4),
+    d_in=st.integers(1, 4),
+    d_out=st.integers(1, 4),
+    lead=st.lists(st.integers(1, 3), max_size=2),
+    seed=seeds,
+)
+def test_linear_is_xw_plus_b(backend, n, d_in, d_out, lead, seed):
+    lin = tg.nn.Linear(d_in, d_out, dtype="float64", backend=backend)
+    assert lin.W.shape == (d_in, d_out) and lin.b.shape == (d_out,)
+    rng = np.random.default_rng(seed)
+    lin.load_state_dict({"W": rng.standard_normal((d_in, d_out)), "b": rng.standard_normal(d_out)})
+    X = rng.standard_normal((*lead, n, d_in))
+    Y = lin(tg.Tensor(X, dtype="float64", backend=backend))
+    expected = X @ lin.W.numpy() + lin.b.numpy()
+    np.testing.assert_allclose(Y.numpy(), expected, rtol=1e-12, atol=d_in * 16 * EPS64 * 9)
+    no_bias = tg.nn.Linear(d_in, d_out, bias=False)
+    assert no_bias.b is None and [k for k, _ in no_bias.named_parameters()] == ["W"]
+
+
+# ------------------------------------------------------------------------------ init
+def test_normal_init_std():
+    """n = 40,000 draws: the sample std has relative standard error 1/sqrt(2n) ≈ 0.35%,
+    the mean standard error std/sqrt(n) = 5e-5; 5 standard errors each."""
+    n_side = 200
+    p = tg.nn.init.normal((n_side, n_side))
+    w = p.numpy().astype(np.float64)
+    n = w.size
+    assert p.dtype == np.float32 and p.requires_grad
+    assert abs(w.mean()) < 5 * 0.01 / math.sqrt(n)
+    assert abs(w.std() / 0.01 - 1) < 5 / math.sqrt(2 * n)
+    # the RNN uses it: its weights are D2L's N(0, 0.01²)
+    rnn = tg.nn.RNN(200, 200)
+    assert abs(rnn.W_xh.numpy().std() / 0.01 - 1) < 5 / math.sqrt(2 * n)
+    assert (rnn.b_h.numpy() == 0).all()
+
+
+def test_xavier_uniform_bound():
+    fan_in, fan_out = 120, 80
+    bound = math.sqrt(6 / (fan_in + fan_out))
+    w = tg.nn.init.xavier_uniform((fan_in, fan_out)).numpy().astype(np.float64)
+    n = w.size
+    assert np.abs(w).max() <= bound * (1 + EPS32)
+    # P(all n draws fall in (1-δ)·bound) = (1-δ)^n ≈ e^-9.6 for δ = 1e-3
+    assert np.abs(w).max() > bound * (1 - 1e-3)
+    # Var U(-a, a) = a²/3; the sample variance's relative s.e. is sqrt(0.8/n)
+    assert abs(w.var() / (bound**2 / 3) - 1) < 5 * math.sqrt(0.8 / n)
+    lin = tg.nn.Linear(fan_in, fan_out)
+    assert np.abs(lin.W.numpy()).max() <= bound * (1 + EPS32)
+    assert (lin.b.numpy() == 0).all()
+
+
+def test_manual_seed_reproduces_parameters():
+    tg.manual_seed(123)
+    a = tg.nn.RNN(3, 4).state_dict()
+    tg.manual_seed(123)
+    b = tg.nn.RNN(3, 4).state_dict()
+    tg.manual_seed(124)
+    c = tg.nn.RNN(3, 4).state_dict()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    assert not np.array_equal(a["W_xh"], c["W_xh"])
+
+
+# ------------------------------------------------------------------------ optimizers
+@given(a=f64_arrays(shapes(min_dims=1)), lr=st.floats(1e-3, 1.0), seed=seeds)
+def test_sgd_step(backend, a, lr, seed):
+    g = np.random.default_rng(seed).standard_normal(a.shape).astype(np.float32)
+    p = tg.Tensor(a, backend=backend, requires_grad=True)
+    p.grad = tg.Tensor(g, backend=backend)
+    p32 = a.astype(np.float32)
+    tg.optim.SGD([p], lr=lr).step()
+    assert p.dtype == np.float32
+    np.testing.assert_array_equal(p.numpy(), p32 - np.float32(lr) * g)
+    np.testing.assert_array_equal(p.grad.numpy(), g)  # step leaves the gradient
+
+
+def test_sgd_skips_parameters_without_grad():
+    p = tg.Tensor([1.0, 2.0], requires_grad=True)
+    tg.optim.SGD([p], lr=0.5).step()
+    np.testing.assert_array_equal(p.numpy(), [1.0, 2.0])
+
+
+@given(seed=seeds, n=st.integers(1, 5))
+def test_adam_first_step_is_lr_sign(backend, seed, n):
+    """Bias correction makes step 1 exactly lr·g/(|g| + eps) ≈ lr·sign(g)."""
+    rng = np.random.default_rng(seed)
+    p0 = rng.standard_normal(n)
+    g = rng.standard_normal(n) + np.sign(rng.standard_normal(n)) * 0.1
+    p = tg.Tensor(p0, dtype="float64", backend=backend, requires_grad=True)
+    p.grad = tg.Tensor(g, dtype="float64", backend=backend)
+    tg.optim.Adam([p], lr=0.01, eps=1e-8).step()
+    np.testing.assert_allclose(
+        p.numpy(), p0 - 0.01 * g / (np.abs(g) + 1e-8), rtol=16 * EPS64, atol=16 * EPS64
+    )
+
+
+@given(seed=seeds)
+def test_adam_reduces_a_quadratic(backend, seed):
+    rng = np.random.default_rng(seed)
+    target = rng.uniform(-3, 3, 6)
+    p = tg.Tensor(np.zeros(6), backend=backend, requires_grad=True)
+    c = tg.Tensor(target, backend=backend)
+    opt = tg.optim.Adam([p], lr=0.1)
+
+    def loss():
+        return ((p - c) ** 2).sum()
+
+    initial = loss().item()
+    for _ in range(200):
+        opt.zero_grad()
+        ell = loss()
+        ell.backward()
+        opt.step()
+    final = loss().item()
+    # Adam's steps are ≈ lr in size, so it settles within ~lr of the minimum:
+    # a loss ≤ 6·lr² = 0.06, against an initial Σ target² (≥ 0 but typically ~18)
+    assert final < 6 * 0.1**2 and final < initial
+
+
+@given(seed=seeds, scale=st.floats(0.01, 100.0), max_norm=st.floats(0.1, 10.0))
+def test_clip_grad_norm(backend, seed, scale, max_norm):
+    rng = np.random.default_rng(seed)
+    shapes_ = [(3, 4), (4,), (2, 2, 2)]
+    grads = [(rng.standard_normal(s) * scale).astype(np.float32) for s in shapes_]
+    params = [tg.Tensor(np.zeros(s), backend=backend, requires_grad=True) for s in shapes_]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = tg.Tensor(g, backend=backend)
+    no_grad = tg.Tensor([1.0], backend=backend, requires_grad=True)  # skipped: no .grad
+    exact = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads))
+    n = sum(g.size for g in grads)
+    norm = tg.optim.clip_grad_norm(tuple([*params, no_grad]), max_norm)
+    # the squared norm is summed in float32: relative error ≤ n·ε32
+    assert isinstance(norm, float)
+    assert abs(norm - exact) <= n * EPS32 * exact
+    after = math.sqrt(sum(float((p.grad.numpy().astype(np.float64) ** 2).sum()) for p in params))
+    if norm > max_norm:
+        # each element scaled by one float32 factor: relative error ≤ 2ε32, plus the norm's
+        assert abs(after - max_norm) <= (n + 2) * EPS32 * max_norm
+        for p, g in zip(params, grads, strict=True):  # the direction is kept
+            np.testing.assert_allclose(
+                p.grad.numpy(), g * np.float32(max_norm / norm), rtol=4 * EPS32
+            )
+    else:
+        for p, g in zip(params, grads, strict=True):
+            np.testing.assert_array_equal(p.grad.numpy(), g)
+    assert tg.optim.clip_grad_norm([no_grad], 1.0) == 0.0
+
+
+def test_clip_grad_norm_both_branches_exercised():
+    """Both branches with exact expectations: norm 2·scale, clipped to 1.0 or kept."""
+    for scale, clipped in ((100.0, True), (1e-3, False)):
+        p = tg.Tensor(np.zeros(4), requires_grad=True)
+        p.grad = tg.Tensor(np.full(4, scale))
+        norm = tg.optim.clip_grad_norm([p], 1.0)
+        assert norm == pytest.approx(2 * scale, rel=4 * EPS32)
+        expected = np.full(4, 0.5) if clipped else np.full(4, scale)
+        np.testing.assert_allclose(p.grad.numpy(), expected, rtol=4 * EPS32)
+
+
+def test_optimizer_state_dict_round_trip():
+    p = tg.Tensor([1.0, -1.0], requires_grad=True)
+    opt = tg.optim.Adam([p], lr=0.05)
+    for _ in range(3):
+        p.grad = tg.Tensor([0.5, -2.0])
+        opt.step()
+    q = tg.Tensor(p.numpy(), requires_grad=True)
+    opt2 = tg.optim.Adam([q], lr=1.0)
+    opt2.load_state_dict(opt.state_dict())
+    for o, t in ((opt, p), (opt2, q)):
+        t.grad = tg.Tensor([0.1, 0.3])
+        o.step()
+    np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+# ----------------------------------------------------------------- gradcheck itself
+class WrongSquare(Function):
+    """x² with a backward that forgets the factor 2."""
+
+    def forward(self, a):
+        self.a = a
+        return a * a
+
+    def backward(self, g):
+        return (g * self.a,)
+
+
+class WrongAtOneElement(Function):
+    """a * b whose gradient w.r.t. b is off by 1 at a single element ``bad``."""
+
+    bad = (1, 2)
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        gb = g * self.a
+        gb[self.bad] += 1.0
+        return g * self.b, gb
+
+
+def test_gradcheck_catches_wrong_backward(backend):
+    x = tg.Tensor(np.linspace(0.5, 2.0, 4), backend=backend, requires_grad=True)
+    with pytest.raises(tg.GradcheckError, match=r"input 0 \(shape \(4,\)\) at element \(\d+,\)"):
+        tg.gradcheck(lambda t: WrongSquare.apply(t), [x])
+    assert tg.gradcheck(lambda t: t * t, [x])  # the correct op passes
+
+
+def test_gradcheck_names_input_and_element(backend):
+    rng = np.random.default_rng(0)
+    a = tg.Tensor(rng.standard_normal((2, 3)), backend=backend, requires_grad=True)
+    b = tg.Tensor(rng.standard_normal((2, 3)), backend=backend, requires_grad=True)
+    with pytest.raises(tg.GradcheckError, match=r"input 1 \(shape \(2, 3\)\) at element \(1, 2\)"):
+        tg.gradcheck(lambda s, t: WrongAtOneElement.apply(s, t), [a, b])
+    assert issubclass(tg.GradcheckError, AssertionError)
+    with pytest.raises(ValueError, match="no input has requires_grad"):
+        tg.gradcheck(lambda s: s * 2, [tg.Tensor([1.0])])

@@ -1,0 +1,147 @@
+"""Packaging: lazy CuPy, ``tinygrad_rnn.backends`` layout, entry points, third-party backends."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+
+# imported by its installed dotted name: that this works is part of what is tested
+NumpyBackend = importlib.import_module("tinygrad_rnn.backends.numpy_backend").NumpyBackend
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, cwd: Path) -> dict:
+    """Run ``code`` in a fresh interpreter from ``cwd`` (not the repo, so the repo root is
+    not on sys.path); it prints one JSON object."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_import_does_not_import_cupy(tmp_path):
+    out = run_python(
+        "import json, sys; import tinygrad_rnn as tg; x = tg.Tensor([1.0]) * 2;"
+        "print(json.dumps({'cupy': 'cupy' in sys.modules,"
+        " 'cupy_mods': sorted(m for m in sys.modules if m.startswith('cupy'))}))",
+        tmp_path,
+    )
+    assert out["cupy"] is False and out["cupy_mods"] == []
+
+
+def test_backends_subpackage_is_the_repo_folder(tmp_path):
+    out = run_python(
+        "import json, importlib.util, tinygrad_rnn.backends as b;"
+        "print(json.dumps({'file': b.__file__,"
+        " 'bare': importlib.util.find_spec('backends') is None,"
+        " 'numpy_mod': __import__('tinygrad_rnn.backends.numpy_backend',"
+        " fromlist=['x']).__file__}))",
+        tmp_path,
+    )
+    assert Path(out["file"]).resolve() == (REPO / "backends" / "__init__.py").resolve()
+    assert Path(out["numpy_mod"]).resolve() == (REPO / "backends" / "numpy_backend.py").resolve()
+    assert out["bare"], "a top-level module named `backends` is importable from site-packages"
+    assert Path(tg.backends.__file__).resolve().parent == (REPO / "backends").resolve()
+
+
+def test_entry_point_group_lists_builtin_backends():
+    eps = {ep.name: ep for ep in entry_points(group="tinygrad_rnn.backends")}
+    assert {"numpy", "numba", "cupy"} <= set(eps)
+    for name in ("numpy", "numba", "cupy"):
+        assert eps[name].value.startswith("tinygrad_rnn.backends."), eps[name].value
+    assert eps["numpy"].load() is NumpyBackend
+    assert eps["numba"].load().name == "numba"
+    assert eps["cupy"].load().name == "cupy"  # importing the module needs no CuPy
+    assert {"numpy", "numba", "cupy"} <= set(tg.backends.names())
+
+
+def test_cupy_module_import_is_lazy(tmp_path):
+    out = run_python(
+        "import json, sys; from importlib.metadata import entry_points;"
+        "ep = [e for e in entry_points(group='tinygrad_rnn.backends') if e.name == 'cupy'][0];"
+        "cls = ep.load(); print(json.dumps({'name': cls.name, 'cupy': 'cupy' in sys.modules}))",
+        tmp_path,
+    )
+    assert out == {"name": "cupy", "cupy": False}
+
+
+def test_available_backends():
+    available = tg.backends.available()
+    assert "numpy" in available and "numba" in available
+    if importlib.util.find_spec("cupy") is None:
+        assert "cupy" not in available
+    else:  # CuPy installed: listed exactly when the backend can be created
+        try:
+            tg.backends.get("cupy")
+        except tg.backends.BackendUnavailable:
+            assert "cupy" not in available
+        else:
+            assert "cupy" in available
+
+
+class MineBackend(NumpyBackend):
+    """A third-party backend: NumPy under another name, with one kernel overridden."""
+
+    name = "mine"
+    calls = 0
+
+    def tanh_backward(self, y, grad):
+        MineBackend.calls += 1
+        return grad - grad * y * y
+
+
+@pytest.fixture
+def mine(monkeypatch):
+    # keep the registration local to this test
+    monkeypatch.setattr(tg.backends, "_registered", dict(tg.backends._registered))
+    monkeypatch.setattr(tg.backends, "_instances", dict(tg.backends._instances))
+    tg.backends.register("mine", MineBackend)
+    MineBackend.calls = 0
+    return "mine"
+
+
+def test_third_party_backend_end_to_end(mine):
+    assert mine in tg.backends.names() and mine in tg.backends.available()
+    assert isinstance(tg.backends.get(mine), MineBackend)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4, 3))
+    y = rng.integers(0, 2, 4)
+    results = {}
+    for be in ("numpy", mine):
+        tg.manual_seed(0)
+        with tg.use_backend(be):
+            lin = tg.nn.Linear(3, 2)
+            rnn = tg.nn.RNN(2, 3, std=0.5)
+            Xt = tg.Tensor(X, requires_grad=True)
+            out, _ = rnn(lin(Xt).reshape(2, 2, 2))
+            loss = tg.nn.functional.cross_entropy(out.reshape(4, 3)[:, :2], tg.Tensor(y))
+            loss.backward()
+        assert loss.backend == be and Xt.grad.backend == be and lin.W.grad.backend == be
+        results[be] = (loss.item(), Xt.grad.numpy(), lin.W.grad.numpy())
+    assert MineBackend.calls > 0  # the registered class's kernel was used
+    for a, b in zip(results[mine], results["numpy"], strict=True):
+        np.testing.assert_array_equal(a, b)  # the same arithmetic as NumPy
+    with pytest.raises(tg.BackendMismatchError, match="'mine'.*'numpy'"):
+        tg.Tensor([1.0], backend=mine) + tg.Tensor([1.0], backend="numpy")
+
+
+def test_third_party_backend_passes_gradcheck(mine):
+    rng = np.random.default_rng(1)
+    x = tg.Tensor(rng.standard_normal((3, 2)), backend=mine, requires_grad=True)
+    w = tg.Tensor(rng.standard_normal((2, 2)), backend=mine, requires_grad=True)
+    assert tg.gradcheck(lambda a, b: (a @ b).tanh().sum(axis=0), [x, w])
+    assert MineBackend.calls > 0
