@@ -1,11 +1,220 @@
-"""NumPy arrays plus Numba-compiled kernels for the hot paths."""
+"""NumPy arrays plus Numba-compiled kernels for the hot paths.
+
+Each override checks that its inputs are what the compiled kernel handles (NumPy
+arrays of one float dtype, float32 or float64, of the expected ranks and shapes,
+non-empty) and otherwise defers to the plain-NumPy kernel of :class:`Backend`, which
+defines the semantics (dtype promotion, error messages, negative indices). Inputs
+are made C-contiguous and writable first where that is a cheap copy, so each kernel
+compiles once per float dtype; the kernels live in :mod:`._numba_kernels`.
+
+BLAS threads: Numba's ``np.dot`` calls SciPy's OpenBLAS, while NumPy's ``@`` calls
+NumPy's own copy, so a process holds two OpenBLAS thread pools whose idle workers
+spin-wait. On a machine with few cores a kernel's GEMM then waits on a worker that
+cannot get a core while the other pool spins (measured here, 2 cores: the fused RNN
+layer at h=32 took 14 ms instead of 0.5 ms). So the RNN kernels run SciPy's BLAS
+single-threaded, only for the duration of the call (``NumbaBackend.blas_threads``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from . import _numba_kernels as K
 from .numpy_backend import NumpyBackend
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _float_dtype(*arrays: Any) -> np.dtype | None:
+    """The dtype shared by ``arrays`` if all are non-empty float32/float64 ndarrays, else None."""
+    if not all(isinstance(a, np.ndarray) for a in arrays):
+        return None
+    dtype = arrays[0].dtype
+    if dtype not in _FLOATS or any(a.dtype != dtype or a.size == 0 for a in arrays):
+        return None
+    return dtype
+
+
+def _c(a: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """``a`` as a C-contiguous, writable, aligned array (of ``dtype`` if given).
+
+    Returns ``a`` itself when it already is one (the kernels only read it). A
+    read-only or unaligned array is copied because Numba types it differently and
+    would compile a second specialization for it.
+    """
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if not (a.flags.writeable and a.flags.aligned):
+        a = a.copy()
+    return a
+
+
+def _int_index(index: Any, n: int) -> np.ndarray | None:
+    """``index`` as a contiguous int64 array if it is an integer ndarray within [0, n), else None.
+
+    Negative or out-of-range entries return None, leaving them to NumPy's rules and errors.
+    """
+    if not isinstance(index, np.ndarray) or index.dtype.kind not in "iu":
+        return None
+    if index.size and (index.min() < 0 or index.max() >= n):
+        return None
+    return _c(index.ravel(), np.int64)
+
+
+def _relu_flag(nonlinearity: str) -> bool | None:
+    """The kernels' flag for ``nonlinearity`` (True = relu), None if unknown."""
+    return {"tanh": False, "relu": True}.get(nonlinearity)
+
+
+@functools.cache
+def _scipy_blas_threads() -> tuple[Callable, Callable] | None:
+    """``(get, set)`` of the thread count of the BLAS that Numba's ``np.dot`` calls, or None.
+
+    That is the library behind ``scipy.linalg.cython_blas``. Symbols are looked up
+    through that module's handle, which searches it and its dependencies only, so
+    NumPy's OpenBLAS is never touched even where both export the same names. A BLAS
+    that is not OpenBLAS (MKL, Accelerate): None, and nothing is changed.
+    """
+    try:
+        import scipy.linalg.cython_blas as cython_blas
+
+        lib = ctypes.CDLL(cython_blas.__file__)
+    except (ImportError, OSError):
+        return None
+    for prefix in ("scipy_openblas", "openblas"):
+        try:
+            get, set_ = (
+                getattr(lib, prefix + "_get_num_threads"),
+                getattr(lib, prefix + "_set_num_threads"),
+            )
+        except AttributeError:
+            continue
+        get.restype, get.argtypes = ctypes.c_int, []
+        set_.restype, set_.argtypes = None, [ctypes.c_int]
+        return get, set_
+    return None
 
 
 class NumbaBackend(NumpyBackend):
     """NumPy for everything except the kernels overridden here with ``@njit`` code."""
 
     name = "numba"
+    #: Threads of SciPy's BLAS while an RNN kernel runs (see the module docstring);
+    #: None leaves SciPy's setting alone.
+    blas_threads: int | None = 1
+
+    @contextlib.contextmanager
+    def _blas_scope(self) -> Iterator[None]:
+        """Within the block SciPy's BLAS uses ``blas_threads`` threads; restored after."""
+        control = _scipy_blas_threads() if self.blas_threads is not None else None
+        previous = control[0]() if control else None
+        if previous is None or previous == self.blas_threads:
+            yield
+            return
+        control[1](self.blas_threads)
+        try:
+            yield
+        finally:
+            control[1](previous)
+
+    # ------------------------------------------------------------- fused RNN
+    def rnn_forward(self, Zx: Any, H0: Any, W_hh: Any, nonlinearity: str) -> Any:
+        """Zx (T, N, h), H0 (N, h), W_hh (h, h) -> H (T, N, h), all T steps in one call."""
+        relu = _relu_flag(nonlinearity)
+        if relu is None or not _rnn_shapes_ok(Zx, H0, W_hh) or _float_dtype(Zx, H0, W_hh) is None:
+            return super().rnn_forward(Zx, H0, W_hh, nonlinearity)
+        with self._blas_scope():
+            return K.rnn_forward(_c(Zx), _c(H0), _c(W_hh), relu)
+
+    def rnn_backward(
+        self, dH: Any, H: Any, H0: Any, W_hh: Any, nonlinearity: str
+    ) -> tuple[Any, Any, Any]:
+        """dH, H (T, N, h), H0 (N, h), W_hh (h, h) -> (dZx (T, N, h), dH0 (N, h), dW_hh (h, h))."""
+        relu = _relu_flag(nonlinearity)
+        if (
+            relu is None
+            or not _rnn_shapes_ok(H, H0, W_hh)
+            or getattr(dH, "shape", None) != H.shape
+            or _float_dtype(dH, H, H0, W_hh) is None
+        ):
+            return super().rnn_backward(dH, H, H0, W_hh, nonlinearity)
+        with self._blas_scope():
+            return K.rnn_backward(_c(dH), _c(H), _c(H0), _c(W_hh), relu)
+
+    # -------------------------------------------------- softmax cross-entropy
+    def softmax_cross_entropy(self, logits: Any, targets: Any) -> tuple[Any, Any]:
+        """logits (N, C), int targets (N,) -> (loss (N,), probs (N, C))."""
+        if getattr(logits, "ndim", 0) != 2 or _float_dtype(logits) is None:
+            return super().softmax_cross_entropy(logits, targets)
+        t = _targets(targets, logits.shape)
+        if t is None:
+            return super().softmax_cross_entropy(logits, targets)
+        return K.softmax_cross_entropy(_c(logits), t)
+
+    def softmax_cross_entropy_backward(self, probs: Any, targets: Any, grad: Any) -> Any:
+        """probs (N, C), int targets (N,), grad (N,) -> dlogits (N, C)."""
+        if (
+            getattr(probs, "ndim", 0) != 2
+            or getattr(grad, "shape", None) != probs.shape[:1]
+            or _float_dtype(probs, grad) is None
+        ):
+            return super().softmax_cross_entropy_backward(probs, targets, grad)
+        t = _targets(targets, probs.shape)
+        if t is None:
+            return super().softmax_cross_entropy_backward(probs, targets, grad)
+        return K.softmax_cross_entropy_backward(_c(probs), t, _c(grad))
+
+    # ------------------------------------------------------------ elementwise
+    def tanh_backward(self, y: Any, grad: Any) -> Any:
+        """``grad * (1 - y*y)`` for y, grad of one shape (any rank), computed raveled."""
+        if (
+            _float_dtype(y, grad) is None
+            or y.shape != grad.shape
+            or not (y.flags.c_contiguous and grad.flags.c_contiguous)
+        ):
+            # A broadcast gradient (stride 0) would need a full copy: NumPy is as fast.
+            return super().tanh_backward(y, grad)
+        return K.tanh_backward(_c(y.ravel()), _c(grad.ravel())).reshape(y.shape)
+
+    # ------------------------------------------------------------ scatter-add
+    def scatter_add(self, shape: tuple, index: Any, values: Any) -> Any:
+        """``zeros(shape)``, ``out[index[k]] += values[k]``: the embedding / row-gather backward.
+
+        Compiled when ``index`` is one integer array (any shape) of in-range rows and
+        ``values`` has shape ``index.shape + shape[1:]``; tuples, slices, bool masks
+        and negative indices go to ``np.add.at``.
+        """
+        shape = tuple(shape)
+        if (
+            not shape
+            or _float_dtype(values) is None
+            or getattr(index, "shape", None) is None
+            or values.shape != index.shape + shape[1:]
+        ):
+            return super().scatter_add(shape, index, values)
+        idx = _int_index(index, shape[0])
+        if idx is None:
+            return super().scatter_add(shape, index, values)
+        rows = _c(values).reshape(idx.size, -1)
+        return K.scatter_add_rows(shape[0], idx, rows).reshape(shape)
+
+
+def _rnn_shapes_ok(H: Any, H0: Any, W_hh: Any) -> bool:
+    """Whether H (T, N, h), H0 (N, h), W_hh (h, h) have matching shapes."""
+    try:
+        T, N, h = H.shape
+        return H0.shape == (N, h) and W_hh.shape == (h, h)
+    except (AttributeError, ValueError):
+        return False
+
+
+def _targets(targets: Any, shape: tuple) -> np.ndarray | None:
+    """Class ``targets`` for logits of ``shape`` (N, C) as int64 (N,), or None to fall back."""
+    if getattr(targets, "shape", None) != shape[:1]:
+        return None
+    return _int_index(targets, shape[1])

@@ -1,0 +1,338 @@
+"""The Numba backend's compiled kernels against the NumPy reference, kernel by kernel.
+
+Tolerances come from rounding-error reasoning, not from what happens to pass. An
+output that is a sum of L rounded terms is off by at most about L·ε·Σ|terms|
+(Higham's γ_L; ε = machine epsilon), and the two backends do round differently:
+NumPy's ``@`` and Numba's ``np.dot`` are two OpenBLAS builds with different
+summation orders, and the kernels' tanh (Cephes-style) and NumPy's each lie within
+1.5 ulp of the true value. So ``close`` allows 4·L·ε relative and 4·L·ε times
+the output's scale absolute: for float64 and L ≈ 100 that is ~1e-13; for float32,
+~5e-5 (and ~3e-6 for the short softmax rows). Kernels that do exactly NumPy's
+elementwise operations in NumPy's order (tanh backward, the softmax backward,
+scatter-add) must agree bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+
+nb = tg.backends.get("numba")
+ref = tg.backends.get("numpy")
+
+DTYPES = st.sampled_from([np.float32, np.float64])
+NONLINEARITIES = st.sampled_from(["tanh", "relu"])
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def close(actual, expected, terms: int) -> None:
+    """``actual`` equals ``expected`` (same dtype and shape) to 4·terms·ε, see the module doc."""
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    tol = 4 * terms * np.finfo(expected.dtype).eps
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def rnn_inputs(T, N, h, dtype, seed, scale):
+    """Zx (T, N, h), H0 (N, h), W_hh (h, h) with spectral radius ≈ ``scale``."""
+    rng = np.random.default_rng(seed)
+    Zx = rng.normal(0, 1.5, (T, N, h)).astype(dtype)  # |z| on both sides of tanh's 0.625 cut
+    H0 = rng.uniform(-1, 1, (N, h)).astype(dtype)
+    W = (rng.normal(0, scale / np.sqrt(h), (h, h))).astype(dtype)
+    return Zx, H0, W
+
+
+rnn_shapes = dict(
+    T=st.integers(1, 8),
+    N=st.integers(1, 5),
+    h=st.integers(1, 9),
+    dtype=DTYPES,
+    nl=NONLINEARITIES,
+    seed=SEEDS,
+    scale=st.floats(0.1, 1.2),
+)
+
+
+# ------------------------------------------------------------------------------- RNN
+@given(**rnn_shapes)
+def test_rnn_forward_matches_numpy(T, N, h, dtype, nl, seed, scale):
+    Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)
+    close(nb.rnn_forward(Zx, H0, W, nl), ref.rnn_forward(Zx, H0, W, nl), terms=T * h)
+
+
+@given(**rnn_shapes)
+def test_rnn_backward_matches_numpy(T, N, h, dtype, nl, seed, scale):
+    Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)
+    H = ref.rnn_forward(Zx, H0, W, nl)
+    dH = np.random.default_rng(seed + 1).normal(size=H.shape).astype(dtype)
+    got, want = nb.rnn_backward(dH, H, H0, W, nl), ref.rnn_backward(dH, H, H0, W, nl)
+    for a, b in zip(got, want, strict=True):  # dZx, dH0, dW_hh: dW sums T·N rows of carried sums
+        close(a, b, terms=T * (h + N))
+
+
+def test_tanh_kernel_is_within_two_ulps():
+    """The kernels' own tanh (Cephes) against long-double tanh, edges included."""
+    from tinygrad_rnn.backends._numba_kernels import _add_tanh
+
+    rng = np.random.default_rng(0)
+    special = [
+        0.0,
+        -0.0,
+        1e-30,
+        -1e-8,
+        0.625,
+        -0.625,
+        np.nextafter(0.625, 0),
+        9.0,
+        19.1,
+        -25.0,
+        400.0,
+        np.inf,
+        -np.inf,
+    ]
+    for dtype in (np.float32, np.float64):
+        x = np.concatenate(
+            [
+                special,
+                rng.normal(0, 2, 20000),
+                rng.uniform(-0.7, 0.7, 20000),
+                10.0 ** rng.uniform(-20, 1, 5000),
+            ]
+        ).astype(dtype)
+        out = np.empty_like(x)
+        _add_tanh(x, np.full_like(x, -0.0), out)  # x + (-0.0) is x, even for x = -0.0
+        exact = np.tanh(x.astype(np.longdouble))
+        ulps = np.abs(out - exact) / np.spacing(np.abs(exact).astype(dtype))
+        assert ulps.max() <= 2, (dtype, x[np.argmax(ulps)])
+        assert np.array_equal(np.signbit(out), np.signbit(x))  # tanh(-0.0) = -0.0
+        nan, nan_out = np.array([np.nan], dtype), np.empty(1, dtype)
+        _add_tanh(nan, np.full_like(nan, -0.0), nan_out)
+        assert np.isnan(nan_out).all()
+
+
+# ----------------------------------------------------------------- softmax + xent
+@given(
+    N=st.integers(1, 5),
+    C=st.integers(1, 7),
+    dtype=DTYPES,
+    seed=SEEDS,
+    scale=st.sampled_from([1.0, 30.0, 1000.0]),
+)
+def test_softmax_cross_entropy_matches_numpy(N, C, dtype, seed, scale):
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(N, C)) * scale).astype(dtype)
+    targets = rng.integers(0, C, N)
+    (loss, probs), (loss_r, probs_r) = (
+        nb.softmax_cross_entropy(logits, targets),
+        ref.softmax_cross_entropy(logits, targets),
+    )
+    assert np.isfinite(loss).all() and np.isfinite(probs).all()
+    # loss = -(x_t - max) + log Σ exp: C terms, each |x - max| up to 2·max|x|
+    close(loss, loss_r, terms=2 * C)
+    close(probs, probs_r, terms=2 * C)
+    grad = rng.normal(size=N).astype(dtype)
+    np.testing.assert_array_equal(
+        nb.softmax_cross_entropy_backward(probs, targets, grad),
+        ref.softmax_cross_entropy_backward(probs, targets, grad),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_cross_entropy_extreme_logits_stay_finite(dtype):
+    logits = np.array(
+        [[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, -1000.0]], dtype
+    )
+    targets = np.array([1, 2, 0])
+    loss, probs = nb.softmax_cross_entropy(logits, targets)
+    assert loss.dtype == probs.dtype == dtype
+    np.testing.assert_allclose(loss, [2000.0, np.log(3), np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+    dlogits = nb.softmax_cross_entropy_backward(probs, targets, np.ones(3, dtype))
+    assert np.isfinite(dlogits).all()
+    np.testing.assert_allclose(dlogits[0], [1, -1, 0], atol=1e-6)
+
+
+# --------------------------------------------------------------------- tanh backward
+@given(
+    shape=st.lists(st.integers(1, 6), min_size=0, max_size=3).map(tuple), dtype=DTYPES, seed=SEEDS
+)
+def test_tanh_backward_is_bitwise_numpy(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    y = np.tanh(rng.normal(size=shape)).astype(dtype)
+    g = rng.normal(size=shape).astype(dtype)
+    out = nb.tanh_backward(y, g)
+    assert out.shape == shape and out.dtype == dtype
+    np.testing.assert_array_equal(out, ref.tanh_backward(y, g))
+    # a transposed (non-contiguous) gradient takes the NumPy path, same values
+    if len(shape) >= 2:
+        np.testing.assert_array_equal(nb.tanh_backward(y.T, g.T), ref.tanh_backward(y.T, g.T))
+
+
+# ----------------------------------------------------------------------- scatter-add
+@given(
+    V=st.integers(1, 6),
+    rest=st.lists(st.integers(1, 4), max_size=2).map(tuple),
+    index_shape=st.lists(st.integers(1, 5), min_size=0, max_size=2).map(tuple),
+    index_dtype=st.sampled_from([np.int64, np.int32, np.uint8]),
+    dtype=DTYPES,
+    seed=SEEDS,
+)
+def test_scatter_add_is_bitwise_numpy(V, rest, index_shape, index_dtype, dtype, seed):
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, V, index_shape).astype(index_dtype)  # repeats are likely
+    values = rng.normal(size=index_shape + rest).astype(dtype)
+    out = nb.scatter_add((V,) + rest, index, values)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, ref.scatter_add((V,) + rest, index, values))
+
+
+def test_scatter_add_accumulates_repeated_rows():
+    values = np.arange(8, dtype=np.float32).reshape(4, 2)
+    out = nb.scatter_add((3, 2), np.array([2, 0, 2, 2]), values)
+    np.testing.assert_array_equal(out, [[2, 3], [0, 0], [0 + 4 + 6, 1 + 5 + 7]])
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        np.array([-1, 0, -1]),  # negative: NumPy wraps
+        (np.array([0, 1, 1]), np.array([1, 0, 0])),  # a tuple of arrays: 2-D scatter
+        np.array([True, False, True]),  # a boolean mask
+    ],
+    ids=["negative", "tuple", "bool"],
+)
+def test_scatter_add_other_indices_fall_back_to_numpy(index):
+    shape = (3, 2)
+    values = np.ones(np.zeros(shape)[index].shape, np.float32)
+    np.testing.assert_array_equal(
+        nb.scatter_add(shape, index, values), ref.scatter_add(shape, index, values)
+    )
+
+
+def test_scatter_add_out_of_range_raises_like_numpy():
+    with pytest.raises(IndexError):
+        nb.scatter_add((3, 2), np.array([0, 3]), np.ones((2, 2), np.float32))
+
+
+# ------------------------------------------------- contracts shared by every kernel
+def _calls(dtype):
+    """(name, kernel-calling function, inputs) for every overridden kernel."""
+    rng = np.random.default_rng(7)
+    Zx, H0, W = rnn_inputs(4, 3, 5, dtype, 7, 0.9)
+    H = ref.rnn_forward(Zx, H0, W, "tanh")
+    dH = rng.normal(size=H.shape).astype(dtype)
+    logits, targets = rng.normal(size=(3, 4)).astype(dtype), np.array([0, 3, 3])
+    probs, grad = ref.softmax_cross_entropy(logits, targets)[1], rng.normal(size=3).astype(dtype)
+    index, values = np.array([[1, 1], [0, 2]]), rng.normal(size=(2, 2, 5)).astype(dtype)
+    return [
+        ("rnn_forward", lambda *a: nb.rnn_forward(*a, "relu"), (Zx, H0, W)),
+        ("rnn_backward", lambda *a: nb.rnn_backward(*a, "tanh"), (dH, H, H0, W)),
+        ("softmax_cross_entropy", nb.softmax_cross_entropy, (logits, targets)),
+        (
+            "softmax_cross_entropy_backward",
+            nb.softmax_cross_entropy_backward,
+            (probs, targets, grad),
+        ),
+        ("tanh_backward", nb.tanh_backward, (H, dH)),
+        ("scatter_add", lambda *a: nb.scatter_add((3, 5), *a), (index, values)),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_keep_dtype_never_mutate_and_return_fresh_arrays(dtype):
+    for name, call, inputs in _calls(dtype):
+        before = [x.copy() for x in inputs]
+        result = call(*inputs)
+        outputs = result if isinstance(result, tuple) else (result,)
+        for x, x0 in zip(inputs, before, strict=True):
+            np.testing.assert_array_equal(x, x0, err_msg=f"{name} mutated an input")
+        for out in outputs:
+            assert out.dtype == dtype, name  # float32 in -> float32 out, no upcast
+            assert not any(np.shares_memory(out, x) for x in inputs), f"{name} aliases an input"
+        for a, b in zip(outputs[:-1], outputs[1:], strict=True):
+            assert not np.shares_memory(a, b), name
+
+
+def test_unusual_inputs_fall_back_or_convert_and_match_numpy():
+    Zx, H0, W = rnn_inputs(3, 2, 4, np.float32, 1, 0.8)
+    # mixed dtypes: the base kernel decides (float64 products, stored in Zx's float32)
+    mixed = nb.rnn_forward(Zx, H0, W.astype(np.float64), "tanh")
+    expected = ref.rnn_forward(Zx, H0, W.astype(np.float64), "tanh")
+    assert mixed.dtype == expected.dtype
+    np.testing.assert_array_equal(mixed, expected)
+    # non-contiguous and read-only inputs are copied to C order, same values
+    Zx_t = np.ascontiguousarray(Zx.transpose(1, 0, 2)).transpose(1, 0, 2)
+    W_ro = W.copy()
+    W_ro.flags.writeable = False
+    close(nb.rnn_forward(Zx_t, H0, W_ro, "relu"), ref.rnn_forward(Zx, H0, W, "relu"), terms=12)
+    # a broadcast (stride-0) upstream gradient, as from outputs.sum().backward()
+    H = ref.rnn_forward(Zx, H0, W, "tanh")
+    dH = np.broadcast_to(np.float32(1), H.shape)
+    for a, b in zip(
+        nb.rnn_backward(dH, H, H0, W, "tanh"), ref.rnn_backward(dH, H, H0, W, "tanh"), strict=True
+    ):
+        close(a, b, terms=3 * 6)
+    # empty batch (0-size) and integer logits: NumPy's path
+    empty = np.zeros((3, 0, 4), np.float32)
+    assert nb.rnn_forward(empty, H0[:0], W, "tanh").shape == (3, 0, 4)
+    loss, _ = nb.softmax_cross_entropy(np.array([[1, 2]]), np.array([1]))
+    np.testing.assert_allclose(loss, np.log1p(np.exp(-1.0)))
+
+
+def test_blas_thread_count_is_restored():
+    from tinygrad_rnn.backends.numba_backend import _scipy_blas_threads
+
+    control = _scipy_blas_threads()
+    if control is None:
+        pytest.skip("SciPy's BLAS is not OpenBLAS here")
+    before = control[0]()
+    nb.rnn_forward(*rnn_inputs(2, 2, 3, np.float64, 0, 1.0), "tanh")
+    assert control[0]() == before
+
+
+# ---------------------------------------------------------- the fused layer end to end
+@given(
+    T=st.integers(1, 8),
+    N=st.integers(1, 5),
+    d=st.integers(1, 6),
+    h=st.integers(1, 9),
+    dtype=DTYPES,
+    nl=NONLINEARITIES,
+    tokens=st.booleans(),
+    seed=SEEDS,
+)
+def test_fused_numba_rnn_layer_matches_composed_numpy(T, N, d, h, dtype, nl, tokens, seed):
+    rng = np.random.default_rng(seed)
+    state = {
+        "W_xh": rng.normal(0, 1 / np.sqrt(d), (d, h)),
+        "W_hh": rng.normal(0, 0.9 / np.sqrt(h), (h, h)),
+        "b_h": rng.normal(0, 0.5, h),
+    }
+    X = rng.integers(0, d, (T, N)) if tokens else rng.normal(size=(T, N, d))
+    H0, G = rng.normal(0, 0.5, (N, h)), rng.normal(size=(T, N, h))
+    results = []
+    for backend, fused in (("numba", True), ("numpy", False)):
+        rnn = tg.nn.RNN(d, h, nonlinearity=nl, fused=fused, dtype=dtype, backend=backend)
+        rnn.load_state_dict(state)
+        x = tg.Tensor(X, backend=backend, dtype=None if tokens else dtype, requires_grad=not tokens)
+        h0 = tg.Tensor(H0, dtype=dtype, backend=backend, requires_grad=True)
+        outputs, H_T = rnn(x, h0)
+        (outputs * tg.Tensor(G, dtype=dtype, backend=backend)).sum().backward()
+        grads = [p.grad.numpy() for p in (rnn.W_xh, rnn.W_hh, rnn.b_h, h0)]
+        results.append(
+            [outputs.numpy(), H_T.numpy(), *grads] + ([] if tokens else [x.grad.numpy()])
+        )
+    if nl == "relu":
+        # relu' jumps at 0: a pre-activation within rounding of 0 may land on opposite
+        # sides in the two backends and legitimately change a gradient entry by O(1).
+        Xf = np.eye(d)[X] if tokens else X
+        H_prev = np.concatenate([H0[None], results[1][0][:-1]]).astype(np.float64)
+        Z = Xf @ state["W_xh"] + H_prev @ state["W_hh"] + state["b_h"]
+        assume(np.abs(Z).min() > 1e-3)
+    # each step adds a length-(d + h) dot product; gradients also sum T·N rows
+    for got, want in zip(*results, strict=True):
+        close(got, want, terms=T * (d + h + N))
