@@ -42,12 +42,12 @@ _TANH_CLAMP = 20.0  # tanh(x) rounds to ±1 beyond ~9 (float32) and ~19.1 (float
 
 def _tanh_small(x):
     """tanh(x) for |x| < 0.625, meaningless beyond; one implementation per float type."""
-    raise NotImplementedError("only callable from @njit code")
+    raise TypeError("only callable from @njit code (an @overload stub)")
 
 
 def _exp_reduced(y):
-    """exp(y) for y in [-40, 0]; one implementation per float type."""
-    raise NotImplementedError("only callable from @njit code")
+    """exp(y) for y in [-87, 0]; one implementation per float type."""
+    raise TypeError("only callable from @njit code (an @overload stub)")
 
 
 def _tanh_small_f32(x):
@@ -117,11 +117,13 @@ def _exp_reduced_impl(y):
 
 @_jit
 def _pow2_neg(n):
-    """2**n for an integer-valued float n in [-63, 0], by its binary digits: exact, no calls."""
+    """2**n for an integer-valued float n in [-127, 0], by its binary digits: exact, no calls."""
     T = type(n)
     m, scale = -n, T(1)
     # Unrolled by hand with literal powers (CPython folds 2.0**-32 to a constant);
     # a loop over the bits would compute them with pow() at run time.
+    take = m >= 64
+    m, scale = (m - 64, scale * T(2.0**-64)) if take else (m, scale)
     take = m >= 32
     m, scale = (m - 32, scale * T(2.0**-32)) if take else (m, scale)
     take = m >= 16
@@ -250,15 +252,29 @@ def rnn_backward(dH, H, H0, W_hh, relu):
 
 
 # ------------------------------------------------------------ softmax cross-entropy
+@numba.njit(inline="always", **_OPTIONS)
+def _exp_nonpositive(y):
+    """exp(y) for y <= 0, branch-free so LLVM vectorizes the loop around it.
+
+    Below -87 the result (< 1.7e-38) is flushed to 0: the smallest normal float32 is
+    1.2e-38, and a softmax term that small changes neither the sum nor a gradient.
+    """
+    T = type(y)
+    e = _exp_reduced(T(-87) if y < T(-87) else y)
+    return T(0) if y < T(-87) else e
+
+
 @_jit
 def softmax_cross_entropy(logits, targets):
     """Rows of logits (N, C) against int64 targets (N,) -> ``(loss (N,), probs (N, C))``.
 
-    Log-sum-exp shifted by the row max, the base backend's formula step by step:
-    ``log_probs = (x - max) - log Σ exp(x - max)``, ``probs = exp(log_probs)``.
+    Log-sum-exp shifted by the row max: ``e = exp(x - max)``, ``s = Σ e``,
+    ``probs = e / s``, ``loss = log s - (x_target - max)``. One ``exp`` per logit,
+    in a call-free loop LLVM vectorizes; the sum runs apart from it because a float
+    reduction would pin the loop to scalar code (without fastmath's reordering).
     """
     N, C = logits.shape
-    zero = logits.dtype.type(0)
+    zero, one = logits.dtype.type(0), logits.dtype.type(1)
     loss = np.empty(N, dtype=logits.dtype)
     probs = np.empty_like(logits)
     for i in range(N):
@@ -266,13 +282,15 @@ def softmax_cross_entropy(logits, targets):
         for j in range(1, C):
             if logits[i, j] > m:
                 m = logits[i, j]
+        for j in range(C):
+            probs[i, j] = _exp_nonpositive(logits[i, j] - m)
         s = zero
         for j in range(C):
-            s += np.exp(logits[i, j] - m)
-        log_norm = np.log(s)
+            s += probs[i, j]
+        inv = one / s
         for j in range(C):
-            probs[i, j] = np.exp((logits[i, j] - m) - log_norm)
-        loss[i] = -((logits[i, targets[i]] - m) - log_norm)
+            probs[i, j] *= inv
+        loss[i] = np.log(s) - (logits[i, targets[i]] - m)
     return loss, probs
 
 
@@ -317,3 +335,24 @@ def scatter_add_rows(n_rows, index, values):
         for j in range(R):
             out[r, j] += values[k, j]
     return out
+
+
+# ----------------------------------------------------------------------- GEMM
+@_jit
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays of one float dtype, through the BLAS the RNN kernels use.
+
+    Routing every GEMM of a step here keeps the process on ONE OpenBLAS thread
+    pool (SciPy's); see ``numba_backend`` for why two pools fight on few cores.
+    """
+    return np.dot(a, b)
+
+
+@_jit
+def sum_of_squares(a):
+    """Σ a² of a contiguous 1-D array, accumulated in float64."""
+    total = 0.0
+    for k in range(a.size):
+        x = np.float64(a[k])
+        total += x * x
+    return total

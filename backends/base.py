@@ -59,6 +59,11 @@ class Backend:
                        dtype) -> Any:
         return self.asarray(rng.uniform(low, high, size=shape).astype(dtype))
 
+    # ------------------------------------------------------------------- GEMM
+    def matmul(self, a: Any, b: Any) -> Any:
+        """``a @ b`` with NumPy's rules: the GEMM behind ``MatMul`` and its backward."""
+        return a @ b
+
     # ------------------------------------------------------------- scatter-add
     def scatter_add(self, shape: tuple, index: Any, values: Any) -> Any:
         """``zeros(shape)`` with ``values`` added at ``index``; repeated indices accumulate.

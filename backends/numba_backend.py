@@ -181,6 +181,26 @@ class NumbaBackend(NumpyBackend):
             return super().tanh_backward(y, grad)
         return K.tanh_backward(_c(y.ravel()), _c(grad.ravel())).reshape(y.shape)
 
+    # ------------------------------------------------------------------- GEMM
+    def matmul(self, a: Any, b: Any) -> Any:
+        """2-D ``a @ b`` through SciPy's BLAS (the one the RNN kernels call), else NumPy's.
+
+        A transposed operand (the backward's ``W.T``) is F-contiguous and goes to BLAS
+        with the transpose flag, uncopied; any other layout is made C-contiguous.
+        """
+        if getattr(a, "ndim", 0) != 2 or getattr(b, "ndim", 0) != 2 or _float_dtype(a, b) is None:
+            return super().matmul(a, b)
+        return K.matmul(_gemm_operand(a), _gemm_operand(b))
+
+    def global_norm_sq(self, arrays: list) -> Any:
+        """Σ‖a‖² in float64 without NumPy's BLAS (``vdot`` would wake its thread pool)."""
+        total = 0.0
+        for a in arrays:
+            if _float_dtype(a) is None:
+                return super().global_norm_sq(arrays)
+            total += K.sum_of_squares(_c(a).reshape(-1))
+        return np.asarray(total)
+
     # ------------------------------------------------------------ scatter-add
     def scatter_add(self, shape: tuple, index: Any, values: Any) -> Any:
         """``zeros(shape)``, ``out[index[k]] += values[k]``: the embedding / row-gather backward.
@@ -202,6 +222,13 @@ class NumbaBackend(NumpyBackend):
             return super().scatter_add(shape, index, values)
         rows = _c(values).reshape(idx.size, -1)
         return K.scatter_add_rows(shape[0], idx, rows).reshape(shape)
+
+
+def _gemm_operand(a: np.ndarray) -> np.ndarray:
+    """``a`` as is when C- or F-contiguous (and writable, aligned), else a C copy."""
+    if (a.flags.c_contiguous or a.flags.f_contiguous) and a.flags.writeable and a.flags.aligned:
+        return a
+    return _c(a)
 
 
 def _rnn_shapes_ok(H: Any, H0: Any, W_hh: Any) -> bool:

@@ -19,7 +19,6 @@ plain NumPy GEMMs — a bound no implementation on this BLAS can beat.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -155,43 +154,77 @@ def gemm_bound(hidden: int, vocab_size: int):
 
 
 # ------------------------------------------------------------------- worker
-def worker(args: argparse.Namespace) -> None:
-    """Time every implementation at every hidden size in this process; print JSON."""
-    import importlib.util
+# Each implementation runs in a process of its own, kept alive and driven turn by
+# turn (A B C A B C ...): thread pools of one library (OpenBLAS, OpenMP) then never
+# spin on the cores while another is being timed, and all face the same noise.
+def make_step(impl: str, hidden: int, vocab_size: int):
+    if impl.startswith("tinygrad_rnn "):
+        return ours(impl.split()[1], hidden, vocab_size)
+    if impl == "PyTorch scratch loop":
+        return torch_scratch(hidden, vocab_size)
+    if impl == "PyTorch nn.RNN":
+        return torch_nn_rnn(hidden, vocab_size)
+    return gemm_bound(hidden, vocab_size)
 
-    batches, vocab_size = load_batches()
-    have_torch = importlib.util.find_spec("torch") is not None and not args.no_torch
-    if have_torch:
+
+def worker(impl: str, threads: int) -> None:
+    """Serve timing requests for ``impl``: read ``hidden n_steps`` lines, answer tokens/s."""
+    if impl.startswith("PyTorch"):
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
+    batches, vocab_size = load_batches()
+    steps = {}
+    print("ready", flush=True)
+    for line in sys.stdin:
+        hidden, n_steps = map(int, line.split())
+        if hidden not in steps:
+            steps[hidden] = make_step(impl, hidden, vocab_size)
+            for X, Y in batches[:3]:  # warm-up: JIT, allocator, caches
+                steps[hidden](X, Y)
+        start = time.perf_counter()
+        for i in range(n_steps):
+            steps[hidden](*batches[i % len(batches)])
+        print(n_steps * BATCH * STEPS / (time.perf_counter() - start), flush=True)
+
+
+def implementations(backends: list[str], torch: bool) -> list[str]:
+    import importlib.util
+
     import tinygrad_rnn as tg
 
+    impls = [f"tinygrad_rnn {b}" for b in backends if b in tg.backends.available()]
+    if torch and importlib.util.find_spec("torch") is not None:
+        impls += ["PyTorch scratch loop", "PyTorch nn.RNN"]
+    return impls + ["GEMM bound (NumPy)"]
+
+
+def measure(impls: list[str], hidden_sizes: list[int], threads: int, repeats: int,
+            tokens: int) -> list[dict]:
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
+    procs = {impl: subprocess.Popen([sys.executable, __file__, "--worker", impl, "--threads",
+                                     str(threads)], env=env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True) for impl in impls}
+    for p in procs.values():
+        assert p.stdout.readline().strip() == "ready"
+    n_steps = max(2, round(tokens / (BATCH * STEPS)))
     results = []
-    for hidden in args.hidden:
-        steps = {f"tinygrad_rnn {b}": ours(b, hidden, vocab_size)
-                 for b in args.backends if b in tg.backends.available()}
-        if have_torch:
-            steps["PyTorch scratch loop"] = torch_scratch(hidden, vocab_size)
-            steps["PyTorch nn.RNN"] = torch_nn_rnn(hidden, vocab_size)
-        steps["GEMM bound (NumPy)"] = gemm_bound(hidden, vocab_size)
-        for fn in steps.values():  # warm-up: JIT compiles, allocator, caches
-            for X, Y in batches[:2]:
-                fn(X, Y)
-        times: dict[str, list[float]] = {name: [] for name in steps}
-        n_steps = max(2, round(args.tokens / (BATCH * STEPS)))
-        for _ in range(args.repeats):
-            for name, fn in steps.items():
-                start = time.perf_counter()
-                for i in range(n_steps):
-                    X, Y = batches[i % len(batches)]
-                    fn(X, Y)
-                times[name].append(n_steps * BATCH * STEPS / (time.perf_counter() - start))
-        for name, rates in times.items():
-            results.append({"hidden": hidden, "threads": args.threads, "impl": name,
-                            "median": statistics.median(rates), "min": min(rates),
-                            "max": max(rates)})
-    print(json.dumps(results))
+    for hidden in hidden_sizes:
+        rates: dict[str, list[float]] = {impl: [] for impl in impls}
+        for _ in range(repeats):
+            for impl, p in procs.items():
+                p.stdin.write(f"{hidden} {n_steps}\n")
+                p.stdin.flush()
+                rates[impl].append(float(p.stdout.readline()))
+                time.sleep(0.05)  # let the last one's pool threads go idle
+        results += [{"hidden": hidden, "threads": threads, "impl": impl,
+                     "median": statistics.median(r), "min": min(r), "max": max(r)}
+                    for impl, r in rates.items()]
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
+    return results
 
 
 # -------------------------------------------------------------------- report
@@ -282,23 +315,15 @@ def main() -> None:
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
     p.add_argument("--write-docs", action="store_true",
                    help="update docs/benchmarks.md and docs/charlm_tokens_per_sec.png")
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--worker", metavar="IMPL", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        args.threads = args.threads[0]
-        return worker(args)
+        return worker(args.worker, args.threads[0])
 
+    impls = implementations(args.backends, not args.no_torch)
     results = []
     for t in args.threads:
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t),
-                   MKL_NUM_THREADS=str(t), NUMBA_NUM_THREADS=str(t))
-        cmd = [sys.executable, __file__, "--worker", "--threads", str(t), "--repeats",
-               str(args.repeats), "--tokens", str(args.tokens), "--hidden",
-               *map(str, args.hidden), "--backends", *args.backends]
-        if args.no_torch:
-            cmd.append("--no-torch")
-        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-        results += json.loads(out.strip().splitlines()[-1])
+        results += measure(impls, args.hidden, t, args.repeats, args.tokens)
     header = (f"Char-LM training step (batch {BATCH} × {STEPS} steps, float32), "
               f"{cpu_name()}; {versions()}.\nCommand: `python benchmarks/{Path(__file__).name} "
               f"{' '.join(sys.argv[1:])}`")

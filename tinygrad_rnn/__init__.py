@@ -10,10 +10,10 @@ model of *Dive into Deep Learning* §8.4–8.6 on top::
     x.grad          # Tensor([[2., 4.]])
 """
 
-from . import backends, nn, optim  # noqa: E402,I001  (both build on Tensor)
+from . import backends, nn, optim, viz
 from .autograd import enable_grad, is_grad_enabled, no_grad
 from .backends import get_backend, set_backend, use_backend
-from .gradcheck import GradcheckError, gradcheck  # noqa: E402
+from .gradcheck import GradcheckError, gradcheck
 from .ops import cat, stack
 from .random import manual_seed
 from .tensor import BackendMismatchError, Tensor
@@ -37,4 +37,5 @@ __all__ = [
     "set_backend",
     "stack",
     "use_backend",
+    "viz",
 ]

@@ -123,11 +123,11 @@ class MatMul(Function):
 
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a @ b
+        return self.backend.matmul(a, b)
 
     def backward(self, g):
-        xp = self.xp
-        return g @ xp.swapaxes(self.b, -1, -2), xp.swapaxes(self.a, -1, -2) @ g
+        swap, mm = self.xp.swapaxes, self.backend.matmul
+        return mm(g, swap(self.b, -1, -2)), mm(swap(self.a, -1, -2), g)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

@@ -23,10 +23,10 @@ class Parameter(Tensor):
 class Module:
     """Base class of layers and models.
 
-    Assigning a :class:`Parameter` or a ``Module`` to an attribute registers it, in
-    assignment order; ``named_parameters`` walks them with dotted names
-    (``rnn.W_xh``), and ``state_dict`` / ``load_state_dict`` save and restore them
-    as plain NumPy arrays.
+    Assigning a :class:`Parameter` or a ``Module`` to an attribute registers it;
+    ``named_parameters`` yields a module's own parameters (in assignment order),
+    then each sub-module's, with dotted names (``rnn.W_xh``); ``state_dict`` and
+    ``load_state_dict`` save and restore them as plain NumPy arrays.
     """
 
     def __init__(self) -> None:

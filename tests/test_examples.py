@@ -1,0 +1,226 @@
+"""Every script in ``examples/`` runs with small settings, exits 0 and shows its claim.
+
+Each example checks its own claim and exits with status 1 when it fails; here the
+claim is also read back from the printed evidence, so an example that stopped
+checking would still be caught. The examples that read *The Time Machine* skip
+without it (``$TINYGRAD_RNN_DATA``, else ``../shared/data/timemachine.txt``).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
+BOOK = ROOT.parent / "shared" / "data" / "timemachine.txt"
+
+
+def book() -> str:
+    path = Path(os.environ.get("TINYGRAD_RNN_DATA") or BOOK)
+    if not path.is_file():
+        pytest.skip(f"The Time Machine not found at {path}; set TINYGRAD_RNN_DATA")
+    return str(path)
+
+
+def run(script: str, *args: str, cwd: Path = ROOT, expect: int = 0) -> str:
+    """Run ``examples/script`` with ``args``; assert its exit status; return stdout."""
+    # One BLAS thread: on a busy 2-core machine two thread pools slow each other down.
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == expect, (
+        f"{script} {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    )
+    return done.stdout
+
+
+# --------------------------------------------------------------------- every script
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_has_help_and_a_docstring_naming_its_section(script):
+    doc = ast.get_docstring(ast.parse((EXAMPLES / script).read_text(encoding="utf-8")))
+    assert doc, f"{script} has no module docstring"
+    if script != "concat_identity.py":  # the seed example; it takes no arguments
+        assert re.search(r"§8\.4|exercise|backend", doc.split("\n")[0], re.I), doc.split("\n")[0]
+        out = run(script, "--help")
+        assert out.startswith("usage:")
+
+
+def test_the_examples_are_the_expected_ones():
+    assert {
+        "mlp_no_hidden_state.py",
+        "exercise1_output_dim.py",
+        "exercise2_hidden_state_memory.py",
+        "exercise3_gradient_norms.py",
+        "exercise4_lm_problems.py",
+        "my_backend.py",
+        "rnn_graph.py",
+        "concat_identity.py",
+    } <= set(SCRIPTS)
+
+
+# ------------------------------------------------------------------- each claim
+def test_concat_identity():
+    out = run("concat_identity.py")
+    assert out.count("agree: True") >= 2  # numpy and numba at least
+
+
+def test_mlp_loss_drops():
+    out = run("mlp_no_hidden_state.py", "--epochs", "150")
+    start, end = map(float, re.search(r"MLP: +loss ([\d.]+) -> ([\d.]+)", out).groups())
+    assert end < 0.5 * start
+    assert "claims hold" in out
+
+
+def test_exercise1_output_is_vocabulary_wide():
+    out = run("exercise1_output_dim.py", "--data", book(), "--batch", "2", "--steps", "5")
+    assert "logits (10, 28) = (T*N, V)" in out and "W_hq (32, 28)" in out
+    assert re.search(r"logits \(10, \d{4}\) = \(T\*N, V\)", out)  # the word vocabulary
+
+
+def test_exercise1_without_the_book_exits_2(tmp_path):
+    out = run("exercise1_output_dim.py", "--data", str(tmp_path / "missing.txt"), expect=2)
+    assert out == ""
+
+
+def test_exercise2_prefix_changes_the_prediction():
+    out = run(
+        "exercise2_hidden_state_memory.py",
+        "--data",
+        book(),
+        "--length",
+        "12",
+        "--windows",
+        "16",
+        "--hidden",
+        "32",
+    )
+    rows = [line.split() for line in out.splitlines() if re.match(r"^\s+\d+\s+\d", line)]
+    assert [int(r[0]) for r in rows] == list(range(12))
+    with_state = np.array([float(r[1]) for r in rows])
+    without = np.array([float(r[2]) for r in rows])
+    assert np.all(with_state > 0) and np.all(without[1:] == 0) and without[0] > 0
+    assert with_state[-1] < with_state[0]  # the far past matters, but less
+    assert "claims hold" in out
+
+
+def norms_table(out: str, title: str) -> dict[tuple[str, float], list[float]]:
+    section = out.split(title, 1)[1].split("\n\u2016", 1)[0]  # up to the next ‖...‖ table
+    table = {}
+    for line in section.splitlines()[2:]:
+        parts = line.split()
+        if len(parts) > 3 and parts[0] in ("identity", "tanh", "relu"):
+            table[parts[0], float(parts[1])] = [float(x) for x in parts[2:-1]]
+    return table
+
+
+def test_exercise3_vanishing_and_exploding_gradients(tmp_path):
+    png = tmp_path / "norms.png"
+    out = run(
+        "exercise3_gradient_norms.py",
+        "--max-len",
+        "20",
+        "--rhos",
+        "0.5",
+        "1.5",
+        "--hidden",
+        "16",
+        "--clip-epochs",
+        "0",
+        "--out",
+        str(png),
+    )
+    dH0 = norms_table(out, "‖∂L/∂H_0‖ against sequence length T")
+    assert set(dH0) == {(phi, rho) for phi in ("identity", "tanh", "relu") for rho in (0.5, 1.5)}
+    lengths = [1, 2, 5, 10, 20]
+    for (phi, rho), values in dH0.items():
+        assert len(values) == len(lengths)
+        if phi == "identity":  # exactly ρ per step, so shrinking for 0.5, growing for 1.5
+            steps = np.diff(values)
+            assert np.all(steps < 0) if rho < 1 else np.all(steps > 0), (phi, rho, values)
+            ratio = (values[-1] / values[0]) ** (1 / (lengths[-1] - lengths[0]))
+            assert abs(ratio - rho) < 1e-2 * rho
+        else:  # under the bound ρ^T‖U‖, which the identity row attains (to print rounding)
+            bound = dH0["identity", rho]
+            assert all(v <= 1.005 * b for v, b in zip(values, bound, strict=True)), (phi, rho)
+    assert "skipped" not in out and "CLAIM FAILED" not in out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "PNG" in out and not png.exists()
+    else:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_exercise3_clipping_helps():
+    out = run(
+        "exercise3_gradient_norms.py",
+        "--data",
+        book(),
+        "--max-len",
+        "2",
+        "--no-plot",
+        "--clip-epochs",
+        "6",
+        "--clip-hidden",
+        "32",
+    )
+    final = {}
+    for label in ("clipped", "not clipped"):
+        line = re.search(rf"^ *{label}: .*$", out, re.M).group(0)
+        final[label] = float(line.split()[-1])
+    assert final["clipped"] < 28 < final["not clipped"]
+    assert "clipping helps" in out
+
+
+def test_exercise4_held_out_is_worse_than_training_text():
+    out = run(
+        "exercise4_lm_problems.py",
+        "--data",
+        book(),
+        "--hidden",
+        "128",
+        "--epochs",
+        "40",
+        "--every",
+        "20",
+        "--backend",
+        "numpy",
+    )
+    train, held = map(
+        float,
+        re.search(r"perplexity ([\d.]+) on the training text, ([\d.]+) on held-out", out).groups(),
+    )
+    assert held > train
+    assert "claim holds" in out
+
+
+def test_my_backend_passes_gradcheck_and_parity():
+    out = run("my_backend.py")
+    assert "gradcheck of cross_entropy on my_backend: passed" in out
+    calls = int(re.search(r"softmax_cross_entropy ran (\d+) times", out).group(1))
+    assert calls > 0 and "claims hold" in out
+
+
+def test_rnn_graph_pictures(tmp_path):
+    out = run("rnn_graph.py", "--out-dir", str(tmp_path))
+    assert "'Tanh': 3" in out and "'RNNRecurrence': 1" in out and "claims hold" in out
+    for stem in ("rnn_composed", "rnn_fused"):
+        assert (tmp_path / f"{stem}.dot").read_text().startswith("digraph computation {")
+        if shutil.which("dot"):
+            assert "<svg" in (tmp_path / f"{stem}.svg").read_text()

@@ -1,0 +1,152 @@
+"""``tinygrad_rnn.viz``: the DOT text is well-formed and names the ops and shapes it should."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import viz
+
+# One DOT statement per line, as to_dot writes them: a node, an edge, or a graph attribute.
+NODE = re.compile(r'^  ([tf]\d+) \[label="((?:[^"\\]|\\.)*)"(, [a-z]+=(?:"[^"]*"|\w+))*\];$')
+EDGE = re.compile(r'^  ([tf]\d+) -> ([tf]\d+)( \[label="[^"]*"\])?;$')
+ATTR = re.compile(r'^  (rankdir=\w+|(graph|node|edge) \[.*\]|labelloc=t; label=".*");$')
+
+
+def parse(dot: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Check the syntax line by line; return {node id: label} and the edges."""
+    lines = dot.rstrip("\n").split("\n")
+    assert lines[0] == "digraph computation {" and lines[-1] == "}"
+    assert dot.count("{") == dot.count("}") == 1  # labels never contain braces here
+    nodes: dict[str, str] = {}
+    edges: list[tuple[str, str]] = []
+    for line in lines[1:-1]:
+        if m := NODE.match(line):
+            assert m.group(1) not in nodes, f"node {m.group(1)} declared twice"
+            nodes[m.group(1)] = m.group(2)
+        elif m := EDGE.match(line):
+            edges.append((m.group(1), m.group(2)))
+        else:
+            assert ATTR.match(line), f"not a DOT statement of to_dot's forms: {line!r}"
+    for a, b in edges:
+        assert a in nodes and b in nodes, f"edge {a} -> {b} names an undeclared node"
+        assert a[0] != b[0] or a[0] == "f", "a tensor never feeds a tensor directly"
+    return nodes, edges
+
+
+def ops(nodes: dict[str, str]) -> list[str]:
+    return sorted(label.split("\\n")[0] for nid, label in nodes.items() if nid[0] == "f")
+
+
+def rnn_step():
+    """One composed RNN step, H_1 = tanh(X W_xh + H_0 W_hh + b_h), N=2, d=5, h=3."""
+    tg.manual_seed(0)
+    rnn = tg.nn.RNN(5, 3, fused=False)
+    X = tg.Tensor(np.ones((1, 2, 5)))
+    _, H = rnn(X)
+    return rnn, H
+
+
+def test_rnn_step_names_ops_shapes_and_parameters():
+    rnn, H = rnn_step()
+    dot = viz.to_dot(H, names=rnn)
+    nodes, edges = parse(dot)
+    assert ops(nodes) == ["Add", "Add", "MatMul", "MatMul", "Tanh"]
+    labels = list(nodes.values())
+    for name, shape in (("W_xh", "(5, 3)"), ("W_hh", "(3, 3)"), ("b_h", "(3,)")):
+        (label,) = [lab for lab in labels if lab.startswith(name + "\\n")]
+        assert f"{shape} float32" in label and "requires_grad" in label
+    assert any(lab.startswith("(2, 5) float32") for lab in labels)  # X_1, no grad
+    assert sum("(2, 3) float32" in lab for lab in labels) >= 4  # the step's results
+    # 5 ops: MatMul and Tanh have 1-2 inputs, each op one output edge
+    assert len(edges) == (2 + 2 + 2 + 2 + 1) + 5
+
+
+def test_parameters_are_highlighted_and_root_marked():
+    rnn, H = rnn_step()
+    dot = viz.to_dot(H, names=rnn)
+    filled = [line for line in dot.splitlines() if "fillcolor" in line and "box" in line]
+    assert len(filled) == 3 and all(re.search(r"W_xh|W_hh|b_h", line) for line in filled)
+    roots = [line for line in dot.splitlines() if "peripheries=2" in line]
+    assert len(roots) == 1 and "(2, 3) float32" in roots[0]
+
+
+def test_names_mapping_and_escaping():
+    a = tg.Tensor([1.0, 2.0], requires_grad=True)
+    b = a * 2
+    dot = viz.to_dot(b, names={id(a): 'say "hi"\\now'})
+    nodes, _ = parse(dot)
+    assert any(label.startswith('say \\"hi\\"\\\\now') for label in nodes.values())
+
+
+def test_fused_rnn_is_one_recurrence_op():
+    tg.manual_seed(0)
+    rnn = tg.nn.RNN(5, 3, fused=True, nonlinearity="relu")
+    outputs, _ = rnn(tg.Tensor(np.ones((4, 2, 5))))
+    nodes, _ = parse(viz.to_dot(outputs, names=rnn))
+    assert ops(nodes) == ["Add", "MatMul", "RNNRecurrence", "Reshape"]
+    assert any(label == "RNNRecurrence\\nrelu" for label in nodes.values())
+
+
+def test_compact_draws_intermediates_as_labelled_edges():
+    rnn, H = rnn_step()
+    full, _ = parse(viz.to_dot(H, names=rnn))
+    dot = viz.to_dot(H, names=rnn, compact=True, rankdir="TB")
+    nodes, edges = parse(dot)
+    assert ops(nodes) == ops(full)
+    tensors = [nid for nid in nodes if nid[0] == "t"]
+    assert len(tensors) == 6  # X_1, W_xh, H_0, W_hh, b_h, and the root H_1
+    assert "f0 -> f" in dot and 'label="(2, 3)"' in dot
+    assert "rankdir=TB;" in dot
+
+
+def test_leaf_and_no_grad_results_are_single_nodes():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    with tg.no_grad():
+        y = (x * 3).tanh()
+    nodes, edges = parse(viz.to_dot(y))
+    assert list(nodes) == ["t0"] and not edges
+
+
+def test_deep_graph_needs_no_recursion():
+    x = tg.Tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(3000):  # 3,000 ops deep: more than the default recursion limit
+        y = y * 1.0
+    nodes, edges = parse(viz.to_dot(y))
+    assert len(ops(nodes)) == 3000
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="Tensor"):
+        viz.to_dot(np.ones(3))
+    with pytest.raises(ValueError, match="rankdir"):
+        viz.to_dot(tg.Tensor([1.0]), rankdir="up")
+    with pytest.raises(ValueError, match="format"):
+        viz.render("digraph computation {\n}\n", "graph.pdf")
+
+
+def test_render_without_dot_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
+    _, H = rnn_step()
+    with pytest.raises(viz.GraphvizNotFound, match="graphviz") as info:
+        viz.render(H, tmp_path / "graph.svg")
+    assert "apt-get install graphviz" in str(info.value) and "`dot`" in str(info.value)
+    assert not (tmp_path / "graph.svg").exists()
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_dot_accepts_the_text_and_render_writes_files(tmp_path):
+    rnn, H = rnn_step()
+    dot = viz.to_dot(H, names=rnn, title="one step")
+    done = subprocess.run(["dot", "-Tcanon"], input=dot.encode(), capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    svg = viz.render(dot, tmp_path / "step.svg")
+    assert "<svg" in svg.read_text()
+    png = viz.render(H, tmp_path / "step.png", names=rnn)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,210 @@
+"""Pictures of computation graphs: ``to_dot`` writes Graphviz DOT, ``render`` draws it.
+
+::
+
+    import tinygrad_rnn as tg
+    rnn = tg.nn.RNN(4, 3, fused=False)
+    outputs, H = rnn(tg.Tensor(np.ones((3, 2, 4))))      # T=3 steps, N=2, d=4
+    dot = tg.viz.to_dot(H, names=rnn)                    # names W_xh, W_hh, b_h
+    tg.viz.render(dot, "rnn.svg")                        # needs Graphviz's `dot`
+
+The graph is the one autograd walks: one box per tensor (shape, dtype and
+``requires_grad``), one ellipse per :class:`~tinygrad_rnn.autograd.Function`
+(the op's class name: ``MatMul``, ``Add``, ``Tanh``, ...), and edges
+input → op → output. Leaves that require grad (the parameters) are filled blue,
+the root is drawn with a double border. Only tensors made while grad was enabled
+and from at least one tensor requiring grad remember their op (``_ctx``); every
+other tensor (inputs, constants, results under ``no_grad``) is drawn as a leaf.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .autograd import Function
+from .tensor import Tensor
+
+__all__ = ["GraphvizNotFound", "graph", "render", "to_dot"]
+
+FORMATS = ("svg", "png")
+_PARAM_FILL = "#cfe2ff"  # leaves that require grad: what the optimizer updates
+_OP_FILL = "#fff3cd"
+
+
+class GraphvizNotFound(RuntimeError):
+    """``render`` needs Graphviz's ``dot`` program and it is not on PATH."""
+
+
+def graph(root: Tensor) -> tuple[list[Tensor], list[Function]]:
+    """Every tensor and Function that ``root`` was computed from.
+
+    Returns ``(tensors, functions)``, each input before whatever uses it. Unlike
+    ``autograd._topological_order`` it keeps tensors that do not require grad
+    (inputs, one-hot matrices), because a picture should show them. Iterative
+    (an explicit stack), so a 5,000-step unrolled RNN does not hit Python's
+    recursion limit.
+    """
+    tensors: list[Tensor] = []
+    functions: list[Function] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            tensors.append(node)
+            if node._ctx is not None:
+                functions.append(node._ctx)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            # reversed: the first input is popped, and so numbered, first
+            stack.extend((t, False) for t in reversed(node._ctx.inputs) if id(t) not in seen)
+    return tensors, functions
+
+
+def _names_from(names: Mapping[int, str] | Any | None) -> dict[int, str]:
+    """``{id(tensor): name}`` from a mapping or from a Module's ``named_parameters``."""
+    if names is None:
+        return {}
+    if hasattr(names, "named_parameters"):
+        return {id(p): name for name, p in names.named_parameters()}
+    return dict(names)
+
+
+def _quote(text: str) -> str:
+    """A DOT string literal; ``\\n`` inside ``text`` stays a DOT line break."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _shape(t: Tensor) -> str:
+    """``(3, 4)``, ``(4,)``, ``()``: Python's tuple notation."""
+    return str(tuple(t.shape))
+
+
+def _tensor_label(t: Tensor, name: str | None) -> str:
+    lines = ([name] if name else []) + [f"{_shape(t)} {t.dtype}"]
+    if t.requires_grad:
+        lines.append("requires_grad")
+    return "\n".join(lines)
+
+
+def _op_label(fn: Function) -> str:
+    label = type(fn).__name__
+    nonlinearity = getattr(fn, "nonlinearity", None)  # RNNRecurrence: which φ
+    return f"{label}\n{nonlinearity}" if isinstance(nonlinearity, str) else label
+
+
+def to_dot(
+    tensor: Tensor,
+    names: Mapping[int, str] | Any | None = None,
+    rankdir: str = "LR",
+    title: str | None = None,
+    compact: bool = False,
+) -> str:
+    """The computation graph behind ``tensor`` as Graphviz DOT text.
+
+    ``names`` labels tensors: a ``{id(t): "W_hh"}`` mapping, or a Module, whose
+    ``named_parameters()`` are used (``rnn.W_hh``). ``rankdir`` is DOT's layout
+    direction: ``"LR"`` (inputs on the left) or ``"TB"`` (inputs on top).
+    ``title`` is drawn above the graph. With ``compact``, an intermediate tensor
+    (made by an op, unnamed, not the root) is drawn as the edge from the op that
+    made it, labelled with its shape, instead of as a box: half the nodes. Node
+    ids are ``t0, t1, ...`` for tensors and ``f0, f1, ...`` for ops, numbered
+    inputs first, so the text is stable.
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"to_dot expects a Tensor, got {type(tensor).__name__}")
+    if rankdir not in ("LR", "RL", "TB", "BT"):
+        raise ValueError(f"rankdir must be LR, RL, TB or BT, got {rankdir!r}")
+    labels = _names_from(names)
+    tensors, functions = graph(tensor)
+    fid = {id(f): f"f{i}" for i, f in enumerate(functions)}
+    # compact: an intermediate tensor is drawn as an edge, so it needs no id of its own
+    hidden = {
+        id(t)
+        for t in tensors
+        if compact and t._ctx is not None and t is not tensor and id(t) not in labels
+    }
+    shown = [t for t in tensors if id(t) not in hidden]
+    tid = {id(t): f"t{i}" for i, t in enumerate(shown)}
+    lines = [
+        "digraph computation {",
+        f"  rankdir={rankdir};",
+        '  graph [fontname="Helvetica", fontsize=12];',
+        '  node [fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=8, color="#555555", arrowsize=0.7];',
+    ]
+    if title:
+        lines.append(f"  labelloc=t; label={_quote(title)};")
+    for t in shown:
+        attrs = [f"label={_quote(_tensor_label(t, labels.get(id(t))))}", "shape=box"]
+        if t.is_leaf and t.requires_grad:
+            attrs += ["style=filled", f'fillcolor="{_PARAM_FILL}"']
+        if t is tensor:
+            attrs.append("peripheries=2")
+        lines.append(f"  {tid[id(t)]} [{', '.join(attrs)}];")
+    for f in functions:
+        lines.append(
+            f"  {fid[id(f)]} [label={_quote(_op_label(f))}, shape=ellipse, "
+            f'style=filled, fillcolor="{_OP_FILL}"];'
+        )
+    for t in tensors:
+        if t._ctx is None:
+            continue
+        op = fid[id(t._ctx)]
+        for inp in t._ctx.inputs:
+            if id(inp) in hidden:  # op -> op, labelled with the tensor between them
+                lines.append(f"  {fid[id(inp._ctx)]} -> {op} [label={_quote(_shape(inp))}];")
+            else:
+                lines.append(f"  {tid[id(inp)]} -> {op};")
+        if id(t) not in hidden:
+            lines.append(f"  {op} -> {tid[id(t)]};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(
+    tensor_or_dot: Tensor | str,
+    path: str | Path,
+    format: str | None = None,
+    names: Mapping[int, str] | Any | None = None,
+) -> Path:
+    """Draw a graph (a Tensor, or DOT text from :func:`to_dot`) to ``path`` with ``dot``.
+
+    ``format`` is ``"svg"`` or ``"png"``; by default the suffix of ``path``
+    (else svg). ``names`` is passed to :func:`to_dot` for a Tensor. Raises
+    :class:`GraphvizNotFound`, saying what to install, when ``dot`` is not on
+    PATH, and ``RuntimeError`` with dot's message when it fails. Returns ``path``.
+    """
+    path = Path(path)
+    fmt = (format or path.suffix.lstrip(".") or "svg").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    dot_text = tensor_or_dot if isinstance(tensor_or_dot, str) else to_dot(tensor_or_dot, names)
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizNotFound(
+            "render() needs Graphviz's `dot` program, which is not on PATH. Install Graphviz "
+            "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; conda: "
+            "conda install graphviz), or save to_dot()'s text to a .dot file and draw it "
+            "elsewhere."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [exe, f"-T{fmt}", "-o", str(path)],
+        input=dot_text.encode(),
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"dot failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()}"
+        )
+    return path
