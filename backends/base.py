@@ -70,8 +70,23 @@ class Backend:
 
         The backward of indexing (``x[index]``) and of ``embedding``.
         """
-        out = self.xp.zeros(shape, dtype=values.dtype)
-        self.xp.add.at(out, index, values)
+        xp = self.xp
+        out = xp.zeros(shape, dtype=values.dtype)
+        if not (self.is_array(index) and index.dtype.kind in "iu" and index.size
+                and values.shape == index.shape + tuple(shape[1:])):
+            xp.add.at(out, index, values)
+            return out
+        # Rows picked by one integer array (embedding, x[idx]): scatter element by
+        # element through a flat 1-D index, which NumPy's add.at runs on a fast path
+        # (~10x quicker than with row indices), in the same order, so the same sums.
+        n = shape[0]
+        rows = index.ravel()
+        if int(rows.min()) < -n or int(rows.max()) >= n:
+            xp.add.at(out, index, values)  # raises NumPy's IndexError
+            return out
+        width = out.size // n
+        flat = (rows % n)[:, None] * width + xp.arange(width)
+        xp.add.at(out.reshape(-1), flat.reshape(-1), values.reshape(-1))
         return out
 
     # ------------------------------------------------------------- elementwise

@@ -8,11 +8,15 @@ are made C-contiguous and writable first where that is a cheap copy, so each ker
 compiles once per float dtype; the kernels live in :mod:`._numba_kernels`.
 
 BLAS threads: Numba's ``np.dot`` calls SciPy's OpenBLAS, while NumPy's ``@`` calls
-NumPy's own copy, so a process holds two OpenBLAS thread pools whose idle workers
+NumPy's own copy, so a process can hold two OpenBLAS thread pools whose idle workers
 spin-wait. On a machine with few cores a kernel's GEMM then waits on a worker that
 cannot get a core while the other pool spins (measured here, 2 cores: the fused RNN
-layer at h=32 took 14 ms instead of 0.5 ms). So the RNN kernels run SciPy's BLAS
-single-threaded, only for the duration of the call (``NumbaBackend.blas_threads``).
+layer at h=32 took 14 ms instead of 0.5 ms). So this backend sends every GEMM of a
+training step to SciPy's BLAS (``matmul`` and the RNN kernels) and NumPy's pool stays
+asleep. Its thread count is ``OPENBLAS_NUM_THREADS``; ``NumbaBackend.blas_threads``
+can pin the RNN kernels' per-step GEMMs to fewer threads than the big ones (1 pays
+off when other processes keep the cores busy: threads that wait for a descheduled
+partner at every step collapse throughput).
 """
 
 from __future__ import annotations
@@ -105,8 +109,8 @@ class NumbaBackend(NumpyBackend):
 
     name = "numba"
     #: Threads of SciPy's BLAS while an RNN kernel runs (see the module docstring);
-    #: None leaves SciPy's setting alone.
-    blas_threads: int | None = 1
+    #: None (the default) leaves SciPy's setting, i.e. ``OPENBLAS_NUM_THREADS``, alone.
+    blas_threads: int | None = None
 
     @contextlib.contextmanager
     def _blas_scope(self) -> Iterator[None]:

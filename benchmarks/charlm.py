@@ -199,13 +199,26 @@ def implementations(backends: list[str], torch: bool) -> list[str]:
     return impls + ["GEMM bound (NumPy)"]
 
 
-def measure(impls: list[str], hidden_sizes: list[int], threads: int, repeats: int,
-            tokens: int) -> list[dict]:
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
-    procs = {impl: subprocess.Popen([sys.executable, __file__, "--worker", impl, "--threads",
-                                     str(threads)], env=env, stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, text=True) for impl in impls}
+def measure(
+    impls: list[str], hidden_sizes: list[int], threads: int, repeats: int, tokens: int
+) -> list[dict]:
+    env = dict(
+        os.environ,
+        OPENBLAS_NUM_THREADS=str(threads),
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        NUMBA_NUM_THREADS=str(threads),
+    )
+    procs = {
+        impl: subprocess.Popen(
+            [sys.executable, __file__, "--worker", impl, "--threads", str(threads)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for impl in impls
+    }
     for p in procs.values():
         assert p.stdout.readline().strip() == "ready"
     n_steps = max(2, round(tokens / (BATCH * STEPS)))
@@ -218,9 +231,17 @@ def measure(impls: list[str], hidden_sizes: list[int], threads: int, repeats: in
                 p.stdin.flush()
                 rates[impl].append(float(p.stdout.readline()))
                 time.sleep(0.05)  # let the last one's pool threads go idle
-        results += [{"hidden": hidden, "threads": threads, "impl": impl,
-                     "median": statistics.median(r), "min": min(r), "max": max(r)}
-                    for impl, r in rates.items()]
+        results += [
+            {
+                "hidden": hidden,
+                "threads": threads,
+                "impl": impl,
+                "median": statistics.median(r),
+                "min": min(r),
+                "max": max(r),
+            }
+            for impl, r in rates.items()
+        ]
     for p in procs.values():
         p.stdin.close()
         p.wait()
@@ -231,8 +252,11 @@ def measure(impls: list[str], hidden_sizes: list[int], threads: int, repeats: in
 def versions() -> str:
     import numba
 
-    parts = [f"Python {platform.python_version()}", f"NumPy {np.__version__}",
-             f"Numba {numba.__version__}"]
+    parts = [
+        f"Python {platform.python_version()}",
+        f"NumPy {np.__version__}",
+        f"Numba {numba.__version__}",
+    ]
     try:
         import torch
 
@@ -254,14 +278,22 @@ def cpu_name() -> str:
 
 def table(results: list[dict]) -> str:
     refs = ("PyTorch nn.RNN", "PyTorch scratch loop", "GEMM bound (NumPy)")
-    rows = ["| h | threads | implementation | tokens/s (median) | spread (min–max) | "
-            "vs PyTorch nn.RNN | vs GEMM bound |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| h | threads | implementation | tokens/s (median) | spread (min–max) | "
+        "vs PyTorch nn.RNN | vs GEMM bound |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        same = {x["impl"]: x["median"] for x in results
-                if x["hidden"] == r["hidden"] and x["threads"] == r["threads"]}
+        same = {
+            x["impl"]: x["median"]
+            for x in results
+            if x["hidden"] == r["hidden"] and x["threads"] == r["threads"]
+        }
         ratio = {ref: (f"{r['median'] / same[ref]:.2f}×" if ref in same else "–") for ref in refs}
-        rows.append(f"| {r['hidden']} | {r['threads']} | {r['impl']} | {r['median']:,.0f} | "
-                    f"{r['min']:,.0f}–{r['max']:,.0f} | {ratio[refs[0]]} | {ratio[refs[2]]} |")
+        rows.append(
+            f"| {r['hidden']} | {r['threads']} | {r['impl']} | {r['median']:,.0f} | "
+            f"{r['min']:,.0f}–{r['max']:,.0f} | {ratio[refs[0]]} | {ratio[refs[2]]} |"
+        )
     return "\n".join(rows)
 
 
@@ -278,12 +310,20 @@ def plot(results: list[dict], path: Path) -> bool:
     fig, axes = plt.subplots(1, len(threads), figsize=(5.5 * len(threads), 4), squeeze=False)
     for ax, t in zip(axes[0], threads):
         for impl in dict.fromkeys(r["impl"] for r in results):
-            pts = sorted((r["hidden"], r["median"]) for r in results
-                         if r["impl"] == impl and r["threads"] == t)
+            pts = sorted(
+                (r["hidden"], r["median"])
+                for r in results
+                if r["impl"] == impl and r["threads"] == t
+            )
             style = "--" if "bound" in impl else "-"
             ax.plot(*zip(*pts), style, marker="o", label=impl)
-        ax.set(xscale="log", yscale="log", xlabel="hidden size h", ylabel="tokens/s",
-               title=f"char-LM training step, {t} thread{'s' * (t > 1)}")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="hidden size h",
+            ylabel="tokens/s",
+            title=f"char-LM training step, {t} thread{'s' * (t > 1)}",
+        )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -291,14 +331,14 @@ def plot(results: list[dict], path: Path) -> bool:
     return True
 
 
-def write_docs(report: str, png: Path | None) -> None:
+def write_block(name: str, report: str) -> None:
+    """Replace (or append) the block ``name`` of docs/benchmarks.md, keeping the rest."""
     doc = ROOT / "docs" / "benchmarks.md"
     text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    begin, end = "<!-- charlm:begin -->", "<!-- charlm:end -->"
-    image = "\n![tokens/s against h](charlm_tokens_per_sec.png)\n" if png else ""
-    block = f"{begin}\n{report}\n{image}{end}"
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{report}\n{end}"
     if begin in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     doc.write_text(text)
@@ -310,11 +350,18 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--backends", nargs="+", default=["numpy", "numba", "cupy"])
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per implementation")
-    p.add_argument("--tokens", type=int, default=8960,
-                   help="tokens per timed round (8,960 = 8 minibatches = one D2L epoch)")
+    p.add_argument(
+        "--tokens",
+        type=int,
+        default=8960,
+        help="tokens per timed round (8,960 = 8 minibatches = one D2L epoch)",
+    )
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
-    p.add_argument("--write-docs", action="store_true",
-                   help="update docs/benchmarks.md and docs/charlm_tokens_per_sec.png")
+    p.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="update docs/benchmarks.md and docs/charlm_tokens_per_sec.png",
+    )
     p.add_argument("--worker", metavar="IMPL", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -324,14 +371,18 @@ def main() -> None:
     results = []
     for t in args.threads:
         results += measure(impls, args.hidden, t, args.repeats, args.tokens)
-    header = (f"Char-LM training step (batch {BATCH} × {STEPS} steps, float32), "
-              f"{cpu_name()}; {versions()}.\nCommand: `python benchmarks/{Path(__file__).name} "
-              f"{' '.join(sys.argv[1:])}`")
+    header = (
+        f"Char-LM training step (batch {BATCH} × {STEPS} steps, float32), "
+        f"{cpu_name()}; {versions()}.\nCommand: `python benchmarks/{Path(__file__).name} "
+        f"{' '.join(sys.argv[1:])}`"
+    )
     report = header + "\n\n" + table(results)
     print(report)
     if args.write_docs:
-        png = ROOT / "docs" / "charlm_tokens_per_sec.png"
-        write_docs(report, png if plot(results, png) else None)
+        png = ROOT / "docs" / "img" / "charlm_tokens_per_sec.png"
+        if plot(results, png):
+            report += "\n\n![tokens/s against hidden size](img/charlm_tokens_per_sec.png)"
+        write_block("charlm", report)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -86,12 +87,12 @@ def run(configs: list[Config], repeats: int, min_time: float, warmup: int, std: 
             cfg.times.append(time_per_iter(step, n))
 
 
-def print_table(configs: list[Config]) -> None:
+def table(configs: list[Config]) -> str:
     """Median ms/iter, tokens/s and speed relative to numpy composed at the same h."""
-    print(
+    lines = [
         f"{'h':>4}  {'configuration':<16} {'median ms':>10} {'min ms':>8} {'tokens/s':>10} "
         f"{'vs numpy composed':>18}"
-    )
+    ]
     for hidden in sorted({c.hidden for c in configs}, reverse=True):
         rows = [c for c in configs if c.hidden == hidden]
         base = next((c for c in rows if c.backend == "numpy" and not c.fused), None)
@@ -99,10 +100,11 @@ def print_table(configs: list[Config]) -> None:
         for c in rows:
             med = statistics.median(c.times)
             ratio = f"{base_s / med:.2f}x" if base_s else "n/a"
-            print(
+            lines.append(
                 f"{hidden:>4}  {c.label:<16} {med * 1e3:>10.2f} {min(c.times) * 1e3:>8.2f} "
                 f"{T * N / med:>10.0f} {ratio:>18}"
             )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,6 +140,11 @@ def main(argv: list[str] | None = None) -> None:
         help="initial weight std (default: D2L's 0.01, where tanh is near-linear; "
         "0.1 saturates it at h=512)",
     )
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="also update the 'rnn' block of docs/benchmarks.md",
+    )
     args = parser.parse_args(argv)
 
     usable = tg.backends.available()
@@ -145,12 +152,22 @@ def main(argv: list[str] | None = None) -> None:
     for b in names:
         tg.backends.get(b)  # unknown / unavailable: fail now with the backend's reason
     configs = [Config(b, fused, h) for h in args.hidden for b in names for fused in (False, True)]
-    print(
+    header = (
         f"RNN layer forward+backward: T={T} N={N} d={D} float32, one-hot X, std={args.std}; "
         f"{args.repeats} interleaved rounds of >= {args.min_time}s per configuration"
     )
+    print(header)
     run(configs, args.repeats, args.min_time, args.warmup, args.std)
-    print_table(configs)
+    report = table(configs)
+    print(report)
+    if args.write_docs:
+        from charlm import cpu_name, versions, write_block
+
+        command = " ".join(["python benchmarks/rnn.py", *(argv or sys.argv[1:])])
+        write_block(
+            "rnn",
+            f"{header}; {cpu_name()}; {versions()}.\nCommand: `{command}`\n\n```\n{report}\n```",
+        )
 
 
 if __name__ == "__main__":

@@ -283,8 +283,10 @@ def test_unusual_inputs_fall_back_or_convert_and_match_numpy():
     np.testing.assert_allclose(loss, np.log1p(np.exp(-1.0)))
 
 
-def test_blas_thread_count_is_restored():
+def test_blas_thread_count_is_restored(monkeypatch):
     from tinygrad_rnn.backends.numba_backend import _scipy_blas_threads
+
+    monkeypatch.setattr(nb, "blas_threads", 1)
 
     control = _scipy_blas_threads()
     if control is None:
