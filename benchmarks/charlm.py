@@ -31,6 +31,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, STEPS = 32, 35
+TORCH_CUDA = "PyTorch nn.RNN (cuda)"  # measured only where torch.cuda.is_available()
 
 
 # ------------------------------------------------------------------ workloads
@@ -99,7 +100,7 @@ def torch_scratch(hidden: int, vocab_size: int):
             for p in params:
                 p -= p.grad
         state[0] = H
-        return float(loss)
+        return float(loss.detach())
 
     return step
 
@@ -124,7 +125,41 @@ def torch_nn_rnn(hidden: int, vocab_size: int):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         state[0] = H
-        return float(loss)
+        return float(loss.detach())
+
+    return step
+
+
+def torch_nn_rnn_cuda(hidden: int, vocab_size: int):
+    """D2L §8.6's concise RNNModel on the GPU: cuDNN's ``nn.RNN``, the reference for ``cupy``.
+
+    float32 arithmetic as in CuPy (TF32 off). Each step ends with a device sync (besides
+    ``float(loss)``), as ours does, so the clock is read after the GPU has finished.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    device = torch.device("cuda")
+    torch.manual_seed(0)
+    rnn = torch.nn.RNN(vocab_size, hidden).to(device)
+    linear = torch.nn.Linear(hidden, vocab_size).to(device)
+    params = list(rnn.parameters()) + list(linear.parameters())
+    opt = torch.optim.SGD(params, lr=1.0)
+    state = [torch.zeros(1, BATCH, hidden, device=device)]
+
+    def step(X, Y):
+        X, Y = torch.from_numpy(X).to(device), torch.from_numpy(Y).to(device)
+        out, H = rnn(F.one_hot(X.T, vocab_size).float(), state[0].detach())
+        loss = F.cross_entropy(linear(out.reshape(-1, hidden)), Y.T.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        state[0] = H
+        torch.cuda.synchronize()
+        return float(loss.detach())
 
     return step
 
@@ -164,6 +199,8 @@ def make_step(impl: str, hidden: int, vocab_size: int):
         return torch_scratch(hidden, vocab_size)
     if impl == "PyTorch nn.RNN":
         return torch_nn_rnn(hidden, vocab_size)
+    if impl == TORCH_CUDA:
+        return torch_nn_rnn_cuda(hidden, vocab_size)
     return gemm_bound(hidden, vocab_size)
 
 
@@ -196,7 +233,18 @@ def implementations(backends: list[str], torch: bool) -> list[str]:
     impls = [f"tinygrad_rnn {b}" for b in backends if b in tg.backends.available()]
     if torch and importlib.util.find_spec("torch") is not None:
         impls += ["PyTorch scratch loop", "PyTorch nn.RNN"]
+        if _torch_cuda_available():
+            impls.append(TORCH_CUDA)
     return impls + ["GEMM bound (NumPy)"]
+
+
+def _torch_cuda_available() -> bool:
+    """``torch.cuda.is_available()``, asked in a child process (this one never touches CUDA)."""
+    code = "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"
+    try:
+        return subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def measure(
@@ -249,7 +297,7 @@ def measure(
 
 
 # -------------------------------------------------------------------- report
-def versions() -> str:
+def versions(gpu: bool = False) -> str:
     import numba
 
     parts = [
@@ -257,6 +305,13 @@ def versions() -> str:
         f"NumPy {np.__version__}",
         f"Numba {numba.__version__}",
     ]
+    if gpu:
+        try:
+            import cupy
+
+            parts.append(f"CuPy {cupy.__version__}")
+        except ImportError:
+            pass
     try:
         import torch
 
@@ -264,6 +319,20 @@ def versions() -> str:
     except ImportError:
         pass
     return ", ".join(parts)
+
+
+def gpu_name() -> str:
+    """The GPU's name (device 0), from ``nvidia-smi``, or 'unknown GPU'."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return done.stdout.strip().splitlines()[0] if done.returncode == 0 else "unknown GPU"
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown GPU"
 
 
 def cpu_name() -> str:
@@ -278,10 +347,11 @@ def cpu_name() -> str:
 
 def table(results: list[dict]) -> str:
     refs = ("PyTorch nn.RNN", "PyTorch scratch loop", "GEMM bound (NumPy)")
+    cuda = any(r["impl"] == TORCH_CUDA for r in results)  # then one more column
     rows = [
         "| h | threads | implementation | tokens/s (median) | spread (min–max) | "
-        "vs PyTorch nn.RNN | vs GEMM bound |",
-        "|---|---|---|---|---|---|---|",
+        "vs PyTorch nn.RNN | vs GEMM bound |" + (f" vs {TORCH_CUDA} |" if cuda else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if cuda else ""),
     ]
     for r in results:
         same = {
@@ -289,10 +359,14 @@ def table(results: list[dict]) -> str:
             for x in results
             if x["hidden"] == r["hidden"] and x["threads"] == r["threads"]
         }
-        ratio = {ref: (f"{r['median'] / same[ref]:.2f}×" if ref in same else "–") for ref in refs}
+        ratio = {
+            ref: (f"{r['median'] / same[ref]:.2f}×" if ref in same else "–")
+            for ref in (*refs, TORCH_CUDA)
+        }
         rows.append(
             f"| {r['hidden']} | {r['threads']} | {r['impl']} | {r['median']:,.0f} | "
             f"{r['min']:,.0f}–{r['max']:,.0f} | {ratio[refs[0]]} | {ratio[refs[2]]} |"
+            + (f" {ratio[TORCH_CUDA]} |" if cuda else "")
         )
     return "\n".join(rows)
 
@@ -371,10 +445,11 @@ def main() -> None:
     results = []
     for t in args.threads:
         results += measure(impls, args.hidden, t, args.repeats, args.tokens)
+    gpu = "tinygrad_rnn cupy" in impls or TORCH_CUDA in impls
     header = (
         f"Char-LM training step (batch {BATCH} × {STEPS} steps, float32), "
-        f"{cpu_name()}; {versions()}.\nCommand: `python benchmarks/{Path(__file__).name} "
-        f"{' '.join(sys.argv[1:])}`"
+        f"{cpu_name()}{f', {gpu_name()}' if gpu else ''}; {versions(gpu)}.\n"
+        f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`"
     )
     report = header + "\n\n" + table(results)
     print(report)

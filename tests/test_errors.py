@@ -264,3 +264,15 @@ def test_index_errors_name_index_and_shape():
         x[np.array([0.5])]
     with pytest.raises(ValueError, match="axis 2.*2 dimensions"):
         x.sum(axis=2)
+
+
+def test_foreign_array_type_names_the_backend_to_use():
+    """Data of a library the backend can't read (a CuPy array on 'numpy', say) is refused
+    with a message that names the backend and says to pass backend=, not NumPy's error."""
+
+    class DeviceArray:
+        def __array__(self, *args, **kwargs):
+            raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+    with pytest.raises(TypeError, match=r"backend 'numpy'.*pass backend="):
+        tg.Tensor(DeviceArray())

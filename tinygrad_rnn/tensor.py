@@ -58,10 +58,15 @@ class Tensor:
             source or _backends.get_backend())
         if source is not None and source is not be:
             data = source.to_numpy(data)
-        dt = _canonical_dtype(data, dtype)
         if source is None and not be.is_array(data) and not isinstance(data, np.ndarray):
-            data = np.asarray(data)  # nested lists: let NumPy parse, then move once
-        self.data = be.asarray(data, dtype=dt)
+            try:
+                data = np.asarray(data)  # nested lists: let NumPy parse, then move once
+            except TypeError as e:  # e.g. a CuPy array given to the numpy backend
+                raise TypeError(
+                    f"cannot put {type(data).__module__}.{type(data).__name__} data on backend "
+                    f"{be.name!r} ({e}); pass backend= naming the backend the data lives on"
+                ) from None
+        self.data = be.asarray(data, dtype=_canonical_dtype(data, dtype))
         if self.data is given:
             # own the data: in-place updates (optimizers) must not write to the caller's array
             self.data = self.data.copy()

@@ -1,0 +1,680 @@
+"""The CuPy backend: discovery and its errors everywhere; kernels, moves and training on a GPU.
+
+The first part runs everywhere: the core never imports CuPy, ``available()`` lists
+``cupy`` exactly when it can run, and the three ways it can fail (no package, no
+usable driver, no device) are simulated and must each be named in the error.
+
+The second part is marked ``cupy`` and skips with the backend's own reason where
+there is no GPU. Each kernel is held to the NumPy reference (float32 and float64)
+with tolerances from rounding-error reasoning, as in ``test_numba_kernels.py``: a
+result that sums L rounded terms is off by at most about L·ε·Σ|terms|, and the GPU
+rounds differently (cuBLAS sums in another order; CUDA's ``tanhf``/``expf`` are within
+2 ulp, ``logf`` within 1; ``1 - y*y`` may become one fused multiply-add). So ``close``
+allows 4·L·ε relative and 4·L·ε times the output's scale absolute.
+"""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import time
+import types
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import cli
+from tinygrad_rnn.tensor import BackendMismatchError
+
+Backend, BackendUnavailable = tg.backends.Backend, tg.backends.BackendUnavailable
+
+
+def _why_unavailable() -> str | None:
+    try:
+        tg.backends.get("cupy")
+    except BackendUnavailable as e:
+        return str(e)
+    return None
+
+
+REASON = _why_unavailable()
+
+
+def needs_gpu(test):
+    """Mark ``test`` ``cupy`` and skip it, with the backend's reason, where CuPy cannot run."""
+    return pytest.mark.cupy(pytest.mark.skipif(REASON is not None, reason=str(REASON))(test))
+
+
+TEXT = (
+    "the time traveller for so it will be convenient to speak of him was expounding a "
+    "recondite matter to us his grey eyes shone and twinkled and his usually pale face "
+    "was flushed and animated the fire burned brightly\n"
+) * 40
+
+
+@pytest.fixture
+def corpus(tmp_path) -> str:
+    """A small text file to train on (no download, no book needed)."""
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return str(path)
+
+
+# ====================================================================== everywhere
+KERNELS = [
+    "matmul",
+    "scatter_add",
+    "tanh_backward",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
+    "rnn_forward",
+    "rnn_backward",
+    "global_norm_sq",
+]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernels_override_the_base_with_the_same_signature(kernel):
+    from tinygrad_rnn.backends.cupy_backend import CupyBackend as cls  # needs no CuPy
+
+    assert kernel in vars(cls), f"CupyBackend does not override {kernel}"
+    assert inspect.signature(getattr(cls, kernel)) == inspect.signature(getattr(Backend, kernel))
+
+
+def test_core_never_imports_cupy():
+    """Importing the package, the CuPy backend's module, and training on NumPy: no CuPy."""
+    code = (
+        "import sys, numpy as np\n"
+        "import tinygrad_rnn as tg\n"
+        "from tinygrad_rnn.backends import cupy_backend\n"
+        "from tinygrad_rnn import optim\n"
+        "from tinygrad_rnn.model import RNNLM\n"
+        "from tinygrad_rnn.nn.functional import cross_entropy\n"
+        "tg.backends.names()\n"
+        "m = RNNLM(10, 8, backend='numpy')\n"
+        "logits, _ = m(np.zeros((2, 3), dtype=np.int64))\n"
+        "cross_entropy(logits, np.zeros(6, dtype=np.int64)).backward()\n"
+        "optim.clip_grad_norm(m.parameters(), 1.0)\n"
+        "print(sorted(k for k in sys.modules if k == 'cupy' or k.startswith(('cupy.', 'cupyx'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_available_lists_cupy_exactly_when_it_can_run():
+    assert ("cupy" in tg.backends.available()) == (REASON is None)
+    assert "cupy" in tg.backends.names()  # known either way
+
+
+def _no_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` raises ImportError
+
+
+def _fake_cupy(monkeypatch, get_device_count):
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=get_device_count)
+    )
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+
+def _driver_error(monkeypatch):
+    def fails():
+        raise RuntimeError(
+            "cudaErrorInsufficientDriver: CUDA driver version is insufficient "
+            "for CUDA runtime version"
+        )
+
+    _fake_cupy(monkeypatch, fails)
+
+
+def _no_device(monkeypatch):
+    _fake_cupy(monkeypatch, lambda: 0)
+
+
+MISSING = {
+    # case: (simulate it, what the message must say)
+    "no-package": (
+        _no_package,
+        ["needs the CuPy package", "pip install", "tinygrad_rnn[cuda12]", "tinygrad_rnn[cuda13]"],
+    ),
+    "driver": (
+        _driver_error,
+        ["CUDA driver is not usable", "cudaErrorInsufficientDriver", "nvidia-smi"],
+    ),
+    "no-device": (_no_device, ["no GPU device was found"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISSING))
+def test_unusable_cupy_says_what_is_missing(case, monkeypatch, corpus, capsys):
+    simulate, phrases = MISSING[case]
+    monkeypatch.delitem(tg.backends._instances, "cupy", raising=False)  # a GPU machine's cache
+    simulate(monkeypatch)
+
+    with pytest.raises(BackendUnavailable) as info:
+        tg.set_backend("cupy")
+    message = str(info.value)
+    for phrase in phrases:
+        assert phrase in message, (phrase, message)
+    assert tg.get_backend().name == "numpy"  # the failed switch changed nothing
+
+    # get() re-raises the backend's own error, not a wrapped "failed to load"
+    with pytest.raises(BackendUnavailable) as again:
+        tg.backends.get("cupy")
+    assert str(again.value) == message and "failed to load" not in message
+    with pytest.raises(BackendUnavailable, match="backend 'cupy'"):
+        tg.Tensor([1.0], backend="cupy")
+    assert "cupy" not in tg.backends.available()
+    assert {"numpy", "numba"} <= set(tg.backends.available())
+
+    # the command line: one line naming the reason, exit status 2
+    code = cli.main(
+        [
+            "train",
+            "--backend",
+            "cupy",
+            "--data",
+            corpus,
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--quiet",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("tinygrad-rnn: error: backend 'cupy'")
+    assert phrases[0] in err
+
+
+# ====================================================================== on a GPU
+DTYPES = st.sampled_from([np.float32, np.float64])
+NONLINEARITIES = st.sampled_from(["tanh", "relu"])
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@pytest.fixture
+def gpu():
+    return tg.backends.get("cupy")
+
+
+def close(actual, expected, terms: int) -> None:
+    """``actual`` (CuPy) equals ``expected`` (NumPy, same dtype and shape) to 4·terms·ε."""
+    import cupy
+
+    assert isinstance(actual, cupy.ndarray), type(actual)
+    actual = cupy.asnumpy(actual)
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    tol = 4 * terms * np.finfo(expected.dtype).eps
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def rnn_inputs(T, N, h, dtype, seed, scale):
+    """Zx (T, N, h), H0 (N, h), W_hh (h, h) with spectral radius ≈ ``scale``."""
+    rng = np.random.default_rng(seed)
+    Zx = rng.normal(0, 1.5, (T, N, h)).astype(dtype)
+    H0 = rng.uniform(-1, 1, (N, h)).astype(dtype)
+    W = rng.normal(0, scale / np.sqrt(h), (h, h)).astype(dtype)
+    return Zx, H0, W
+
+
+ref = tg.backends.get("numpy")
+
+
+# --------------------------------------------------------------------------- RNN
+@needs_gpu
+@given(
+    T=st.integers(1, 8),
+    N=st.integers(1, 5),
+    h=st.integers(1, 40),
+    dtype=DTYPES,
+    nl=NONLINEARITIES,
+    seed=SEEDS,
+    scale=st.floats(0.1, 1.2),
+)
+def test_rnn_forward_matches_numpy(gpu, T, N, h, dtype, nl, seed, scale):
+    Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)
+    got = gpu.rnn_forward(gpu.asarray(Zx), gpu.asarray(H0), gpu.asarray(W), nl)
+    close(got, ref.rnn_forward(Zx, H0, W, nl), terms=T * h)
+
+
+@needs_gpu
+@given(
+    T=st.integers(1, 8),
+    N=st.integers(1, 5),
+    h=st.integers(1, 40),
+    dtype=DTYPES,
+    nl=NONLINEARITIES,
+    seed=SEEDS,
+    scale=st.floats(0.1, 1.2),
+)
+def test_rnn_backward_matches_numpy(gpu, T, N, h, dtype, nl, seed, scale):
+    # Both sides get the same H, so relu's mask (y > 0) is the same on both.
+    Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)
+    H = ref.rnn_forward(Zx, H0, W, nl)
+    dH = np.random.default_rng(seed + 1).normal(size=H.shape).astype(dtype)
+    got = gpu.rnn_backward(*(gpu.asarray(a) for a in (dH, H, H0, W)), nl)
+    want = ref.rnn_backward(dH, H, H0, W, nl)
+    for a, b in zip(got, want, strict=True):  # dZx, dH0, dW_hh (sums over T·N rows)
+        close(a, b, terms=T * (h + N))
+
+
+@needs_gpu
+def test_rnn_at_the_d2l_shape(gpu):
+    """Batch 32, 35 steps, h = 512 (D2L §8.5), float32, a broadcast upstream gradient."""
+    Zx, H0, W = rnn_inputs(35, 32, 512, np.float32, 0, 0.9)
+    H = ref.rnn_forward(Zx, H0, W, "tanh")
+    close(
+        gpu.rnn_forward(gpu.asarray(Zx), gpu.asarray(H0), gpu.asarray(W), "tanh"), H, terms=35 * 512
+    )
+    import cupy
+
+    dH = cupy.broadcast_to(cupy.ones((), np.float32), H.shape)  # as from outputs.sum().backward()
+    got = gpu.rnn_backward(dH, *(gpu.asarray(a) for a in (H, H0, W)), "tanh")
+    want = ref.rnn_backward(np.broadcast_to(np.float32(1), H.shape), H, H0, W, "tanh")
+    for a, b in zip(got, want, strict=True):
+        close(a, b, terms=35 * (512 + 32))
+
+
+# ------------------------------------------------------- softmax cross-entropy
+@needs_gpu
+@given(
+    N=st.integers(1, 6),
+    C=st.integers(1, 600),
+    dtype=DTYPES,
+    seed=SEEDS,
+    scale=st.sampled_from([1.0, 30.0, 1000.0]),
+)
+def test_softmax_cross_entropy_matches_numpy(gpu, N, C, dtype, seed, scale):
+    """C up to 600 runs blocks of 32 to 256 threads, one to several elements each."""
+    rng = np.random.default_rng(seed)
+    logits = (rng.normal(size=(N, C)) * scale).astype(dtype)
+    targets = rng.integers(-C, C, N)  # negative targets count from the end, as in NumPy
+    loss, probs = gpu.softmax_cross_entropy(gpu.asarray(logits), gpu.asarray(targets))
+    loss_r, probs_r = ref.softmax_cross_entropy(logits, targets)
+    # loss = log Σ exp(x - max) - (x_t - max): C terms, each |x - max| up to 2·max|x|
+    close(loss, loss_r, terms=2 * C)
+    close(probs, probs_r, terms=2 * C)
+    grad = rng.normal(size=N).astype(dtype)
+    got = gpu.softmax_cross_entropy_backward(probs, gpu.asarray(targets), gpu.asarray(grad))
+    close(got, ref.softmax_cross_entropy_backward(gpu.to_numpy(probs), targets, grad), terms=1)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_cross_entropy_extreme_logits_stay_finite(gpu, dtype):
+    logits = np.array(
+        [[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, -1000.0], [1000.0, 1000.0, -1000.0]], dtype
+    )
+    targets = np.array([1, 2, 0])
+    loss, probs = gpu.softmax_cross_entropy(gpu.asarray(logits), gpu.asarray(targets))
+    loss, probs = gpu.to_numpy(loss), gpu.to_numpy(probs)
+    assert loss.dtype == probs.dtype == dtype
+    np.testing.assert_allclose(loss, [2000.0, np.log(3), np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+
+
+@needs_gpu
+def test_softmax_cross_entropy_at_the_d2l_shape(gpu):
+    """35·32 rows of the 28-letter vocabulary: one warp per row."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(1120, 28)).astype(np.float32)
+    targets = rng.integers(0, 28, 1120)
+    loss, probs = gpu.softmax_cross_entropy(gpu.asarray(logits), gpu.asarray(targets))
+    loss_r, probs_r = ref.softmax_cross_entropy(logits, targets)
+    close(loss, loss_r, terms=56)
+    close(probs, probs_r, terms=56)
+
+
+# ---------------------------------------------------------- the other kernels
+@needs_gpu
+@given(
+    shape=st.lists(st.integers(1, 6), min_size=0, max_size=3).map(tuple),
+    dtype=DTYPES,
+    seed=SEEDS,
+    broadcast=st.booleans(),
+)
+def test_tanh_backward_matches_numpy(gpu, shape, dtype, seed, broadcast):
+    rng = np.random.default_rng(seed)
+    y = np.tanh(rng.normal(size=shape)).astype(dtype)
+    g = rng.normal(size=shape[1:] if broadcast and shape else shape).astype(dtype)
+    close(gpu.tanh_backward(gpu.asarray(y), gpu.asarray(g)), ref.tanh_backward(y, g), terms=2)
+
+
+@needs_gpu
+@given(
+    V=st.integers(1, 6),
+    rest=st.lists(st.integers(1, 4), max_size=2).map(tuple),
+    index_shape=st.lists(st.integers(1, 5), min_size=1, max_size=2).map(tuple),
+    dtype=DTYPES,
+    seed=SEEDS,
+)
+def test_scatter_add_matches_numpy(gpu, V, rest, index_shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    index = rng.integers(-V, V, index_shape)  # repeats are likely; negatives wrap
+    values = rng.normal(size=index_shape + rest).astype(dtype)
+    got = gpu.scatter_add((V,) + rest, gpu.asarray(index), gpu.asarray(values))
+    # atomic adds in any order: each sum of up to index.size terms
+    close(got, ref.scatter_add((V,) + rest, index, values), terms=index.size)
+
+
+@needs_gpu
+@given(sizes=st.lists(st.integers(1, 300), min_size=1, max_size=5), dtype=DTYPES, seed=SEEDS)
+def test_global_norm_sq_is_a_float64_device_scalar(gpu, sizes, dtype, seed):
+    import cupy
+
+    rng = np.random.default_rng(seed)
+    arrays = [(rng.normal(size=n) * 10).astype(dtype) for n in sizes]
+    got = gpu.global_norm_sq([gpu.asarray(a) for a in arrays])
+    assert isinstance(got, cupy.ndarray) and got.shape == () and got.dtype == np.float64
+    # the reference sums each array in its own dtype; this kernel sums in float64
+    want = float(ref.global_norm_sq(arrays))
+    np.testing.assert_allclose(float(got), want, rtol=4 * sum(sizes) * np.finfo(dtype).eps)
+
+
+@needs_gpu
+@given(
+    n=st.integers(1, 6),
+    k=st.integers(1, 70),
+    m=st.integers(1, 6),
+    dtype=DTYPES,
+    seed=SEEDS,
+    transpose=st.booleans(),
+)
+def test_matmul_matches_numpy(gpu, n, k, m, dtype, seed, transpose):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, k)).astype(dtype)
+    b = rng.normal(size=(m, k) if transpose else (k, m)).astype(dtype)
+    gb = gpu.asarray(b).T if transpose else gpu.asarray(b)  # the backward's W.T
+    close(gpu.matmul(gpu.asarray(a), gb), ref.matmul(a, b.T if transpose else b), terms=k)
+
+
+@needs_gpu
+def test_unusual_inputs_fall_back_and_match_numpy(gpu):
+    Zx, H0, W = rnn_inputs(3, 2, 4, np.float32, 1, 0.8)
+    # mixed dtypes: the base kernel decides, as on NumPy
+    got = gpu.rnn_forward(gpu.asarray(Zx), gpu.asarray(H0), gpu.asarray(W, np.float64), "tanh")
+    want = ref.rnn_forward(Zx, H0, W.astype(np.float64), "tanh")
+    assert got.dtype == want.dtype
+    close(got, want, terms=12)
+    # float16 and integer inputs: the plain kernels
+    y = np.tanh(np.linspace(-2, 2, 7)).astype(np.float16)
+    got = gpu.tanh_backward(gpu.asarray(y), gpu.asarray(y))
+    assert got.dtype == np.float16
+    loss, _ = gpu.softmax_cross_entropy(gpu.asarray(np.array([[1, 2]])), gpu.asarray([1]))
+    np.testing.assert_allclose(gpu.to_numpy(loss), np.log1p(np.exp(-1.0)))
+
+
+def _calls(gpu, dtype):
+    """(name, kernel-calling function, CuPy inputs) for every kernel overridden here."""
+    rng = np.random.default_rng(7)
+    Zx, H0, W = rnn_inputs(4, 3, 5, dtype, 7, 0.9)
+    H = ref.rnn_forward(Zx, H0, W, "tanh")
+    dH = rng.normal(size=H.shape).astype(dtype)
+    logits, targets = rng.normal(size=(3, 4)).astype(dtype), np.array([0, 3, 3])
+    probs, grad = ref.softmax_cross_entropy(logits, targets)[1], rng.normal(size=3).astype(dtype)
+    index, values = np.array([[1, 1], [0, 2]]), rng.normal(size=(2, 2, 5)).astype(dtype)
+    c = gpu.asarray
+    return [
+        ("matmul", gpu.matmul, (c(H[0]), c(W))),
+        ("rnn_forward", lambda *a: gpu.rnn_forward(*a, "relu"), (c(Zx), c(H0), c(W))),
+        ("rnn_backward", lambda *a: gpu.rnn_backward(*a, "tanh"), (c(dH), c(H), c(H0), c(W))),
+        ("softmax_cross_entropy", gpu.softmax_cross_entropy, (c(logits), c(targets))),
+        (
+            "softmax_cross_entropy_backward",
+            gpu.softmax_cross_entropy_backward,
+            (c(probs), c(targets), c(grad)),
+        ),
+        ("tanh_backward", gpu.tanh_backward, (c(H), c(dH))),
+        ("scatter_add", lambda *a: gpu.scatter_add((3, 5), *a), (c(index), c(values))),
+        ("global_norm_sq", lambda *a: gpu.global_norm_sq(list(a)), (c(H), c(W))),
+    ]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_keep_dtype_never_mutate_and_return_fresh_arrays(gpu, dtype):
+    import cupy
+
+    for name, call, inputs in _calls(gpu, dtype):
+        before = [cupy.asnumpy(x) for x in inputs]
+        result = call(*inputs)
+        outputs = result if isinstance(result, tuple) else (result,)
+        for x, x0 in zip(inputs, before, strict=True):
+            np.testing.assert_array_equal(cupy.asnumpy(x), x0, err_msg=f"{name} mutated an input")
+        for out in outputs:
+            assert isinstance(out, cupy.ndarray), name
+            if name != "global_norm_sq":  # that one is float64 by definition
+                assert out.dtype == dtype, name
+            assert not any(cupy.may_share_memory(out, x) for x in inputs), name
+        for a, b in zip(outputs[:-1], outputs[1:], strict=True):
+            assert not cupy.may_share_memory(a, b), name
+
+
+@needs_gpu
+def test_kernels_never_wait_for_the_gpu(gpu):
+    """Each kernel call returns while the GPU is still busy with work queued before it.
+
+    An event recorded after ~0.3 s of queued GEMMs must still be pending when the call
+    returns: had the call synchronised with the host (a copy to the host, a ``float()``,
+    a stream sync), it would have waited for that work first.
+    """
+    import cupy
+
+    calls = _calls(gpu, np.float32)
+    Zx, H0, W = rnn_inputs(35, 32, 256, np.float32, 0, 0.9)
+    big = (gpu.asarray(Zx), gpu.asarray(H0), gpu.asarray(W))
+    H = gpu.rnn_forward(*big, "tanh")
+    calls += [
+        ("rnn_forward T=35", lambda *a: gpu.rnn_forward(*a, "tanh"), big),
+        (
+            "rnn_backward T=35",
+            lambda *a: gpu.rnn_backward(*a, "tanh"),
+            (cupy.ones_like(H), H, big[1], big[2]),
+        ),
+    ]
+    for _, call, inputs in calls:  # compile, and fill the memory pool, first
+        call(*inputs)
+    a = cupy.ones((4096, 4096), dtype=np.float32)
+    out = cupy.empty_like(a)
+    start = time.perf_counter()
+    for _ in range(5):
+        cupy.matmul(a, a, out=out)
+    gpu.synchronize()
+    per_gemm = (time.perf_counter() - start) / 5
+    # ~0.3 s of GEMMs, but at most 500 launches: a full launch queue would block the host
+    busy = min(500, max(20, int(0.3 / max(per_gemm, 1e-5))))
+    for name, call, inputs in calls:
+        for _ in range(busy):
+            cupy.matmul(a, a, out=out)
+        marker = cupy.cuda.Event()
+        marker.record()
+        call(*inputs)
+        pending = not marker.done
+        gpu.synchronize()
+        assert pending, f"{name} waited for the GPU (a host synchronisation)"
+
+
+# -------------------------------------------------------------- tensors, modules
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_tensor_to_cupy_and_back(dtype):
+    import cupy
+
+    a = np.arange(6).reshape(2, 3).astype(dtype)
+    t = tg.Tensor(a, dtype=dtype, requires_grad=dtype != np.int64)
+    g = t.to("cupy")
+    assert g.backend == "cupy" and isinstance(g.data, cupy.ndarray)
+    assert g.dtype == dtype and g.requires_grad == t.requires_grad and g.is_leaf
+    assert g.to("cupy") is g
+    back = g.numpy()
+    assert type(back) is np.ndarray and back.dtype == dtype
+    np.testing.assert_array_equal(back, a)
+    back[0, 0] = 99  # a copy: the device data is untouched
+    assert g.numpy()[0, 0] == a[0, 0]
+    home = g.to("numpy")
+    assert home.backend == "numpy" and type(home.data) is np.ndarray
+    np.testing.assert_array_equal(home.numpy(), a)
+
+
+@needs_gpu
+def test_module_to_cupy_and_back():
+    from tinygrad_rnn.model import RNNLM
+
+    model = RNNLM(12, 16, dtype="float64")
+    tokens = np.random.default_rng(0).integers(0, 12, (3, 5))
+    want, _ = model(tokens)
+    assert model.to("cupy") is model and model.backend == "cupy"
+    assert all(p.backend == "cupy" for p in model.parameters())
+    got, state = model(tokens)
+    assert got.backend == state.backend == "cupy"
+    # float64: ~16 + 12 roundings per value along the 5 steps
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-14)
+    assert all(type(v) is np.ndarray for v in model.state_dict().values())
+    model.to("numpy")
+    assert model.backend == "numpy"
+    np.testing.assert_allclose(model(tokens)[0].numpy(), want.numpy(), rtol=0, atol=0)
+
+
+@needs_gpu
+def test_mixing_cupy_and_numpy_tensors_names_both():
+    from tinygrad_rnn.nn import functional as F
+
+    gpu_t = tg.Tensor([[1.0, 2.0]], backend="cupy", requires_grad=True)
+    cpu_t = tg.Tensor([[3.0, 4.0]], backend="numpy", requires_grad=True)
+    for op in (
+        lambda: gpu_t + cpu_t,
+        lambda: cpu_t * gpu_t,
+        lambda: gpu_t @ cpu_t.T,
+        lambda: F.cross_entropy(gpu_t, tg.Tensor([1], backend="numpy")),
+    ):
+        with pytest.raises(BackendMismatchError) as info:
+            op()
+        assert "'cupy'" in str(info.value) and "'numpy'" in str(info.value)
+        assert ".to(" in str(info.value)
+
+
+# ----------------------------------------------------------- checkpoints, training
+@needs_gpu
+def test_checkpoint_from_the_gpu_loads_on_the_cpu_and_back(corpus, tmp_path):
+    from tinygrad_rnn.train import TrainConfig, Trainer, load_model
+
+    # float64, so that the logits of the two backends agree to 1e-9 (a few hundred
+    # roundings of O(1) values) and any difference in the restored state would show
+    config = TrainConfig(
+        num_hiddens=32,
+        num_epochs=2,
+        batch_size=8,
+        num_steps=10,
+        max_tokens=2000,
+        optimizer="adam",
+        lr=0.01,
+        dtype="float64",
+    )
+    on_gpu = Trainer.create(config, corpus, "cupy")
+    on_gpu.train_epoch()
+    path = on_gpu.save(tmp_path / "gpu.npz")
+
+    model, vocab = load_model(path, backend="numpy")
+    assert model.backend == "numpy" and vocab.idx_to_token == on_gpu.vocab.idx_to_token
+    for name, value in on_gpu.model.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[name], value, err_msg=name)
+
+    on_cpu = Trainer.resume(path, corpus, backend="numpy")
+    assert on_cpu.model.backend == "numpy" and on_cpu.epoch == 1
+    for a, b in zip(on_cpu.optimizer.m, on_gpu.optimizer.m, strict=True):
+        np.testing.assert_array_equal(a, b.get())
+    on_cpu.train_epoch()
+    path2 = on_cpu.save(tmp_path / "cpu.npz")
+
+    again = Trainer.resume(path2, corpus, backend="cupy")
+    assert again.model.backend == "cupy" and again.epoch == 2
+    for name, value in on_cpu.model.state_dict().items():
+        np.testing.assert_array_equal(again.model.state_dict()[name], value, err_msg=name)
+    for a, b in zip(again.optimizer.v, on_cpu.optimizer.v, strict=True):
+        np.testing.assert_array_equal(a.get(), b)
+    tokens = np.random.default_rng(0).integers(0, len(vocab), (2, 7))
+    np.testing.assert_allclose(
+        again.model(tokens)[0].numpy(), on_cpu.model(tokens)[0].numpy(), rtol=1e-9, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@needs_gpu
+def test_training_steps_match_numpy(dtype):
+    """Three SGD steps of the char-LM (lr 1, clipped to norm 1) on cupy and on numpy.
+
+    float64: every value passes through at most a few thousand roundings of O(1)
+    quantities, so 1e-9 is far above the error and far below any real mistake.
+    float32: per step the gradients are sums of L ≈ T·(V + h + N) terms (the
+    recurrence, the output layer, the batch), clipped to norm ≤ 1; parameters move by
+    lr·grad, so after k steps they differ by at most ~2·k·L·ε32 (``f32_tol``).
+    """
+    from tinygrad_rnn import optim
+    from tinygrad_rnn.model import RNNLM
+    from tinygrad_rnn.nn.functional import cross_entropy
+
+    V, h, N, T, steps = 28, 32, 4, 10, 3
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T))) for _ in range(steps)]
+    results = {}
+    for backend in ("numpy", "cupy"):
+        tg.manual_seed(0)
+        model = RNNLM(V, h, dtype=dtype, backend=backend)
+        opt = optim.SGD(model.parameters(), lr=1.0)
+        losses, norms, state = [], [], None
+        for X, Y in batches:
+            state = model.begin_state(N) if state is None else state.detach()
+            logits, state = model(X, state)
+            loss = cross_entropy(logits, Y.T.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            norms.append(optim.clip_grad_norm(model.parameters(), 1.0))
+            opt.step()
+            losses.append(loss.item())
+        results[backend] = (np.array(losses), np.array(norms), model.state_dict())
+    (l_ref, n_ref, p_ref), (l_gpu, n_gpu, p_gpu) = results["numpy"], results["cupy"]
+    if dtype == "float64":
+        rtol = atol = 1e-9
+    else:
+        rtol, atol = 0.0, 2 * steps * T * (V + h + N) * np.finfo(np.float32).eps
+    np.testing.assert_allclose(l_gpu, l_ref, rtol=rtol, atol=atol * max(1.0, l_ref.max()))
+    np.testing.assert_allclose(n_gpu, n_ref, rtol=rtol, atol=atol * max(1.0, n_ref.max()))
+    for name, value in p_ref.items():
+        np.testing.assert_allclose(
+            p_gpu[name], value, rtol=rtol, atol=atol * max(1.0, np.abs(value).max()), err_msg=name
+        )
+
+
+@needs_gpu
+def test_cli_trains_on_cupy(corpus, capsys):
+    code = cli.main(
+        [
+            "train",
+            "--backend",
+            "cupy",
+            "--data",
+            corpus,
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--batch-size",
+            "4",
+            "--num-steps",
+            "8",
+            "--max-tokens",
+            "600",
+            "--quiet",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "tokens/sec on cupy" in out
