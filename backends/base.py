@@ -27,6 +27,18 @@ class BackendUnavailable(BackendError):
 NONLINEARITIES = ("tanh", "relu")
 
 
+def rnn_shapes_ok(H: Any, H0: Any, W_hh: Any) -> bool:
+    """Whether H (T, N, h), H0 (N, h), W_hh (h, h) fit together.
+
+    Compiled RNN kernels check this and leave anything else to the base version.
+    """
+    try:
+        T, N, h = H.shape
+        return H0.shape == (N, h) and W_hh.shape == (h, h)
+    except (AttributeError, ValueError):
+        return False
+
+
 class Backend:
     """Array namespace plus kernels. Subclasses set ``name`` and ``xp``."""
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Backend, BackendUnavailable
+from .base import Backend, BackendUnavailable, rnn_shapes_ok
 
 INSTALL_HINT = (
     "install CuPy for your CUDA version: pip install 'tinygrad_rnn[cuda12]' "
@@ -273,7 +273,7 @@ class CupyBackend(Backend):
         step = self._k.rnn_step.get(nonlinearity)
         if (
             step is None
-            or not _rnn_shapes_ok(Zx, H0, W_hh)
+            or not rnn_shapes_ok(Zx, H0, W_hh)
             or self._float_dtype(Zx, H0, W_hh) is None
         ):
             return super().rnn_forward(Zx, H0, W_hh, nonlinearity)
@@ -295,7 +295,7 @@ class CupyBackend(Backend):
         step = self._k.bptt_step.get(nonlinearity)
         if (
             step is None
-            or not _rnn_shapes_ok(H, H0, W_hh)
+            or not rnn_shapes_ok(H, H0, W_hh)
             or getattr(dH, "shape", None) != H.shape
             or self._float_dtype(dH, H, H0, W_hh) is None
         ):
@@ -377,11 +377,3 @@ class CupyBackend(Backend):
         self._cupyx.scatter_add(out, index, values)
         return out
 
-
-def _rnn_shapes_ok(H: Any, H0: Any, W_hh: Any) -> bool:
-    """Whether H (T, N, h), H0 (N, h), W_hh (h, h) have matching shapes."""
-    try:
-        T, N, h = H.shape
-        return H0.shape == (N, h) and W_hh.shape == (h, h)
-    except (AttributeError, ValueError):
-        return False

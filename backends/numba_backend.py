@@ -13,10 +13,9 @@ spin-wait. On a machine with few cores a kernel's GEMM then waits on a worker th
 cannot get a core while the other pool spins (measured here, 2 cores: the fused RNN
 layer at h=32 took 14 ms instead of 0.5 ms). So this backend sends every GEMM of a
 training step to SciPy's BLAS (``matmul`` and the RNN kernels) and NumPy's pool stays
-asleep. Its thread count is ``OPENBLAS_NUM_THREADS``; ``NumbaBackend.blas_threads``
-can pin the RNN kernels' per-step GEMMs to fewer threads than the big ones (1 pays
-off when other processes keep the cores busy: threads that wait for a descheduled
-partner at every step collapse throughput).
+asleep. Its thread count is ``OPENBLAS_NUM_THREADS`` for large products; small ones
+(``NumbaBackend.single_thread_below``) run on one thread, because a thread that waits
+at every step for a descheduled partner collapses throughput on a busy machine.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _numba_kernels as K
+from .base import rnn_shapes_ok
 from .numpy_backend import NumpyBackend
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -108,19 +108,25 @@ class NumbaBackend(NumpyBackend):
     """NumPy for everything except the kernels overridden here with ``@njit`` code."""
 
     name = "numba"
-    #: Threads of SciPy's BLAS while an RNN kernel runs (see the module docstring);
-    #: None (the default) leaves SciPy's setting, i.e. ``OPENBLAS_NUM_THREADS``, alone.
-    blas_threads: int | None = None
+    #: GEMMs of fewer multiply-adds than this run on ONE BLAS thread, larger ones on
+    #: ``OPENBLAS_NUM_THREADS``. Waking a second thread costs more than it saves on
+    #: small products, and on a busy machine each wake-up can wait for a descheduled
+    #: thread (measured, 2 cores: the char-LM step at h=32 ran at half speed with two
+    #: threads). With 2**21 the per-step GEMMs (N·h·h, batch 32) of h <= 128 and every
+    #: GEMM of h = 32 run on one thread; h = 256's per-step GEMMs (exactly 2**21) gain
+    #: from two (measured: 125-148k against 98-111k tokens/s).
+    single_thread_below: int = 1 << 21
 
     @contextlib.contextmanager
-    def _blas_scope(self) -> Iterator[None]:
-        """Within the block SciPy's BLAS uses ``blas_threads`` threads; restored after."""
-        control = _scipy_blas_threads() if self.blas_threads is not None else None
+    def _blas_scope(self, work: int) -> Iterator[None]:
+        """SciPy's BLAS on one thread within the block if one GEMM of ``work`` multiply-adds
+        is small (see ``single_thread_below``); the thread count is restored after."""
+        control = _scipy_blas_threads() if work < self.single_thread_below else None
         previous = control[0]() if control else None
-        if previous is None or previous == self.blas_threads:
+        if previous is None or previous == 1:
             yield
             return
-        control[1](self.blas_threads)
+        control[1](1)
         try:
             yield
         finally:
@@ -130,9 +136,10 @@ class NumbaBackend(NumpyBackend):
     def rnn_forward(self, Zx: Any, H0: Any, W_hh: Any, nonlinearity: str) -> Any:
         """Zx (T, N, h), H0 (N, h), W_hh (h, h) -> H (T, N, h), all T steps in one call."""
         relu = _relu_flag(nonlinearity)
-        if relu is None or not _rnn_shapes_ok(Zx, H0, W_hh) or _float_dtype(Zx, H0, W_hh) is None:
+        if relu is None or not rnn_shapes_ok(Zx, H0, W_hh) or _float_dtype(Zx, H0, W_hh) is None:
             return super().rnn_forward(Zx, H0, W_hh, nonlinearity)
-        with self._blas_scope():
+        N, h = H0.shape
+        with self._blas_scope(N * h * h):
             return K.rnn_forward(_c(Zx), _c(H0), _c(W_hh), relu)
 
     def rnn_backward(
@@ -142,12 +149,13 @@ class NumbaBackend(NumpyBackend):
         relu = _relu_flag(nonlinearity)
         if (
             relu is None
-            or not _rnn_shapes_ok(H, H0, W_hh)
+            or not rnn_shapes_ok(H, H0, W_hh)
             or getattr(dH, "shape", None) != H.shape
             or _float_dtype(dH, H, H0, W_hh) is None
         ):
             return super().rnn_backward(dH, H, H0, W_hh, nonlinearity)
-        with self._blas_scope():
+        N, h = H0.shape
+        with self._blas_scope(N * h * h):
             return K.rnn_backward(_c(dH), _c(H), _c(H0), _c(W_hh), relu)
 
     # -------------------------------------------------- softmax cross-entropy
@@ -194,7 +202,8 @@ class NumbaBackend(NumpyBackend):
         """
         if getattr(a, "ndim", 0) != 2 or getattr(b, "ndim", 0) != 2 or _float_dtype(a, b) is None:
             return super().matmul(a, b)
-        return K.matmul(_gemm_operand(a), _gemm_operand(b))
+        with self._blas_scope(a.shape[0] * a.shape[1] * b.shape[1]):
+            return K.matmul(_gemm_operand(a), _gemm_operand(b))
 
     def global_norm_sq(self, arrays: list) -> Any:
         """Σ‖a‖² in float64 without NumPy's BLAS (``vdot`` would wake its thread pool)."""
@@ -234,14 +243,6 @@ def _gemm_operand(a: np.ndarray) -> np.ndarray:
         return a
     return _c(a)
 
-
-def _rnn_shapes_ok(H: Any, H0: Any, W_hh: Any) -> bool:
-    """Whether H (T, N, h), H0 (N, h), W_hh (h, h) have matching shapes."""
-    try:
-        T, N, h = H.shape
-        return H0.shape == (N, h) and W_hh.shape == (h, h)
-    except (AttributeError, ValueError):
-        return False
 
 
 def _targets(targets: Any, shape: tuple) -> np.ndarray | None:
