@@ -94,3 +94,11 @@ def test_python_dash_m_and_help():
                  "--seed", "--optimizer", "--metrics"):
         assert flag in done.stdout
     assert "(default: 512)" in done.stdout
+
+
+def test_plot_writes_a_png_of_the_perplexity_curve(book, tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (the dev extra has it)")
+    png = tmp_path / "ppl.png"
+    assert main(["train", "--epochs", "3", "--data", book, "--plot", str(png), *TINY]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["ppl.png"]  # written atomically
