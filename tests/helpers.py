@@ -268,3 +268,24 @@ def assert_within_f32(actual, expected, magnitude, length: int, what: str = "") 
             f"{bound[worst]:.3g} at {tuple(map(int, worst))} (values {actual[worst]!r} vs "
             f"{expected[worst]!r})"
         )
+
+
+def close_to_ulps(actual, expected, terms: int) -> None:
+    """``actual`` equals ``expected`` (same dtype and shape) to 4·terms·ε.
+
+    Each of ``terms`` rounding steps (a sum's length, a recurrence's depth) adds at most
+    about one ε of relative error, times a safety factor of 4; absolute for results near 0.
+    """
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    tol = 4 * terms * np.finfo(expected.dtype).eps
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
+
+
+def rnn_inputs(T, N, h, dtype, seed, scale):
+    """Zx (T, N, h), H0 (N, h), W_hh (h, h) with spectral radius ≈ ``scale``."""
+    rng = np.random.default_rng(seed)
+    Zx = rng.normal(0, 1.5, (T, N, h)).astype(dtype)  # |z| on both sides of tanh's 0.625 cut
+    H0 = rng.uniform(-1, 1, (N, h)).astype(dtype)
+    W = (rng.normal(0, scale / np.sqrt(h), (h, h))).astype(dtype)
+    return Zx, H0, W

@@ -23,6 +23,7 @@ import types
 
 import numpy as np
 import pytest
+from helpers import close_to_ulps, rnn_inputs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -209,20 +210,7 @@ def close(actual, expected, terms: int) -> None:
     import cupy
 
     assert isinstance(actual, cupy.ndarray), type(actual)
-    actual = cupy.asnumpy(actual)
-    assert actual.dtype == expected.dtype and actual.shape == expected.shape
-    tol = 4 * terms * np.finfo(expected.dtype).eps
-    scale = max(1.0, float(np.abs(expected).max(initial=0)))
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
-
-
-def rnn_inputs(T, N, h, dtype, seed, scale):
-    """Zx (T, N, h), H0 (N, h), W_hh (h, h) with spectral radius ≈ ``scale``."""
-    rng = np.random.default_rng(seed)
-    Zx = rng.normal(0, 1.5, (T, N, h)).astype(dtype)
-    H0 = rng.uniform(-1, 1, (N, h)).astype(dtype)
-    W = rng.normal(0, scale / np.sqrt(h), (h, h)).astype(dtype)
-    return Zx, H0, W
+    close_to_ulps(cupy.asnumpy(actual), expected, terms)
 
 
 ref = tg.backends.get("numpy")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import close_to_ulps, rnn_inputs
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -27,23 +28,6 @@ ref = tg.backends.get("numpy")
 DTYPES = st.sampled_from([np.float32, np.float64])
 NONLINEARITIES = st.sampled_from(["tanh", "relu"])
 SEEDS = st.integers(0, 2**32 - 1)
-
-
-def close(actual, expected, terms: int) -> None:
-    """``actual`` equals ``expected`` (same dtype and shape) to 4·terms·ε, see the module doc."""
-    assert actual.dtype == expected.dtype and actual.shape == expected.shape
-    tol = 4 * terms * np.finfo(expected.dtype).eps
-    scale = max(1.0, float(np.abs(expected).max(initial=0)))
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale)
-
-
-def rnn_inputs(T, N, h, dtype, seed, scale):
-    """Zx (T, N, h), H0 (N, h), W_hh (h, h) with spectral radius ≈ ``scale``."""
-    rng = np.random.default_rng(seed)
-    Zx = rng.normal(0, 1.5, (T, N, h)).astype(dtype)  # |z| on both sides of tanh's 0.625 cut
-    H0 = rng.uniform(-1, 1, (N, h)).astype(dtype)
-    W = (rng.normal(0, scale / np.sqrt(h), (h, h))).astype(dtype)
-    return Zx, H0, W
 
 
 rnn_shapes = dict(
@@ -61,7 +45,7 @@ rnn_shapes = dict(
 @given(**rnn_shapes)
 def test_rnn_forward_matches_numpy(T, N, h, dtype, nl, seed, scale):
     Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)
-    close(nb.rnn_forward(Zx, H0, W, nl), ref.rnn_forward(Zx, H0, W, nl), terms=T * h)
+    close_to_ulps(nb.rnn_forward(Zx, H0, W, nl), ref.rnn_forward(Zx, H0, W, nl), terms=T * h)
 
 
 @given(**rnn_shapes)
@@ -71,7 +55,7 @@ def test_rnn_backward_matches_numpy(T, N, h, dtype, nl, seed, scale):
     dH = np.random.default_rng(seed + 1).normal(size=H.shape).astype(dtype)
     got, want = nb.rnn_backward(dH, H, H0, W, nl), ref.rnn_backward(dH, H, H0, W, nl)
     for a, b in zip(got, want, strict=True):  # dZx, dH0, dW_hh: dW sums T·N rows of carried sums
-        close(a, b, terms=T * (h + N))
+        close_to_ulps(a, b, terms=T * (h + N))
 
 
 def test_tanh_kernel_is_within_two_ulps():
@@ -132,8 +116,8 @@ def test_softmax_cross_entropy_matches_numpy(N, C, dtype, seed, scale):
     )
     assert np.isfinite(loss).all() and np.isfinite(probs).all()
     # loss = -(x_t - max) + log Σ exp: C terms, each |x - max| up to 2·max|x|
-    close(loss, loss_r, terms=2 * C)
-    close(probs, probs_r, terms=2 * C)
+    close_to_ulps(loss, loss_r, terms=2 * C)
+    close_to_ulps(probs, probs_r, terms=2 * C)
     grad = rng.normal(size=N).astype(dtype)
     np.testing.assert_array_equal(
         nb.softmax_cross_entropy_backward(probs, targets, grad),
@@ -268,14 +252,15 @@ def test_unusual_inputs_fall_back_or_convert_and_match_numpy():
     Zx_t = np.ascontiguousarray(Zx.transpose(1, 0, 2)).transpose(1, 0, 2)
     W_ro = W.copy()
     W_ro.flags.writeable = False
-    close(nb.rnn_forward(Zx_t, H0, W_ro, "relu"), ref.rnn_forward(Zx, H0, W, "relu"), terms=12)
+    got = nb.rnn_forward(Zx_t, H0, W_ro, "relu")
+    close_to_ulps(got, ref.rnn_forward(Zx, H0, W, "relu"), terms=12)
     # a broadcast (stride-0) upstream gradient, as from outputs.sum().backward()
     H = ref.rnn_forward(Zx, H0, W, "tanh")
     dH = np.broadcast_to(np.float32(1), H.shape)
     for a, b in zip(
         nb.rnn_backward(dH, H, H0, W, "tanh"), ref.rnn_backward(dH, H, H0, W, "tanh"), strict=True
     ):
-        close(a, b, terms=3 * 6)
+        close_to_ulps(a, b, terms=3 * 6)
     # empty batch (0-size) and integer logits: NumPy's path
     empty = np.zeros((3, 0, 4), np.float32)
     assert nb.rnn_forward(empty, H0[:0], W, "tanh").shape == (3, 0, 4)
@@ -337,4 +322,4 @@ def test_fused_numba_rnn_layer_matches_composed_numpy(T, N, d, h, dtype, nl, tok
         assume(np.abs(Z).min() > 1e-3)
     # each step adds a length-(d + h) dot product; gradients also sum T·N rows
     for got, want in zip(*results, strict=True):
-        close(got, want, terms=T * (d + h + N))
+        close_to_ulps(got, want, terms=T * (d + h + N))
