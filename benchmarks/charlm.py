@@ -205,7 +205,12 @@ def make_step(impl: str, hidden: int, vocab_size: int):
 
 
 def worker(impl: str, threads: int) -> None:
-    """Serve timing requests for ``impl``: read ``hidden n_steps`` lines, answer tokens/s."""
+    """Serve timing requests for ``impl``: read ``hidden seconds`` lines, answer tokens/s.
+
+    Each round runs whole minibatches until ``seconds`` have passed, so every
+    implementation is timed for the same wall time: a round of a few milliseconds
+    (8 minibatches at h=32) would mostly measure a core waking up from the pause.
+    """
     if impl.startswith("PyTorch"):
         import torch
 
@@ -214,15 +219,16 @@ def worker(impl: str, threads: int) -> None:
     steps = {}
     print("ready", flush=True)
     for line in sys.stdin:
-        hidden, n_steps = map(int, line.split())
+        hidden, seconds = int(line.split()[0]), float(line.split()[1])
         if hidden not in steps:
             steps[hidden] = make_step(impl, hidden, vocab_size)
             for X, Y in batches[:3]:  # warm-up: JIT, allocator, caches
                 steps[hidden](X, Y)
-        start = time.perf_counter()
-        for i in range(n_steps):
-            steps[hidden](*batches[i % len(batches)])
-        print(n_steps * BATCH * STEPS / (time.perf_counter() - start), flush=True)
+        start, done = time.perf_counter(), 0
+        while done < 2 or time.perf_counter() - start < seconds:
+            steps[hidden](*batches[done % len(batches)])
+            done += 1
+        print(done * BATCH * STEPS / (time.perf_counter() - start), flush=True)
 
 
 def implementations(backends: list[str], torch: bool) -> list[str]:
@@ -248,7 +254,7 @@ def _torch_cuda_available() -> bool:
 
 
 def measure(
-    impls: list[str], hidden_sizes: list[int], threads: int, repeats: int, tokens: int
+    impls: list[str], hidden_sizes: list[int], threads: int, repeats: int, seconds: float
 ) -> list[dict]:
     env = dict(
         os.environ,
@@ -269,13 +275,12 @@ def measure(
     }
     for p in procs.values():
         assert p.stdout.readline().strip() == "ready"
-    n_steps = max(2, round(tokens / (BATCH * STEPS)))
     results = []
     for hidden in hidden_sizes:
         rates: dict[str, list[float]] = {impl: [] for impl in impls}
         for _ in range(repeats):
             for impl, p in procs.items():
-                p.stdin.write(f"{hidden} {n_steps}\n")
+                p.stdin.write(f"{hidden} {seconds}\n")
                 p.stdin.flush()
                 rates[impl].append(float(p.stdout.readline()))
                 time.sleep(0.05)  # let the last one's pool threads go idle
@@ -425,10 +430,10 @@ def main() -> None:
     p.add_argument("--backends", nargs="+", default=["numpy", "numba", "cupy"])
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per implementation")
     p.add_argument(
-        "--tokens",
-        type=int,
-        default=8960,
-        help="tokens per timed round (8,960 = 8 minibatches = one D2L epoch)",
+        "--seconds",
+        type=float,
+        default=0.4,
+        help="wall time of each timed round (whole minibatches, at least two)",
     )
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
     p.add_argument(
@@ -444,7 +449,7 @@ def main() -> None:
     impls = implementations(args.backends, not args.no_torch)
     results = []
     for t in args.threads:
-        results += measure(impls, args.hidden, t, args.repeats, args.tokens)
+        results += measure(impls, args.hidden, t, args.repeats, args.seconds)
     gpu = "tinygrad_rnn cupy" in impls or TORCH_CUDA in impls
     header = (
         f"Char-LM training step (batch {BATCH} × {STEPS} steps, float32), "
