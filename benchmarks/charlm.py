@@ -253,16 +253,22 @@ def _torch_cuda_available() -> bool:
         return False
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment with every thread pool (BLAS, OpenMP, Numba) set to ``threads``."""
+    n = str(threads)
+    return dict(
+        os.environ,
+        OPENBLAS_NUM_THREADS=n,
+        OMP_NUM_THREADS=n,
+        MKL_NUM_THREADS=n,
+        NUMBA_NUM_THREADS=n,
+    )
+
+
 def measure(
     impls: list[str], hidden_sizes: list[int], threads: int, repeats: int, seconds: float
 ) -> list[dict]:
-    env = dict(
-        os.environ,
-        OPENBLAS_NUM_THREADS=str(threads),
-        OMP_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-        NUMBA_NUM_THREADS=str(threads),
-    )
+    env = thread_env(threads)
     procs = {
         impl: subprocess.Popen(
             [sys.executable, __file__, "--worker", impl, "--threads", str(threads)],

@@ -32,7 +32,6 @@ The frameworks compared are not dependencies of tinygrad_rnn:
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import subprocess
@@ -43,7 +42,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from charlm import BATCH, STEPS, cpu_name, load_batches, ours, write_block  # noqa: E402
+from charlm import (  # noqa: E402
+    BATCH,
+    STEPS,
+    cpu_name,
+    load_batches,
+    ours,
+    thread_env,
+    write_block,
+)
 
 OURS = "tinygrad_rnn numpy"
 FRAMEWORKS = {"MyGrad": "mygrad", "DeZero": "dezero", "HIPS autograd": "autograd"}
@@ -222,13 +229,7 @@ def worker(impl: str) -> None:
 
 
 def measure(hidden_sizes: list[int], threads: int, repeats: int, n_steps: int):
-    env = dict(
-        os.environ,
-        OPENBLAS_NUM_THREADS=str(threads),
-        OMP_NUM_THREADS=str(threads),
-        MKL_NUM_THREADS=str(threads),
-        NUMBA_NUM_THREADS=str(threads),
-    )
+    env = thread_env(threads)
     procs, versions, skipped = {}, {}, {}
     for impl in IMPLS:
         p = subprocess.Popen(

@@ -289,3 +289,16 @@ def rnn_inputs(T, N, h, dtype, seed, scale):
     H0 = rng.uniform(-1, 1, (N, h)).astype(dtype)
     W = (rng.normal(0, scale / np.sqrt(h), (h, h))).astype(dtype)
     return Zx, H0, W
+
+
+def rnn_kernel_cases(max_h: int) -> dict:
+    """``@given`` keyword strategies for RNN kernel tests: T, N, h, dtype, nl, seed, scale."""
+    return dict(
+        T=st.integers(1, 8),
+        N=st.integers(1, 5),
+        h=st.integers(1, max_h),
+        dtype=st.sampled_from([np.float32, np.float64]),
+        nl=st.sampled_from(["tanh", "relu"]),
+        seed=st.integers(0, 2**32 - 1),
+        scale=st.floats(0.1, 1.2),
+    )

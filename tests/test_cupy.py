@@ -23,7 +23,7 @@ import types
 
 import numpy as np
 import pytest
-from helpers import close_to_ulps, rnn_inputs
+from helpers import close_to_ulps, rnn_inputs, rnn_kernel_cases
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -218,15 +218,7 @@ ref = tg.backends.get("numpy")
 
 # --------------------------------------------------------------------------- RNN
 @needs_gpu
-@given(
-    T=st.integers(1, 8),
-    N=st.integers(1, 5),
-    h=st.integers(1, 40),
-    dtype=DTYPES,
-    nl=NONLINEARITIES,
-    seed=SEEDS,
-    scale=st.floats(0.1, 1.2),
-)
+@given(**rnn_kernel_cases(max_h=40))
 def test_rnn_forward_matches_numpy(gpu, T, N, h, dtype, nl, seed, scale):
     Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)
     got = gpu.rnn_forward(gpu.asarray(Zx), gpu.asarray(H0), gpu.asarray(W), nl)
@@ -234,15 +226,7 @@ def test_rnn_forward_matches_numpy(gpu, T, N, h, dtype, nl, seed, scale):
 
 
 @needs_gpu
-@given(
-    T=st.integers(1, 8),
-    N=st.integers(1, 5),
-    h=st.integers(1, 40),
-    dtype=DTYPES,
-    nl=NONLINEARITIES,
-    seed=SEEDS,
-    scale=st.floats(0.1, 1.2),
-)
+@given(**rnn_kernel_cases(max_h=40))
 def test_rnn_backward_matches_numpy(gpu, T, N, h, dtype, nl, seed, scale):
     # Both sides get the same H, so relu's mask (y > 0) is the same on both.
     Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import close_to_ulps, rnn_inputs
+from helpers import close_to_ulps, rnn_inputs, rnn_kernel_cases
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -30,15 +30,7 @@ NONLINEARITIES = st.sampled_from(["tanh", "relu"])
 SEEDS = st.integers(0, 2**32 - 1)
 
 
-rnn_shapes = dict(
-    T=st.integers(1, 8),
-    N=st.integers(1, 5),
-    h=st.integers(1, 9),
-    dtype=DTYPES,
-    nl=NONLINEARITIES,
-    seed=SEEDS,
-    scale=st.floats(0.1, 1.2),
-)
+rnn_shapes = rnn_kernel_cases(max_h=9)
 
 
 # ------------------------------------------------------------------------------- RNN
