@@ -181,5 +181,28 @@ class Backend:
             total = total + xp.vdot(a.ravel(), a.ravel()).astype(np.float64)
         return total
 
+    # ------------------------------------------------- updates of many arrays
+    def clip_by_global_norm(self, grads: list, max_norm: float) -> Any:
+        """Scale ``grads`` in place by ``θ / max(‖g‖, θ)``; return ``‖g‖`` (0-d float64).
+
+        ``‖g‖`` is the L2 norm of all of ``grads`` together (D2L §8.5.5). The factor is
+        exactly 1 when ``‖g‖ ≤ θ``, and also when it is NaN (nothing to scale by); it
+        is rounded to each array's dtype before the multiply.
+        """
+        xp = self.xp
+        norm = xp.asarray(xp.sqrt(self.global_norm_sq(grads)), dtype=np.float64)
+        factor = max_norm / xp.fmax(norm, max_norm)  # fmax ignores a NaN norm
+        by_dtype: dict = {}
+        for g in grads:
+            if g.dtype not in by_dtype:
+                by_dtype[g.dtype] = factor.astype(g.dtype)
+            g *= by_dtype[g.dtype]
+        return norm
+
+    def sgd_update(self, params: list, grads: list, lr: float) -> None:
+        """``p -= lr * g`` in place for each pair, ``lr`` rounded to ``p``'s dtype."""
+        for p, g in zip(params, grads, strict=True):
+            p -= p.dtype.type(lr) * g
+
     def __repr__(self) -> str:
         return f"<backend {self.name!r}>"

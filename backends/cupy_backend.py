@@ -13,7 +13,7 @@ and otherwise defers to the plain kernel of :class:`Backend`, written against
 * one templated ``RawModule`` (``float`` and ``double`` instantiations, picked by
   ``name_expressions``): softmax-cross-entropy's forward, one thread block per row;
 * a ``ReductionKernel``: the sum of squares behind the global-norm clip, in float64;
-* cuBLAS through ``cupy.matmul`` for every GEMM, and ``cupyx.scatter_add`` (atomic
+* cuBLAS through ``cupy.matmul`` for every GEMM, and ``cupy.add.at`` (atomic
   adds) for the backward of indexing and of the embedding.
 
 All of them are built on first use, and CuPy compiles each once per dtype (and caches
@@ -46,6 +46,7 @@ INSTALL_HINT = (
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _MAX_GRID_X = 2**31 - 1
+_MAX_SMEM = 48 * 1024  # shared memory a block gets without opting in
 
 
 def _import_cupy() -> Any:
@@ -157,6 +158,211 @@ __global__ void tg_softmax_xent(const T* __restrict__ logits,
 """
 
 
+_RNN_SOURCE = r"""
+// The whole recurrence in one launch. Shapes (all C-contiguous): Zx, H, dH, dZ (T, N, h);
+// H0, dH0 (N, h); W = W_hh (h, h), row k holding W[k, :]. RELU picks φ: 0 tanh, 1 relu.
+
+template <typename T, int RELU>
+__device__ __forceinline__ T tg_phi(T z) { return RELU ? (z < T(0) ? T(0) : z) : tanh(z); }
+
+// dφ/dz from the output y = φ(z), times the incoming gradient g (as the base kernel).
+template <typename T, int RELU>
+__device__ __forceinline__ T tg_dphi(T y, T g) {
+    return RELU ? g * (y > T(0) ? T(1) : T(0)) : g * (T(1) - y * y);
+}
+
+// ---------------------------------------------------------------------- rows
+#ifndef TG_UNROLL
+#define TG_UNROLL 8
+#endif
+constexpr int tg_unroll = TG_UNROLL;  // the k loop's unrolling (-DTG_UNROLL=n; 1: none)
+// One block per batch row n: the rows of the batch never meet, H_t[n] needs only
+// H_{t-1}[n]. The block keeps that row in shared memory (x below) and multiplies it
+// by M (h, h), read column-wise, coalesced across a warp. The loop over k waits on
+// loads of M from L2, so the k range is cut into `split` slices, each summed by its
+// own group of threads (split times the loads in flight); part[s, j] holds slice s's
+// sum for column j, and the caller adds the slices up, in order, after a barrier.
+// blockDim.x == split * group, group a multiple of 32.
+template <typename T>
+__device__ __forceinline__ void tg_partial_vec_mat(const T* x, const T* __restrict__ M,
+                                                   T* part, const int h, const int split) {
+    const int group = blockDim.x / split;
+    const int s = threadIdx.x / group, jt = threadIdx.x - s * group;
+    const int k0 = (int)((long long)h * s / split), k1 = (int)((long long)h * (s + 1) / split);
+    for (int j = jt; j < h; j += group) {
+        T acc = T(0);
+#pragma unroll tg_unroll
+        for (int k = k0; k < k1; ++k) acc = fma(x[k], M[(long long)k * h + j], acc);
+        part[s * h + j] = acc;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ T tg_sum_slices(const T* part, const int h, const int split,
+                                           const int j) {
+    T acc = part[j];
+    for (int s = 1; s < split; ++s) acc += part[s * h + j];
+    return acc;
+}
+
+// H_t = φ(Zx_t + H_{t-1} W) for t = 1..T, row n = blockIdx.x.
+template <typename T, int RELU>
+__global__ void tg_rnn_rows_forward(const T* __restrict__ Zx, const T* __restrict__ H0,
+                                    const T* __restrict__ W, T* __restrict__ H,
+                                    const int steps, const int batch, const int h,
+                                    const int split) {
+    extern __shared__ __align__(16) unsigned char tg_smem[];
+    T* prev = reinterpret_cast<T*>(tg_smem);  // H_{t-1}[n, :]
+    T* part = prev + h;                       // (split, h)
+    const long long n = blockIdx.x;
+    for (int j = threadIdx.x; j < h; j += blockDim.x) prev[j] = H0[n * h + j];
+    __syncthreads();
+    for (int t = 0; t < steps; ++t) {
+        const long long row = ((long long)t * batch + n) * h;
+        tg_partial_vec_mat(prev, W, part, h, split);
+        __syncthreads();  // all of prev has been read, all of part written
+        for (int j = threadIdx.x; j < h; j += blockDim.x) {
+            const T y = tg_phi<T, RELU>(Zx[row + j] + tg_sum_slices(part, h, split, j));
+            H[row + j] = y;
+            prev[j] = y;
+        }
+        __syncthreads();  // part has been read, prev is H_t
+    }
+}
+
+// BPTT, row n = blockIdx.x: dZ_t = (dH_t + dZ_{t+1} W^T) φ'(Z_t), walking back from t = T
+// (where dZ_{T+1} = 0); then dH0 = dZ_1 W^T. Wt = W^T, contiguous, so the columns of
+// W^T are read coalesced as those of W are in the forward.
+template <typename T, int RELU>
+__global__ void tg_rnn_rows_backward(const T* __restrict__ dH, const T* __restrict__ H,
+                                     const T* __restrict__ Wt, T* __restrict__ dZ,
+                                     T* __restrict__ dH0, const int steps, const int batch,
+                                     const int h, const int split) {
+    extern __shared__ __align__(16) unsigned char tg_smem[];
+    T* next = reinterpret_cast<T*>(tg_smem);  // dZ_{t+1}[n, :]
+    T* part = next + h;
+    const long long n = blockIdx.x;
+    for (int j = threadIdx.x; j < h; j += blockDim.x) next[j] = T(0);
+    __syncthreads();
+    for (int t = steps - 1; t >= 0; --t) {
+        const long long row = ((long long)t * batch + n) * h;
+        tg_partial_vec_mat(next, Wt, part, h, split);
+        __syncthreads();
+        for (int j = threadIdx.x; j < h; j += blockDim.x) {
+            const T g = dH[row + j] + tg_sum_slices(part, h, split, j);
+            const T dz = tg_dphi<T, RELU>(H[row + j], g);
+            dZ[row + j] = dz;
+            next[j] = dz;
+        }
+        __syncthreads();
+    }
+    tg_partial_vec_mat(next, Wt, part, h, split);
+    __syncthreads();
+    for (int j = threadIdx.x; j < h; j += blockDim.x) {
+        dH0[n * h + j] = tg_sum_slices(part, h, split, j);
+    }
+}
+"""
+
+
+_MULTI_SOURCE = r"""
+// Kernels over a list of up to 8 arrays at once (the parameters or gradients of a
+// model), so that the global-norm clip and the SGD update cost one launch each, not
+// one or two per parameter. a0..a7 are the arrays' buffers; end[s] is the running
+// total of their sizes, so element i of the concatenation is a_s[i - end[s - 1]].
+#define TG_LIST(T, a) T a##0, T a##1, T a##2, T a##3, T a##4, T a##5, T a##6, T a##7
+#define TG_ENDS long long e0, long long e1, long long e2, long long e3, long long e4, \
+                long long e5, long long e6, long long e7
+#define TG_UNPACK(T, a) T a[8] = {a##0, a##1, a##2, a##3, a##4, a##5, a##6, a##7}; \
+    const long long end[8] = {e0, e1, e2, e3, e4, e5, e6, e7}
+
+__device__ __forceinline__ float tg_mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double tg_mul_rn(double a, double b) { return __dmul_rn(a, b); }
+
+// Σ x² over all elements of all arrays, in float64, by one block (a fixed order of
+// additions, so the same sum on every run); out[0] = the sum (+ out[0] if accumulate).
+template <typename T>
+__global__ void tg_sum_squares(TG_LIST(const T*, a), TG_ENDS, const int count,
+                               const int accumulate, double* out) {
+    TG_UNPACK(const T*, a);
+    __shared__ double partial[32];
+    double acc = 0.0;
+    int s = 0;
+    for (long long i = threadIdx.x; i < end[count - 1]; i += blockDim.x) {
+        while (i >= end[s]) ++s;  // i only grows, so s only moves forward
+        const double v = (double)a[s][i - (s ? end[s - 1] : 0)];
+        acc += v * v;
+    }
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        acc += __shfl_xor_sync(0xffffffffu, acc, offset);
+    }
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = acc;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double total = 0.0;
+        for (int w = 0; w < (int)(blockDim.x >> 5); ++w) total += partial[w];
+        out[0] = accumulate ? out[0] + total : total;
+    }
+}
+
+// g ← g · θ / max(‖g‖, θ) for every array (NaN-safe: a NaN norm leaves g as it is);
+// norm_out[0] = ‖g‖ = sqrt(total[0]).
+template <typename T>
+__global__ void tg_clip_scale(TG_LIST(T*, a), TG_ENDS, const int count,
+                              const double* total, const double max_norm, double* norm_out) {
+    TG_UNPACK(T*, a);
+    const double norm = sqrt(total[0]);
+    const T factor = (T)(norm > max_norm ? max_norm / norm : 1.0);
+    if (blockIdx.x == 0 && threadIdx.x == 0) norm_out[0] = norm;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < end[count - 1];
+         i += stride) {
+        int s = 0;
+        while (i >= end[s]) ++s;
+        T* p = a[s] + (i - (s ? end[s - 1] : 0));
+        *p = tg_mul_rn(*p, factor);
+    }
+}
+
+// p ← p − lr · g for every (parameter, gradient) pair: the multiply rounded on its
+// own, as NumPy does it, never fused into the subtraction.
+template <typename T>
+__global__ void tg_sgd(TG_LIST(T*, p), TG_LIST(const T*, g), TG_ENDS, const int count,
+                       const T lr) {
+    TG_UNPACK(T*, p);
+    const T* gs[8] = {g0, g1, g2, g3, g4, g5, g6, g7};
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < end[count - 1];
+         i += stride) {
+        int s = 0;
+        while (i >= end[s]) ++s;
+        const long long k = i - (s ? end[s - 1] : 0);
+        p[s][k] = p[s][k] - tg_mul_rn(lr, gs[s][k]);
+    }
+}
+"""
+
+
+_LIST = 8  # arrays per launch of the _MULTI_SOURCE kernels
+
+
+def _chunks(arrays: list) -> list:
+    return [arrays[i : i + _LIST] for i in range(0, len(arrays), _LIST)]
+
+
+def _list_args(arrays: list) -> tuple:
+    """The kernel arguments a0..a7, e0..e7, count for up to 8 contiguous arrays."""
+    pointers = [np.uint64(a.data.ptr) for a in arrays] + [np.uint64(0)] * (_LIST - len(arrays))
+    ends = np.cumsum([a.size for a in arrays]).tolist()
+    ends += [ends[-1]] * (_LIST - len(arrays))  # past the last array, nothing to find
+    return tuple(pointers) + tuple(np.int64(e) for e in ends) + (np.int32(len(arrays)),)
+
+
+def _blocks(arrays: list) -> int:
+    """Blocks of 256 threads for a grid-stride loop over all elements (at most 1024)."""
+    return max(1, min(1024, -(-sum(a.size for a in arrays) // 256)))
+
+
 class _Kernels:
     """The backend's kernels, built when the backend first needs one."""
 
@@ -203,20 +409,46 @@ class _Kernels:
             "dx = (col == target ? p - T(1) : p) * g",
             "tinygrad_rnn_xent_backward",
         )
-        self.sum_sq = cupy.ReductionKernel(
-            "T x",
-            "float64 y",
-            "static_cast<double>(x) * static_cast<double>(x)",
-            "a + b",
-            "y = a",
-            "0",
-            "tinygrad_rnn_sum_sq",
-            reduce_type="float64",
+        self._multi_module = cupy.RawModule(
+            code=_MULTI_SOURCE,
+            name_expressions=[
+                f"{name}<{c}>"
+                for name in ("tg_sum_squares", "tg_clip_scale", "tg_sgd")
+                for c in _CTYPES.values()
+            ],
         )
         self._xent_module = cupy.RawModule(
             code=_XENT_SOURCE, name_expressions=[f"tg_softmax_xent<{c}>" for c in _CTYPES.values()]
         )
         self._xent: dict[np.dtype, Any] = {}
+        self._cupy = cupy
+        self._rnn_modules: dict[int, Any] = {}  # by unrolling of the k loop
+        self._rnn: dict[tuple, Any] = {}
+
+    def multi(self, name: str, dtype: np.dtype) -> Any:
+        """The kernel ``name`` (over lists of arrays) for ``dtype``."""
+        return self._multi_module.get_function(f"{name}<{_CTYPES[dtype]}>")
+
+    def rnn_rows(self, way: str, dtype: np.dtype, nonlinearity: str, unroll: int) -> Any:
+        """The whole-sequence kernel ``tg_rnn_rows_{way}`` for ``dtype`` and φ."""
+        key = (way, dtype, nonlinearity, unroll)
+        if key not in self._rnn:
+            if unroll not in self._rnn_modules:
+                self._rnn_modules[unroll] = self._cupy.RawModule(
+                    code=_RNN_SOURCE,
+                    options=(f"-DTG_UNROLL={unroll}",),
+                    name_expressions=[
+                        f"tg_rnn_rows_{w}<{c}, {relu}>"
+                        for w in ("forward", "backward")
+                        for c in _CTYPES.values()
+                        for relu in (0, 1)
+                    ],
+                )
+            relu = int(nonlinearity == "relu")
+            self._rnn[key] = self._rnn_modules[unroll].get_function(
+                f"tg_rnn_rows_{way}<{_CTYPES[dtype]}, {relu}>"
+            )
+        return self._rnn[key]
 
     def xent_forward(self, dtype: np.dtype) -> Any:
         """The softmax-cross-entropy kernel for ``dtype`` (the module compiles on first use)."""
@@ -229,12 +461,38 @@ class CupyBackend(Backend):
     """CuPy arrays on the current CUDA device."""
 
     name = "cupy"
+    #: How the recurrence runs: ``"rows"`` (the whole sequence in one launch, a block
+    #: per batch row) or ``"loop"`` (per step a cuBLAS GEMM and a fused elementwise
+    #: kernel). None: ``"rows"`` wherever a row of H fits in a block's shared memory
+    #: (:meth:`rnn_plan`). ``benchmarks/gpu_rnn.py`` compares the two.
+    rnn_strategy: str | None = None
+    #: Slices of the k sum per column in ``"rows"`` (None: as many as fit in 1024
+    #: threads, each at least 32 long).
+    rnn_row_split: int | None = None
+    #: Unrolling of the k loop in ``"rows"`` (loads of W_hh in flight per thread).
+    rnn_row_unroll: int = 8
 
     def __init__(self) -> None:
         self.xp = _import_cupy()
-        import cupyx
 
-        self._cupyx = cupyx
+    def rnn_plan(self, N: int, h: int, dtype: Any) -> str:
+        """The strategy a recurrence of batch ``N`` and width ``h`` runs with."""
+        split = self._row_split(h)
+        rows_fit = (1 + split) * h * np.dtype(dtype).itemsize <= _MAX_SMEM and N <= _MAX_GRID_X
+        return "rows" if rows_fit and self.rnn_strategy in (None, "rows") else "loop"
+
+    def _row_split(self, h: int) -> int:
+        most = 1024 // min(1024, -(-h // 32) * 32)  # groups of whole warps in 1024 threads
+        return max(1, min(most, self.rnn_row_split or max(1, h // 32)))
+
+    def _launch_rows(self, way: str, nonlinearity: str, arrays: tuple, T: int, N: int, h: int):
+        """One block per batch row, ``split`` groups of threads, a thread per column each."""
+        kernel = self._k.rnn_rows(way, arrays[0].dtype, nonlinearity, self.rnn_row_unroll)
+        split = self._row_split(h)
+        threads = split * min(1024, -(-h // 32) * 32)
+        sizes = (np.int32(T), np.int32(N), np.int32(h), np.int32(split))
+        smem = (1 + split) * h * arrays[0].itemsize  # the row of H, the slices' sums
+        kernel((N,), (threads,), arrays + sizes, shared_mem=smem)
 
     @functools.cached_property
     def _k(self) -> _Kernels:
@@ -280,6 +538,10 @@ class CupyBackend(Backend):
         xp, matmul = self.xp, self.xp.matmul
         T, N, h = Zx.shape
         H = xp.empty((T, N, h), dtype=Zx.dtype)
+        if self.rnn_plan(N, h, Zx.dtype) == "rows":  # a RawKernel sees buffers, not strides
+            args = tuple(xp.ascontiguousarray(a) for a in (Zx, H0, W_hh)) + (H,)
+            self._launch_rows("forward", nonlinearity, args, T, N, h)
+            return H
         hw = xp.empty((N, h), dtype=Zx.dtype)  # H_{t-1} W_hh, reused by every step
         prev = H0
         for t in range(T):
@@ -303,11 +565,16 @@ class CupyBackend(Backend):
         xp, matmul = self.xp, self.xp.matmul
         T, N, h = H.shape
         dZ = xp.empty((T, N, h), dtype=H.dtype)
-        carry = xp.zeros((N, h), dtype=H.dtype)  # dZ_{t+1} W_hhᵀ: what H_t gets from step t+1
-        W_hh_T = W_hh.T
-        for t in range(T - 1, -1, -1):
-            step(dH[t], carry, H[t], dZ[t])
-            matmul(dZ[t], W_hh_T, out=carry)
+        if self.rnn_plan(N, h, H.dtype) == "rows":
+            carry = xp.empty((N, h), dtype=H.dtype)  # dH0
+            dH, H, W_hh_T = (xp.ascontiguousarray(a) for a in (dH, H, W_hh.T))
+            self._launch_rows("backward", nonlinearity, (dH, H, W_hh_T, dZ, carry), T, N, h)
+        else:
+            carry = xp.zeros((N, h), dtype=H.dtype)  # dZ_{t+1} W_hhᵀ: what H_t gets from t+1
+            W_hh_T = W_hh.T
+            for t in range(T - 1, -1, -1):
+                step(dH[t], carry, H[t], dZ[t])
+                matmul(dZ[t], W_hh_T, out=carry)
         H_prev = xp.concatenate((H0[None], H[:-1]), axis=0).reshape(T * N, h)
         dW_hh = matmul(H_prev.T, dZ.reshape(T * N, h))
         return dZ, carry, dW_hh
@@ -356,17 +623,50 @@ class CupyBackend(Backend):
 
     # -------------------------------------------------------------- reductions
     def global_norm_sq(self, arrays: list) -> Any:
-        """Σ‖a‖² in float64 as a 0-d CuPy array: one reduction per array, no host sync."""
-        if not arrays or any(self._float_dtype(a) is None for a in arrays):
+        """Σ‖a‖² in float64 as a 0-d CuPy array: one single-block kernel per 8 arrays,
+        its additions in a fixed order (the same sum on every run), no host sync."""
+        dtype = self._float_dtype(*arrays) if arrays else None
+        if dtype is None:
             return super().global_norm_sq(arrays)
-        total = self._k.sum_sq(arrays[0])
-        for a in arrays[1:]:
-            total = total + self._k.sum_sq(a)
+        arrays = [self.xp.ascontiguousarray(a) for a in arrays]
+        total = self.xp.empty((), dtype=np.float64)
+        kernel = self._k.multi("tg_sum_squares", dtype)
+        for i, chunk in enumerate(_chunks(arrays)):
+            kernel((1,), (1024,), _list_args(chunk) + (np.int32(i > 0), total))
         return total
+
+    def clip_by_global_norm(self, grads: list, max_norm: float) -> Any:
+        """The global-norm clip in two launches per 8 arrays: the sum of squares, then
+        one kernel that takes the norm, the factor and scales every array."""
+        dtype = self._float_dtype(*grads) if grads else None
+        if dtype is None or not all(g.flags.c_contiguous for g in grads):
+            return super().clip_by_global_norm(grads, max_norm)
+        total = self.global_norm_sq(grads)
+        norm = self.xp.empty((), dtype=np.float64)
+        kernel = self._k.multi("tg_clip_scale", dtype)
+        for chunk in _chunks(grads):
+            args = _list_args(chunk) + (total, np.float64(max_norm), norm)
+            kernel((_blocks(chunk),), (256,), args)
+        return norm
+
+    def sgd_update(self, params: list, grads: list, lr: float) -> None:
+        """``p -= lr * g`` for all pairs in one launch per 8 (the multiply rounded alone)."""
+        dtype = self._float_dtype(*params, *grads) if params else None
+        if dtype is None or not all(a.flags.c_contiguous for a in (*params, *grads)) or any(
+            p.shape != g.shape for p, g in zip(params, grads, strict=True)
+        ):
+            return super().sgd_update(params, grads, lr)
+        kernel = self._k.multi("tg_sgd", dtype)
+        for i in range(0, len(params), _LIST):
+            ps, gs = params[i : i + _LIST], grads[i : i + _LIST]
+            pointers = _list_args(ps)
+            args = pointers[:_LIST] + _list_args(gs)[:_LIST] + pointers[_LIST:]
+            kernel((_blocks(ps),), (256,), args + (dtype.type(lr),))
+        return None
 
     # ------------------------------------------------------------ scatter-add
     def scatter_add(self, shape: tuple, index: Any, values: Any) -> Any:
-        """``zeros(shape)``, ``out[index] += values`` by ``cupyx.scatter_add`` (atomic adds).
+        """``zeros(shape)``, ``out[index] += values`` by ``cupy.add.at`` (atomic adds).
 
         Repeated indices accumulate, as with ``numpy.add.at``; the order of the atomic
         adds varies, so float sums may differ between runs in the last bits.
@@ -374,6 +674,5 @@ class CupyBackend(Backend):
         if self._float_dtype(values) is None:
             return super().scatter_add(shape, index, values)
         out = self.xp.zeros(shape, dtype=values.dtype)
-        self._cupyx.scatter_add(out, index, values)
+        self.xp.add.at(out, index, values)
         return out
-

@@ -25,7 +25,11 @@ ROOT=$(pwd)
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 # Stage time limits (s); their sum plus the install stays under 5 minutes.
-T_TESTS=140 T_BENCH=70 T_TRAIN=40 T_REST=20
+T_TESTS=${T_TESTS:-120} T_REST=20 T_RNN=${T_RNN:-45} T_BENCH=${T_BENCH:-60}
+T_PROFILE=${T_PROFILE:-25} T_TRAIN=${T_TRAIN:-40}
+# The stages to run, in this order (all by default): tests rnn bench profile train
+STAGES=${STAGES:-tests rnn bench profile train}
+wants() { [[ " $STAGES " == *" $1 "* ]]; }
 
 declare -a SUMMARY=()
 FAILED=0
@@ -132,7 +136,7 @@ run_tests() {
     local xdist=() status
     if $PY -c "import xdist" 2>/dev/null; then xdist=(-n 8); fi # compiles in parallel
     HYPOTHESIS_PROFILE=dev timeout -k 10 -s INT "$T_TESTS" \
-        $PY -m pytest -q -p no:cacheprovider "${xdist[@]}" -m cupy --durations=8 tests/
+        $PY -m pytest -q -p no:cacheprovider "${xdist[@]}" -m cupy --tb=short -rfE --durations=8 tests/
     status=$?
     if [ $status -eq 0 ]; then
         note tests ok "pytest -m cupy"
@@ -150,12 +154,33 @@ run_tests() {
     fi
 }
 
+run_rnn() {
+    banner "the recurrence alone: loop, rows, persistent and cuDNN (benchmarks/gpu_rnn.py)"
+    timeout -k 10 "$T_RNN" $PY benchmarks/gpu_rnn.py --hidden ${RNN_HIDDEN:-32 128 256 512 1024} \
+        --repeat 30
+    local status=$?
+    if [ $status -eq 0 ]; then
+        note rnn ok "gpu_rnn.py: see its table"
+    else
+        note rnn FAIL "gpu_rnn.py exit $status"
+    fi
+}
+
+run_profile() {
+    banner "where the time of a step goes (host time per op; GPU waits land in 'everything else')"
+    local h
+    for h in 32 512; do
+        timeout -k 10 "$T_PROFILE" $PY benchmarks/profile_step.py --backend cupy --hidden $h \
+            --steps 40 || note profile FAIL "profile_step.py h=$h"
+    done
+}
+
 run_bench() {
     banner "tokens/s: charlm.py --backends cupy (h = 32, 128, 512)"
     local out status
     out=$(mktemp)
     timeout -k 10 "$T_BENCH" $PY benchmarks/charlm.py --backends cupy --hidden 32 128 512 \
-        --threads 1 --repeats 3 --seconds 1.0 | tee "$out"
+        --threads 1 --repeats ${BENCH_REPEATS:-3} --seconds ${BENCH_SECONDS:-1.0} | tee "$out"
     status=${PIPESTATUS[0]}
     if [ "$status" -ne 0 ]; then
         note bench FAIL "charlm.py exit $status"
@@ -205,6 +230,9 @@ run_train() {
         note train ok "cupy: perplexity $ppl_gpu (no book: not comparable)"
     fi
     left=$((285 - SECONDS))
+    if [ "${TRAIN_CPU:-1}" = 0 ]; then
+        return
+    fi
     if [ $left -lt 30 ]; then
         note train skip "CPU run: ${left}s left"
         return
@@ -224,9 +252,11 @@ main() {
     echo "gpu_check.sh: $(date -u '+%Y-%m-%d %H:%M:%S UTC') in $ROOT"
     install_project
     if environment; then
-        run_tests
-        run_bench
-        run_train
+        if wants tests; then run_tests; fi
+        if wants rnn; then run_rnn; fi
+        if wants bench; then run_bench; fi
+        if wants profile; then run_profile; fi
+        if wants train; then run_train; fi
     fi
     banner "summary"
     printf '%s\n' "${SUMMARY[@]}"

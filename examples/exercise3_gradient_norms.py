@@ -193,7 +193,7 @@ def train_lm(corpus, V, hidden, epochs, lr, theta, backend, seed) -> tuple[list[
             opt.zero_grad()
             loss.backward()
             norm = tg.optim.clip_grad_norm(model.parameters(), theta)  # norm before clipping
-            largest = max(largest, norm)
+            largest = max(largest, float(norm))
             opt.step()
             total, count = total + loss.item() * Y.size, count + Y.size
         history.append(math.exp(min(total / count, 700.0)) if math.isfinite(total) else math.inf)

@@ -75,6 +75,8 @@ KERNELS = [
     "rnn_forward",
     "rnn_backward",
     "global_norm_sq",
+    "clip_by_global_norm",
+    "sgd_update",
 ]
 
 
@@ -205,6 +207,18 @@ def gpu():
     return tg.backends.get("cupy")
 
 
+STRATEGIES = ["loop", "rows"]
+
+
+@pytest.fixture(params=[("loop", None), ("rows", None), ("rows", 1)], ids=str)
+def rnn_gpu(request, gpu):
+    """The cupy backend with its recurrence forced to each strategy in turn (rows with
+    its k sums split over thread groups, and not)."""
+    gpu.rnn_strategy, gpu.rnn_row_split = request.param
+    yield gpu
+    gpu.rnn_strategy = gpu.rnn_row_split = None
+
+
 def close(actual, expected, terms: int) -> None:
     """``actual`` (CuPy) equals ``expected`` (NumPy, same dtype and shape) to 4·terms·ε."""
     import cupy
@@ -218,17 +232,19 @@ ref = tg.backends.get("numpy")
 
 # --------------------------------------------------------------------------- RNN
 @needs_gpu
-@given(**rnn_kernel_cases(max_h=40))
-def test_rnn_forward_matches_numpy(gpu, T, N, h, dtype, nl, seed, scale):
+@given(**rnn_kernel_cases(max_h=100))  # rows splits k from h = 64
+def test_rnn_forward_matches_numpy(rnn_gpu, T, N, h, dtype, nl, seed, scale):
+    gpu = rnn_gpu
     Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)
     got = gpu.rnn_forward(gpu.asarray(Zx), gpu.asarray(H0), gpu.asarray(W), nl)
     close(got, ref.rnn_forward(Zx, H0, W, nl), terms=T * h)
 
 
 @needs_gpu
-@given(**rnn_kernel_cases(max_h=40))
-def test_rnn_backward_matches_numpy(gpu, T, N, h, dtype, nl, seed, scale):
+@given(**rnn_kernel_cases(max_h=100))  # rows splits k from h = 64
+def test_rnn_backward_matches_numpy(rnn_gpu, T, N, h, dtype, nl, seed, scale):
     # Both sides get the same H, so relu's mask (y > 0) is the same on both.
+    gpu = rnn_gpu
     Zx, H0, W = rnn_inputs(T, N, h, dtype, seed, scale)
     H = ref.rnn_forward(Zx, H0, W, nl)
     dH = np.random.default_rng(seed + 1).normal(size=H.shape).astype(dtype)
@@ -239,8 +255,39 @@ def test_rnn_backward_matches_numpy(gpu, T, N, h, dtype, nl, seed, scale):
 
 
 @needs_gpu
-def test_rnn_at_the_d2l_shape(gpu):
+@pytest.mark.parametrize("h", [31, 64, 200, 1100])
+def test_rnn_strategies_run_as_planned(rnn_gpu, h):
+    """Each forced strategy runs as itself (odd h: a partial warp; h > 1024: threads
+    that take two columns each in ``rows``)."""
+    gpu = rnn_gpu
+    assert gpu.rnn_plan(32, h, np.float32) == gpu.rnn_strategy
+    Zx, H0, W = rnn_inputs(3, 32, h, np.float32, h, 0.9)
+    H = ref.rnn_forward(Zx, H0, W, "tanh")
+    close(gpu.rnn_forward(*(gpu.asarray(a) for a in (Zx, H0, W)), "tanh"), H, terms=3 * h)
+    dH = np.random.default_rng(h).normal(size=H.shape).astype(np.float32)
+    got = gpu.rnn_backward(*(gpu.asarray(a) for a in (dH, H, H0, W)), "tanh")
+    for a, b in zip(got, ref.rnn_backward(dH, H, H0, W, "tanh"), strict=True):
+        close(a, b, terms=3 * (h + 32))
+
+
+@needs_gpu
+def test_rnn_plan_falls_back_where_rows_cannot_run(gpu):
+    # rows keeps a row of H and one of sums (h values each, once h > 1024) in 48 KiB
+    assert gpu.rnn_plan(32, 512, np.float32) == "rows"
+    assert gpu.rnn_plan(32, 6 * 1024, np.float32) == "rows"
+    assert gpu.rnn_plan(32, 6 * 1024 + 1, np.float32) == "loop"
+    assert gpu.rnn_plan(32, 3 * 1024 + 1, np.float64) == "loop"
+    gpu.rnn_strategy = "loop"
+    try:
+        assert gpu.rnn_plan(32, 512, np.float32) == "loop"
+    finally:
+        gpu.rnn_strategy = None
+
+
+@needs_gpu
+def test_rnn_at_the_d2l_shape(rnn_gpu):
     """Batch 32, 35 steps, h = 512 (D2L §8.5), float32, a broadcast upstream gradient."""
+    gpu = rnn_gpu
     Zx, H0, W = rnn_inputs(35, 32, 512, np.float32, 0, 0.9)
     H = ref.rnn_forward(Zx, H0, W, "tanh")
     close(
@@ -353,6 +400,66 @@ def test_global_norm_sq_is_a_float64_device_scalar(gpu, sizes, dtype, seed):
 
 @needs_gpu
 @given(
+    sizes=st.lists(st.integers(1, 300), min_size=1, max_size=11),  # > 8: two launches
+    dtype=DTYPES,
+    seed=SEEDS,
+    max_norm=st.floats(0.1, 100.0),
+)
+def test_clip_by_global_norm_matches_numpy(gpu, sizes, dtype, seed, max_norm):
+    import cupy
+
+    rng = np.random.default_rng(seed)
+    grads = [(rng.normal(size=n) * 3).astype(dtype) for n in sizes]
+    on_gpu = [gpu.asarray(g) for g in grads]
+    norm = gpu.clip_by_global_norm(on_gpu, max_norm)
+    want = ref.clip_by_global_norm(grads, max_norm)  # scales `grads` in place
+    assert isinstance(norm, cupy.ndarray) and norm.shape == () and norm.dtype == np.float64
+    # NumPy sums the squares in the arrays' dtype, the kernel in float64: n·ε apart,
+    # and so are the two factors θ/‖g‖
+    terms = sum(sizes)
+    np.testing.assert_allclose(float(norm), float(want), rtol=4 * terms * np.finfo(dtype).eps)
+    for got, g in zip(on_gpu, grads, strict=True):
+        close(got, g, terms=terms)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clip_by_global_norm_leaves_nan_gradients_and_non_contiguous_ones(gpu, dtype):
+    grads = [np.array([np.nan, 1.0], dtype), np.array([3.0, 4.0], dtype)]
+    on_gpu = [gpu.asarray(g) for g in grads]
+    assert np.isnan(float(gpu.clip_by_global_norm(on_gpu, 1.0)))
+    assert np.isnan(float(ref.clip_by_global_norm(grads, 1.0)))
+    for got, g in zip(on_gpu, grads, strict=True):  # a NaN norm scales nothing, as on NumPy
+        np.testing.assert_array_equal(gpu.to_numpy(got), g)
+    base = gpu.asarray(np.array([3.0, 9.0, 4.0, 9.0], dtype))
+    view = base[::2]  # not contiguous: the plain kernel, in place through the view
+    assert float(gpu.clip_by_global_norm([view], 1.0)) == 5.0
+    want = [0.6, 9.0, 0.8, 9.0]
+    np.testing.assert_allclose(gpu.to_numpy(base), want, rtol=4 * np.finfo(dtype).eps)
+
+
+@needs_gpu
+@given(
+    sizes=st.lists(st.integers(1, 300), min_size=1, max_size=11),
+    dtype=DTYPES,
+    seed=SEEDS,
+    lr=st.floats(1e-3, 10.0),
+)
+def test_sgd_update_matches_numpy_exactly(gpu, sizes, dtype, seed, lr):
+    """One rounded multiply and one rounded subtraction on both sides (no fused
+    multiply-add on the GPU), so the parameters agree bit for bit."""
+    rng = np.random.default_rng(seed)
+    params = [rng.normal(size=n).astype(dtype) for n in sizes]
+    grads = [rng.normal(size=n).astype(dtype) for n in sizes]
+    on_gpu = [gpu.asarray(p) for p in params]
+    gpu.sgd_update(on_gpu, [gpu.asarray(g) for g in grads], lr)
+    ref.sgd_update(params, grads, lr)
+    for got, want in zip(on_gpu, params, strict=True):
+        np.testing.assert_array_equal(gpu.to_numpy(got), want)
+
+
+@needs_gpu
+@given(
     n=st.integers(1, 6),
     k=st.integers(1, 70),
     m=st.integers(1, 6),
@@ -451,6 +558,11 @@ def test_kernels_never_wait_for_the_gpu(gpu):
             lambda *a: gpu.rnn_backward(*a, "tanh"),
             (cupy.ones_like(H), H, big[1], big[2]),
         ),
+    ]
+    grads = [cupy.ones((300, 7), np.float32), cupy.ones(5, np.float32)]
+    calls += [
+        ("clip_by_global_norm", lambda *a: gpu.clip_by_global_norm(list(a), 1.0), grads),
+        ("sgd_update", lambda *a: gpu.sgd_update(list(a[:2]), list(a[2:]), 0.1), grads + grads),
     ]
     for _, call, inputs in calls:  # compile, and fill the memory pool, first
         call(*inputs)
@@ -608,7 +720,7 @@ def test_training_steps_match_numpy(dtype):
             loss = cross_entropy(logits, Y.T.reshape(-1))
             opt.zero_grad()
             loss.backward()
-            norms.append(optim.clip_grad_norm(model.parameters(), 1.0))
+            norms.append(float(optim.clip_grad_norm(model.parameters(), 1.0)))
             opt.step()
             losses.append(loss.item())
         results[backend] = (np.array(losses), np.array(norms), model.state_dict())

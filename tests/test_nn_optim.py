@@ -221,8 +221,10 @@ def test_clip_grad_norm(backend, seed, scale, max_norm):
     exact = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads))
     n = sum(g.size for g in grads)
     norm = tg.optim.clip_grad_norm(tuple([*params, no_grad]), max_norm)
+    assert isinstance(norm, tg.Tensor) and norm.shape == () and norm.dtype == np.float64
+    assert norm.backend == backend and not norm.requires_grad
+    norm = float(norm)
     # the squared norm is summed in float32: relative error ≤ n·ε32
-    assert isinstance(norm, float)
     assert abs(norm - exact) <= n * EPS32 * exact
     after = math.sqrt(sum(float((p.grad.numpy().astype(np.float64) ** 2).sum()) for p in params))
     if norm > max_norm:
@@ -235,7 +237,7 @@ def test_clip_grad_norm(backend, seed, scale, max_norm):
     else:
         for p, g in zip(params, grads, strict=True):
             np.testing.assert_array_equal(p.grad.numpy(), g)
-    assert tg.optim.clip_grad_norm([no_grad], 1.0) == 0.0
+    assert float(tg.optim.clip_grad_norm([no_grad], 1.0)) == 0.0
 
 
 def test_clip_grad_norm_both_branches_exercised():
@@ -243,7 +245,7 @@ def test_clip_grad_norm_both_branches_exercised():
     for scale, clipped in ((100.0, True), (1e-3, False)):
         p = tg.Tensor(np.zeros(4), requires_grad=True)
         p.grad = tg.Tensor(np.full(4, scale))
-        norm = tg.optim.clip_grad_norm([p], 1.0)
+        norm = float(tg.optim.clip_grad_norm([p], 1.0))
         assert norm == pytest.approx(2 * scale, rel=4 * EPS32)
         expected = np.full(4, 0.5) if clipped else np.full(4, scale)
         np.testing.assert_allclose(p.grad.numpy(), expected, rtol=4 * EPS32)

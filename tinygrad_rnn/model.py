@@ -54,7 +54,7 @@ class RNNLM(nn.Module):
     def forward(self, tokens: Any, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``tokens`` int (N, T) → ``(logits (T·N, V), H_T (N, h))``; rows ordered step-major."""
         if not isinstance(tokens, Tensor):
-            tokens = Tensor(np.asarray(tokens), backend=self.backend)
+            tokens = np.asarray(tokens)  # kept on the host: its range is checked there
         if tokens.ndim != 2 or tokens.dtype.kind not in "iu":
             raise ValueError(
                 f"RNNLM expects integer token ids of shape (batch, num_steps), got "

@@ -6,12 +6,12 @@ identity (and their backend), so a model and its optimizer stay in step.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from . import backends as _backends
 from .tensor import Tensor
 
 
@@ -50,9 +50,14 @@ class SGD(Optimizer):
     """``p ← p − lr · grad`` (D2L's ``sgd``; the loss is already a mean)."""
 
     def step(self) -> None:
+        by_backend: dict = {}  # one backend call for all parameters (one GPU launch)
         for p in self.params:
             if p.grad is not None:
-                p.data -= p.data.dtype.type(self.lr) * p.grad.data
+                params, grads = by_backend.setdefault(p._backend, ([], []))
+                params.append(p.data)
+                grads.append(p.grad.data)
+        for backend, (params, grads) in by_backend.items():
+            backend.sgd_update(params, grads, self.lr)
 
 
 class Adam(Optimizer):
@@ -103,22 +108,22 @@ class Adam(Optimizer):
                 buf[i] = p._backend.asarray(value.astype(p.dtype))
 
 
-def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
+def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
     """Scale all gradients by ``min(1, max_norm / ‖g‖)``, ``‖g‖`` the global L2 norm.
 
     D2L §8.5.5: ``g ← min(1, θ/‖g‖) g`` over the gradients of all parameters at
-    once, so the update's direction is kept. Returns the norm before clipping.
+    once, so the update's direction is kept. Returns the norm before clipping as a
+    0-d float64 tensor (``float(norm)`` reads it), as PyTorch's ``clip_grad_norm_`` does.
+    The factor is computed where the gradients live: on a GPU nothing is read back,
+    so the host never waits for the backward to finish.
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
     params = list(params)  # a tuple or generator is iterated twice below
-    grads = [p.grad.data for p in params if p.grad is not None]
-    if not grads:
-        return 0.0
-    backend = next(p for p in params if p.grad is not None)._backend
-    norm = math.sqrt(float(backend.global_norm_sq(grads)))
-    if norm > max_norm:
-        scale = max_norm / norm
-        for g in grads:
-            g *= g.dtype.type(scale)
-    return norm
+    with_grad = [p for p in params if p.grad is not None]
+    if not with_grad:
+        backend = params[0]._backend if params else _backends.get_backend()
+        return Tensor._wrap(backend.xp.zeros((), dtype=np.float64), backend)
+    backend = with_grad[0]._backend
+    norm = backend.clip_by_global_norm([p.grad.data for p in with_grad], float(max_norm))
+    return Tensor._wrap(norm, backend)

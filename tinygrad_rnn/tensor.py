@@ -142,6 +142,9 @@ class Tensor:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.numpy().reshape(()).item()
 
+    def __float__(self) -> float:
+        return float(self.item())
+
     def tolist(self) -> Any:
         return self.numpy().tolist()
 

@@ -102,9 +102,9 @@ class Trainer:
     def train_step(self, X: np.ndarray, Y: np.ndarray, state: Tensor | None
                    ) -> tuple[Any, Tensor]:
         """One minibatch: ``X``, ``Y`` int (N, T). Returns (mean loss as a 0-d array, H_T)."""
-        logits, state = self.model(Tensor(X, backend=self.model.backend), state)
-        targets = Tensor(np.ascontiguousarray(Y.T).reshape(-1), backend=self.model.backend)
-        loss = cross_entropy(logits, targets)
+        logits, state = self.model(X, state)
+        # targets stay NumPy until cross_entropy has checked their range on the host
+        loss = cross_entropy(logits, np.ascontiguousarray(Y.T).reshape(-1))
         self.optimizer.zero_grad()
         loss.backward()
         optim.clip_grad_norm(self.optimizer.params, self.config.clip_theta)

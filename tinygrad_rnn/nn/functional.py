@@ -10,27 +10,35 @@ from ..ops import SoftmaxCrossEntropy, getitem
 from ..tensor import Tensor
 
 
-def _as_indices(indices: Any, like: Tensor | None = None, what: str = "indices") -> Tensor:
-    if not isinstance(indices, Tensor):
-        indices = Tensor(indices, backend=like.backend if like is not None else None)
-    if like is not None:
-        like._check_same_backend(indices, what)
-    if indices.dtype.kind not in "iu":
-        raise TypeError(f"{what} must be an integer tensor, got {indices.dtype}")
-    return indices
+def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> Tensor:
+    """Integer ``indices`` as a tensor (on ``like``'s backend), each checked to lie in [0, n).
 
-
-def _check_range(indices: Tensor, n: int, what: str) -> None:
-    if indices.size and (int(indices.data.min()) < 0 or int(indices.data.max()) >= n):
-        raise IndexError(
-            f"{what} out of range: values span [{int(indices.data.min())}, "
-            f"{int(indices.data.max())}] but must lie in [0, {n - 1}]")
+    Host data (a list, a NumPy array) is checked before it moves, which costs nothing;
+    a tensor already on a GPU is checked there, with one read-back of its min and max.
+    """
+    if isinstance(indices, Tensor):
+        if like is not None:
+            like._check_same_backend(indices, what)
+        data, backend = indices.data, indices._backend
+    else:
+        data, backend = np.asarray(indices), None
+    if data.dtype.kind not in "iu":
+        raise TypeError(f"{what} must be an integer tensor, got {data.dtype}")
+    if data.size:
+        xp = backend.xp if backend is not None else np
+        bounds = xp.stack((data.min(), data.max()))  # one array: one read-back, not two
+        low, high = (int(v) for v in (bounds if backend is None else backend.to_numpy(bounds)))
+        if low < 0 or high >= n:
+            raise IndexError(
+                f"{what} out of range: values span [{low}, {high}] but must lie in [0, {n - 1}]")
+    if isinstance(indices, Tensor):
+        return indices
+    return Tensor(data, backend=like.backend if like is not None else None)
 
 
 def one_hot(indices: Any, num_classes: int, dtype: Any = np.float32) -> Tensor:
     """``indices`` (...) -> (..., num_classes) with a 1 at each index (no gradient)."""
-    indices = _as_indices(indices)
-    _check_range(indices, num_classes, "one_hot indices")
+    indices = _as_indices(indices, num_classes, "one_hot indices")
     xp = indices._backend.xp
     classes = xp.arange(num_classes)
     return Tensor._wrap((indices.data[..., None] == classes).astype(dtype), indices._backend)
@@ -42,8 +50,7 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
     Equal to ``one_hot(indices, V) @ weight`` without building the one-hot matrix;
     the backward scatter-adds into the picked rows.
     """
-    indices = _as_indices(indices, weight, "embedding indices")
-    _check_range(indices, weight.shape[0], "embedding indices")
+    indices = _as_indices(indices, weight.shape[0], "embedding indices", like=weight)
     return getitem(weight, indices)
 
 
@@ -71,12 +78,11 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     if logits.dtype.kind != "f":
         raise TypeError(f"cross_entropy expects float logits, got {logits.dtype}")
-    targets = _as_indices(targets, logits, "cross_entropy targets")
+    targets = _as_indices(targets, logits.shape[1], "cross_entropy targets", like=logits)
     if targets.shape != logits.shape[:1]:
         raise ValueError(
             f"cross_entropy: targets of shape {targets.shape} do not match logits "
             f"{logits.shape}; expected ({logits.shape[0]},)")
-    _check_range(targets, logits.shape[1], "cross_entropy targets")
     loss = SoftmaxCrossEntropy.apply(logits, targets=targets.data)
     if reduction == "none":
         return loss

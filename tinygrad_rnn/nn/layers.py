@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import NONLINEARITIES
-from ..ops import RNNRecurrence, stack
+from ..ops import RNNRecurrence, getitem, stack
 from ..tensor import Tensor
 from . import init
-from .functional import embedding, one_hot
+from .functional import _as_indices, one_hot
 from .module import Module
 
 
@@ -84,6 +84,8 @@ class RNN(Module):
     def forward(self, X: Tensor, H0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         tokens = X.dtype.kind in "iu"
         T, N = self._check_input(X, tokens)
+        if tokens:  # ids from the host are checked there, before they move (no GPU wait)
+            X = _as_indices(X, self.input_size, "RNN token ids", like=self.W_xh)
         H0 = self.begin_state(N) if H0 is None else H0
         if H0.shape != (N, self.hidden_size):
             raise ValueError(f"RNN: H0 must have shape ({N}, {self.hidden_size}), got {H0.shape}")
@@ -94,8 +96,8 @@ class RNN(Module):
 
     def _forward_fused(self, X: Tensor, H0: Tensor, tokens: bool) -> Tensor:
         T, N = X.shape[:2]
-        if tokens:  # one_hot(X) @ W_xh picks rows of W_xh
-            Zx = embedding(X, self.W_xh) + self.b_h
+        if tokens:  # one_hot(X) @ W_xh picks rows of W_xh: an embedding lookup
+            Zx = getitem(self.W_xh, X) + self.b_h
         else:
             Zx = (X.reshape(T * N, self.input_size) @ self.W_xh + self.b_h).reshape(
                 T, N, self.hidden_size)
