@@ -6,27 +6,26 @@ exactly what is missing (the package, the driver, or a device) when it cannot ru
 Every override checks that its inputs are what its kernel handles (CuPy arrays of
 one float dtype, float32 or float64, of the expected ranks and shapes, non-empty)
 and otherwise defers to the plain kernel of :class:`Backend`, written against
-``self.xp`` (here CuPy), which defines the semantics. The kernels themselves:
+``self.xp`` (here CuPy), which defines the semantics. At D2L's sizes a training step
+costs launches, not arithmetic (each CuPy call is some 20 µs of host time), so the
+kernels do as much as they can per launch:
 
-* ``ElementwiseKernel`` with the type placeholder ``T``: the fused RNN cell of each
-  time step, forward and backward, tanh′, and softmax-cross-entropy's backward;
-* one templated ``RawModule`` (``float`` and ``double`` instantiations, picked by
-  ``name_expressions``): softmax-cross-entropy's forward, one thread block per row;
-* a ``ReductionKernel``: the sum of squares behind the global-norm clip, in float64;
-* cuBLAS through ``cupy.matmul`` for every GEMM, and ``cupy.add.at`` (atomic
-  adds) for the backward of indexing and of the embedding.
+* the recurrence, ``"rows"`` (the default up to h = 512): the whole sequence in one
+  launch each way, a thread block per batch row, since row n of H_t needs only row n
+  of H_{t-1}; ``"loop"``: per step one cuBLAS GEMM and one fused ``ElementwiseKernel``
+  (the cell), two launches a step. ``dW_hh`` is one GEMM over all steps either way;
+* softmax-cross-entropy's forward, one thread block per row (a templated
+  ``RawModule``), and its backward, tanh′, as ``ElementwiseKernel`` objects;
+* the global-norm clip and the SGD update over all parameters at once (up to 8 arrays
+  per launch, their buffers passed as kernel arguments): one launch for Σ g² in
+  float64, one for the scaling, one for ``p -= lr·g``;
+* cuBLAS through ``cupy.matmul`` for every GEMM, and ``cupy.add.at`` (atomic adds)
+  for the backward of indexing and of the embedding.
 
-All of them are built on first use, and CuPy compiles each once per dtype (and caches
-the binary on disk, ``~/.cupy/kernel_cache``). No kernel here waits for the GPU: each
-call only queues work on the current stream, so the time loops never synchronise with
-the host. ``global_norm_sq`` returns a 0-d device array; ``optim.clip_grad_norm``
-reads it back once per step, not once per parameter.
-
-The recurrence runs its time loop in Python, one cuBLAS GEMM plus one fused
-elementwise kernel per step (two launches, no allocation, no host sync); the
-weight gradient ``dW_hh`` is one GEMM over all steps after the loop. Recording the
-loop once as a CUDA graph and replaying it would save the per-step launch cost; that
-is not done here.
+All are built on first use and compiled once per dtype (CuPy caches the binaries in
+``~/.cupy/kernel_cache``). No kernel here waits for the GPU: each call only queues
+work on the current stream, so nothing in a step synchronises with the host except
+what the caller reads back. CuPy compiles with ``-ftz``: float32 subnormals become 0.
 """
 
 from __future__ import annotations
@@ -47,6 +46,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _MAX_GRID_X = 2**31 - 1
 _MAX_SMEM = 48 * 1024  # shared memory a block gets without opting in
+_ROWS_UP_TO = 512  # the widest recurrence run as "rows" unless asked (see rnn_plan)
 
 
 def _import_cupy() -> Any:
@@ -476,10 +476,16 @@ class CupyBackend(Backend):
         self.xp = _import_cupy()
 
     def rnn_plan(self, N: int, h: int, dtype: Any) -> str:
-        """The strategy a recurrence of batch ``N`` and width ``h`` runs with."""
+        """The strategy a recurrence of batch ``N`` and width ``h`` runs with.
+
+        ``rows`` by default up to h = 512: there its one launch beats the loop's 2·T
+        (an H100, ``benchmarks/gpu_rnn.py``); at h = 1024 each block streams 4 MB of
+        W_hh per step and the loop of cuBLAS GEMMs is faster.
+        """
         split = self._row_split(h)
         rows_fit = (1 + split) * h * np.dtype(dtype).itemsize <= _MAX_SMEM and N <= _MAX_GRID_X
-        return "rows" if rows_fit and self.rnn_strategy in (None, "rows") else "loop"
+        wanted = self.rnn_strategy == "rows" or (self.rnn_strategy is None and h <= _ROWS_UP_TO)
+        return "rows" if rows_fit and wanted else "loop"
 
     def _row_split(self, h: int) -> int:
         most = 1024 // min(1024, -(-h // 32) * 32)  # groups of whole warps in 1024 threads

@@ -270,18 +270,26 @@ def test_rnn_strategies_run_as_planned(rnn_gpu, h):
         close(a, b, terms=3 * (h + 32))
 
 
-@needs_gpu
-def test_rnn_plan_falls_back_where_rows_cannot_run(gpu):
-    # rows keeps a row of H and one of sums (h values each, once h > 1024) in 48 KiB
-    assert gpu.rnn_plan(32, 512, np.float32) == "rows"
-    assert gpu.rnn_plan(32, 6 * 1024, np.float32) == "rows"
-    assert gpu.rnn_plan(32, 6 * 1024 + 1, np.float32) == "loop"
-    assert gpu.rnn_plan(32, 3 * 1024 + 1, np.float64) == "loop"
-    gpu.rnn_strategy = "loop"
-    try:
-        assert gpu.rnn_plan(32, 512, np.float32) == "loop"
-    finally:
-        gpu.rnn_strategy = None
+def test_rnn_plan_picks_rows_up_to_512_and_where_it_fits():
+    """The plan is host logic: checked here on a backend object that never met CuPy."""
+    from tinygrad_rnn.backends.cupy_backend import CupyBackend
+
+    plan = object.__new__(CupyBackend)  # no __init__: no CuPy, no GPU needed
+    assert plan.rnn_plan(32, 1, np.float32) == plan.rnn_plan(32, 512, np.float64) == "rows"
+    assert plan.rnn_plan(32, 513, np.float32) == "loop"  # measured: the loop wins at 1024
+    plan.rnn_strategy = "rows"  # asked for: wherever a row of H and its sums fit in 48 KiB
+    assert plan.rnn_plan(32, 6 * 1024, np.float32) == "rows"
+    assert plan.rnn_plan(32, 6 * 1024 + 1, np.float32) == "loop"
+    assert plan.rnn_plan(32, 3 * 1024, np.float64) == "rows"
+    assert plan.rnn_plan(32, 3 * 1024 + 1, np.float64) == "loop"
+    plan.rnn_strategy = "loop"
+    assert plan.rnn_plan(32, 64, np.float32) == "loop"
+    # the k sums: slices of at least 32, in at most 1024 threads of whole warps
+    plan.rnn_strategy = None
+    assert [plan._row_split(h) for h in (5, 32, 64, 128, 200, 512, 1024, 1100)] == [
+        1, 1, 2, 4, 4, 2, 1, 1]
+    plan.rnn_row_split = 1
+    assert plan._row_split(512) == 1
 
 
 @needs_gpu

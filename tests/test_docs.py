@@ -45,7 +45,7 @@ def python_blocks(page: Path) -> list[Block]:
     lines = page.read_text(encoding="utf-8").split("\n")
     blocks, i = [], 0
     while i < len(lines):
-        if lines[i].strip() == "```python":
+        if lines[i].strip() in ("```python", "```cuda"):  # CUDA source lives in .py files
             start = i
             j = i + 1
             while lines[j].strip() != "```":
