@@ -158,7 +158,7 @@ def _add_tanh(zx, hw, out):
 
 # ------------------------------------------------------------------- RNN forward
 @_jit
-def _add_activate(zx, hw, out, relu):
+def add_activate(zx, hw, out, relu):
     """``out = φ(zx + hw)`` elementwise for (N, h) arrays; φ = relu if ``relu`` else tanh."""
     if relu:
         zero = out.dtype.type(0)
@@ -185,14 +185,14 @@ def rnn_forward(Zx, H0, W_hh, relu):
     prev = H0
     for t in range(T):
         np.dot(prev, W_hh, hw)
-        _add_activate(Zx[t], hw, H[t], relu)
+        add_activate(Zx[t], hw, H[t], relu)
         prev = H[t]
     return H
 
 
 # ------------------------------------------------------------------ RNN backward
 @_jit
-def _local_grad(dH_t, carry, H_t, out, relu):
+def local_grad(dH_t, carry, H_t, out, relu):
     """``out = (dH_t + carry) ⊙ φ'(H_t)`` for (N, h) arrays, φ' from the output alone.
 
     Written as ``g * (1 - y*y)`` and ``g * (y > 0)`` in the base backend's operation
@@ -214,7 +214,7 @@ def _local_grad(dH_t, carry, H_t, out, relu):
 
 
 @_jit
-def _stack_prev(H, H0):
+def stack_prev(H, H0):
     """H_prev = [H0, H_1 .. H_{T-1}] as one (T·N, h) array: the inputs of each step."""
     T, N, h = H.shape
     H_prev = np.empty((T * N, h), dtype=H.dtype)
@@ -245,9 +245,9 @@ def rnn_backward(dH, H, H0, W_hh, relu):
     carry = np.zeros_like(H0)
     W_hh_T = W_hh.T  # an F-ordered view: BLAS reads it with the transpose flag, no copy
     for t in range(T - 1, -1, -1):
-        _local_grad(dH[t], carry, H[t], dZ[t], relu)
+        local_grad(dH[t], carry, H[t], dZ[t], relu)
         np.dot(dZ[t], W_hh_T, carry)  # carry was consumed above, so overwrite it in place
-    dW_hh = np.dot(_stack_prev(H, H0).T, dZ.reshape(T * N, h))
+    dW_hh = np.dot(stack_prev(H, H0).T, dZ.reshape(T * N, h))
     return dZ, carry, dW_hh
 
 

@@ -7,15 +7,17 @@ defines the semantics (dtype promotion, error messages, negative indices). Input
 are made C-contiguous and writable first where that is a cheap copy, so each kernel
 compiles once per float dtype; the kernels live in :mod:`._numba_kernels`.
 
-BLAS threads: Numba's ``np.dot`` calls SciPy's OpenBLAS, while NumPy's ``@`` calls
-NumPy's own copy, so a process can hold two OpenBLAS thread pools whose idle workers
-spin-wait. On a machine with few cores a kernel's GEMM then waits on a worker that
-cannot get a core while the other pool spins (measured here, 2 cores: the fused RNN
-layer at h=32 took 14 ms instead of 0.5 ms). So this backend sends every GEMM of a
-training step to SciPy's BLAS (``matmul`` and the RNN kernels) and NumPy's pool stays
-asleep. Its thread count is ``OPENBLAS_NUM_THREADS`` for large products; small ones
-(``NumbaBackend.single_thread_below``) run on one thread, because a thread that waits
-at every step for a descheduled partner collapses throughput on a busy machine.
+BLAS: Numba's ``np.dot`` calls SciPy's OpenBLAS, while NumPy's ``@`` calls NumPy's
+own copy, so a process can hold two OpenBLAS thread pools whose idle workers
+spin-wait. On a machine with few cores a GEMM then waits on a worker that cannot get
+a core while the other pool spins (measured here, 2 cores: the fused RNN layer at
+h=32 took 14 ms instead of 0.5 ms). So only one pool ever has threads: products of
+fewer than ``NumbaBackend.single_thread_below`` multiply-adds run in SciPy's BLAS on
+ONE thread (the caller's; inside the compiled RNN kernels, whole sequence per call),
+larger ones in NumPy's BLAS on ``OPENBLAS_NUM_THREADS`` threads, which was faster
+for them (measured here: 32×512 by 512×512, 212 against 234 µs; the step at h=256
+and 512 5-8% faster). NumPy's BLAS is slower with a transposed operand, so the
+backward's per-step GEMM gets a contiguous copy of ``W_hhᵀ``.
 """
 
 from __future__ import annotations
@@ -108,13 +110,15 @@ class NumbaBackend(NumpyBackend):
     """NumPy for everything except the kernels overridden here with ``@njit`` code."""
 
     name = "numba"
-    #: GEMMs of fewer multiply-adds than this run on ONE BLAS thread, larger ones on
-    #: ``OPENBLAS_NUM_THREADS``. Waking a second thread costs more than it saves on
-    #: small products, and on a busy machine each wake-up can wait for a descheduled
-    #: thread (measured, 2 cores: the char-LM step at h=32 ran at half speed with two
-    #: threads). With 2**21 the per-step GEMMs (N·h·h, batch 32) of h <= 128 and every
-    #: GEMM of h = 32 run on one thread; h = 256's per-step GEMMs (exactly 2**21) gain
-    #: from two (measured: 125-148k against 98-111k tokens/s).
+    #: GEMMs of fewer multiply-adds than this run in SciPy's BLAS on ONE thread (the
+    #: RNN's whole sequence in one compiled call), larger ones in NumPy's BLAS on
+    #: ``OPENBLAS_NUM_THREADS`` (the RNN's time loop in Python, a GEMM per step).
+    #: Waking a second thread costs more than it saves on small products, and on a
+    #: busy machine each wake-up can wait for a descheduled thread (measured, 2 cores:
+    #: the char-LM step at h=32 ran at half speed with two threads). With 2**21 the
+    #: per-step GEMMs (N·h·h, batch 32) of h <= 128 and every GEMM of h = 32 run on one
+    #: thread; h = 256's per-step GEMMs (exactly 2**21) gain from two (measured:
+    #: 125-148k against 98-111k tokens/s).
     single_thread_below: int = 1 << 21
 
     @contextlib.contextmanager
@@ -139,6 +143,8 @@ class NumbaBackend(NumpyBackend):
         if relu is None or not rnn_shapes_ok(Zx, H0, W_hh) or _float_dtype(Zx, H0, W_hh) is None:
             return super().rnn_forward(Zx, H0, W_hh, nonlinearity)
         N, h = H0.shape
+        if N * h * h >= self.single_thread_below:  # large GEMMs: NumPy's BLAS, step by step
+            return _rnn_forward_steps(_c(Zx), _c(H0), _c(W_hh), relu)
         with self._blas_scope(N * h * h):
             return K.rnn_forward(_c(Zx), _c(H0), _c(W_hh), relu)
 
@@ -155,6 +161,8 @@ class NumbaBackend(NumpyBackend):
         ):
             return super().rnn_backward(dH, H, H0, W_hh, nonlinearity)
         N, h = H0.shape
+        if N * h * h >= self.single_thread_below:
+            return _rnn_backward_steps(_c(dH), _c(H), _c(H0), _c(W_hh), relu)
         with self._blas_scope(N * h * h):
             return K.rnn_backward(_c(dH), _c(H), _c(H0), _c(W_hh), relu)
 
@@ -195,14 +203,17 @@ class NumbaBackend(NumpyBackend):
 
     # ------------------------------------------------------------------- GEMM
     def matmul(self, a: Any, b: Any) -> Any:
-        """2-D ``a @ b`` through SciPy's BLAS (the one the RNN kernels call), else NumPy's.
+        """2-D ``a @ b``: small products in SciPy's BLAS on one thread, large ones in NumPy's.
 
         A transposed operand (the backward's ``W.T``) is F-contiguous and goes to BLAS
         with the transpose flag, uncopied; any other layout is made C-contiguous.
         """
         if getattr(a, "ndim", 0) != 2 or getattr(b, "ndim", 0) != 2 or _float_dtype(a, b) is None:
             return super().matmul(a, b)
-        with self._blas_scope(a.shape[0] * a.shape[1] * b.shape[1]):
+        work = a.shape[0] * a.shape[1] * b.shape[1]
+        if work >= self.single_thread_below:
+            return np.matmul(a, b)  # NumPy's BLAS: faster than SciPy's on large products
+        with self._blas_scope(work):
             return K.matmul(_gemm_operand(a), _gemm_operand(b))
 
     def global_norm_sq(self, arrays: list) -> Any:
@@ -243,6 +254,34 @@ def _gemm_operand(a: np.ndarray) -> np.ndarray:
         return a
     return _c(a)
 
+
+
+def _rnn_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray, relu: bool):
+    """:func:`K.rnn_forward` with each step's GEMM in NumPy's BLAS: the time loop in
+    Python, the fused add+φ compiled; two calls a step, nothing allocated in the loop."""
+    T, N, h = Zx.shape
+    H = np.empty_like(Zx)
+    hw = np.empty((N, h), dtype=Zx.dtype)
+    prev = H0
+    for t in range(T):
+        np.matmul(prev, W_hh, out=hw)
+        K.add_activate(Zx[t], hw, H[t], relu)
+        prev = H[t]
+    return H
+
+
+def _rnn_backward_steps(dH: np.ndarray, H: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
+                        relu: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`K.rnn_backward` with its GEMMs in NumPy's BLAS (see :func:`_rnn_forward_steps`)."""
+    T, N, h = H.shape
+    dZ = np.empty_like(H)
+    carry = np.zeros_like(H0)
+    W_hh_T = np.ascontiguousarray(W_hh.T)  # NumPy's BLAS is slower with a transposed operand
+    for t in range(T - 1, -1, -1):
+        K.local_grad(dH[t], carry, H[t], dZ[t], relu)
+        np.matmul(dZ[t], W_hh_T, out=carry)  # carry was consumed above
+    dW_hh = np.matmul(K.stack_prev(H, H0).T, dZ.reshape(T * N, h))
+    return dZ, carry, dW_hh
 
 
 def _targets(targets: Any, shape: tuple) -> np.ndarray | None:
