@@ -191,7 +191,8 @@ class Backend:
         """
         xp = self.xp
         norm = xp.asarray(xp.sqrt(self.global_norm_sq(grads)), dtype=np.float64)
-        factor = max_norm / xp.fmax(norm, max_norm)  # fmax ignores a NaN norm
+        scale = norm > max_norm  # False for a NaN norm, and always for θ = inf
+        factor = xp.where(scale, max_norm / xp.where(scale, norm, 1.0), 1.0)
         by_dtype: dict = {}
         for g in grads:
             if g.dtype not in by_dtype:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -238,6 +239,18 @@ def test_clip_grad_norm(backend, seed, scale, max_norm):
         for p, g in zip(params, grads, strict=True):
             np.testing.assert_array_equal(p.grad.numpy(), g)
     assert float(tg.optim.clip_grad_norm([no_grad], 1.0)) == 0.0
+
+
+def test_clip_grad_norm_to_infinity_or_of_nan_scales_nothing(backend):
+    """θ = inf never rescales (exercise 3's unclipped run); a NaN norm leaves g as it is."""
+    for g, theta in (([2.0, -3.0], math.inf), ([np.nan, 1.0], 1.0), ([0.0, 0.0], 1.0)):
+        p = tg.Tensor(np.zeros(2), backend=backend, requires_grad=True)
+        p.grad = tg.Tensor(np.array(g), backend=backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no divide-by-zero or invalid-value warning
+            norm = float(tg.optim.clip_grad_norm([p], theta))
+        np.testing.assert_array_equal(p.grad.numpy(), g)
+        assert norm == math.hypot(*g) or (math.isnan(norm) and math.isnan(g[0]))
 
 
 def test_clip_grad_norm_both_branches_exercised():
