@@ -45,6 +45,9 @@ note() { # stage, status (ok, FAIL, SLOW, HIGH, info, skip), what
     if [ "$2" = FAIL ]; then FAILED=1; fi
     return 0
 }
+outcome() { # stage, exit status, what ran: ok on status 0, else FAIL with the status
+    if [ "$2" -eq 0 ]; then note "$1" ok "$3"; else note "$1" FAIL "$3: exit $2"; fi
+}
 banner() { printf '\n===== %s (t=%ss) =====\n' "$1" "$SECONDS"; }
 
 ours() { # whether tinygrad_rnn (and its backends) import from this tree
@@ -153,24 +156,14 @@ run_tests() {
         note tests FAIL "pytest -m cupy exit $status (see the log)"
     fi
     timeout -k 10 "$T_REST" $PY -m pytest -q -p no:cacheprovider -m "not cupy" tests/test_cupy.py
-    status=$?
-    if [ $status -eq 0 ]; then
-        note tests ok "tests/test_cupy.py, the part without a GPU"
-    else
-        note tests FAIL "tests/test_cupy.py, the part without a GPU: exit $status"
-    fi
+    outcome tests $? "tests/test_cupy.py, the part without a GPU"
 }
 
 run_rnn() {
     banner "the recurrence alone: loop, rows and cuDNN (benchmarks/gpu_rnn.py)"
     timeout -k 10 "$T_RNN" $PY benchmarks/gpu_rnn.py --hidden ${RNN_HIDDEN:-32 128 256 512 1024} \
         --repeat 30
-    local status=$?
-    if [ $status -eq 0 ]; then
-        note rnn ok "gpu_rnn.py: see its table"
-    else
-        note rnn FAIL "gpu_rnn.py exit $status"
-    fi
+    outcome rnn $? "benchmarks/gpu_rnn.py (its table above)"
 }
 
 run_profile() {
