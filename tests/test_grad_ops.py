@@ -320,6 +320,30 @@ def test_cross_entropy(backend, reduction, n, c, data, seed):
     )
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@given(n=st.integers(1, 40), c=st.integers(1, 30), seed=seeds)
+def test_cross_entropy_reduction_is_sum_and_div_to_the_bit(backend, reduction, dtype, n, c,
+                                                            seed):
+    """The reduction inside the fused op rounds exactly as ``loss.sum()`` (and ``/ N``)."""
+    rng = np.random.default_rng(seed)
+    logits, targets = rng.normal(size=(n, c)) * 3, rng.integers(0, c, n)
+    results = []
+    for fused in (True, False):
+        x = tg.Tensor(logits, dtype=dtype, backend=backend, requires_grad=True)
+        if fused:
+            loss = F.cross_entropy(x, targets, reduction=reduction)
+        else:
+            rows = F.cross_entropy(x, targets, reduction="none")
+            loss = rows.sum() if reduction == "sum" else rows.mean()
+        loss.backward()
+        results.append((loss.numpy(), x.grad.numpy()))
+    (fused_loss, fused_grad), (loss, grad) = results
+    assert fused_loss.shape == () and fused_loss.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(fused_loss, loss)
+    np.testing.assert_array_equal(fused_grad, grad)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @given(data=st.data(), seed=seeds)
 def test_mse_loss(backend, reduction, data, seed):

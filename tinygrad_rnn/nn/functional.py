@@ -83,10 +83,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
         raise ValueError(
             f"cross_entropy: targets of shape {targets.shape} do not match logits "
             f"{logits.shape}; expected ({logits.shape[0]},)")
-    loss = SoftmaxCrossEntropy.apply(logits, targets=targets.data)
-    if reduction == "none":
-        return loss
-    return loss.sum() if reduction == "sum" else loss.mean()
+    return SoftmaxCrossEntropy.apply(logits, targets=targets.data, reduction=reduction)
 
 
 def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
