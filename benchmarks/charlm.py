@@ -105,43 +105,19 @@ def torch_scratch(hidden: int, vocab_size: int):
     return step
 
 
-def torch_nn_rnn(hidden: int, vocab_size: int):
-    """D2L §8.6's concise RNNModel: ``nn.RNN`` + ``nn.Linear`` on one-hot inputs."""
-    import torch
-    import torch.nn.functional as F
+def torch_nn_rnn(hidden: int, vocab_size: int, device: str = "cpu"):
+    """D2L §8.6's concise RNNModel: ``nn.RNN`` + ``nn.Linear`` on one-hot inputs.
 
-    torch.manual_seed(0)
-    rnn, linear = torch.nn.RNN(vocab_size, hidden), torch.nn.Linear(hidden, vocab_size)
-    params = list(rnn.parameters()) + list(linear.parameters())
-    opt = torch.optim.SGD(params, lr=1.0)
-    state = [torch.zeros(1, BATCH, hidden)]
-
-    def step(X, Y):
-        X, Y = torch.from_numpy(X), torch.from_numpy(Y)
-        out, H = rnn(F.one_hot(X.T, vocab_size).float(), state[0].detach())
-        loss = F.cross_entropy(linear(out.reshape(-1, hidden)), Y.T.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        state[0] = H
-        return float(loss.detach())
-
-    return step
-
-
-def torch_nn_rnn_cuda(hidden: int, vocab_size: int):
-    """D2L §8.6's concise RNNModel on the GPU: cuDNN's ``nn.RNN``, the reference for ``cupy``.
-
-    float32 arithmetic as in CuPy (TF32 off). Each step ends with a device sync (besides
+    On ``device="cuda"`` it is cuDNN's ``nn.RNN``, the reference for ``cupy``: float32
+    arithmetic as in CuPy (TF32 off), and each step ends with a device sync (besides
     ``float(loss)``), as ours does, so the clock is read after the GPU has finished.
     """
     import torch
     import torch.nn.functional as F
 
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    device = torch.device("cuda")
+    if device == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     rnn = torch.nn.RNN(vocab_size, hidden).to(device)
     linear = torch.nn.Linear(hidden, vocab_size).to(device)
@@ -158,7 +134,8 @@ def torch_nn_rnn_cuda(hidden: int, vocab_size: int):
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         state[0] = H
-        torch.cuda.synchronize()
+        if device == "cuda":
+            torch.cuda.synchronize()
         return float(loss.detach())
 
     return step
@@ -200,7 +177,7 @@ def make_step(impl: str, hidden: int, vocab_size: int):
     if impl == "PyTorch nn.RNN":
         return torch_nn_rnn(hidden, vocab_size)
     if impl == TORCH_CUDA:
-        return torch_nn_rnn_cuda(hidden, vocab_size)
+        return torch_nn_rnn(hidden, vocab_size, "cuda")
     return gemm_bound(hidden, vocab_size)
 
 

@@ -302,3 +302,32 @@ def rnn_kernel_cases(max_h: int) -> dict:
         seed=st.integers(0, 2**32 - 1),
         scale=st.floats(0.1, 1.2),
     )
+
+
+def kernel_calls(backend, dtype) -> list[tuple[str, Callable, tuple]]:
+    """(name, kernel-calling function, inputs on ``backend``) for each array kernel of the
+    backend table: what the contract tests call (dtype kept, inputs untouched, fresh
+    outputs, no host wait)."""
+    ref = tg.backends.get("numpy")
+    rng = np.random.default_rng(7)
+    Zx, H0, W = rnn_inputs(4, 3, 5, dtype, 7, 0.9)
+    H = ref.rnn_forward(Zx, H0, W, "tanh")
+    dH = rng.normal(size=H.shape).astype(dtype)
+    logits, targets = rng.normal(size=(3, 4)).astype(dtype), np.array([0, 3, 3])
+    probs, grad = ref.softmax_cross_entropy(logits, targets)[1], rng.normal(size=3).astype(dtype)
+    index, values = np.array([[1, 1], [0, 2]]), rng.normal(size=(2, 2, 5)).astype(dtype)
+    b, c = backend, backend.asarray
+    return [
+        ("matmul", b.matmul, (c(H[0]), c(W))),
+        ("rnn_forward", lambda *a: b.rnn_forward(*a, "relu"), (c(Zx), c(H0), c(W))),
+        ("rnn_backward", lambda *a: b.rnn_backward(*a, "tanh"), (c(dH), c(H), c(H0), c(W))),
+        ("softmax_cross_entropy", b.softmax_cross_entropy, (c(logits), c(targets))),
+        (
+            "softmax_cross_entropy_backward",
+            b.softmax_cross_entropy_backward,
+            (c(probs), c(targets), c(grad)),
+        ),
+        ("tanh_backward", b.tanh_backward, (c(H), c(dH))),
+        ("scatter_add", lambda *a: b.scatter_add((3, 5), *a), (c(index), c(values))),
+        ("global_norm_sq", lambda *a: b.global_norm_sq(list(a)), (c(H), c(W))),  # float64
+    ]

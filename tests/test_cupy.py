@@ -23,7 +23,7 @@ import types
 
 import numpy as np
 import pytest
-from helpers import close_to_ulps, rnn_inputs, rnn_kernel_cases
+from helpers import close_to_ulps, kernel_calls, rnn_inputs, rnn_kernel_cases
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -499,38 +499,12 @@ def test_unusual_inputs_fall_back_and_match_numpy(gpu):
     np.testing.assert_allclose(gpu.to_numpy(loss), np.log1p(np.exp(-1.0)))
 
 
-def _calls(gpu, dtype):
-    """(name, kernel-calling function, CuPy inputs) for every kernel overridden here."""
-    rng = np.random.default_rng(7)
-    Zx, H0, W = rnn_inputs(4, 3, 5, dtype, 7, 0.9)
-    H = ref.rnn_forward(Zx, H0, W, "tanh")
-    dH = rng.normal(size=H.shape).astype(dtype)
-    logits, targets = rng.normal(size=(3, 4)).astype(dtype), np.array([0, 3, 3])
-    probs, grad = ref.softmax_cross_entropy(logits, targets)[1], rng.normal(size=3).astype(dtype)
-    index, values = np.array([[1, 1], [0, 2]]), rng.normal(size=(2, 2, 5)).astype(dtype)
-    c = gpu.asarray
-    return [
-        ("matmul", gpu.matmul, (c(H[0]), c(W))),
-        ("rnn_forward", lambda *a: gpu.rnn_forward(*a, "relu"), (c(Zx), c(H0), c(W))),
-        ("rnn_backward", lambda *a: gpu.rnn_backward(*a, "tanh"), (c(dH), c(H), c(H0), c(W))),
-        ("softmax_cross_entropy", gpu.softmax_cross_entropy, (c(logits), c(targets))),
-        (
-            "softmax_cross_entropy_backward",
-            gpu.softmax_cross_entropy_backward,
-            (c(probs), c(targets), c(grad)),
-        ),
-        ("tanh_backward", gpu.tanh_backward, (c(H), c(dH))),
-        ("scatter_add", lambda *a: gpu.scatter_add((3, 5), *a), (c(index), c(values))),
-        ("global_norm_sq", lambda *a: gpu.global_norm_sq(list(a)), (c(H), c(W))),
-    ]
-
-
 @needs_gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_kernels_keep_dtype_never_mutate_and_return_fresh_arrays(gpu, dtype):
     import cupy
 
-    for name, call, inputs in _calls(gpu, dtype):
+    for name, call, inputs in kernel_calls(gpu, dtype):
         before = [cupy.asnumpy(x) for x in inputs]
         result = call(*inputs)
         outputs = result if isinstance(result, tuple) else (result,)
@@ -555,7 +529,7 @@ def test_kernels_never_wait_for_the_gpu(gpu):
     """
     import cupy
 
-    calls = _calls(gpu, np.float32)
+    calls = kernel_calls(gpu, np.float32)
     Zx, H0, W = rnn_inputs(35, 32, 256, np.float32, 0, 0.9)
     big = (gpu.asarray(Zx), gpu.asarray(H0), gpu.asarray(W))
     H = gpu.rnn_forward(*big, "tanh")
