@@ -107,8 +107,8 @@ def main() -> None:
                           n_repeat=args.repeat, n_warmup=5)
             b = benchmark(gpu.rnn_backward, (dev[3], H, dev[1], dev[2], "tanh"),
                           n_repeat=args.repeat, n_warmup=5)
-            cells = [np.median(x.cpu_times) for x in (f,)] + [np.median(f.gpu_times[0])]
-            cells += [np.median(b.cpu_times), np.median(b.gpu_times[0])]
+            cells = [np.median(t) for t in (f.cpu_times, f.gpu_times[0], b.cpu_times,
+                                                 b.gpu_times[0])]
             print(
                 f"| {h} | {strategy} | "
                 + " | ".join(f"{c * 1e6:.0f}" for c in cells)

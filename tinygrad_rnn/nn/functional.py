@@ -38,9 +38,12 @@ def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> 
 
 def one_hot(indices: Any, num_classes: int, dtype: Any = np.float32) -> Tensor:
     """``indices`` (...) -> (..., num_classes) with a 1 at each index (no gradient)."""
-    indices = _as_indices(indices, num_classes, "one_hot indices")
-    xp = indices._backend.xp
-    classes = xp.arange(num_classes)
+    return _one_hot(_as_indices(indices, num_classes, "one_hot indices"), num_classes, dtype)
+
+
+def _one_hot(indices: Tensor, num_classes: int, dtype: Any) -> Tensor:
+    """:func:`one_hot` of integer indices already checked to lie in [0, num_classes)."""
+    classes = indices._backend.xp.arange(num_classes)
     return Tensor._wrap((indices.data[..., None] == classes).astype(dtype), indices._backend)
 
 

@@ -10,7 +10,7 @@ from ..backends.base import NONLINEARITIES
 from ..ops import RNNRecurrence, getitem, stack
 from ..tensor import Tensor
 from . import init
-from .functional import _as_indices, one_hot
+from .functional import _as_indices, _one_hot
 from .module import Module
 
 
@@ -105,7 +105,7 @@ class RNN(Module):
 
     def _forward_composed(self, X: Tensor, H0: Tensor, tokens: bool) -> tuple[Tensor, Tensor]:
         if tokens:
-            X = one_hot(X, self.input_size, dtype=self.W_xh.dtype)
+            X = _one_hot(X, self.input_size, self.W_xh.dtype)  # X was checked in forward
         H, outputs = H0, []
         for t in range(X.shape[0]):
             Z = X[t] @ self.W_xh + H @ self.W_hh + self.b_h
