@@ -358,6 +358,11 @@ def _list_args(arrays: list) -> tuple:
     return tuple(pointers) + tuple(np.int64(e) for e in ends) + (np.int32(len(arrays)),)
 
 
+def _group_size(h: int) -> int:
+    """Threads that take one slice of the rows kernel's k sum: whole warps, at most 1024."""
+    return min(1024, -(-h // 32) * 32)
+
+
 def _blocks(arrays: list) -> int:
     """Blocks of 256 threads for a grid-stride loop over all elements (at most 1024)."""
     return max(1, min(1024, -(-sum(a.size for a in arrays) // 256)))
@@ -463,8 +468,8 @@ class CupyBackend(Backend):
     name = "cupy"
     #: How the recurrence runs: ``"rows"`` (the whole sequence in one launch, a block
     #: per batch row) or ``"loop"`` (per step a cuBLAS GEMM and a fused elementwise
-    #: kernel). None: ``"rows"`` wherever a row of H fits in a block's shared memory
-    #: (:meth:`rnn_plan`). ``benchmarks/gpu_rnn.py`` compares the two.
+    #: kernel). None: ``"rows"`` up to h = 512 where a row of H fits in a block's
+    #: shared memory (:meth:`rnn_plan`). ``benchmarks/gpu_rnn.py`` compares the two.
     rnn_strategy: str | None = None
     #: Slices of the k sum per column in ``"rows"`` (None: as many as fit in 1024
     #: threads, each at least 32 long).
@@ -488,14 +493,14 @@ class CupyBackend(Backend):
         return "rows" if rows_fit and wanted else "loop"
 
     def _row_split(self, h: int) -> int:
-        most = 1024 // min(1024, -(-h // 32) * 32)  # groups of whole warps in 1024 threads
+        most = 1024 // _group_size(h)  # groups of whole warps in 1024 threads
         return max(1, min(most, self.rnn_row_split or max(1, h // 32)))
 
     def _launch_rows(self, way: str, nonlinearity: str, arrays: tuple, T: int, N: int, h: int):
         """One block per batch row, ``split`` groups of threads, a thread per column each."""
         kernel = self._k.rnn_rows(way, arrays[0].dtype, nonlinearity, self.rnn_row_unroll)
         split = self._row_split(h)
-        threads = split * min(1024, -(-h // 32) * 32)
+        threads = split * _group_size(h)
         sizes = (np.int32(T), np.int32(N), np.int32(h), np.int32(split))
         smem = (1 + split) * h * arrays[0].itemsize  # the row of H, the slices' sums
         kernel((N,), (threads,), arrays + sizes, shared_mem=smem)
@@ -663,12 +668,10 @@ class CupyBackend(Backend):
         ):
             return super().sgd_update(params, grads, lr)
         kernel = self._k.multi("tg_sgd", dtype)
-        for i in range(0, len(params), _LIST):
-            ps, gs = params[i : i + _LIST], grads[i : i + _LIST]
-            pointers = _list_args(ps)
+        for ps, gs in zip(_chunks(params), _chunks(grads), strict=True):
+            pointers = _list_args(ps)  # p0..p7, then g0..g7, then the sizes
             args = pointers[:_LIST] + _list_args(gs)[:_LIST] + pointers[_LIST:]
             kernel((_blocks(ps),), (256,), args + (dtype.type(lr),))
-        return None
 
     # ------------------------------------------------------------ scatter-add
     def scatter_add(self, shape: tuple, index: Any, values: Any) -> Any:
