@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 # cache=True: a second process loads the machine code from __pycache__ instead of
 # compiling again. fastmath=False: the results must match NumPy's to a few ulps.
@@ -35,7 +35,8 @@ _jit = numba.njit(**_OPTIONS)
 # Both are computed and one selected, so there is no branch. Against long-double
 # tanh on 7.5M points in [-25, 25]: at most 1.48 ulp off (float32) and 1.47 ulp
 # (float64); NumPy's own np.tanh is at most 1.37 and 1.18 ulp off on the same points.
-# Cost, 573k elements: float32 0.8 ms (NumPy 0.3), float64 1.9 ms (NumPy 1.5).
+# Cost, 573k elements (tanh of Zx + 0): float32 0.42 ms (NumPy 0.21), float64 1.3 ms (NumPy
+# 1.0).
 _TANH_CUT = 0.625  # Cephes' switch between the two formulas
 _TANH_CLAMP = 20.0  # tanh(x) rounds to ±1 beyond ~9 (float32) and ~19.1 (float64)
 
@@ -115,26 +116,40 @@ def _exp_reduced_impl(y):
     return _exp_reduced_f32 if y == types.float32 else _exp_reduced_f64
 
 
-@_jit
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float whose IEEE-754 bit pattern is ``bits``: int32 -> float32, int64 -> float64."""
+    float_type = {types.int32: types.float32, types.int64: types.float64}.get(bits)
+    if float_type is None:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(signature.return_type))
+
+    return float_type(bits), codegen
+
+
 def _pow2_neg(n):
-    """2**n for an integer-valued float n in [-127, 0], by its binary digits: exact, no calls."""
-    T = type(n)
-    m, scale = -n, T(1)
-    # Unrolled by hand with literal powers (CPython folds 2.0**-32 to a constant);
-    # a loop over the bits would compute them with pow() at run time.
-    take = m >= 64
-    m, scale = (m - 64, scale * T(2.0**-64)) if take else (m, scale)
-    take = m >= 32
-    m, scale = (m - 32, scale * T(2.0**-32)) if take else (m, scale)
-    take = m >= 16
-    m, scale = (m - 16, scale * T(2.0**-16)) if take else (m, scale)
-    take = m >= 8
-    m, scale = (m - 8, scale * T(2.0**-8)) if take else (m, scale)
-    take = m >= 4
-    m, scale = (m - 4, scale * T(2.0**-4)) if take else (m, scale)
-    take = m >= 2
-    m, scale = (m - 2, scale * T(0.25)) if take else (m, scale)
-    return scale * T(0.5) if m >= 1 else scale
+    """2**n for an integer-valued float n in [-126, 0]; one implementation per float type."""
+    raise TypeError("only callable from @njit code (an @overload stub)")
+
+
+# 2**n written straight into the exponent field (biased by 127 / 1023), with a zero
+# mantissa: exact, and a shift and a bit cast that LLVM vectorizes (3x faster exp
+# than building 2**n from its binary digits by selects).
+# The outer np.int32 matters: Numba widens int32 arithmetic to int64, whose bits would
+# make a float64 (and upcast the float32 polynomial with it).
+def _pow2_neg_f32(n):
+    return _float_from_bits(np.int32(np.int32(n + np.float32(127)) << 23))
+
+
+def _pow2_neg_f64(n):
+    return _float_from_bits(np.int64(n + 1023.0) << 52)
+
+
+@overload(_pow2_neg, jit_options=_MATH_OPTIONS)
+def _pow2_neg_impl(n):
+    return _pow2_neg_f32 if n == types.float32 else _pow2_neg_f64
 
 
 @numba.njit(inline="always", **_OPTIONS)  # inlined in Numba's IR: LLVM alone won't, too big

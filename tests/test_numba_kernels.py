@@ -90,6 +90,31 @@ def test_tanh_kernel_is_within_two_ulps():
         assert np.isnan(nan_out).all()
 
 
+def test_pow2_from_exponent_bits_is_exact_and_keeps_its_dtype():
+    """2**n written into the exponent field, over the whole range exp and tanh use."""
+    import numba
+    from tinygrad_rnn.backends._numba_kernels import _pow2_neg
+
+    @numba.njit
+    def powers(ns):
+        out = np.empty_like(ns)
+        for k in range(ns.size):
+            out[k] = _pow2_neg(ns[k])
+        return out
+
+    @numba.njit
+    def one_power(n):
+        return _pow2_neg(n)
+
+    for dtype in (np.float32, np.float64):
+        ns = np.arange(-126, 1).astype(dtype)
+        assert np.array_equal(powers(ns), np.ldexp(np.ones_like(ns), ns.astype(int)))
+        one_power(ns[0])
+        # an int64 bit pattern for float32 would make a float64 (and upcast exp with it)
+        returned = {sig.return_type for sig in one_power.nopython_signatures}
+        assert numba.from_dtype(np.dtype(dtype)) in returned
+
+
 # ----------------------------------------------------------------- softmax + xent
 @given(
     N=st.integers(1, 5),
