@@ -173,6 +173,14 @@ class Backend:
         return dZ, carry, dW_hh
 
     # -------------------------------------------------------------- reductions
+    def sum_leading_axes(self, grad: Any, n: int) -> Any:
+        """``grad`` summed over its first ``n`` axes: (A_1..A_n, *rest) -> rest.
+
+        The adjoint of broadcasting along new leading axes, e.g. the gradient of a bias
+        ``b`` (h,) added to every row of ``X W`` (N, h) or of ``Zx`` (T, N, h).
+        """
+        return grad.sum(axis=tuple(range(n)))
+
     def global_norm_sq(self, arrays: list) -> Any:
         """Σ‖a‖² over ``arrays`` as a 0-d array of this backend (no host round trip)."""
         xp = self.xp

@@ -330,4 +330,5 @@ def kernel_calls(backend, dtype) -> list[tuple[str, Callable, tuple]]:
         ("tanh_backward", b.tanh_backward, (c(H), c(dH))),
         ("scatter_add", lambda *a: b.scatter_add((3, 5), *a), (c(index), c(values))),
         ("global_norm_sq", lambda *a: b.global_norm_sq(list(a)), (c(H), c(W))),  # float64
+        ("sum_leading_axes", lambda a: b.sum_leading_axes(a, 2), (c(dH),)),
     ]

@@ -173,6 +173,27 @@ def test_tanh_backward_is_bitwise_numpy(shape, dtype, seed):
         np.testing.assert_array_equal(nb.tanh_backward(y.T, g.T), ref.tanh_backward(y.T, g.T))
 
 
+# ------------------------------------------------------------------ bias gradients
+@given(
+    lead=st.lists(st.integers(1, 40), min_size=1, max_size=3).map(tuple),
+    rest=st.lists(st.integers(1, 30), min_size=0, max_size=2).map(tuple),
+    dtype=DTYPES,
+    seed=SEEDS,
+)
+def test_sum_leading_axes_is_bitwise_numpy(lead, rest, dtype, seed):
+    """Column sums in NumPy's own order (row after row), so equal to the bit."""
+    rng = np.random.default_rng(seed)
+    # magnitudes over six decades, so a different summation order would show
+    g = (rng.normal(size=lead + rest) * 10.0 ** rng.uniform(-3, 3, lead + rest)).astype(dtype)
+    axes = tuple(range(len(lead)))
+    out = nb.sum_leading_axes(g, len(lead))
+    assert out.shape == rest and out.dtype == dtype
+    np.testing.assert_array_equal(out, g.sum(axis=axes))
+    # a non-contiguous gradient takes the NumPy path, same values
+    if g.ndim >= 2:
+        np.testing.assert_array_equal(nb.sum_leading_axes(g[::2], len(lead)), g[::2].sum(axis=axes))
+
+
 # ----------------------------------------------------------------------- scatter-add
 @given(
     V=st.integers(1, 6),

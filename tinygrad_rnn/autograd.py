@@ -89,7 +89,7 @@ class Function(ABC):
         return result
 
 
-def unbroadcast(xp: Any, grad: Any, shape: tuple[int, ...]) -> Any:
+def unbroadcast(backend: Backend, grad: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
 
     Broadcasting copies an input along new leading axes and along axes of size 1,
@@ -97,7 +97,7 @@ def unbroadcast(xp: Any, grad: Any, shape: tuple[int, ...]) -> Any:
     """
     extra = grad.ndim - len(shape)
     if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
+        grad = backend.sum_leading_axes(grad, extra)
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
@@ -131,7 +131,6 @@ def backward(root: Tensor, grad: Any) -> None:
     chain rule runs once per node, in reverse topological order, so each node's
     gradient is complete (summed over all its uses) before it is passed on.
     """
-    xp = root._backend.xp
     grads: dict[int, Any] = {id(root): grad}
     for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
@@ -145,7 +144,7 @@ def backward(root: Tensor, grad: Any) -> None:
             if g_in is None or not inp.requires_grad:
                 continue
             if g_in.shape != inp.shape:
-                g_in = unbroadcast(xp, g_in, inp.shape)
+                g_in = unbroadcast(fn.backend, g_in, inp.shape)
             key = id(inp)
             # ``+`` makes a new array: an upstream gradient may be shared, never mutated.
             grads[key] = g_in if key not in grads else grads[key] + g_in

@@ -25,9 +25,11 @@ def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> 
     if data.dtype.kind not in "iu":
         raise TypeError(f"{what} must be an integer tensor, got {data.dtype}")
     if data.size:
-        xp = backend.xp if backend is not None else np
-        bounds = xp.stack((data.min(), data.max()))  # one array: one read-back, not two
-        low, high = (int(v) for v in (bounds if backend is None else backend.to_numpy(bounds)))
+        if backend is None:
+            low, high = int(data.min()), int(data.max())
+        else:  # one array: one read-back from a GPU, not two
+            bounds = backend.to_numpy(backend.xp.stack((data.min(), data.max())))
+            low, high = int(bounds[0]), int(bounds[1])
         if low < 0 or high >= n:
             raise IndexError(
                 f"{what} out of range: values span [{low}, {high}] but must lie in [0, {n - 1}]")
