@@ -194,6 +194,21 @@ def test_sum_leading_axes_is_bitwise_numpy(lead, rest, dtype, seed):
         np.testing.assert_array_equal(nb.sum_leading_axes(g[::2], len(lead)), g[::2].sum(axis=axes))
 
 
+@given(sizes=st.lists(st.integers(1, 300), min_size=1, max_size=4), dtype=DTYPES, seed=SEEDS)
+def test_global_norm_sq_sums_in_float64(sizes, dtype, seed):
+    """Σ‖a‖² over arrays of any length (the four running sums' tail included): squares
+    of float32/64 values are exact in float64 or nearly, so the only error is the
+    float64 summation's, under n·2⁻⁵³ relative for n terms."""
+    import math
+
+    rng = np.random.default_rng(seed)
+    arrays = [rng.normal(size=n).astype(dtype) for n in sizes]
+    got = nb.global_norm_sq(arrays)
+    exact = math.fsum(float(x) ** 2 for a in arrays for x in a)
+    assert got.dtype == np.float64
+    assert abs(float(got) - exact) <= 2 * sum(sizes) * 2.0**-53 * exact
+
+
 # ----------------------------------------------------------------------- scatter-add
 @given(
     V=st.integers(1, 6),
