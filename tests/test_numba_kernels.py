@@ -209,6 +209,17 @@ def test_global_norm_sq_sums_in_float64(sizes, dtype, seed):
     assert abs(float(got) - exact) <= 2 * sum(sizes) * 2.0**-53 * exact
 
 
+@given(n=st.integers(1, 40), m=st.integers(1, 40), dtype=DTYPES, seed=SEEDS)
+def test_tiled_transpose_is_exact(n, m, dtype, seed):
+    """W_hhᵀ for BPTT, in 16×16 tiles: sizes off the tile grid included."""
+    from tinygrad_rnn.backends._numba_kernels import transposed
+
+    a = np.random.default_rng(seed).normal(size=(n, m)).astype(dtype)
+    out = transposed(a)
+    assert out.flags.c_contiguous and out.dtype == dtype
+    np.testing.assert_array_equal(out, a.T)
+
+
 # ----------------------------------------------------------------------- scatter-add
 @given(
     V=st.integers(1, 6),
