@@ -149,7 +149,7 @@ def test_third_party_backend_passes_gradcheck(mine):
 
 _FAULTS_PER_STEP = """
 import resource, numpy as np, tinygrad_rnn as tg
-from tinygrad_rnn.backends.numpy_backend import keep_freed_memory
+from tinygrad_rnn.backends.host_memory import keep_freed_memory
 tg.Tensor(np.zeros(3))  # the first tensor sets up its backend
 print(keep_freed_memory())
 def step():  # a training step's pattern: big temporaries allocated, written, freed
