@@ -170,15 +170,16 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) / 50)
     reason="the freed-memory policy is glibc's mallopt",
 )
 def test_freed_host_memory_is_reused_not_faulted_in_again():
-    """With the policy, a step's 2 MiB temporaries come back from the heap; without it
-    (opt-out) glibc maps fresh pages each step: 2 × 512 faults of 4 KiB."""
+    """With the policy, a step's two 2 MiB temporaries (1,024 pages touched) come back
+    from the heap, already mapped; glibc's default maps fresh pages for them (here:
+    about 1,000 faults a step). The opt-out leaves malloc alone."""
     def run(env_value: str) -> tuple[str, float]:
         env = {**os.environ, "TINYGRAD_RNN_KEEP_FREED_MEMORY": env_value}
         out = subprocess.run([sys.executable, "-c", _FAULTS_PER_STEP], env=env,
                              capture_output=True, text=True, check=True).stdout.split()
         return out[0], float(out[1])
 
-    (on, faults_on), (off, faults_off) = run("1"), run("0")
-    assert (on, off) == ("True", "False")
-    assert faults_off > 500  # the problem is real on this machine
-    assert faults_on < faults_off / 20
+    on, faults_on = run("1")
+    assert on == "True"
+    assert faults_on < 64  # well under the 1,024 pages a step touches
+    assert run("0")[0] == "False"
