@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -223,14 +224,11 @@ class NumbaBackend(NumpyBackend):
         NumPy for rows of 28-128 (its loop pays per row). A single column would be
         summed pairwise by NumPy, so it stays there.
         """
-        rest = grad.shape[n:] if 0 < n <= getattr(grad, "ndim", -1) else ()
-        width = int(np.prod(rest))
-        if (
-            width < 2
-            or _float_dtype(grad) is None
-            or grad.size == 0
-            or not grad.flags.c_contiguous
-        ):
+        if _float_dtype(grad) is None or grad.size == 0 or not grad.flags.c_contiguous:
+            return super().sum_leading_axes(grad, n)
+        rest = grad.shape[n:]
+        width = math.prod(rest)
+        if width < 2:
             return super().sum_leading_axes(grad, n)
         return K.column_sums(grad.reshape(-1, width)).reshape(rest)
 

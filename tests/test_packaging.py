@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import json
 import os
+import platform
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -166,7 +167,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) / 50)
 
 
 @pytest.mark.skipif(
-    sys.platform != "linux" or __import__("platform").libc_ver()[0] != "glibc",
+    platform.libc_ver()[0] != "glibc",
     reason="the freed-memory policy is glibc's mallopt",
 )
 def test_freed_host_memory_is_reused_not_faulted_in_again():
