@@ -44,6 +44,9 @@ class Backend:
 
     name: str = "abstract"
     xp: ModuleType = np
+    #: Whether ``record_graph(body)`` can record a step once and replay it (a CUDA
+    #: graph, ``cupy``); see :mod:`tinygrad_rnn.cuda_graph`.
+    records_graphs: bool = False
 
     # ------------------------------------------------------------------ arrays
     def asarray(self, data: Any, dtype: Any = None) -> Any:
@@ -57,6 +60,10 @@ class Backend:
     def is_array(self, obj: Any) -> bool:
         """Whether ``obj`` is an array this backend computes on."""
         return isinstance(obj, np.ndarray)
+
+    def copy_from_host(self, dst: Any, src: np.ndarray) -> None:
+        """Copy the host array ``src`` into ``dst`` (same shape), in place."""
+        self.xp.copyto(dst, self.asarray(src))
 
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU); benchmarks call it."""

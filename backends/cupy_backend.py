@@ -26,16 +26,20 @@ All are built on first use and compiled once per dtype (CuPy caches the binaries
 ``~/.cupy/kernel_cache``). No kernel here waits for the GPU: each call only queues
 work on the current stream, so nothing in a step synchronises with the host except
 what the caller reads back. CuPy compiles with ``-ftz``: float32 subnormals become 0.
+
+``record_graph`` records a whole training step as a CUDA graph, replayed in one launch
+(:mod:`tinygrad_rnn.cuda_graph`, ``train --cuda-graph``).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .base import Backend, BackendUnavailable, rnn_shapes_ok
+from .base import Backend, BackendError, BackendUnavailable, rnn_shapes_ok
 
 INSTALL_HINT = (
     "install CuPy for your CUDA version: pip install 'tinygrad_rnn[cuda12]' "
@@ -462,10 +466,21 @@ class _Kernels:
         return self._xent[dtype]
 
 
+class _Replay:
+    """A recorded CUDA graph, and the memory pool its kernels read and write."""
+
+    def __init__(self, graph: Any, pool: Any) -> None:
+        self.graph, self.pool = graph, pool  # the pool lives as long as the graph
+
+    def __call__(self) -> None:
+        self.graph.launch()
+
+
 class CupyBackend(Backend):
     """CuPy arrays on the current CUDA device."""
 
     name = "cupy"
+    records_graphs = True
     #: How the recurrence runs: ``"rows"`` (the whole sequence in one launch, a block
     #: per batch row) or ``"loop"`` (per step a cuBLAS GEMM and a fused elementwise
     #: kernel). None: ``"rows"`` up to h = 512 where a row of H fits in a block's
@@ -519,8 +534,40 @@ class CupyBackend(Backend):
     def is_array(self, obj: Any) -> bool:
         return isinstance(obj, self.xp.ndarray)
 
+    def copy_from_host(self, dst: Any, src: np.ndarray) -> None:
+        """One host-to-device copy into ``dst``, queued on the current stream."""
+        dst.set(np.ascontiguousarray(src, dtype=dst.dtype))
+
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()
+
+    def record_graph(self, body: Callable[[], None]) -> Callable[[], None]:
+        """Record the kernels ``body`` queues as a CUDA graph; return its replay.
+
+        ``body`` runs once, on a stream of its own in capture mode, so its kernels are
+        recorded and not run: it must not wait for the GPU or read anything back. The
+        memory it allocates comes from a pool kept for this graph alone, since every
+        replay writes to those same blocks. Replays queue on the current stream, in
+        order with the work before and after them.
+        """
+        cupy = self.xp
+        pool = cupy.cuda.MemoryPool()
+        stream = cupy.cuda.Stream(non_blocking=True)  # the legacy default stream cannot capture
+        with cupy.cuda.using_allocator(pool.malloc), stream:
+            stream.begin_capture()
+            try:
+                body()
+            except Exception as e:
+                try:
+                    stream.end_capture()
+                except cupy.cuda.runtime.CUDARuntimeError:
+                    pass  # the failure above invalidated the capture; its error is the one to see
+                raise BackendError(
+                    f"recording a CUDA graph failed: {type(e).__name__}: {e} (the recorded code "
+                    "must only queue GPU work: no read-back, no synchronisation)"
+                ) from e
+            graph = stream.end_capture()
+        return _Replay(graph, pool)
 
     def _float_dtype(self, *arrays: Any) -> np.dtype | None:
         """The dtype shared by ``arrays`` if all are non-empty float32/float64 CuPy arrays."""

@@ -32,6 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, STEPS = 32, 35
 TORCH_CUDA = "PyTorch nn.RNN (cuda)"  # measured only where torch.cuda.is_available()
+GRAPHED = "tinygrad_rnn cupy (CUDA graph)"  # train --cuda-graph: the step replayed
 
 
 # ------------------------------------------------------------------ workloads
@@ -49,8 +50,9 @@ def load_batches(n: int = 8) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
     return list(iter(loader))[:n], vocab_size
 
 
-def ours(backend: str, hidden: int, vocab_size: int):
-    """A step function over (X, Y) running the CLI's training step on ``backend``."""
+def ours(backend: str, hidden: int, vocab_size: int, cuda_graph: bool = False):
+    """A step function over (X, Y) running the CLI's training step on ``backend``
+    (replayed from a CUDA graph with ``cuda_graph``, as ``train --cuda-graph`` does)."""
     from tinygrad_rnn import optim
     from tinygrad_rnn.data import Vocab
     from tinygrad_rnn.model import RNNLM
@@ -58,8 +60,15 @@ def ours(backend: str, hidden: int, vocab_size: int):
 
     config = TrainConfig(num_hiddens=hidden, batch_size=BATCH, num_steps=STEPS)
     model = RNNLM(vocab_size, hidden, backend=backend)
-    trainer = Trainer(model, None, Vocab([]), config, optim.SGD(model.parameters(), lr=1.0))
+    trainer = Trainer(model, None, Vocab([]), config, optim.SGD(model.parameters(), lr=1.0),
+                      cuda_graph=cuda_graph)
     state = [None]
+
+    def graphed_step(X, Y):
+        loss = trainer.graphed_step(X, Y, fresh=state[0] is None)
+        state[0] = True  # the graph carries H_T over itself
+        model.W_hq._backend.synchronize()
+        return float(loss)
 
     def step(X, Y):
         s = model.begin_state(BATCH) if state[0] is None else state[0].detach()
@@ -67,7 +76,7 @@ def ours(backend: str, hidden: int, vocab_size: int):
         model.W_hq._backend.synchronize()
         return float(loss)
 
-    return step
+    return graphed_step if cuda_graph else step
 
 
 def torch_scratch(hidden: int, vocab_size: int):
@@ -171,7 +180,7 @@ def gemm_bound(hidden: int, vocab_size: int):
 # spin on the cores while another is being timed, and all face the same noise.
 def make_step(impl: str, hidden: int, vocab_size: int):
     if impl.startswith("tinygrad_rnn "):
-        return ours(impl.split()[1], hidden, vocab_size)
+        return ours(impl.split()[1], hidden, vocab_size, cuda_graph=impl == GRAPHED)
     if impl == "PyTorch scratch loop":
         return torch_scratch(hidden, vocab_size)
     if impl == "PyTorch nn.RNN":
@@ -214,6 +223,8 @@ def implementations(backends: list[str], torch: bool) -> list[str]:
     import tinygrad_rnn as tg
 
     impls = [f"tinygrad_rnn {b}" for b in backends if b in tg.backends.available()]
+    if "tinygrad_rnn cupy" in impls:
+        impls.append(GRAPHED)
     if torch and importlib.util.find_spec("torch") is not None:
         impls += ["PyTorch scratch loop", "PyTorch nn.RNN"]
         if _torch_cuda_available():

@@ -8,12 +8,13 @@
 #      profile "dev"), then the rest of tests/test_cupy.py
 #   3. the recurrence alone: benchmarks/gpu_rnn.py, the loop and rows strategies
 #      (checked against float64 NumPy) beside cuDNN's nn.RNN
-#   4. tokens/s: benchmarks/charlm.py --backends cupy at h = 32, 128 and 512, beside
-#      PyTorch's cuDNN nn.RNN on the same GPU ("PyTorch nn.RNN (cuda)")
+#   4. tokens/s: benchmarks/charlm.py --backends cupy at h = 32, 128 and 512, the step
+#      as it is and replayed from a CUDA graph, beside PyTorch's cuDNN nn.RNN on the
+#      same GPU ("PyTorch nn.RNN (cuda)")
 #   5. a per-op profile of the training step (benchmarks/profile_step.py) at h = 32, 512
-#   6. D2L §8.5 (h = 512, lr 1, batch 32 x 35 steps) for 100 epochs with --backend cupy:
-#      the perplexity, against ~7.2 on the CPU at epoch 100; the same run on the CPU
-#      (numba) too when time is left (TRAIN_CPU=0: never)
+#   6. D2L §8.5 (h = 512, lr 1, batch 32 x 35 steps) for 100 epochs with --backend cupy,
+#      without and with --cuda-graph: the perplexity, against ~7.2 on the CPU at epoch
+#      100; the same run on the CPU (numba) too when time is left (TRAIN_CPU=0: never)
 #
 # STAGES="tests rnn bench profile train" picks stages; T_TESTS, T_RNN, T_BENCH,
 # T_PROFILE, T_TRAIN are their time limits (s), BENCH_REPEATS and BENCH_SECONDS the
@@ -190,45 +191,49 @@ run_bench() {
         note bench FAIL "no PyTorch nn.RNN (cuda) row: torch.cuda.is_available() is False"
         return
     fi
-    # ours against cuDNN at each h: at least 1.0x at h = 512, ahead at 32 and 128
-    local h ratio
-    for h in 32 128 512; do
-        ratio=$(grep -E "^\| $h \| 1 \| tinygrad_rnn cupy \|" "$out" | awk -F'|' '{print $(NF-1)}' \
-            | tr -d ' ×')
-        if [ -z "$ratio" ] || [ "$ratio" = "–" ]; then
-            note bench FAIL "h=$h: no cupy row or no PyTorch (cuda) row"
-        else
-            note bench "$(awk -v r="$ratio" -v h="$h" \
-                'BEGIN { print ((h == 512 ? r >= 1.0 : r > 1.0) ? "ok" : "SLOW") }')" \
-                "h=$h: tinygrad_rnn cupy = ${ratio}x PyTorch nn.RNN (cuda)"
-        fi
+    # ours against cuDNN at each h: at least 1.0x at h = 512, ahead at 32 and 128; the
+    # step as it runs by default, then replayed from a CUDA graph (train --cuda-graph)
+    local h ratio impl
+    for impl in "tinygrad_rnn cupy" "tinygrad_rnn cupy (CUDA graph)"; do
+        for h in 32 128 512; do
+            ratio=$(grep -F "| $h | 1 | $impl |" "$out" | awk -F'|' '{print $(NF-1)}' | tr -d ' ×')
+            if [ -z "$ratio" ] || [ "$ratio" = "–" ]; then
+                note bench FAIL "h=$h: no '$impl' row or no PyTorch (cuda) row"
+            else
+                note bench "$(awk -v r="$ratio" -v h="$h" \
+                    'BEGIN { print ((h == 512 ? r >= 1.0 : r > 1.0) ? "ok" : "SLOW") }')" \
+                    "h=$h: $impl = ${ratio}x PyTorch nn.RNN (cuda)"
+            fi
+        done
     done
 }
 
-train_run() { # backend, time limit (s), metrics file
+train_run() { # backend, time limit (s), metrics file, more options
     timeout -k 10 "$2" $PY -m tinygrad_rnn train --backend "$1" --epochs 100 --quiet \
-        --metrics "$3" | tee "$3.out"
+        --metrics "$3" "${@:4}" | tee "$3.out"
     return "${PIPESTATUS[0]}"
 }
 
 run_train() {
-    banner "D2L §8.5, 100 epochs, --backend cupy"
-    local dir ppl_gpu ppl_cpu status left
+    local dir ppl_gpu ppl_cpu status left flag name
     dir=${OUT:-$(mktemp -d)}
-    train_run cupy "$T_TRAIN" "$dir/train_cupy.jsonl"
-    status=$?
-    ppl_gpu=$(sed -n 's/^perplexity \([0-9.]*\),.*/\1/p' "$dir/train_cupy.jsonl.out" | tail -1)
-    rm -f "$dir/train_cupy.jsonl.out"
-    if [ $status -ne 0 ] || [ -z "$ppl_gpu" ]; then
-        note train FAIL "cupy: exit $status"
-        return
-    fi
-    if [ "$BOOK_OK" = 1 ]; then
-        note train "$(awk -v p="$ppl_gpu" 'BEGIN { print (p <= 8 ? "ok" : "HIGH") }')" \
-            "cupy: perplexity $ppl_gpu at epoch 100 (CPU: ~7.2)"
-    else
-        note train ok "cupy: perplexity $ppl_gpu (no book: not comparable)"
-    fi
+    for flag in "" --cuda-graph; do
+        name="cupy${flag:+ $flag}"
+        banner "D2L §8.5, 100 epochs, --backend $name"
+        train_run cupy "$T_TRAIN" "$dir/train_cupy$flag.jsonl" $flag
+        status=$?
+        ppl_gpu=$(sed -n 's/^perplexity \([0-9.]*\),.*/\1/p' "$dir/train_cupy$flag.jsonl.out" \
+            | tail -1)
+        rm -f "$dir/train_cupy$flag.jsonl.out"
+        if [ $status -ne 0 ] || [ -z "$ppl_gpu" ]; then
+            note train FAIL "$name: exit $status"
+        elif [ "$BOOK_OK" = 1 ]; then
+            note train "$(awk -v p="$ppl_gpu" 'BEGIN { print (p <= 8 ? "ok" : "HIGH") }')" \
+                "$name: perplexity $ppl_gpu at epoch 100 (CPU: ~7.2)"
+        else
+            note train ok "$name: perplexity $ppl_gpu (no book: not comparable)"
+        fi
+    done
     left=$((285 - SECONDS))
     if [ "${TRAIN_CPU:-1}" = 0 ]; then
         return

@@ -67,6 +67,7 @@ def corpus(tmp_path) -> str:
 
 # ====================================================================== everywhere
 KERNELS = [
+    "copy_from_host",
     "matmul",
     "scatter_add",
     "tanh_backward",

@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save the perplexity curve to this PNG (needs matplotlib)")
     t.add_argument("--metrics", type=Path, default=None,
                    help="append one JSON record per epoch to this .jsonl file")
+    t.add_argument("--cuda-graph", action="store_true",
+                   help="with --backend cupy: record the training step once as a CUDA graph "
+                        "and replay it (SGD only)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     g = sub.add_parser("generate", help="continue a prefix with a trained model",
@@ -190,14 +193,15 @@ def train(args: argparse.Namespace) -> int:
         _check_plotting()
     data = str(args.data) if args.data is not None else None
     if args.resume is not None:
-        trainer = Trainer.resume(args.resume, data, args.backend, num_epochs=args.epochs)
+        trainer = Trainer.resume(args.resume, data, args.backend, num_epochs=args.epochs,
+                                 cuda_graph=args.cuda_graph)
     else:
         config = TrainConfig(
             num_hiddens=args.hidden, num_epochs=args.epochs, lr=args.lr,
             batch_size=args.batch_size, num_steps=args.num_steps, max_tokens=args.max_tokens,
             use_random_iter=args.random_iter, optimizer=args.optimizer, clip_theta=args.clip,
             seed=args.seed)
-        trainer = Trainer.create(config, data, args.backend)
+        trainer = Trainer.create(config, data, args.backend, args.cuda_graph)
     total = trainer.config.num_epochs
     progress = _Progress(trainer.epoch, total, not args.quiet)
     metrics = open(args.metrics, "a", encoding="utf-8") if args.metrics else None
@@ -249,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return train(args) if args.command == "train" else generate(args)
-    except (DataError, CheckpointError, backends.BackendUnavailable, ValueError) as e:
+    except (DataError, CheckpointError, backends.BackendError, ValueError) as e:
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import backends, checkpoint, optim
+from .cuda_graph import GraphedStep
 from .data import SeqDataLoader, Vocab, load_corpus
 from .model import RNNLM
 from .nn.functional import cross_entropy
@@ -84,10 +85,22 @@ class Trainer:
     optimizer: optim.Optimizer
     epoch: int = 0
     history: list[EpochStats] = field(default_factory=list)
+    #: Replay each step from a CUDA graph (backend ``cupy``, optimizer SGD): the
+    #: same arithmetic, a fraction of the host time (:mod:`tinygrad_rnn.cuda_graph`).
+    cuda_graph: bool = False
+    graphed_step: GraphedStep | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.cuda_graph:  # built now, so a wrong backend or optimizer fails at once
+            cfg = self.config
+            self.graphed_step = GraphedStep(
+                self._step, self.model, self.optimizer, (cfg.batch_size, cfg.num_steps),
+                self.model.vocab_size,
+                settings=lambda: (self.optimizer.lr, self.config.clip_theta))
 
     @classmethod
     def create(cls, config: TrainConfig, data: str | None = None,
-               backend: str | None = None) -> Trainer:
+               backend: str | None = None, cuda_graph: bool = False) -> Trainer:
         """Load the corpus, build the model on ``backend`` and its optimizer."""
         manual_seed(config.seed)
         corpus, vocab = load_corpus(data, config.max_tokens)
@@ -96,42 +109,55 @@ class Trainer:
         model = RNNLM(len(vocab), config.num_hiddens, config.nonlinearity, dtype=config.dtype,
                       backend=backend or fastest_backend())
         opt = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr)
-        return cls(model, loader, vocab, config, opt)
+        return cls(model, loader, vocab, config, opt, cuda_graph=cuda_graph)
 
     # ------------------------------------------------------------------ steps
     def train_step(self, X: np.ndarray, Y: np.ndarray, state: Tensor | None
                    ) -> tuple[Any, Tensor]:
         """One minibatch: ``X``, ``Y`` int (N, T). Returns (mean loss as a 0-d array, H_T)."""
-        logits, state = self.model(X, state)
         # targets stay NumPy until cross_entropy has checked their range on the host
-        loss = cross_entropy(logits, np.ascontiguousarray(Y.T).reshape(-1))
+        loss, state = self._step(X, np.ascontiguousarray(Y.T).reshape(-1), state)
+        return loss.data, state
+
+    def _step(self, tokens: Any, targets: Any, state: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Forward, mean cross-entropy, backward, clip to norm θ, update; also on a graph."""
+        logits, state = self.model(tokens, state)
+        loss = cross_entropy(logits, targets)
         self.optimizer.zero_grad()
         loss.backward()
         optim.clip_grad_norm(self.optimizer.params, self.config.clip_theta)
         self.optimizer.step()
-        return loss.data, state
+        return loss, state
 
     def train_epoch(self) -> EpochStats:
-        """One pass over the data; perplexity = exp(mean cross-entropy over all tokens)."""
+        """One pass over the data; perplexity = exp(mean cross-entropy over all tokens).
+
+        The losses stay where they are computed until the epoch ends, so a GPU is never
+        waited for within it; then a NaN or infinite loss names its step.
+        """
         self.epoch += 1
         start = time.perf_counter()
-        total_loss, total_tokens, state = 0.0, 0, None
-        for step, (X, Y) in enumerate(self.loader, start=1):
-            if state is None or self.config.use_random_iter:
-                state = self.model.begin_state(X.shape[0])
+        losses, sizes, state = [], [], None
+        for i, (X, Y) in enumerate(self.loader):
+            fresh = i == 0 or self.config.use_random_iter
+            if self.graphed_step is not None:  # it carries H_T over in its own buffer
+                losses.append(self.graphed_step(X, Y, fresh).copy())  # its buffer is reused
             else:
-                state = state.detach()  # truncated BPTT: no gradient into the last minibatch
-            loss, state = self.train_step(X, Y, state)
-            loss = float(loss)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(
-                    f"training diverged at epoch {self.epoch}, step {step}: the loss is {loss} "
-                    f"(try a smaller --lr than {self.config.lr})")
-            total_loss += loss * Y.size
-            total_tokens += Y.size
+                state = self.model.begin_state(X.shape[0]) if fresh else state.detach()
+                loss, state = self.train_step(X, Y, state)  # detached: truncated BPTT
+                losses.append(loss)
+            sizes.append(Y.size)
+        backend = self.model.W_hq._backend
+        losses = backend.to_numpy(backend.xp.stack(losses)).astype(np.float64)
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            raise TrainingDiverged(
+                f"training diverged at epoch {self.epoch}, step {bad[0] + 1}: the loss is "
+                f"{losses[bad[0]]} (try a smaller --lr than {self.config.lr})")
         seconds = time.perf_counter() - start
-        stats = EpochStats(self.epoch, math.exp(total_loss / total_tokens),
-                           total_tokens / seconds, seconds)
+        total_tokens = sum(sizes)
+        mean_loss = float(losses @ np.asarray(sizes)) / total_tokens  # over all tokens
+        stats = EpochStats(self.epoch, math.exp(mean_loss), total_tokens / seconds, seconds)
         self.history.append(stats)
         return stats
 
@@ -155,14 +181,14 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: str | Path, data: str | None = None, backend: str | None = None,
-               num_epochs: int | None = None) -> Trainer:
+               num_epochs: int | None = None, cuda_graph: bool = False) -> Trainer:
         """Rebuild a run from a checkpoint (on any backend) to continue where it stopped."""
         ckpt = checkpoint.load(path)
         meta = ckpt["meta"]
         config = TrainConfig(**meta["train"])
         if num_epochs is not None:
             config.num_epochs = num_epochs
-        trainer = cls.create(config, data, backend or meta.get("backend"))
+        trainer = cls.create(config, data, backend or meta.get("backend"), cuda_graph)
         if trainer.vocab.idx_to_token != ckpt["vocab"]:
             raise checkpoint.CheckpointError(
                 f"checkpoint {path} was trained on a different vocabulary than the data given "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -9,12 +12,29 @@ import numpy as np
 from ..ops import SoftmaxCrossEntropy, getitem
 from ..tensor import Tensor
 
+_PRECHECKED: ContextVar[bool] = ContextVar("prechecked_indices", default=False)
+
+
+@contextmanager
+def prechecked_indices() -> Iterator[None]:
+    """Within: integer tensors are taken to be in range, not read back to be checked.
+
+    For a step recorded as a CUDA graph, where nothing may wait for the GPU; the
+    caller has checked the ids on the host before copying them over.
+    """
+    token = _PRECHECKED.set(True)
+    try:
+        yield
+    finally:
+        _PRECHECKED.reset(token)
+
 
 def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> Tensor:
     """Integer ``indices`` as a tensor (on ``like``'s backend), each checked to lie in [0, n).
 
     Host data (a list, a NumPy array) is checked before it moves, which costs nothing;
-    a tensor already on a GPU is checked there, with one read-back of its min and max.
+    a tensor already on a GPU is checked there, with one read-back of its min and max
+    (none within :func:`prechecked_indices`).
     """
     if isinstance(indices, Tensor):
         if like is not None:
@@ -24,7 +44,7 @@ def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> 
         data, backend = np.asarray(indices), None
     if data.dtype.kind not in "iu":
         raise TypeError(f"{what} must be an integer tensor, got {data.dtype}")
-    if data.size:
+    if data.size and not (backend is not None and _PRECHECKED.get()):
         if backend is None:
             low, high = int(data.min()), int(data.max())
         else:  # one array: one read-back from a GPU, not two

@@ -1,0 +1,127 @@
+"""The training step recorded once as a CUDA graph and replayed per minibatch.
+
+On a GPU at D2L's sizes a step costs host time, not GPU time: some sixty CuPy calls
+and the autograd's Python take about 2 ms, while the kernels need a fraction of
+that. A CUDA graph records the kernels of one step once; each later step is one
+launch. A replay runs the same kernels on the same device memory, which shapes
+everything here:
+
+* The inputs live in static buffers. Each step copies its token ids and targets
+  into them, after checking them on the host, since nothing in a graph may read
+  back to the host. The hidden state carries over in a buffer that the step itself
+  writes last (truncated BPTT: no gradient flows into it).
+* The outputs are copied into static buffers too: the loss, and that state.
+* The parameters are updated in place (SGD). Adam keeps its step count on the host,
+  where a graph would freeze it, so it is refused.
+* Whatever the graph cannot see makes the next step record it again: parameters
+  given new arrays (``load_state_dict``), another learning rate or clipping norm.
+
+The first step runs eagerly: kernels compile and cuBLAS sets itself up, so
+the recording meets no first-use work. The second records the graph, then launches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import optim
+from .nn.functional import prechecked_indices
+from .tensor import Tensor
+
+#: ``step(tokens (N, T), targets (T·N,), H0 (N, h)) -> (mean loss, H_T)``: one
+#: training step (forward, loss, backward, clip, update) on tensors of one backend.
+Step = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+class GraphedStep:
+    """``step`` for minibatches of shape ``(N, T)``, replayed from a CUDA graph.
+
+    ``graphed(X, Y, fresh)``: ``X``, ``Y`` int (N, T) on the host; ``fresh`` starts
+    from the zero state, else from the state the previous call left. Returns the mean
+    loss as a 0-d device array, overwritten by the next call (copy it to keep it).
+
+    ``settings()`` returns what the recorded step depends on beyond its arrays (the
+    learning rate, the clipping norm); when it changes, the graph is recorded again.
+    ``record(body)`` records ``body`` and returns a function that replays it; by
+    default the backend's ``record_graph`` (only ``cupy`` has one).
+    """
+
+    def __init__(self, step: Step, model: Any, optimizer: optim.Optimizer,
+                 batch_shape: tuple[int, int], vocab_size: int,
+                 settings: Callable[[], tuple] = tuple,
+                 record: Callable[[Callable[[], None]], Callable[[], None]] | None = None
+                 ) -> None:
+        if not isinstance(optimizer, optim.SGD):
+            raise ValueError(
+                f"a CUDA graph replays the step as recorded, so it needs an optimizer whose "
+                f"update is all on the GPU: SGD; {type(optimizer).__name__} keeps its step "
+                f"count on the host")
+        self._step, self._optimizer = step, optimizer
+        self._settings, self._vocab_size = settings, vocab_size
+        self._backend = backend = model.begin_state(1)._backend
+        if record is None and not backend.records_graphs:
+            raise ValueError(
+                f"a CUDA graph needs backend 'cupy'; this model is on {backend.name!r}, where a "
+                "step does not wait on the host (drop --cuda-graph)")
+        self._record = record or backend.record_graph
+        N, T = batch_shape
+        xp = backend.xp
+        self._tokens = xp.zeros((N, T), dtype=np.int64)
+        self._targets = xp.zeros((T * N,), dtype=np.int64)
+        self._state = model.begin_state(N).data  # H0 in, H_T out
+        self._loss = xp.zeros((), dtype=self._state.dtype)
+        self._replay: Callable[[], None] | None = None
+        self._recorded_for: tuple[list, tuple] = ([], ())
+        self._warm = False
+
+    def __call__(self, X: np.ndarray, Y: np.ndarray, fresh: bool) -> Any:
+        X, Y = np.asarray(X), np.asarray(Y)
+        if X.shape != self._tokens.shape or Y.shape != X.shape:
+            raise ValueError(
+                f"the recorded step takes tokens and targets of shape {self._tokens.shape}, "
+                f"got {X.shape} and {Y.shape}")
+        for name, ids in (("token ids", X), ("targets", Y)):
+            if ids.dtype.kind not in "iu":
+                raise TypeError(f"{name} must be integers, got {ids.dtype}")
+            if ids.size and (ids.min() < 0 or ids.max() >= self._vocab_size):
+                raise IndexError(
+                    f"{name} out of range: values span [{ids.min()}, {ids.max()}] but must "
+                    f"lie in [0, {self._vocab_size - 1}]")
+        backend = self._backend
+        backend.copy_from_host(self._tokens, X)
+        backend.copy_from_host(self._targets, np.ascontiguousarray(Y.T).reshape(-1))
+        if fresh:
+            self._state.fill(0)
+        if self._replay is not None and not self._stale():
+            self._replay()
+        elif not self._warm:  # a real step, eager: everything it uses gets built
+            self._body()
+            self._warm = True
+        else:
+            self._replay = self._record(self._body)
+            self._recorded_for = ([p.data for p in self._optimizer.params], self._settings())
+            self._replay()
+        return self._loss
+
+    def _stale(self) -> bool:
+        """Whether the graph was recorded for other parameter arrays or settings.
+
+        The recorded arrays are held, so no new array can take the place (or the id)
+        of one that was freed.
+        """
+        arrays, settings = self._recorded_for
+        return settings != self._settings() or any(
+            a is not p.data for a, p in zip(arrays, self._optimizer.params, strict=True))
+
+    def _body(self) -> None:
+        """The step on the static buffers; queues GPU work, never waits for it."""
+        backend, xp = self._backend, self._backend.xp
+        wrap = Tensor._wrap
+        with prechecked_indices():  # checked on the host in __call__
+            loss, state = self._step(wrap(self._tokens, backend), wrap(self._targets, backend),
+                                     wrap(self._state, backend))
+        xp.copyto(self._loss, loss.data)
+        xp.copyto(self._state, state.data)  # after the backward, which reads H0
