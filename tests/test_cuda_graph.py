@@ -16,6 +16,7 @@ from conftest import backend_params
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import cli
+from tinygrad_rnn.cuda_graph import GraphedStep
 from tinygrad_rnn.nn.functional import _as_indices, prechecked_indices
 from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged
 
@@ -75,6 +76,37 @@ def test_graphed_training_matches_eager_bit_for_bit(corpus, rerun, random_iter):
     assert rerun.recordings == 1  # step 1 ran eagerly, step 2 recorded, the rest replayed
     for name, value in params(eager).items():
         np.testing.assert_array_equal(params(graphed)[name], value, err_msg=name)
+
+
+def test_the_recorded_step_never_reads_back_to_the_host(corpus, rerun, monkeypatch):
+    """A read-back cannot be recorded in a CUDA graph (CuPy raises); here every read-back
+    of the numpy backend (``to_numpy``: ``.numpy()``, ``.item()``, ``float()`` of a
+    tensor, the device-side index check) fails while the step's body runs."""
+    numpy_backend, inside = tg.backends.get("numpy"), [False]
+    to_numpy = numpy_backend.to_numpy
+
+    def guarded(array):
+        assert not inside[0], "the recorded step read an array back to the host"
+        return to_numpy(array)
+
+    body = GraphedStep._body
+
+    def watched(self):
+        inside[0] = True
+        try:
+            body(self)
+        finally:
+            inside[0] = False
+
+    monkeypatch.setattr(numpy_backend, "to_numpy", guarded)
+    monkeypatch.setattr(GraphedStep, "_body", watched)
+    trainer = Trainer.create(config(), corpus, "numpy", cuda_graph=True)
+    trainer.train_epoch()
+    assert rerun.recordings == 1
+    monkeypatch.setattr(GraphedStep, "_body", body)  # the guard itself can fail:
+    inside[0] = True
+    with pytest.raises(AssertionError, match="read an array back"):
+        tg.Tensor([1.0], backend="numpy").item()
 
 
 def test_graph_is_recorded_again_when_what_it_baked_in_changes(corpus, rerun):
