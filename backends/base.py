@@ -61,10 +61,6 @@ class Backend:
         """Whether ``obj`` is an array this backend computes on."""
         return isinstance(obj, np.ndarray)
 
-    def copy_from_host(self, dst: Any, src: np.ndarray) -> None:
-        """Copy the host array ``src`` into ``dst`` (same shape), in place."""
-        self.xp.copyto(dst, self.asarray(src))
-
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on the CPU); benchmarks call it."""
 

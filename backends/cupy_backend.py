@@ -534,10 +534,6 @@ class CupyBackend(Backend):
     def is_array(self, obj: Any) -> bool:
         return isinstance(obj, self.xp.ndarray)
 
-    def copy_from_host(self, dst: Any, src: np.ndarray) -> None:
-        """One host-to-device copy into ``dst``, queued on the current stream."""
-        dst.set(np.ascontiguousarray(src, dtype=dst.dtype))
-
     def synchronize(self) -> None:
         self.xp.cuda.get_current_stream().synchronize()
 

@@ -67,7 +67,6 @@ def corpus(tmp_path) -> str:
 
 # ====================================================================== everywhere
 KERNELS = [
-    "copy_from_host",
     "matmul",
     "scatter_add",
     "tanh_backward",

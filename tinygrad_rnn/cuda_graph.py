@@ -90,9 +90,10 @@ class GraphedStep:
                 raise IndexError(
                     f"{name} out of range: values span [{ids.min()}, {ids.max()}] but must "
                     f"lie in [0, {self._vocab_size - 1}]")
-        backend = self._backend
-        backend.copy_from_host(self._tokens, X)
-        backend.copy_from_host(self._targets, np.ascontiguousarray(Y.T).reshape(-1))
+        # asarray queues the upload (CuPy stages it in pinned memory), so nothing waits
+        xp, asarray = self._backend.xp, self._backend.asarray
+        xp.copyto(self._tokens, asarray(X))
+        xp.copyto(self._targets, asarray(Y.T.reshape(-1)))
         if fresh:
             self._state.fill(0)
         if self._replay is not None and not self._stale():
