@@ -102,6 +102,8 @@ class GraphedStep:
             self._body()
             self._warm = True
         else:
+            if self._replay is not None:  # the old graph's memory goes: let it finish first
+                self._backend.synchronize()
             self._replay = self._record(self._body)
             self._recorded_for = ([p.data for p in self._optimizer.params], self._settings())
             self._replay()
