@@ -271,12 +271,18 @@ def measure(
         assert p.stdout.readline().strip() == "ready"
     results = []
     for hidden in hidden_sizes:
-        rates: dict[str, list[float]] = {impl: [] for impl in impls}
+        rates: dict[str, list[float]] = {impl: [] for impl in procs}
         for _ in range(repeats):
-            for impl, p in procs.items():
+            for impl, p in list(procs.items()):
                 p.stdin.write(f"{hidden} {seconds}\n")
                 p.stdin.flush()
-                rates[impl].append(float(p.stdout.readline()))
+                answer = p.stdout.readline()
+                if not answer:  # the worker died; its traceback is on stderr
+                    print(f"charlm.py: {impl} failed at h = {hidden}; no row for it",
+                          file=sys.stderr)
+                    del procs[impl], rates[impl]
+                    continue
+                rates[impl].append(float(answer))
                 time.sleep(0.05)  # let the last one's pool threads go idle
         results += [
             {
