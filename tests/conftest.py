@@ -65,3 +65,14 @@ def _reset_backend():
     tg.manual_seed(0)
     yield
     tg.set_backend("numpy")
+
+
+@pytest.fixture
+def corpus(tmp_path) -> str:
+    """A small text file to train on (no download, no book needed)."""
+    path = tmp_path / "corpus.txt"
+    path.write_text(
+        "the time traveller for so it will be convenient to speak of him was expounding a "
+        "recondite matter to us his grey eyes shone and twinkled and his usually pale face "
+        "was flushed and animated the fire burned brightly\n" * 40, encoding="utf-8")
+    return str(path)

@@ -20,19 +20,6 @@ from tinygrad_rnn.cuda_graph import GraphedStep
 from tinygrad_rnn.nn.functional import _as_indices, prechecked_indices
 from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged
 
-TEXT = (
-    "the time traveller for so it will be convenient to speak of him was expounding a "
-    "recondite matter to us his grey eyes shone and twinkled and his usually pale face "
-    "was flushed and animated the fire burned brightly\n"
-) * 40
-
-
-@pytest.fixture
-def corpus(tmp_path) -> str:
-    path = tmp_path / "corpus.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    return str(path)
-
 
 def config(**overrides) -> TrainConfig:
     base = dict(num_hiddens=16, num_epochs=3, batch_size=4, num_steps=8, max_tokens=600)

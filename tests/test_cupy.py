@@ -50,21 +50,6 @@ def needs_gpu(test):
     return pytest.mark.cupy(pytest.mark.skipif(REASON is not None, reason=str(REASON))(test))
 
 
-TEXT = (
-    "the time traveller for so it will be convenient to speak of him was expounding a "
-    "recondite matter to us his grey eyes shone and twinkled and his usually pale face "
-    "was flushed and animated the fire burned brightly\n"
-) * 40
-
-
-@pytest.fixture
-def corpus(tmp_path) -> str:
-    """A small text file to train on (no download, no book needed)."""
-    path = tmp_path / "corpus.txt"
-    path.write_text(TEXT, encoding="utf-8")
-    return str(path)
-
-
 # ====================================================================== everywhere
 KERNELS = [
     "matmul",
