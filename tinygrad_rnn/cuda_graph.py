@@ -1,6 +1,6 @@
 """The training step recorded once as a CUDA graph and replayed per minibatch.
 
-On a GPU at D2L's sizes a step costs host time, not GPU time: some sixty CuPy calls
+On a GPU at D2L's sizes a step costs host time, not GPU time: dozens of CuPy calls
 and the autograd's Python take about 2 ms, while the kernels need a fraction of
 that. A CUDA graph records the kernels of one step once; each later step is one
 launch. A replay runs the same kernels on the same device memory, which shapes
