@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import zipfile
 from pathlib import Path
 
@@ -88,6 +89,13 @@ def test_divergence_names_epoch_and_step(book):
     trainer.model.W_hq.data[...] = np.nan
     with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1"):
         trainer.train_epoch()
+
+
+def test_a_huge_finite_loss_gives_an_infinite_perplexity_not_an_error(corpus):
+    trainer = Trainer.create(small_config(), corpus, "numpy")
+    trainer.model.W_hq.data *= 1e7  # logits ~1e5: the loss is finite but far above 709.8
+    stats = trainer.train_epoch()
+    assert stats.perplexity == math.inf
 
 
 def test_generation_greedy_is_deterministic_and_sampling_follows_seed(book):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class TrainConfig:
             raise ValueError(
                 f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
 
+
+_LOG_FLOAT_MAX = math.log(sys.float_info.max)
 
 OPTIMIZERS: dict[str, Callable[..., optim.Optimizer]] = {"sgd": optim.SGD, "adam": optim.Adam}
 
@@ -157,7 +160,9 @@ class Trainer:
         seconds = time.perf_counter() - start
         total_tokens = sum(sizes)
         mean_loss = float(losses @ np.asarray(sizes)) / total_tokens  # over all tokens
-        stats = EpochStats(self.epoch, math.exp(mean_loss), total_tokens / seconds, seconds)
+        # a finite mean loss above log(max float) ≈ 709.8 has a perplexity too large for a float
+        perplexity = math.exp(mean_loss) if mean_loss < _LOG_FLOAT_MAX else math.inf
+        stats = EpochStats(self.epoch, perplexity, total_tokens / seconds, seconds)
         self.history.append(stats)
         return stats
 
