@@ -79,6 +79,23 @@ def test_missing_files_give_one_clear_line(tmp_path, capsys):
     assert "nope.txt" in lines[0] and "nope.npz" in lines[1]
 
 
+@pytest.mark.parametrize("flag", ["--save", "--plot", "--metrics"])
+def test_an_output_path_that_is_a_directory_fails_before_training(flag, corpus, tmp_path,
+                                                                   capsys):
+    assert main(["train", "--epochs", "1", "--data", corpus, flag, str(tmp_path), *TINY]) == 2
+    captured = capsys.readouterr()
+    assert f"{flag} {tmp_path} is a directory" in captured.err
+    assert "Traceback" not in captured.err and "epoch" not in captured.out
+
+
+def test_an_unwritable_output_file_gives_one_clear_line(corpus, tmp_path, capsys):
+    metrics = tmp_path / "missing" / "run.jsonl"  # its folder does not exist
+    assert main(["train", "--epochs", "1", "--data", corpus, "--metrics", str(metrics),
+                 *TINY]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(metrics) in err and "Traceback" not in err
+
+
 def test_plot_without_matplotlib_says_what_to_install(book, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
     with pytest.raises(SystemExit, match=r"--plot needs matplotlib: pip install"):

@@ -188,7 +188,15 @@ def save_plot(history: list[EpochStats], path: Path) -> None:
     plt.close(fig)
 
 
+def _check_output_files(args: argparse.Namespace) -> None:
+    """Refuse output paths that could never be written, before any training is done."""
+    for flag, path in (("--save", args.save), ("--plot", args.plot), ("--metrics", args.metrics)):
+        if path is not None and path.is_dir():
+            raise ValueError(f"{flag} {path} is a directory; give a file name inside it")
+
+
 def train(args: argparse.Namespace) -> int:
+    _check_output_files(args)
     if args.plot is not None:
         _check_plotting()
     data = str(args.data) if args.data is not None else None
@@ -256,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, CheckpointError, backends.BackendError, ValueError) as e:
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a file that cannot be written (permissions, a full disk)
+        print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("tinygrad-rnn: interrupted", file=sys.stderr)
         return 130
