@@ -53,6 +53,17 @@ def test_resume_reaches_the_requested_total(book, tmp_path, capsys):
     assert epochs == [3, 4]
 
 
+def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(corpus, tmp_path, capsys):
+    ckpt = tmp_path / "m.npz"
+    assert main(["train", "--epochs", "1", "--data", corpus, "--save", str(ckpt), *TINY]) == 0
+    resume = ["train", "--resume", str(ckpt), "--data", corpus, "--epochs", "2", "--quiet"]
+    assert main([*resume, "--hidden", "99"]) == 2
+    assert "--hidden 99 conflicts with the checkpoint's num_hiddens = 16" in capsys.readouterr().err
+    assert main([*resume, "--lr", "0.5"]) == 2
+    assert "--lr 0.5 conflicts with the checkpoint's lr = 1.0" in capsys.readouterr().err
+    assert main([*resume, "--hidden", "16", "--batch-size", "4"]) == 0  # agreeing is fine
+
+
 @pytest.mark.parametrize("argv,message", [
     (["train", "--hidden", "-5"], "--hidden: expected a positive integer, got -5"),
     (["train", "--epochs", "zero"], "--epochs: expected a positive integer, got 'zero'"),

@@ -18,6 +18,11 @@ from .data import DataError
 from .train import EpochStats, TrainConfig, Trainer, TrainingDiverged, load_model
 
 D2L = TrainConfig()
+#: Flags that set up a run, and the TrainConfig field each sets; a resumed run keeps its own.
+RUN_FLAGS = {"hidden": "num_hiddens", "lr": "lr", "batch_size": "batch_size",
+             "num_steps": "num_steps", "max_tokens": "max_tokens",
+             "random_iter": "use_random_iter", "optimizer": "optimizer", "clip": "clip_theta",
+             "seed": "seed"}
 
 
 def _positive_int(text: str) -> int:
@@ -107,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--save", type=Path, default=None,
                    help="write a checkpoint (.npz) here every 10 epochs and at the end")
     t.add_argument("--resume", type=Path, default=None,
-                   help="continue the run stored in this checkpoint")
+                   help="continue the run stored in this checkpoint, with its settings "
+                        "(--epochs sets the new total)")
     t.add_argument("--plot", type=Path, default=None,
                    help="save the perplexity curve to this PNG (needs matplotlib)")
     t.add_argument("--metrics", type=Path, default=None,
@@ -195,6 +201,16 @@ def _check_output_files(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag} {path} is a directory; give a file name inside it")
 
 
+def _check_resumed_settings(args: argparse.Namespace, kept: TrainConfig) -> None:
+    """A flag set away from its default must agree with the resumed run: never ignored."""
+    for flag, name in RUN_FLAGS.items():
+        given, stored = getattr(args, flag), getattr(kept, name)
+        if given != getattr(D2L, name) and given != stored:
+            raise ValueError(
+                f"--{flag.replace('_', '-')} {given} conflicts with the checkpoint's {name} = "
+                f"{stored}: a resumed run keeps its settings (drop the flag)")
+
+
 def train(args: argparse.Namespace) -> int:
     _check_output_files(args)
     if args.plot is not None:
@@ -203,12 +219,10 @@ def train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         trainer = Trainer.resume(args.resume, data, args.backend, num_epochs=args.epochs,
                                  cuda_graph=args.cuda_graph)
+        _check_resumed_settings(args, trainer.config)
     else:
-        config = TrainConfig(
-            num_hiddens=args.hidden, num_epochs=args.epochs, lr=args.lr,
-            batch_size=args.batch_size, num_steps=args.num_steps, max_tokens=args.max_tokens,
-            use_random_iter=args.random_iter, optimizer=args.optimizer, clip_theta=args.clip,
-            seed=args.seed)
+        config = TrainConfig(num_epochs=args.epochs,
+                             **{name: getattr(args, flag) for flag, name in RUN_FLAGS.items()})
         trainer = Trainer.create(config, data, args.backend, args.cuda_graph)
     total = trainer.config.num_epochs
     progress = _Progress(trainer.epoch, total, not args.quiet)
