@@ -705,27 +705,11 @@ def test_training_steps_match_numpy(dtype):
 
 
 @needs_gpu
-def test_cli_trains_on_cupy(corpus, capsys):
-    code = cli.main(
-        [
-            "train",
-            "--backend",
-            "cupy",
-            "--data",
-            corpus,
-            "--epochs",
-            "2",
-            "--hidden",
-            "16",
-            "--batch-size",
-            "4",
-            "--num-steps",
-            "8",
-            "--max-tokens",
-            "600",
-            "--quiet",
-        ]
-    )
+@pytest.mark.parametrize("flags", [[], ["--cuda-graph"]], ids=["eager", "cuda-graph"])
+def test_cli_trains_on_cupy(corpus, capsys, flags):
+    code = cli.main(["train", "--backend", "cupy", *flags, "--data", corpus, "--epochs", "2",
+                     "--hidden", "16", "--batch-size", "4", "--num-steps", "8",
+                     "--max-tokens", "600", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "tokens/sec on cupy" in out

@@ -61,7 +61,7 @@ class GraphedStep:
                 f"count on the host")
         self._step, self._optimizer = step, optimizer
         self._settings, self._vocab_size = settings, vocab_size
-        self._backend = backend = model.begin_state(1)._backend
+        self._backend = backend = optimizer.params[0]._backend
         if record is None and not backend.records_graphs:
             raise ValueError(
                 f"a CUDA graph needs backend 'cupy'; this model is on {backend.name!r}, where a "
