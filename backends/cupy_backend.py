@@ -541,8 +541,9 @@ class CupyBackend(Backend):
         """Record the kernels ``body`` queues as a CUDA graph; return its replay.
 
         ``body`` runs once, on a stream of its own in capture mode, so its kernels are
-        recorded and not run: it must not wait for the GPU or read anything back. The
-        memory it allocates comes from a pool kept for this graph alone, since every
+        recorded and not run: it must not wait for the GPU, read anything back or
+        upload host data (CuPy stages an upload in pinned memory and waits on an
+        event). The memory it allocates comes from a pool kept for this graph alone, since every
         replay writes to those same blocks. Replays queue on the current stream, in
         order with the work before and after them.
         """
@@ -560,7 +561,7 @@ class CupyBackend(Backend):
                     pass  # the failure above invalidated the capture; its error is the one to see
                 raise BackendError(
                     f"recording a CUDA graph failed: {type(e).__name__}: {e} (the recorded code "
-                    "must only queue GPU work: no read-back, no synchronisation)"
+                    "must only queue GPU work: no read-back, no upload, no synchronisation)"
                 ) from e
             graph = stream.end_capture()
         return _Replay(graph, pool)

@@ -65,10 +65,38 @@ def test_graphed_training_matches_eager_bit_for_bit(corpus, rerun, random_iter):
         np.testing.assert_array_equal(params(graphed)[name], value, err_msg=name)
 
 
-def test_the_recorded_step_never_reads_back_to_the_host(corpus, rerun, monkeypatch):
-    """A read-back cannot be recorded in a CUDA graph (CuPy raises); here every read-back
-    of the numpy backend (``to_numpy``: ``.numpy()``, ``.item()``, ``float()`` of a
-    tensor, the device-side index check) fails while the step's body runs."""
+class HostGuard:
+    """NumPy as a backend's ``xp``, failing while ``inside[0]`` on making an array of
+    host data (a Python scalar or list). On a GPU that is an upload, which a CUDA
+    graph cannot record (CuPy stages it in pinned memory and waits on an event), or
+    for a scalar a fill kernel the step need not launch. NumPy scalars pass: they are
+    what a reduction returns on NumPy, a device array on a GPU."""
+
+    def __init__(self, inside: list[bool]) -> None:
+        self.inside = inside
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def _check(self, data) -> None:
+        assert not (self.inside[0] and not isinstance(data, (np.ndarray, np.generic))), (
+            f"the recorded step uploaded host data: {data!r}")
+
+    def asarray(self, data, *args, **kwargs):
+        self._check(data)
+        return np.asarray(data, *args, **kwargs)
+
+    def array(self, data, *args, **kwargs):
+        self._check(data)
+        return np.array(data, *args, **kwargs)
+
+
+def test_the_recorded_step_never_reads_back_nor_uploads(corpus, rerun, monkeypatch):
+    """Neither can be recorded in a CUDA graph: each waits on the GPU, or on an event
+    recorded with it, which CuPy refuses while capturing. Here every read-back of the
+    numpy backend (``to_numpy``: ``.numpy()``, ``.item()``, ``float()`` of a tensor,
+    the device-side index check) and every array made of host data fails while the
+    step's body runs."""
     numpy_backend, inside = tg.backends.get("numpy"), [False]
     to_numpy = numpy_backend.to_numpy
 
@@ -86,14 +114,18 @@ def test_the_recorded_step_never_reads_back_to_the_host(corpus, rerun, monkeypat
             inside[0] = False
 
     monkeypatch.setattr(numpy_backend, "to_numpy", guarded)
+    monkeypatch.setattr(numpy_backend, "xp", HostGuard(inside))
     monkeypatch.setattr(GraphedStep, "_body", watched)
     trainer = Trainer.create(config(), corpus, "numpy", cuda_graph=True)
     trainer.train_epoch()
     assert rerun.recordings == 1
-    monkeypatch.setattr(GraphedStep, "_body", body)  # the guard itself can fail:
+    monkeypatch.setattr(GraphedStep, "_body", body)  # the guards themselves can fail:
     inside[0] = True
+    x = tg.Tensor([1.0], backend="numpy")
     with pytest.raises(AssertionError, match="read an array back"):
-        tg.Tensor([1.0], backend="numpy").item()
+        x.item()
+    with pytest.raises(AssertionError, match="uploaded host data: 2"):
+        x * 2
 
 
 def test_graph_is_recorded_again_when_what_it_baked_in_changes(corpus, rerun):
@@ -209,12 +241,17 @@ def test_a_recorded_graph_replays_on_the_same_memory(gpu):
     np.testing.assert_array_equal(y.get(), [12, 12, 12, 12])
 
 
-def test_recording_a_read_back_fails_clearly_and_leaves_cupy_usable(gpu):
+@pytest.mark.parametrize("what", ["read-back", "upload"])
+def test_recording_a_read_back_or_upload_fails_clearly_and_leaves_cupy_usable(gpu, what):
+    """A replayed upload would copy from a pinned host buffer long since reused; CuPy's
+    wait on that buffer's event cannot be recorded, so the recording fails instead."""
     import cupy
 
     x = cupy.ones(4, dtype=cupy.float32)
+    body = {"read-back": lambda: float(x.sum()),
+            "upload": lambda: cupy.asarray(np.arange(4, dtype=np.float32))}[what]
     with pytest.raises(tg.backends.BackendError, match="recording a CUDA graph failed"):
-        gpu.record_graph(lambda: float(x.sum()))
+        gpu.record_graph(body)
     assert float((x * 3).sum()) == 12.0
 
 

@@ -364,7 +364,9 @@ class SoftmaxCrossEntropy(Function):
     Fused (one backend kernel each way): the gradient ``softmax - one_hot`` needs
     no division by a probability, so it stays exact for logits of ±1000. The sum and
     the mean are computed here, as ``Sum`` and ``Div`` would (the same roundings), so
-    a training step's graph is one node shorter on each side.
+    a training step's graph is one node shorter on each side. The count N divides as
+    a scalar of the loss's dtype (a kernel argument on a GPU), not as a 0-d array
+    made first: one launch fewer each way.
     """
 
     def forward(self, logits, targets, reduction="none"):
@@ -374,14 +376,14 @@ class SoftmaxCrossEntropy(Function):
             return loss
         total = self.xp.asarray(loss.sum())
         if reduction == "mean":
-            total = total / self.xp.asarray(loss.shape[0], dtype=loss.dtype)
+            total = self.xp.asarray(total / loss.dtype.type(loss.shape[0]))
         return total
 
     def backward(self, g):
         if self.reduction != "none":  # each row's loss enters the sum once (/N: the mean)
             n = self.probs.shape[0]
             if self.reduction == "mean":
-                g = g / self.xp.asarray(n, dtype=g.dtype)
+                g = g / g.dtype.type(n)
             g = self.xp.broadcast_to(g, (n,))
         return (self.backend.softmax_cross_entropy_backward(self.probs, self.targets, g),)
 
