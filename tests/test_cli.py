@@ -44,6 +44,23 @@ def test_train_save_metrics_and_generate(book, tmp_path, capsys):
     assert text.startswith("the") and len(text) == 18
 
 
+def test_generate_reads_the_prefix_as_the_book_was_cleaned(tmp_path, capsys):
+    """Upper case and punctuation map onto the model's alphabet, with a note; a letter
+    the training text never had is an error that names it, not a run of <unk>."""
+    data, ckpt = tmp_path / "abc.txt", tmp_path / "m.npz"
+    data.write_text("The cab? A bad cab!\n" * 60)  # vocabulary: a b c d e h t and space
+    assert main(["train", "--epochs", "1", "--data", str(data), "--save", str(ckpt),
+                 *TINY]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(ckpt), "--prefix", "The CAB!", "-n", "4"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("the cab ") and len(out.strip("\n")) == len("the cab ") + 4
+    assert "the prefix reads as 'the cab '" in err
+    assert main(["generate", str(ckpt), "--prefix", "a taxi", "-n", "4"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "vocabulary lacks: 'ix'" in err
+
+
 def test_resume_reaches_the_requested_total(book, tmp_path, capsys):
     ckpt, metrics = tmp_path / "m.npz", tmp_path / "m.jsonl"
     assert main(["train", "--epochs", "2", "--data", book, "--save", str(ckpt), *TINY]) == 0

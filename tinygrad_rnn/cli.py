@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import backends
 from .checkpoint import CheckpointError
-from .data import DataError
+from .data import DataError, clean_text
 from .train import EpochStats, TrainConfig, Trainer, TrainingDiverged, load_model
 
 D2L = TrainConfig()
@@ -267,7 +267,15 @@ def generate(args: argparse.Namespace) -> int:
     model, vocab = load_model(args.checkpoint, args.backend)
     if args.num_chars < 0:
         raise ValueError(f"-n must be >= 0, got {args.num_chars}")
-    print(model.predict(args.prefix, args.num_chars, vocab, args.temperature, args.seed))
+    prefix = clean_text(args.prefix)  # the model saw only the cleaned book
+    if prefix != args.prefix:
+        print(f"generate: the prefix reads as {prefix!r} (lower-case, non-letters as a space, "
+              "as the book was cleaned)", file=sys.stderr)
+    unknown = sorted({ch for ch in prefix if vocab[ch] == vocab.unk})
+    if unknown:
+        raise ValueError(f"the prefix has characters the model's vocabulary lacks: "
+                         f"{''.join(unknown)!r}")
+    print(model.predict(prefix, args.num_chars, vocab, args.temperature, args.seed))
     return 0
 
 

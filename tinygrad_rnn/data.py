@@ -180,9 +180,14 @@ def time_machine_path(path: str | os.PathLike[str] | None = None) -> Path:
 _NON_LETTERS = re.compile("[^A-Za-z]+")
 
 
+def clean_text(text: str) -> str:
+    """Every run of non-letters becomes one space; lower-case (D2L's cleaning, unstripped)."""
+    return _NON_LETTERS.sub(" ", text).lower()
+
+
 def preprocess_line(line: str) -> str:
-    """D2L's cleaning: every run of non-letters becomes one space; strip; lower-case."""
-    return _NON_LETTERS.sub(" ", line).strip().lower()
+    """D2L's cleaning of a line of the book: :func:`clean_text`, stripped."""
+    return clean_text(line).strip()
 
 
 def read_lines(path: str | os.PathLike[str] | None = None) -> list[str]:
