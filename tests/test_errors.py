@@ -276,3 +276,10 @@ def test_foreign_array_type_names_the_backend_to_use():
 
     with pytest.raises(TypeError, match=r"backend 'numpy'.*pass backend="):
         tg.Tensor(DeviceArray())
+
+
+def test_ragged_or_non_numeric_data_is_refused_by_the_tensor():
+    with pytest.raises(ValueError, match="cannot make a tensor from this list: "):
+        tg.Tensor([[1.0, 2.0], [3.0]])
+    with pytest.raises(TypeError, match="cannot make a tensor from data of kind 'U'"):
+        tg.Tensor(["a", "b"])

@@ -66,6 +66,9 @@ class Tensor:
                     f"cannot put {type(data).__module__}.{type(data).__name__} data on backend "
                     f"{be.name!r} ({e}); pass backend= naming the backend the data lives on"
                 ) from None
+            except ValueError as e:  # ragged nested lists
+                raise ValueError(
+                    f"cannot make a tensor from this {type(data).__name__}: {e}") from None
         self.data = be.asarray(data, dtype=_canonical_dtype(data, dtype))
         if self.data is given:
             # own the data: in-place updates (optimizers) must not write to the caller's array
