@@ -543,9 +543,9 @@ class CupyBackend(Backend):
         ``body`` runs once, on a stream of its own in capture mode, so its kernels are
         recorded and not run: it must not wait for the GPU, read anything back or
         upload host data (CuPy stages an upload in pinned memory and waits on an
-        event). The memory it allocates comes from a pool kept for this graph alone, since every
-        replay writes to those same blocks. Replays queue on the current stream, in
-        order with the work before and after them.
+        event). The memory it allocates comes from a pool kept for this graph alone,
+        since every replay writes to those same blocks. Replays queue on the current
+        stream, in order with the work before and after them.
         """
         cupy = self.xp
         pool = cupy.cuda.MemoryPool()

@@ -374,10 +374,10 @@ class SoftmaxCrossEntropy(Function):
         loss, self.probs = self.backend.softmax_cross_entropy(logits, targets)
         if reduction == "none":
             return loss
-        total = self.xp.asarray(loss.sum())
+        total = loss.sum()
         if reduction == "mean":
-            total = self.xp.asarray(total / loss.dtype.type(loss.shape[0]))
-        return total
+            total = total / loss.dtype.type(loss.shape[0])
+        return self.xp.asarray(total)  # NumPy reduces to a scalar; a tensor holds an array
 
     def backward(self, g):
         if self.reduction != "none":  # each row's loss enters the sum once (/N: the mean)
