@@ -185,11 +185,14 @@ class Backend:
         return grad.sum(axis=tuple(range(n)))
 
     def global_norm_sq(self, arrays: list) -> Any:
-        """Σ‖a‖² over ``arrays`` as a 0-d array of this backend (no host round trip)."""
+        """Σ‖a‖² over ``arrays`` as a 0-d float64 array of this backend (no host round
+        trip). Summed in float64: squares of float32 (or float16) gradients overflow
+        their own dtype long before the norm does."""
         xp = self.xp
         total = xp.zeros((), dtype=np.float64)
         for a in arrays:
-            total = total + xp.vdot(a.ravel(), a.ravel()).astype(np.float64)
+            a = a.ravel().astype(np.float64, copy=False)
+            total = total + xp.vdot(a, a)
         return total
 
     # ------------------------------------------------- updates of many arrays

@@ -283,3 +283,28 @@ def test_ragged_or_non_numeric_data_is_refused_by_the_tensor():
         tg.Tensor([[1.0, 2.0], [3.0]])
     with pytest.raises(TypeError, match="cannot make a tensor from data of kind 'U'"):
         tg.Tensor(["a", "b"])
+
+
+@pytest.mark.parametrize("other", [None, "2", b"2", [None, 1.0]])
+def test_combining_a_tensor_with_a_non_number_is_a_type_error(other):
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    for combine in (lambda: x + other, lambda: other * x, lambda: x == other):
+        with pytest.raises(TypeError, match="tensor|kind"):
+            combine()
+    with pytest.raises(TypeError, match="kind 'O'"):
+        tg.Tensor(None, dtype="float32")
+
+
+def test_bad_axes_dtypes_and_list_items_are_named():
+    y = tg.Tensor(np.zeros((2, 3, 4)))
+    for axes in [(0, 5, 1), (3, 2, 1), (0, 1, -7)]:
+        with pytest.raises(ValueError, match=rf"axes \({axes[0]}, .* out of range.*\(2, 3, 4\)"):
+            y.transpose(*axes)
+    with pytest.raises(TypeError, match="axis must be an int.*1.5"):
+        y.sum(1.5)
+    for dtype in ["U3", "complex64"]:
+        with pytest.raises(TypeError, match=f"unsupported tensor dtype {np.dtype(dtype)}"):
+            y.astype(dtype)
+    for join in (tg.cat, tg.stack):
+        with pytest.raises(TypeError, match=r"takes tensors, but item 1 is a ndarray"):
+            join([y, np.zeros((2, 3, 4))])

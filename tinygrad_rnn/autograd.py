@@ -10,41 +10,70 @@ without recursion, so a 5,000-step unrolled RNN is no problem.
 
 from __future__ import annotations
 
-import contextlib
+import functools
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .backends import Backend
     from .tensor import Tensor
 
-_grad_enabled = True
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GradState(threading.local):
+    """Grad mode is per thread, as in PyTorch: one thread's ``no_grad`` block must not
+    switch off recording in another thread that is training."""
+
+    enabled = True
+
+
+_state = _GradState()
 
 
 def is_grad_enabled() -> bool:
-    return _grad_enabled
+    return _state.enabled
 
 
-@contextlib.contextmanager
-def _grad_mode(enabled: bool) -> Iterator[None]:
-    global _grad_enabled
-    previous = _grad_enabled
-    _grad_enabled = enabled
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+class _GradMode:
+    """A context manager (and decorator) that sets grad mode, then restores it.
+
+    A class, not a generator: one object may be entered again, and nested.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._previous.append(_state.enabled)
+        _state.enabled = self.enabled
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _state.enabled = self._previous.pop()
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with _GradMode(self.enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
 
 
-def no_grad() -> contextlib.AbstractContextManager[None]:
-    """Within the block no graph is recorded (evaluation, optimizer steps)."""
-    return _grad_mode(False)
+def no_grad() -> _GradMode:
+    """Within the block no graph is recorded (evaluation, optimizer steps).
+
+    Also a decorator: ``@tg.no_grad()``.
+    """
+    return _GradMode(False)
 
 
-def enable_grad() -> contextlib.AbstractContextManager[None]:
+def enable_grad() -> _GradMode:
     """Within the block graphs are recorded again (inside a ``no_grad`` block)."""
-    return _grad_mode(True)
+    return _GradMode(True)
 
 
 class Function(ABC):
@@ -57,6 +86,7 @@ class Function(ABC):
     """
 
     inputs: tuple[Tensor, ...] = ()
+    versions: tuple[int, ...] = ()
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -81,10 +111,13 @@ class Function(ABC):
                 )
         fn = cls(backend)
         out = fn.forward(*(t.data for t in inputs), **params)
-        needs_grad = _grad_enabled and any(t.requires_grad for t in inputs)
+        needs_grad = _state.enabled and any(t.requires_grad for t in inputs)
         result = _tensor.Tensor._wrap(out, backend, needs_grad)
         if needs_grad:
             fn.inputs = inputs
+            # backward() reads the inputs as they are now: an in-place change made later
+            # (``x += 1``) bumps x's version, and backward() refuses the stale graph
+            fn.versions = tuple(t._version for t in inputs)
             result._ctx = fn
         return result
 
@@ -140,6 +173,7 @@ def backward(root: Tensor, grad: Any) -> None:
             node._accumulate_grad(g)
             continue
         fn = node._ctx
+        _check_versions(fn)
         for inp, g_in in zip(fn.inputs, fn.backward(g), strict=True):
             if g_in is None or not inp.requires_grad:
                 continue
@@ -148,6 +182,18 @@ def backward(root: Tensor, grad: Any) -> None:
             key = id(inp)
             # ``+`` makes a new array: an upstream gradient may be shared, never mutated.
             grads[key] = g_in if key not in grads else grads[key] + g_in
+
+
+def _check_versions(fn: Function) -> None:
+    if all(t._version == v for t, v in zip(fn.inputs, fn.versions)):
+        return
+    for position, (t, version) in enumerate(zip(fn.inputs, fn.versions, strict=True)):
+        if t._version != version:
+            raise RuntimeError(
+                f"backward(): input {position} of {type(fn).__name__} (shape {t.shape}) was "
+                "changed in place after it was used, so the gradient would be wrong; "
+                "compute the loss again after the change, or write x = x + y instead "
+                "of x += y")
 
 
 from . import tensor as _tensor  # noqa: E402  (tensor.py builds on this module)

@@ -30,15 +30,34 @@ def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ..
     """``axis`` as a sorted tuple of non-negative axes (all axes for ``None``)."""
     if axis is None:
         return tuple(range(ndim))
+    if not isinstance(axis, (int, np.integer, Sequence)):
+        raise TypeError(f"axis must be an int or a sequence of ints, got {axis!r}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"axis must be an int or a sequence of ints, got {axis!r}")
         if not -ndim <= a < ndim:
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis}")
     return tuple(sorted(out))
+
+
+def promote(a: Tensor, b: Tensor, true_divide: bool = False) -> tuple[Tensor, Tensor]:
+    """PyTorch's dtype rule where NumPy's differs: an integer or bool operand takes the
+    float operand's dtype (NumPy makes float32 and int64 float64), and integers divided
+    are float32. Integer tensors have no gradient, so the cast records nothing."""
+    ka, kb = a.data.dtype.kind, b.data.dtype.kind
+    if ka == "f" and kb != "f":
+        b = Tensor._wrap(b.data.astype(a.data.dtype), b._backend)
+    elif kb == "f" and ka != "f":
+        a = Tensor._wrap(a.data.astype(b.data.dtype), a._backend)
+    elif true_divide and ka != "f":
+        a = Tensor._wrap(a.data.astype(np.float32), a._backend)
+        b = Tensor._wrap(b.data.astype(np.float32), b._backend)
+    return a, b
 
 
 class _Binary(Function):
@@ -49,6 +68,8 @@ class _Binary(Function):
     @classmethod
     def apply(cls, a: Tensor, b: Tensor, **params: Any) -> Tensor:
         check_broadcast(a.shape, b.shape, f"{cls.__name__} ({cls.symbol})")
+        if a.data.dtype is not b.data.dtype or cls is Div:
+            a, b = promote(a, b, true_divide=cls is Div)
         return super().apply(a, b, **params)
 
 
@@ -114,6 +135,8 @@ class Pow(Function):
         return a ** a.dtype.type(exponent)
 
     def backward(self, g):
+        if self.p == 0:  # a ** 0 is constant; p * a ** -1 would be 0 * inf = NaN at a = 0
+            return (self.xp.zeros_like(self.a),)
         p = self.a.dtype.type(self.p)
         return (g * p * self.a ** (p - 1),)
 
@@ -145,7 +168,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if b.ndim == 1:
         return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
     check_broadcast(a.shape[:-2], b.shape[:-2], "matmul batch axes")
-    return MatMul.apply(a, b)
+    return MatMul.apply(*promote(a, b))
 
 
 class Cast(Function):
@@ -260,6 +283,8 @@ class Reshape(Function):
 
 class Transpose(Function):
     def forward(self, a, axes=None):
+        if axes is not None and not all(-a.ndim <= ax < a.ndim for ax in axes):
+            raise ValueError(f"transpose: axes {axes} are out of range for shape {a.shape}")
         self.axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(
             ax % a.ndim for ax in axes)
         if sorted(self.axes) != list(range(a.ndim)):
@@ -304,7 +329,10 @@ def getitem(t: Tensor, index: Any) -> Tensor:
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index tensors must be integer or bool, got {p.dtype}")
             p, advanced = p.data, True
-        elif isinstance(p, (list, np.ndarray)) or t._backend.is_array(p):
+        elif isinstance(p, (list, tuple, range, np.ndarray)) or t._backend.is_array(p):
+            # a tuple or range inside the index is an index array to NumPy, as a list is
+            if isinstance(p, (list, tuple, range)) and len(p) == 0:
+                p = np.zeros(0, np.intp)  # NumPy reads [] as float: an empty selection
             p = t._backend.asarray(p)
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index arrays must be integer or bool, got {p.dtype}")
@@ -325,9 +353,18 @@ class Cat(Function):
         return tuple(self.xp.split(g, edges, axis=self.axis))
 
 
+def _tensor_list(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
+    tensors = list(tensors)
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what}() takes tensors, but item {i} is a {type(t).__name__}; "
+                            "wrap it in tg.Tensor(...)")
+    return tensors
+
+
 def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (``torch.cat``); shapes must agree elsewhere."""
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("cat() needs at least one tensor")
     first = tensors[0]
@@ -344,7 +381,7 @@ def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis: ``cat`` of reshaped copies."""
-    tensors = list(tensors)
+    tensors = _tensor_list(tensors, "stack")
     if not tensors:
         raise ValueError("stack() needs at least one tensor")
     shape = tensors[0].shape

@@ -22,6 +22,10 @@ def _param_list(params: Iterable[Tensor]) -> list[Tensor]:
     for p in params:
         if not isinstance(p, Tensor) or not p.requires_grad:
             raise TypeError("optimizer parameters must be tensors with requires_grad=True")
+    if len({id(p) for p in params}) != len(params):
+        raise ValueError(
+            "optimizer got the same parameter twice, so it would step it twice; pass "
+            "model.parameters(), which lists a shared parameter once")
     return params
 
 
@@ -56,29 +60,38 @@ class SGD(Optimizer):
                 params, grads = by_backend.setdefault(p._backend, ([], []))
                 params.append(p.data)
                 grads.append(p.grad.data)
+                p._version += 1  # a graph made before the step saw the old values
         for backend, (params, grads) in by_backend.items():
             backend.sgd_update(params, grads, self.lr)
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015) with bias-corrected first and second moments."""
+    """Adam (Kingma & Ba, 2015) with bias-corrected first and second moments.
+
+    Each parameter counts its own steps (as PyTorch does): one that had no ``.grad``
+    for a while gets a full-size, bias-corrected first update when it does.
+    """
 
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params, lr)
-        self.beta1, self.beta2 = betas
-        self.eps = eps
-        self.t = 0
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam betas must be two numbers in [0, 1), got {betas}")
+        if not eps >= 0:
+            raise ValueError(f"Adam eps must be >= 0, got {eps}")
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.eps = float(eps)
+        self.steps = [0] * len(self.params)
         self.m = [p._backend.xp.zeros_like(p.data) for p in self.params]
         self.v = [p._backend.xp.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
-        self.t += 1
-        c1 = 1 - self.beta1 ** self.t
-        c2 = 1 - self.beta2 ** self.t
-        for p, m, v in zip(self.params, self.m, self.v):
+        for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):
             if p.grad is None:
                 continue
+            self.steps[i] += 1
+            c1 = 1 - self.beta1 ** self.steps[i]
+            c2 = 1 - self.beta2 ** self.steps[i]
             g = p.grad.data
             m *= self.beta1
             m += (1 - self.beta1) * g
@@ -86,9 +99,10 @@ class Adam(Optimizer):
             v += (1 - self.beta2) * (g * g)
             step = (self.lr / c1) * m / (p._backend.xp.sqrt(v / c2) + self.eps)
             p.data -= step.astype(p.data.dtype, copy=False)
+            p._version += 1
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        state = {"lr": np.asarray(self.lr), "t": np.asarray(self.t),
+        state = {"lr": np.asarray(self.lr), "t": np.asarray(self.steps, dtype=np.int64),
                  "betas": np.asarray([self.beta1, self.beta2]), "eps": np.asarray(self.eps)}
         for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):
             state[f"m.{i}"] = p._backend.to_numpy(m)
@@ -96,16 +110,28 @@ class Adam(Optimizer):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.lr, self.t = float(state["lr"]), int(state["t"])
-        self.beta1, self.beta2 = (float(b) for b in state["betas"])
-        self.eps = float(state["eps"])
+        """Restore a ``state_dict``; its ``t`` is one step count per parameter (or one
+        count for all, as checkpoints before per-parameter counts stored it)."""
+        steps = np.asarray(state["t"], dtype=np.int64)
+        if steps.ndim == 0:
+            steps = np.full(len(self.params), steps)
+        if steps.shape != (len(self.params),):
+            raise ValueError(
+                f"Adam state has step counts for {steps.size} parameters, this optimizer "
+                f"has {len(self.params)}")
+        staged = []
         for i, p in enumerate(self.params):
-            for name, buf in (("m", self.m), ("v", self.v)):
+            for name in ("m", "v"):
                 value = np.asarray(state[f"{name}.{i}"])
                 if value.shape != p.shape:
                     raise ValueError(
                         f"Adam state {name}.{i} has shape {value.shape}, parameter has {p.shape}")
-                buf[i] = p._backend.asarray(value.astype(p.dtype))
+                staged.append(p._backend.asarray(value.astype(p.dtype)))
+        self.lr = float(state["lr"])
+        self.beta1, self.beta2 = (float(b) for b in state["betas"])
+        self.eps = float(state["eps"])
+        self.steps = [int(t) for t in steps]
+        self.m, self.v = staged[0::2], staged[1::2]
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
@@ -119,7 +145,7 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
-    params = list(params)  # a tuple or generator is iterated twice below
+    params = list({id(p): p for p in params}.values())  # once each, even if shared
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad:
         backend = params[0]._backend if params else _backends.get_backend()

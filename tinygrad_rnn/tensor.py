@@ -17,21 +17,29 @@ class BackendMismatchError(_backends.BackendError, ValueError):
     """An op was given tensors that live on two different backends."""
 
 
+def _checked_dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt.kind not in "fiub":
+        raise TypeError(f"unsupported tensor dtype {dt}; use a float, int or bool dtype")
+    return dt
+
+
 def _canonical_dtype(data: Any, dtype: Any) -> np.dtype | None:
-    """The dtype a new tensor gets: as asked, else float32 for any float data."""
-    if dtype is not None:
-        dt = np.dtype(dtype)
-        if dt.kind not in "fiub":
-            raise TypeError(f"unsupported tensor dtype {dt}; use a float, int or bool dtype")
-        return dt
+    """The dtype a new tensor gets: as asked, else float32 for any float data.
+
+    The data's own kind is checked either way: ``None`` or a string cast to float
+    would be NaN or a parsed number, not an error.
+    """
     kind = getattr(getattr(data, "dtype", None), "kind", None)
     if kind is None:
         kind = np.asarray(data).dtype.kind
-    if kind == "f":
-        return np.dtype(np.float32)
-    if kind in "iub":
-        return None  # keep the integer/bool dtype NumPy infers
-    raise TypeError(f"cannot make a tensor from data of kind {kind!r} ({type(data).__name__})")
+    if kind not in "fiub":
+        raise TypeError(
+            f"cannot make a tensor from data of kind {kind!r} ({type(data).__name__}); "
+            "give numbers, nested lists of numbers or a numeric array")
+    if dtype is not None:
+        return _checked_dtype(dtype)
+    return np.dtype(np.float32) if kind == "f" else None  # ints/bools keep NumPy's dtype
 
 
 class Tensor:
@@ -43,7 +51,9 @@ class Tensor:
     ``"numpy"`` or ``"numba"``; by default the current one (``tg.set_backend``).
     """
 
-    __slots__ = ("data", "_backend", "requires_grad", "grad", "_ctx", "__weakref__")
+    # _version counts in-place changes (``x += y``), so backward() can refuse a graph
+    # whose saved inputs have changed since (see autograd.Function.apply)
+    __slots__ = ("data", "_backend", "requires_grad", "grad", "_ctx", "_version", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our __radd__ etc.
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -70,12 +80,15 @@ class Tensor:
                 raise ValueError(
                     f"cannot make a tensor from this {type(data).__name__}: {e}") from None
         self.data = be.asarray(data, dtype=_canonical_dtype(data, dtype))
-        if self.data is given:
-            # own the data: in-place updates (optimizers) must not write to the caller's array
+        if self.data is given or (isinstance(given, np.ndarray) and isinstance(
+                self.data, np.ndarray) and np.may_share_memory(self.data, given)):
+            # own the data: in-place updates (optimizers) must not write to the caller's
+            # array, nor to the file behind a memmap (asarray of a subclass is a view)
             self.data = self.data.copy()
         self._backend = be
         self.grad: Tensor | None = None
         self._ctx: autograd.Function | None = None
+        self._version = 0
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -85,7 +98,7 @@ class Tensor:
         """A tensor around an array already on ``backend`` (no checks, no copy)."""
         t = cls.__new__(cls)
         t.data, t._backend, t.requires_grad = array, backend, requires_grad
-        t.grad, t._ctx = None, None
+        t.grad, t._ctx, t._version = None, None, 0
         return t
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
@@ -165,7 +178,7 @@ class Tensor:
         return moved
 
     def astype(self, dtype: Any) -> Tensor:
-        dtype = np.dtype(dtype)
+        dtype = _checked_dtype(dtype)
         if dtype.kind != "f":  # integers carry no gradient: the cast ends the graph
             return Tensor._wrap(self.data.astype(dtype), self._backend)
         return _ops.Cast.apply(self, dtype=dtype)
@@ -230,8 +243,65 @@ class Tensor:
             dtype = self.dtype if self.dtype.kind == "f" else (
                 np.float32 if isinstance(other, (float, np.floating)) else None)
             return Tensor._wrap(self._backend.asarray(other, dtype=dtype), self._backend)
+        if other is None or isinstance(other, (str, bytes)):
+            raise TypeError(f"cannot combine a tensor with {type(other).__name__} {other!r}")
         return Tensor(other, dtype=self.dtype if self.dtype.kind == "f" else None,
                       backend=self.backend)
+
+    # ----------------------------------------------------------------- in place
+    def _in_place(self, other: Any, ufunc_name: str, symbol: str) -> Tensor:
+        """``self <symbol>= other`` on the data itself, as D2L's ``sgd`` does:
+        ``with no_grad(): param -= lr * param.grad``.
+
+        Refused while a graph is being recorded through either operand: the graph has
+        no in-place ops (write ``x = x + y``). A graph made earlier that saved ``self``
+        notices the change (``_version``) and refuses to run backward().
+        """
+        other = self._lift(other)
+        what = f"in-place {symbol}="
+        self._check_same_backend(other, what)
+        self._check_writable(what, other.requires_grad, f"write x = x {symbol} y to record it")
+        shape = _ops.check_broadcast(self.shape, other.shape, what)
+        if shape != self.shape:
+            raise ValueError(
+                f"{what}: the result has shape {shape}, which does not fit this tensor's "
+                f"shape {self.shape}")
+        xp = self._backend.xp
+        result = np.result_type(self.dtype, other.dtype)
+        if ufunc_name == "true_divide" and result.kind != "f":
+            result = np.dtype(np.float64)
+        if not np.can_cast(result, self.dtype, "same_kind"):
+            raise TypeError(f"{what}: a {result} result cannot be stored in a {self.dtype} tensor")
+        getattr(xp, ufunc_name)(self.data, other.data, out=self.data)
+        self._version += 1
+        return self
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._in_place(other, "add", "+")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._in_place(other, "subtract", "-")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._in_place(other, "multiply", "*")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._in_place(other, "true_divide", "/")
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0 in place (D2L: ``param.grad.zero_()``)."""
+        self._check_writable("zero_()", False, "use x * 0 to record it")
+        self.data[...] = 0
+        self._version += 1
+        return self
+
+    def _check_writable(self, what: str, other_requires_grad: bool, instead: str) -> None:
+        if autograd.is_grad_enabled() and (self.requires_grad or other_requires_grad):
+            raise RuntimeError(
+                f"{what} on a tensor that takes part in autograd: wrap it in "
+                f"`with tg.no_grad():` (as an optimizer step does), or {instead} in the graph")
+        if not getattr(getattr(self.data, "flags", None), "writeable", True):
+            raise ValueError(f"{what}: this tensor's data is a read-only view")
 
     # --------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:

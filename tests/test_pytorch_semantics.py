@@ -1,0 +1,270 @@
+"""Where PyTorch users expect PyTorch's behaviour and NumPy's would differ: in-place
+updates (D2L's ``sgd``), tied parameters, dtype promotion, per-thread grad mode,
+per-parameter Adam step counts, and nested-tuple indices."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from helpers import EPS32, EPS64
+
+import tinygrad_rnn as tg
+
+# --------------------------------------------------------------- in-place updates
+
+
+def test_d2l_sgd_updates_parameters_in_place(backend):
+    """D2L §3.4's ``sgd``: ``param -= lr * param.grad; param.grad.zero_()`` under no_grad."""
+    lin = tg.nn.Linear(3, 2, backend=backend)
+    before = {n: p.numpy() for n, p in lin.named_parameters()}
+    X = tg.Tensor(np.arange(12.0).reshape(4, 3), backend=backend)
+    (lin(X) ** 2).sum().backward()
+    grads = {n: p.grad.numpy() for n, p in lin.named_parameters()}
+    params = lin.parameters()
+    with tg.no_grad():
+        for p in params:
+            p -= 0.1 * p.grad
+            p.grad.zero_()
+    for (name, p), q in zip(lin.named_parameters(), params, strict=True):
+        assert p is q  # updated where it is, not rebound to a new tensor
+        want = before[name] - np.float32(0.1) * grads[name]
+        np.testing.assert_allclose(p.numpy(), want, rtol=EPS32, atol=EPS32 * np.abs(want).max())
+        np.testing.assert_array_equal(p.grad.numpy(), 0)
+
+
+@pytest.mark.parametrize(("op", "fn"), [("+=", np.add), ("-=", np.subtract),
+                                        ("*=", np.multiply), ("/=", np.divide)])
+def test_in_place_operators_match_numpy(backend, op, fn):
+    a = np.array([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]], dtype=np.float32)
+    b = np.array([2.0, -4.0, 8.0], dtype=np.float32)  # broadcast along the rows
+    x = tg.Tensor(a, backend=backend)
+    same = x
+    exec(f"x {op} tg.Tensor(b, backend=backend)", {"x": x, "tg": tg, "b": b, "backend": backend})
+    assert x is same and x.dtype == np.float32
+    np.testing.assert_array_equal(x.numpy(), fn(a, b))
+
+
+def test_in_place_is_refused_while_recording(backend):
+    w = tg.Tensor([1.0, 2.0], requires_grad=True, backend=backend)
+    with pytest.raises(RuntimeError, match=r"in-place -= .*no_grad"):
+        w -= 1.0
+    x = tg.Tensor([1.0, 2.0], backend=backend)
+    with pytest.raises(RuntimeError, match=r"in-place \+= .*autograd"):
+        x += w  # would hide w's contribution from the graph
+    with pytest.raises(RuntimeError, match="zero_"):
+        w.zero_()
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
+
+
+def test_in_place_refuses_a_result_that_does_not_fit(backend):
+    x = tg.Tensor([1.0, 2.0], backend=backend)
+    with pytest.raises(ValueError, match=r"shape \(2, 2\).*shape \(2,\)"):
+        x += tg.Tensor([[1.0], [2.0]], backend=backend)
+    i = tg.Tensor([1, 2], backend=backend)
+    with pytest.raises(TypeError, match="float.* cannot be stored in a int"):
+        i += 0.5
+    with pytest.raises(TypeError, match="cannot be stored"):
+        i /= 2
+    i += 3
+    np.testing.assert_array_equal(i.numpy(), [4, 5])
+
+
+def test_backward_after_an_in_place_change_is_refused(backend):
+    x = tg.Tensor([1.0, 2.0], backend=backend)
+    w = tg.Tensor([3.0, 4.0], requires_grad=True, backend=backend)
+    y = (w * x).sum()  # Mul saved x for w's gradient
+    x *= 10
+    with pytest.raises(RuntimeError, match=r"input 1 of Mul .*changed in place"):
+        y.backward()
+    (w * x).sum().backward()  # a graph made after the change is fine
+    np.testing.assert_array_equal(w.grad.numpy(), [10.0, 20.0])
+
+
+def test_an_optimizer_step_between_forward_and_backward_is_refused(backend):
+    w = tg.Tensor([3.0, 4.0], requires_grad=True, backend=backend)
+    loss = (w * w).sum()
+    w.grad = tg.Tensor([1.0, 1.0], backend=backend)
+    tg.optim.SGD([w], lr=0.5).step()
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+# -------------------------------------------------------------- tied parameters
+
+
+class _Tied(tg.nn.Module):
+    def __init__(self, backend: str) -> None:
+        super().__init__()
+        self.a = tg.nn.Linear(2, 2, backend=backend)
+        self.b = tg.nn.Linear(2, 2, backend=backend)
+        self.b.W = self.a.W  # weight tying: one parameter, two layers
+
+
+def test_a_shared_parameter_is_listed_stepped_and_clipped_once(backend):
+    m = _Tied(backend)
+    assert [n for n, _ in m.named_parameters()] == ["a.W", "a.b", "b.b"]
+    assert len(m.parameters()) == 3
+    W0 = m.a.W.numpy()
+    g = np.array([[3.0, 0.0], [0.0, 4.0]], dtype=np.float32)  # ‖g‖ = 5
+    m.a.W.grad = tg.Tensor(g, backend=backend)
+    norm = tg.optim.clip_grad_norm([m.a.W, m.b.W], max_norm=2.5)  # the same tensor twice
+    np.testing.assert_allclose(float(norm), 5.0, rtol=EPS32)
+    np.testing.assert_allclose(m.a.W.grad.numpy(), g / 2, rtol=EPS32)
+    tg.optim.SGD(m.parameters(), lr=1.0).step()
+    np.testing.assert_allclose(m.b.W.numpy(), W0 - g / 2, rtol=EPS32, atol=EPS32)
+    with pytest.raises(ValueError, match="same parameter twice"):
+        tg.optim.SGD([m.a.W, m.b.W], lr=1.0)
+
+
+# ---------------------------------------------------------------------- dtypes
+
+
+@pytest.mark.parametrize("int_dtype", [np.int32, np.int64, np.bool_])
+def test_integers_meeting_floats_take_the_float_dtype(backend, int_dtype):
+    f = tg.Tensor([1.0, 2.0], backend=backend)  # float32
+    i = tg.Tensor(np.array([1, 0], dtype=int_dtype), backend=backend)
+    for result in (f + i, i * f, f - i, i / tg.Tensor([2.0, 4.0], backend=backend),
+                   i * 0.5, i + 1.5):
+        assert result.dtype == np.float32
+    np.testing.assert_array_equal((f + i).numpy(), [2.0, 2.0])
+    assert (i / 2).dtype == np.float32  # true division of integers: PyTorch's float32
+    np.testing.assert_array_equal((i / 2).numpy(), np.array([1, 0]) / 2)
+    f64 = tg.Tensor([1.0, 2.0], dtype="float64", backend=backend)
+    assert (f64 * i).dtype == np.float64
+
+
+def test_a_linear_layer_on_integer_input_stays_float32(backend):
+    lin = tg.nn.Linear(3, 2, backend=backend)
+    X = tg.Tensor(np.arange(6).reshape(2, 3), backend=backend)
+    out = lin(X)
+    assert out.dtype == np.float32
+    want = np.arange(6, dtype=np.float32).reshape(2, 3) @ lin.W.numpy() + lin.b.numpy()
+    np.testing.assert_allclose(out.numpy(), want, rtol=4 * EPS32,
+                               atol=4 * EPS32 * np.abs(want).max())
+
+
+# ------------------------------------------------------------------- grad mode
+
+
+def test_no_grad_in_one_thread_leaves_another_recording():
+    inside, release = threading.Event(), threading.Event()
+
+    def evaluate():
+        with tg.no_grad():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=evaluate)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        assert tg.is_grad_enabled()
+        x = tg.Tensor([1.0, 2.0], requires_grad=True)
+        assert (x * x).sum().requires_grad
+    finally:
+        release.set()
+        thread.join()
+    assert tg.is_grad_enabled()
+
+
+def test_a_no_grad_object_can_be_entered_again_and_nested():
+    ctx = tg.no_grad()
+    for _ in range(2):
+        with ctx:
+            assert not tg.is_grad_enabled()
+            with ctx:
+                assert not tg.is_grad_enabled()
+            assert not tg.is_grad_enabled()
+        assert tg.is_grad_enabled()
+
+    @tg.no_grad()
+    def evaluate(x):
+        return x * 2
+
+    assert not evaluate(tg.Tensor([1.0], requires_grad=True)).requires_grad
+    assert tg.is_grad_enabled()
+
+
+# ------------------------------------------------------------------------ Adam
+
+
+def test_adam_counts_steps_per_parameter(backend):
+    a = tg.Tensor([1.0, 2.0], requires_grad=True, dtype="float64", backend=backend)
+    b = tg.Tensor([3.0, 4.0], requires_grad=True, dtype="float64", backend=backend)
+    opt = tg.optim.Adam([a, b], lr=0.1)
+    a.grad = tg.Tensor([1.0, 1.0], dtype="float64", backend=backend)
+    opt.step()  # b has no gradient yet: its count stays 0
+    a.grad = tg.Tensor([1.0, 1.0], dtype="float64", backend=backend)
+    b.grad = tg.Tensor([1.0, -1.0], dtype="float64", backend=backend)
+    opt.step()
+    # b's first step: bias-corrected m / sqrt(v) = sign(g), so it moves by lr (less eps)
+    np.testing.assert_allclose(b.numpy(), [2.9, 4.1], rtol=0, atol=1e-7 + 8 * EPS64)
+    assert opt.state_dict()["t"].tolist() == [2, 1]
+
+
+def test_adam_loads_a_single_step_count_and_checks_betas():
+    p = tg.Tensor([1.0], requires_grad=True)
+    opt = tg.optim.Adam([p], lr=0.1)
+    state = opt.state_dict()
+    state["t"] = np.asarray(7)  # the format of checkpoints before per-parameter counts
+    opt.load_state_dict(state)
+    assert opt.steps == [7]
+    state["t"] = np.asarray([1, 2])
+    with pytest.raises(ValueError, match="step counts for 2 parameters.* has 1"):
+        opt.load_state_dict(state)
+    for betas in [(1.0, 0.999), (0.9, -0.1), (0.9,)]:
+        with pytest.raises(ValueError, match="betas"):
+            tg.optim.Adam([p], betas=betas)
+
+
+# -------------------------------------------------------------------- indexing
+
+
+@pytest.mark.parametrize("index", [(slice(None), (0, 0, 2)), ((1, 1),), (range(2), 1),
+                                   (slice(None), [])])
+def test_a_tuple_or_range_inside_an_index_scatter_adds_its_repeats(backend, index):
+    a = np.arange(6.0).reshape(2, 3)
+    x = tg.Tensor(a, dtype="float64", requires_grad=True, backend=backend)
+    y = x[index]
+    np.testing.assert_array_equal(y.numpy(), a[index])
+    y.sum().backward()
+    want = np.zeros_like(a)
+    np.add.at(want, index, 1.0)
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+
+
+# --------------------------------------------------------------------- edges
+
+
+def test_pow_zero_has_zero_gradient_at_zero(backend):
+    x = tg.Tensor([0.0, 1.0, -2.0], requires_grad=True, backend=backend)
+    (x ** 0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
+
+
+def test_tensor_copies_a_memmap_instead_of_writing_to_its_file(tmp_path):
+    mm = np.lib.format.open_memmap(tmp_path / "w.npy", mode="w+", dtype=np.float32, shape=(3,))
+    mm[:] = 1.0
+    mm.flush()
+    p = tg.nn.Parameter(np.load(tmp_path / "w.npy", mmap_mode="r"))  # read-only map
+    q = tg.nn.Parameter(mm)
+    for t in (p, q):
+        t.grad = tg.Tensor([1.0, 1.0, 1.0])
+    tg.optim.SGD([p, q], lr=0.5).step()
+    np.testing.assert_array_equal(p.numpy(), 0.5)
+    np.testing.assert_array_equal(q.numpy(), 0.5)
+    np.testing.assert_array_equal(mm, 1.0)
+    np.testing.assert_array_equal(np.load(tmp_path / "w.npy"), 1.0)
+
+
+def test_the_global_norm_sums_in_float64_on_every_backend(backend):
+    """float16 squares of 300 overflow float16 (max 65504); the norm, 300·√3, does not."""
+    p = tg.Tensor(np.zeros(3), dtype="float16", requires_grad=True, backend=backend)
+    p.grad = tg.Tensor(np.full(3, 300.0), dtype="float16", backend=backend)
+    norm = tg.optim.clip_grad_norm([p], max_norm=1.0)
+    np.testing.assert_allclose(float(norm), 300 * np.sqrt(3), rtol=1e-12)
+    # the factor 1/(300√3) is rounded to float16 before the multiply (eps 2^-10)
+    np.testing.assert_allclose(p.grad.numpy().astype(np.float64), 1 / np.sqrt(3), rtol=2 ** -9)
