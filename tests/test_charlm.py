@@ -194,9 +194,63 @@ def test_foreign_npz_is_not_a_checkpoint(tmp_path):
     assert zipfile.is_zipfile(path)
 
 
+def _rewrite(path: Path, change) -> None:
+    """Apply ``change(ckpt)`` to a checkpoint's loaded dict and write it back."""
+    ckpt = checkpoint.load(path)
+    change(ckpt)
+    checkpoint.save(path, ckpt["params"], ckpt["vocab"], ckpt["meta"], ckpt["optim"])
+
+
+@pytest.mark.parametrize("change,reader,what", [
+    (lambda c: c["params"].pop("b_q"), "resume", "missing ['b_q']"),
+    (lambda c: c["params"].pop("b_q"), "load_model", "missing ['b_q']"),
+    (lambda c: c["meta"]["train"].update(dropout=0.5), "resume",
+     "unexpected keyword argument 'dropout'"),
+    (lambda c: c["meta"].pop("model"), "load_model", "KeyError: 'model'"),
+    (lambda c: c["meta"].pop("loader"), "resume", "KeyError: 'loader'"),
+])
+def test_a_checkpoint_missing_an_entry_is_a_checkpoint_error(corpus, tmp_path, change, reader,
+                                                            what):
+    path = Trainer.create(small_config(num_epochs=1), corpus, "numpy").save(tmp_path / "m.npz")
+    _rewrite(path, change)
+    with pytest.raises(checkpoint.CheckpointError) as exc:
+        if reader == "resume":
+            Trainer.resume(path, corpus, "numpy", num_epochs=2)
+        else:
+            load_model(path, "numpy")
+    assert str(path) in str(exc.value) and what in str(exc.value)
+
+
+@pytest.mark.parametrize("meta", [b"not json", b"[1, 2]"])
+def test_a_checkpoint_whose_meta_is_not_a_json_object_is_refused(tmp_path, meta):
+    path = tmp_path / "m.npz"
+    np.savez(path, meta=np.array(meta.decode()), vocab=np.array(["<unk>"]))
+    with pytest.raises(checkpoint.CheckpointError, match=f"{path}.*(corrupt meta|format 'list')"):
+        checkpoint.load(path)
+
+
+@pytest.mark.skipif("cupy" in tg.backends.available(), reason="needs a machine without cupy")
+def test_resuming_a_run_whose_backend_is_missing_says_how_to_continue(corpus, tmp_path):
+    path = Trainer.create(small_config(num_epochs=1), corpus, "numpy").save(tmp_path / "m.npz")
+    _rewrite(path, lambda c: c["meta"].update(backend="cupy"))  # as if trained on a GPU
+    with pytest.raises(tg.backends.BackendUnavailable,
+                       match=r"trained on backend 'cupy', which is not usable here.*--backend"):
+        Trainer.resume(path, corpus, num_epochs=2)
+    assert Trainer.resume(path, corpus, "numpy", num_epochs=2).model.backend == "numpy"
+
+
+def test_a_tiny_temperature_samples_the_argmax(corpus):
+    trainer = Trainer.create(small_config(num_epochs=1), corpus, "numpy")
+    trainer.train_epoch()
+    greedy = trainer.predict("the", 20)
+    with np.errstate(all="raise"):  # no overflow, no NaN probabilities
+        assert trainer.predict("the", 20, temperature=1e-310, rng=0) == greedy
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="num_hiddens"):
         TrainConfig(num_hiddens=0)
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig(optimizer="rmsprop")
+    assert TrainConfig(optimizer="adam").lr == 0.01 and TrainConfig().lr == 1.0
     assert dataclasses.asdict(TrainConfig())["num_hiddens"] == 512

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tinygrad_rnn import checkpoint
 from tinygrad_rnn.cli import main
+from tinygrad_rnn.train import DEFAULT_LR
 
 BOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "timemachine.txt"
 TINY = ["--hidden", "16", "--batch-size", "4", "--num-steps", "8", "--max-tokens", "600",
@@ -79,6 +81,68 @@ def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(corpus, tmp_path,
     assert main([*resume, "--lr", "0.5"]) == 2
     assert "--lr 0.5 conflicts with the checkpoint's lr = 1.0" in capsys.readouterr().err
     assert main([*resume, "--hidden", "16", "--batch-size", "4"]) == 0  # agreeing is fine
+    # a flag given at D2L's own default still differs from this run's (hidden 512 vs 16)
+    assert main([*resume, "--epochs", "3", "--hidden", "512"]) == 2
+    assert "--hidden 512 conflicts with the checkpoint's num_hiddens = 16" in \
+        capsys.readouterr().err
+
+
+def test_resume_keeps_the_runs_own_total_and_refuses_one_already_reached(corpus, tmp_path,
+                                                                          capsys):
+    ckpt, metrics = tmp_path / "m.npz", tmp_path / "m.jsonl"
+    assert main(["train", "--epochs", "3", "--data", corpus, "--save", str(ckpt), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(ckpt), "--data", corpus, "--epochs", "3",
+                 "--quiet"]) == 2
+    assert "already at epoch 3, so 3 epochs leaves nothing to train" in capsys.readouterr().err
+    # a run stopped early (here: its checkpoint rewound to epoch 1) goes on to its own 3
+    meta = checkpoint.load(ckpt)
+    meta["meta"]["epoch"], meta["meta"]["history"] = 1, meta["meta"]["history"][:1]
+    checkpoint.save(ckpt, meta["params"], meta["vocab"], meta["meta"], meta["optim"])
+    assert main(["train", "--resume", str(ckpt), "--data", corpus, "--metrics", str(metrics),
+                 "--quiet"]) == 0
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [2, 3]
+
+
+def test_resume_on_other_text_is_refused(corpus, tmp_path, capsys):
+    ckpt, other = tmp_path / "m.npz", tmp_path / "other.txt"
+    assert main(["train", "--epochs", "1", "--data", corpus, "--save", str(ckpt), *TINY]) == 0
+    text = Path(corpus).read_text()
+    other.write_text(text[len(text) // 3:] + text[: len(text) // 3])  # same letters, moved
+    assert main(["train", "--resume", str(ckpt), "--data", str(other), "--epochs", "2",
+                 "--quiet"]) == 2
+    assert "trained on other text than the data given" in capsys.readouterr().err
+
+
+def test_adam_gets_its_own_default_learning_rate(corpus, tmp_path, capsys):
+    ckpt = tmp_path / "m.npz"
+    assert main(["train", "--epochs", "1", "--data", corpus, "--optimizer", "adam",
+                 "--save", str(ckpt), *TINY]) == 0
+    assert checkpoint.load(ckpt)["meta"]["train"]["lr"] == DEFAULT_LR["adam"] < 1
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # lr inf makes NaNs
+def test_divergence_names_a_checkpoint_only_if_this_run_wrote_it(corpus, tmp_path, capsys):
+    ckpt = tmp_path / "m.npz"
+    ckpt.write_bytes(b"an older file, from some other run")
+    assert main(["train", "--epochs", "3", "--lr", "inf", "--data", corpus,
+                 "--save", str(ckpt), *TINY]) == 1
+    err = capsys.readouterr().err
+    assert "training diverged at epoch 1" in err and "last good checkpoint" not in err
+
+
+def test_a_closed_stdout_ends_quietly(corpus, tmp_path):
+    """`tinygrad-rnn train | head -1`: once the reader has gone, no 'Broken pipe' error."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tinygrad_rnn", "train", "--epochs", "1", "--data", corpus,
+             *TINY], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert done.stderr == ""
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -88,6 +152,8 @@ def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(corpus, tmp_path,
     (["train", "--backend", "tpu"], "unknown backend 'tpu'"),
     (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
     (["generate", "x.npz", "--temperature", "-1"], "expected a number >= 0"),
+    (["train", "--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+    (["generate", "x.npz", "--seed", "-5"], "--seed: expected an integer >= 0, got -5"),
     ([], "required: {train,generate}"),
 ])
 def test_bad_flags_give_one_clear_line(argv, message, capsys):
@@ -116,12 +182,29 @@ def test_an_output_path_that_is_a_directory_fails_before_training(flag, corpus, 
     assert "Traceback" not in captured.err and "epoch" not in captured.out
 
 
-def test_an_unwritable_output_file_gives_one_clear_line(corpus, tmp_path, capsys):
-    metrics = tmp_path / "missing" / "run.jsonl"  # its folder does not exist
+@pytest.mark.parametrize("flag", ["--save", "--plot", "--metrics"])
+def test_an_output_path_that_cannot_be_written_fails_before_training(flag, corpus, tmp_path,
+                                                                     capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    path = blocker / "sub" / "out"
+    assert main(["train", "--epochs", "1", "--data", corpus, flag, str(path), *TINY]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"{flag} {path} cannot be written: {blocker} is a file" in err
+    assert "perplexity" not in captured.out  # refused before any training
+
+
+def test_output_files_go_into_folders_made_for_them(corpus, tmp_path, capsys):
+    metrics, ckpt = tmp_path / "runs" / "m.jsonl", tmp_path / "ckpts" / "a" / "m.npz"
     assert main(["train", "--epochs", "1", "--data", corpus, "--metrics", str(metrics),
-                 *TINY]) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(metrics) in err and "Traceback" not in err
+                 "--save", str(ckpt), *TINY]) == 0
+    assert json.loads(metrics.read_text())["epoch"] == 1
+    assert ckpt.is_file()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert ckpt.stat().st_mode & 0o777 == 0o666 & ~mask  # as open() makes it, not 0600
 
 
 def test_plot_without_matplotlib_says_what_to_install(book, tmp_path, capsys, monkeypatch):
@@ -138,7 +221,7 @@ def test_python_dash_m_and_help():
                  "--max-tokens", "--random-iter", "--data", "--save", "--resume", "--plot",
                  "--seed", "--optimizer", "--metrics"):
         assert flag in done.stdout
-    assert "(default: 512)" in done.stdout
+    assert "hidden units h (512)" in done.stdout
 
 
 def test_plot_writes_a_png_of_the_perplexity_curve(book, tmp_path, capsys):

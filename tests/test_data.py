@@ -428,6 +428,28 @@ def test_download_failure_explains_manual_setup(where, http_dir, tmp_path: Path)
     assert not dest.exists() and os.listdir(dest.parent) == []
 
 
+def test_download_failure_says_why_the_file_already_there_was_not_used(tmp_path: Path) -> None:
+    dest = tmp_path / "timemachine.txt"
+    dest.write_bytes(b"the first 1000 bytes of the book, say")  # a truncated cache
+    with pytest.raises(DataError) as exc:
+        download(closed_port_url(), TIME_MACHINE_SHA1, dest, timeout=5)
+    msg = str(exc.value)
+    assert f"the file already at {dest} is not the book" in msg
+    assert sha1_hex(dest.read_bytes()) in msg and TIME_MACHINE_SHA1 in msg
+
+
+def test_download_makes_a_file_others_may_read(http_dir, tmp_path: Path) -> None:
+    """mkstemp makes 0600 files; a shared cache must get open()'s mode (0666 less umask)."""
+    root, base = http_dir
+    (root / "t.txt").write_bytes(b"data")
+    mask = os.umask(0o022)
+    try:
+        dest = download(f"{base}/t.txt", sha1_hex(b"data"), tmp_path / "t.txt", timeout=5)
+    finally:
+        os.umask(mask)
+    assert dest.stat().st_mode & 0o777 == 0o644
+
+
 def test_download_skips_good_existing_file(tmp_path: Path) -> None:
     dest = tmp_path / "t.txt"
     dest.write_bytes(b"already here")
@@ -488,6 +510,14 @@ def test_non_utf8_file(tmp_path: Path, no_env) -> None:
     p = tmp_path / "latin1.txt"
     p.write_bytes("caf\u00e9\n".encode("latin-1"))
     with pytest.raises(DataError, match="latin1.txt.*UTF-8"):
+        read_lines(p)
+
+
+def test_a_bad_byte_deep_in_a_file_is_reported_at_its_offset(tmp_path: Path, no_env) -> None:
+    p = tmp_path / "bad.txt"
+    text = ("the time traveller\n" * 10_000).encode()  # 190,000 bytes: many read chunks
+    p.write_bytes(text[:100_000] + b"\xff" + text[100_000:])
+    with pytest.raises(DataError, match=r"bad.txt is not valid UTF-8 text \(byte 100000: "):
         read_lines(p)
 
 

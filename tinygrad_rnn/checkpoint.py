@@ -8,10 +8,12 @@ file carrying pickled objects is refused before any of its code could run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
+        os.fchmod(fd, new_file_mode())  # mkstemp makes it 0600; open() would not
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -42,6 +45,25 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def new_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0666 less the process's umask."""
+    mask = os.umask(0)  # the only way to read the umask is to set it
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a missing or mistyped entry met while rebuilding from a checkpoint into a
+    ``CheckpointError`` naming the file (a file from another version, or edited)."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} is not one this version can read: {type(e).__name__}: {e}"
+        ) from None
 
 
 def save(path: str | os.PathLike[str], params: dict[str, np.ndarray], vocab_tokens: list[str],
@@ -79,9 +101,13 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is not a valid .npz file: {e}") from None
     if "meta" not in arrays or "vocab" not in arrays:
         raise CheckpointError(f"{path} is not a tinygrad_rnn checkpoint (no meta/vocab entries)")
-    meta = json.loads(str(arrays.pop("meta")))
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"checkpoint {path} has a corrupt meta entry: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{path} has format {found!r}, expected {FORMAT!r}")
     return {
         "params": {k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
         "optim": {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},

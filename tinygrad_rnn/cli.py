@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,10 +16,19 @@ from pathlib import Path
 from . import backends
 from .checkpoint import CheckpointError
 from .data import DataError, clean_text
-from .train import EpochStats, TrainConfig, Trainer, TrainingDiverged, load_model
+from .train import (
+    DEFAULT_LR,
+    OPTIMIZERS,
+    EpochStats,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    load_model,
+)
 
 D2L = TrainConfig()
 #: Flags that set up a run, and the TrainConfig field each sets; a resumed run keeps its own.
+#: Their parser default is None, so "not given" and "given at D2L's value" differ.
 RUN_FLAGS = {"hidden": "num_hiddens", "lr": "lr", "batch_size": "batch_size",
              "num_steps": "num_steps", "max_tokens": "max_tokens",
              "random_iter": "use_random_iter", "optimizer": "optimizer", "clip": "clip_theta",
@@ -40,6 +50,13 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -69,6 +86,15 @@ def _backend(text: str) -> str:
     return text
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None (a run flag's default is D2L's, named in its help)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (no usage dump)."""
 
@@ -85,27 +111,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train the model (defaults: D2L §8.5)",
                        description="Train D2L's character-level RNN LM. Defaults are D2L §8.5's.",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_DefaultsHelp)
     t.add_argument("--backend", type=_backend, default=None,
                    help="array backend: numpy, numba or cupy (default: the fastest available)")
-    t.add_argument("--hidden", type=_positive_int, default=D2L.num_hiddens,
-                   help="hidden units h")
-    t.add_argument("--epochs", type=_positive_int, default=D2L.num_epochs,
-                   help="total epochs (with --resume: the total to reach)")
-    t.add_argument("--lr", type=_positive_float, default=D2L.lr, help="learning rate")
-    t.add_argument("--batch-size", type=_positive_int, default=D2L.batch_size,
-                   help="sequences per minibatch")
-    t.add_argument("--num-steps", type=_positive_int, default=D2L.num_steps,
-                   help="time steps per minibatch (truncated BPTT length)")
-    t.add_argument("--max-tokens", type=_int, default=D2L.max_tokens,
-                   help="use the first N characters of the book (<= 0: all of it)")
-    t.add_argument("--random-iter", action="store_true",
+    t.add_argument("--hidden", type=_positive_int, help=f"hidden units h ({D2L.num_hiddens})")
+    t.add_argument("--epochs", type=_positive_int,
+                   help=f"total epochs ({D2L.num_epochs}; with --resume: the total to reach, "
+                        "by default the run's own)")
+    t.add_argument("--lr", type=_positive_float,
+                   help="learning rate (" + ", ".join(
+                       f"{name}: {lr:g}" for name, lr in DEFAULT_LR.items()) + ")")
+    t.add_argument("--batch-size", type=_positive_int,
+                   help=f"sequences per minibatch ({D2L.batch_size})")
+    t.add_argument("--num-steps", type=_positive_int,
+                   help=f"time steps per minibatch, the truncated BPTT length ({D2L.num_steps})")
+    t.add_argument("--max-tokens", type=_int,
+                   help=f"use the first N characters of the book, <= 0: all ({D2L.max_tokens})")
+    t.add_argument("--random-iter", action="store_true", default=None,
                    help="random sampling instead of sequential partitioning")
-    t.add_argument("--optimizer", choices=sorted(("sgd", "adam")), default=D2L.optimizer,
-                   help="optimizer")
-    t.add_argument("--clip", type=_positive_float, default=D2L.clip_theta,
-                   help="clip gradients to this global L2 norm θ")
-    t.add_argument("--seed", type=_int, default=D2L.seed, help="random seed (init and data)")
+    t.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
+                   help=f"optimizer ({D2L.optimizer})")
+    t.add_argument("--clip", type=_positive_float,
+                   help=f"clip gradients to this global L2 norm θ ({D2L.clip_theta:g})")
+    t.add_argument("--seed", type=_non_negative_int,
+                   help=f"random seed, init and data ({D2L.seed})")
     t.add_argument("--data", type=Path, default=None,
                    help="UTF-8 text file to train on (default: The Time Machine, downloaded "
                         "and verified, or $TINYGRAD_RNN_DATA)")
@@ -130,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-n", "--num-chars", type=_int, default=50, help="characters to generate")
     g.add_argument("--temperature", type=_non_negative_float, default=0.0,
                    help="0 = greedy (argmax); > 0 samples from softmax(logits / T)")
-    g.add_argument("--seed", type=_int, default=None, help="random seed for sampling")
+    g.add_argument("--seed", type=_non_negative_int, default=None,
+                   help="random seed for sampling")
     g.add_argument("--backend", type=_backend, default=None, help="array backend")
     return parser
 
@@ -195,17 +225,31 @@ def save_plot(history: list[EpochStats], path: Path) -> None:
 
 
 def _check_output_files(args: argparse.Namespace) -> None:
-    """Refuse output paths that could never be written, before any training is done."""
+    """Refuse output paths that could never be written, before any training is done.
+
+    A missing folder is fine (it is made when the file is written); the nearest folder
+    that exists must be a writable folder, not a file.
+    """
     for flag, path in (("--save", args.save), ("--plot", args.plot), ("--metrics", args.metrics)):
-        if path is not None and path.is_dir():
+        if path is None:
+            continue
+        if path.is_dir():
             raise ValueError(f"{flag} {path} is a directory; give a file name inside it")
+        folder = path.absolute().parent
+        while not folder.exists():
+            folder = folder.parent
+        if not folder.is_dir():
+            raise ValueError(f"{flag} {path} cannot be written: {folder} is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"{flag} {path} cannot be written: no permission to write in "
+                             f"{folder}")
 
 
 def _check_resumed_settings(args: argparse.Namespace, kept: TrainConfig) -> None:
-    """A flag set away from its default must agree with the resumed run: never ignored."""
+    """A run flag given with --resume must agree with the resumed run: never ignored."""
     for flag, name in RUN_FLAGS.items():
         given, stored = getattr(args, flag), getattr(kept, name)
-        if given != getattr(D2L, name) and given != stored:
+        if given is not None and given != stored:
             raise ValueError(
                 f"--{flag.replace('_', '-')} {given} conflicts with the checkpoint's {name} = "
                 f"{stored}: a resumed run keeps its settings (drop the flag)")
@@ -221,12 +265,17 @@ def train(args: argparse.Namespace) -> int:
                                  cuda_graph=args.cuda_graph)
         _check_resumed_settings(args, trainer.config)
     else:
-        config = TrainConfig(num_epochs=args.epochs,
-                             **{name: getattr(args, flag) for flag, name in RUN_FLAGS.items()})
+        given = {name: getattr(args, flag) for flag, name in RUN_FLAGS.items()}
+        if args.epochs is not None:
+            given["num_epochs"] = args.epochs
+        config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
         trainer = Trainer.create(config, data, args.backend, args.cuda_graph)
     total = trainer.config.num_epochs
     progress = _Progress(trainer.epoch, total, not args.quiet)
+    if args.metrics:
+        args.metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics = open(args.metrics, "a", encoding="utf-8") if args.metrics else None
+    saved = False  # a file already at --save may be another run's: name it only once ours
     try:
         while trainer.epoch < total:
             stats = trainer.train_epoch()
@@ -240,10 +289,10 @@ def train(args: argparse.Namespace) -> int:
                 progress.write(f"epoch {stats.epoch}: {trainer.predict('time traveller')}")
                 if args.save:
                     trainer.save(args.save)
+                    saved = True
     except TrainingDiverged as e:
         progress.close()
-        kept = f"; the last good checkpoint is {args.save}" if args.save and args.save.exists() \
-            else ""
+        kept = f"; the last good checkpoint is {args.save}" if saved else ""
         print(f"tinygrad-rnn: error: {e}{kept}", file=sys.stderr)
         return 1
     finally:
@@ -286,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, CheckpointError, backends.BackendError, ValueError) as e:
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `tinygrad-rnn train | head -1`: the reader is gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+        return 1
     except OSError as e:  # a file that cannot be written (permissions, a full disk)
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 1

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoint import new_file_mode
+
 __all__ = [
     "DATA_ENV_VAR",
     "TIME_MACHINE_SHA1",
@@ -111,16 +113,24 @@ def download(url: str, sha1: str, dest: str | os.PathLike[str], timeout: float =
     removed); the message says how to supply the file by hand.
     """
     dest = Path(dest)
-    if dest.is_file() and sha1_of(dest) == sha1:
+    found = sha1_of(dest) if dest.is_file() else None
+    if found == sha1:
         return dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+        os.fchmod(fd, new_file_mode())  # a shared cache must stay readable by others
     except OSError as e:
         raise DataError(f"cannot create {dest}: {e}. {_manual_hint(dest)}") from e
     tmp = Path(tmp_name)
     try:
-        actual = _fetch(url, fd, timeout, dest)
+        try:
+            actual = _fetch(url, fd, timeout, dest)
+        except DataError as e:
+            if found is None:
+                raise
+            raise DataError(f"{e} (the file already at {dest} is not the book: its SHA-1 is "
+                            f"{found}, expected {sha1})") from e
         if actual != sha1:
             raise DataError(
                 f"downloaded {url} but its SHA-1 is {actual}, expected {sha1}; "
@@ -200,8 +210,12 @@ def read_lines(path: str | os.PathLike[str] | None = None) -> list[str]:
     try:
         with open(p, encoding="utf-8") as f:
             lines = f.readlines()
-    except UnicodeDecodeError as e:
-        raise DataError(f"{p} is not valid UTF-8 text (byte {e.start}: {e.reason})") from e
+    except UnicodeDecodeError:
+        try:  # the reader decodes in chunks: decode it all at once for the file's offset
+            p.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{p} is not valid UTF-8 text (byte {e.start}: {e.reason})") from e
+        raise
     except OSError as e:
         raise DataError(f"cannot read {p}: {e}") from e
     return [preprocess_line(line) for line in lines]

@@ -97,6 +97,8 @@ class RNNLM(nn.Module):
 def _choose(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
     if temperature == 0:
         return int(logits.argmax())
-    z = logits / temperature
-    p = np.exp(z - z.max())
+    # shift first: (logits - max) / T is 0 at the max and -inf, not NaN, for T ~ 1e-310
+    with np.errstate(over="ignore"):
+        z = (logits.astype(np.float64) - logits.max()) / temperature
+    p = np.exp(z)
     return int(rng.choice(len(p), p=p / p.sum()))
