@@ -217,7 +217,9 @@ def worker(impl: str, threads: int) -> None:
         print(done * BATCH * STEPS / (time.perf_counter() - start), flush=True)
 
 
-def implementations(backends: list[str], torch: bool) -> list[str]:
+def implementations(backends: list[str], torch: bool, gpu_only: bool = False) -> list[str]:
+    """The rows to measure; ``gpu_only`` keeps the GPU ones (ours and cuDNN's), which is
+    all the GPU check compares, in a third of the time."""
     import importlib.util
 
     import tinygrad_rnn as tg
@@ -226,9 +228,12 @@ def implementations(backends: list[str], torch: bool) -> list[str]:
     if "tinygrad_rnn cupy" in impls:
         impls.append(GRAPHED)
     if torch and importlib.util.find_spec("torch") is not None:
-        impls += ["PyTorch scratch loop", "PyTorch nn.RNN"]
+        if not gpu_only:
+            impls += ["PyTorch scratch loop", "PyTorch nn.RNN"]
         if _torch_cuda_available():
             impls.append(TORCH_CUDA)
+    if gpu_only:
+        return [i for i in impls if i in ("tinygrad_rnn cupy", GRAPHED, TORCH_CUDA)]
     return impls + ["GEMM bound (NumPy)"]
 
 
@@ -436,6 +441,9 @@ def main() -> None:
         help="wall time of each timed round (whole minibatches, at least two)",
     )
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch rows")
+    p.add_argument("--gpu-only", action="store_true",
+                   help="only the GPU rows: tinygrad_rnn cupy (eager, CUDA graph), PyTorch "
+                        "nn.RNN (cuda)")
     p.add_argument(
         "--write-docs",
         action="store_true",
@@ -446,7 +454,7 @@ def main() -> None:
     if args.worker:
         return worker(args.worker, args.threads[0])
 
-    impls = implementations(args.backends, not args.no_torch)
+    impls = implementations(args.backends, not args.no_torch, args.gpu_only)
     results = []
     for t in args.threads:
         results += measure(impls, args.hidden, t, args.repeats, args.seconds)
