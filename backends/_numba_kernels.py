@@ -47,7 +47,7 @@ def _tanh_small(x):
 
 
 def _exp_reduced(y):
-    """exp(y) for y in [-87, 0]; one implementation per float type."""
+    """exp(y) for y in [-87, 0] (float32) or [-708, 0] (float64); one per float type."""
     raise TypeError("only callable from @njit code (an @overload stub)")
 
 
@@ -130,7 +130,7 @@ def _float_from_bits(typingctx, bits):
 
 
 def _pow2_neg(n):
-    """2**n for an integer-valued float n in [-126, 0]; one implementation per float type."""
+    """2**n for an integer-valued float n in [-126, 0] (float32) or [-1022, 0] (float64)."""
     raise TypeError("only callable from @njit code (an @overload stub)")
 
 
@@ -287,16 +287,31 @@ def rnn_backward(dH, H, H0, W_hh, relu):
 
 
 # ------------------------------------------------------------ softmax cross-entropy
+def _exp_floor(y):
+    """The y below which exp(y) is flushed to 0: -87 for float32, -708 for float64."""
+    raise TypeError("only callable from @njit code (an @overload stub)")
+
+
+@overload(_exp_floor, jit_options=_MATH_OPTIONS)
+def _exp_floor_impl(y):
+    if y == types.float32:
+        return lambda y: np.float32(-87)
+    return lambda y: -708.0
+
+
 @numba.njit(inline="always", **_OPTIONS)
 def _exp_nonpositive(y):
     """exp(y) for y <= 0, branch-free so LLVM vectorizes the loop around it.
 
-    Below -87 the result (< 1.7e-38) is flushed to 0: the smallest normal float32 is
-    1.2e-38, and a softmax term that small changes neither the sum nor a gradient.
+    Below the floor the result is flushed to 0: exp(-87) = 1.6e-38 is just above the
+    smallest normal float32 (1.2e-38), exp(-708) = 3.3e-308 above float64's (2.2e-308),
+    where 2**n in the exponent field stops being exact. NumPy keeps the subnormals
+    below; a softmax term that small changes neither the sum nor a gradient that counts.
     """
     T = type(y)
-    e = _exp_reduced(T(-87) if y < T(-87) else y)
-    return T(0) if y < T(-87) else e
+    floor = _exp_floor(y)
+    e = _exp_reduced(floor if y < floor else y)
+    return T(0) if y < floor else e
 
 
 @_jit

@@ -454,7 +454,11 @@ def main() -> None:
     if args.worker:
         return worker(args.worker, args.threads[0])
 
+    if args.gpu_only and args.write_docs:
+        p.error("--write-docs rewrites the CPU table too: run it without --gpu-only")
     impls = implementations(args.backends, not args.no_torch, args.gpu_only)
+    if args.gpu_only and not impls:
+        p.error("--gpu-only: no GPU rows to measure (neither cupy nor PyTorch CUDA is usable)")
     results = []
     for t in args.threads:
         results += measure(impls, args.hidden, t, args.repeats, args.seconds)

@@ -254,3 +254,18 @@ def test_config_validation():
         TrainConfig(optimizer="rmsprop")
     assert TrainConfig(optimizer="adam").lr == 0.01 and TrainConfig().lr == 1.0
     assert dataclasses.asdict(TrainConfig())["num_hiddens"] == 512
+
+
+def test_rewriting_a_checkpoint_keeps_its_mode(tmp_path):
+    path = tmp_path / "private.npz"
+    checkpoint.save(path, {"w": np.zeros(2)}, ["<unk>"], {})
+    path.chmod(0o600)
+    checkpoint.save(path, {"w": np.ones(2)}, ["<unk>"], {})
+    assert path.stat().st_mode & 0o777 == 0o600
+    np.testing.assert_array_equal(checkpoint.load(path)["params"]["w"], 1.0)
+
+
+def test_a_nan_temperature_is_refused(corpus):
+    trainer = Trainer.create(small_config(num_epochs=1), corpus, "numpy")
+    with pytest.raises(ValueError, match="temperature must be >= 0, got nan"):
+        trainer.predict("the", 5, temperature=float("nan"))

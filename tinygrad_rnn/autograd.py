@@ -11,10 +11,13 @@ without recursion, so a 5,000-step unrolled RNN is no problem.
 from __future__ import annotations
 
 import functools
+import operator
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
 
 if TYPE_CHECKING:
     from .backends import Backend
@@ -27,7 +30,9 @@ class _GradState(threading.local):
     """Grad mode is per thread, as in PyTorch: one thread's ``no_grad`` block must not
     switch off recording in another thread that is training."""
 
-    enabled = True
+    def __init__(self) -> None:  # runs once in each thread that uses it
+        self.enabled = True
+        self.previous: list[bool] = []  # the modes to restore, innermost block last
 
 
 _state = _GradState()
@@ -40,19 +45,19 @@ def is_grad_enabled() -> bool:
 class _GradMode:
     """A context manager (and decorator) that sets grad mode, then restores it.
 
-    A class, not a generator: one object may be entered again, and nested.
+    A class, not a generator: one object may be entered again, nested, and shared by
+    threads (what to restore is kept per thread).
     """
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._previous: list[bool] = []
 
     def __enter__(self) -> None:
-        self._previous.append(_state.enabled)
+        _state.previous.append(_state.enabled)
         _state.enabled = self.enabled
 
     def __exit__(self, *exc_info: Any) -> None:
-        _state.enabled = self._previous.pop()
+        _state.enabled = _state.previous.pop()
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
@@ -76,6 +81,21 @@ def enable_grad() -> _GradMode:
     return _GradMode(True)
 
 
+class VersionCounter:
+    """How many times an array was changed in place (``x += y``, ``x.zero_()``, an
+    optimizer step). Views of one array (``detach``, ``reshape``, basic indexing) share
+    one counter, as in PyTorch: changing a view changes the array it looks into."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+_counter = operator.attrgetter("_version")  # a tensor's VersionCounter (C speed: every op)
+_count = operator.attrgetter("count")
+
+
 class Function(ABC):
     """One differentiable operation.
 
@@ -86,7 +106,10 @@ class Function(ABC):
     """
 
     inputs: tuple[Tensor, ...] = ()
-    versions: tuple[int, ...] = ()
+    #: The output is a view of the first input (reshape, transpose, basic indexing).
+    view_of_input = False
+    #: backward() reads the output's array (Exp, Tanh, ...), so it is watched too.
+    saves_output = False
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -111,13 +134,20 @@ class Function(ABC):
                 )
         fn = cls(backend)
         out = fn.forward(*(t.data for t in inputs), **params)
+        if isinstance(out, np.generic):  # NumPy reduces to an immutable scalar
+            out = np.asarray(out)
         needs_grad = _state.enabled and any(t.requires_grad for t in inputs)
         result = _tensor.Tensor._wrap(out, backend, needs_grad)
+        if fn.view_of_input:
+            result._version = inputs[0]._version
         if needs_grad:
             fn.inputs = inputs
-            # backward() reads the inputs as they are now: an in-place change made later
-            # (``x += 1``) bumps x's version, and backward() refuses the stale graph
-            fn.versions = tuple(t._version for t in inputs)
+            # backward() reads these arrays as they are now: an in-place change made
+            # later (``x += 1``) bumps a counter, and backward() refuses the stale graph
+            fn.counters = tuple(map(_counter, inputs))
+            if fn.saves_output:
+                fn.counters += (result._version,)
+            fn.versions = tuple(map(_count, fn.counters))
             result._ctx = fn
         return result
 
@@ -185,15 +215,16 @@ def backward(root: Tensor, grad: Any) -> None:
 
 
 def _check_versions(fn: Function) -> None:
-    if all(t._version == v for t, v in zip(fn.inputs, fn.versions)):
+    now = tuple(map(_count, fn.counters))
+    if now == fn.versions:
         return
-    for position, (t, version) in enumerate(zip(fn.inputs, fn.versions, strict=True)):
-        if t._version != version:
-            raise RuntimeError(
-                f"backward(): input {position} of {type(fn).__name__} (shape {t.shape}) was "
-                "changed in place after it was used, so the gradient would be wrong; "
-                "compute the loss again after the change, or write x = x + y instead "
-                "of x += y")
+    i = next(i for i, (a, b) in enumerate(zip(now, fn.versions)) if a != b)
+    what = f"input {i}" if i < len(fn.inputs) else "the output"
+    raise RuntimeError(
+        f"backward(): {what} of {type(fn).__name__}, which its backward reads, was changed "
+        "in place after it was computed (directly or through a view such as detach()), so "
+        "the gradient would be wrong; compute the loss again after the change, or write "
+        "x = x + y instead of x += y")
 
 
 from . import tensor as _tensor  # noqa: E402  (tensor.py builds on this module)

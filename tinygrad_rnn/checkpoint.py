@@ -35,7 +35,8 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
-        os.fchmod(fd, new_file_mode())  # mkstemp makes it 0600; open() would not
+        # mkstemp makes it 0600; open() keeps an existing file's mode, else 0666 - umask
+        os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else new_file_mode())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

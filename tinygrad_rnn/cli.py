@@ -275,7 +275,9 @@ def train(args: argparse.Namespace) -> int:
     if args.metrics:
         args.metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics = open(args.metrics, "a", encoding="utf-8") if args.metrics else None
-    saved = False  # a file already at --save may be another run's: name it only once ours
+    # a file already at --save may be another run's: name it only once it is this run's
+    saved = args.save is not None and args.resume is not None and args.save.exists() and \
+        args.save.resolve() == args.resume.resolve()
     try:
         while trainer.epoch < total:
             stats = trainer.train_epoch()

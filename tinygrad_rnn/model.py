@@ -77,7 +77,7 @@ class RNNLM(nn.Module):
         """
         if num_preds < 0:
             raise ValueError(f"num_preds must be >= 0, got {num_preds}")
-        if temperature < 0:
+        if not temperature >= 0:  # NaN too
             raise ValueError(f"temperature must be >= 0, got {temperature}")
         if not prefix:
             raise ValueError("predict needs a non-empty prefix to start from")

@@ -182,6 +182,8 @@ class Cast(Function):
 
 # --------------------------------------------------------------- elementwise
 class Exp(Function):
+    saves_output = True
+
     def forward(self, a):
         self.out = self.xp.exp(a)
         return self.out
@@ -200,6 +202,8 @@ class Log(Function):
 
 
 class Tanh(Function):
+    saves_output = True
+
     def forward(self, a):
         self.out = self.xp.tanh(a)
         return self.out
@@ -209,6 +213,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    saves_output = True
+
     def forward(self, a):
         # exp(-|a|) never overflows: 1/(1+e) for a >= 0 and e/(1+e) for a < 0
         e = self.xp.exp(-self.xp.abs(a))
@@ -245,11 +251,13 @@ class Sum(Function):
 class Max(Function):
     """Max over axes; ties share the gradient equally (as PyTorch's ``amax``)."""
 
+    saves_output = True  # the output is (a view of) kept_max
+
     def forward(self, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ValueError(f"max of an empty tensor of shape {a.shape}")
         self.a = a
         self.axes = normalize_axes(axis, a.ndim)
+        if any(a.shape[i] == 0 for i in self.axes):  # an empty batch of rows is fine
+            raise ValueError(f"max over an empty axis of a tensor of shape {a.shape}")
         self.keepdims = keepdims
         self.kept_max = a.max(axis=self.axes, keepdims=True)
         return self.kept_max if keepdims else self.kept_max.reshape(
@@ -270,6 +278,8 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 
 # ------------------------------------------------------------------- shapes
 class Reshape(Function):
+    view_of_input = True
+
     def forward(self, a, shape):
         self.in_shape = a.shape
         try:
@@ -282,6 +292,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    view_of_input = True
+
     def forward(self, a, axes=None):
         if axes is not None and not all(-a.ndim <= ax < a.ndim for ax in axes):
             raise ValueError(f"transpose: axes {axes} are out of range for shape {a.shape}")
@@ -300,10 +312,11 @@ class GetItem(Function):
 
     def forward(self, a, index, advanced):
         self.in_shape, self.index, self.advanced = a.shape, index, advanced
+        self.view_of_input = not advanced  # basic indexing gives a view
         try:
             return a[index]
         except IndexError as e:
-            raise IndexError(f"index {_describe(index)} into shape {a.shape}: {e}") from None
+            raise IndexError(f"index {describe_index(index)} into shape {a.shape}: {e}") from None
 
     def backward(self, g):
         if self.advanced:
@@ -313,14 +326,16 @@ class GetItem(Function):
         return (out,)
 
 
-def _describe(index: Any) -> str:
+def describe_index(index: Any) -> str:
     parts = index if isinstance(index, tuple) else (index,)
     return "[" + ", ".join(f"array{tuple(p.shape)}" if hasattr(p, "shape") else repr(p)
                            for p in parts) + "]"
 
 
-def getitem(t: Tensor, index: Any) -> Tensor:
-    """Index ``t`` with ints, slices, None, Ellipsis and integer/bool arrays or tensors."""
+def backend_index(t: Tensor, index: Any) -> tuple[Any, bool]:
+    """``index`` with tensors, lists, tuples and ranges in it as ``t``'s backend arrays
+    (own copies: a caller changing theirs later must not change a saved index), and
+    whether it is an advanced index."""
     parts = index if isinstance(index, tuple) else (index,)
     converted, advanced = [], False
     for p in parts:
@@ -328,17 +343,25 @@ def getitem(t: Tensor, index: Any) -> Tensor:
             t._check_same_backend(p, "indexing")
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index tensors must be integer or bool, got {p.dtype}")
-            p, advanced = p.data, True
+            p, advanced = p.data.copy(), True
         elif isinstance(p, (list, tuple, range, np.ndarray)) or t._backend.is_array(p):
             # a tuple or range inside the index is an index array to NumPy, as a list is
             if isinstance(p, (list, tuple, range)) and len(p) == 0:
                 p = np.zeros(0, np.intp)  # NumPy reads [] as float: an empty selection
-            p = t._backend.asarray(p)
+            given, p = p, t._backend.asarray(p)
+            if p is given:
+                p = p.copy()
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index arrays must be integer or bool, got {p.dtype}")
             advanced = True
         converted.append(p)
     index = tuple(converted) if isinstance(index, tuple) or len(converted) != 1 else converted[0]
+    return index, advanced
+
+
+def getitem(t: Tensor, index: Any) -> Tensor:
+    """Index ``t`` with ints, slices, None, Ellipsis and integer/bool arrays or tensors."""
+    index, advanced = backend_index(t, index)
     return GetItem.apply(t, index=index, advanced=advanced)
 
 
@@ -432,6 +455,8 @@ class RNNRecurrence(Function):
     (h, h); output (T, N, h). The backward is the hand-written BPTT of
     :meth:`Backend.rnn_backward`.
     """
+
+    saves_output = True  # the BPTT reads every H_t
 
     def forward(self, Zx, H0, W_hh, nonlinearity):
         self.H0, self.W_hh, self.nonlinearity = H0, W_hh, nonlinearity

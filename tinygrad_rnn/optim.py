@@ -60,7 +60,7 @@ class SGD(Optimizer):
                 params, grads = by_backend.setdefault(p._backend, ([], []))
                 params.append(p.data)
                 grads.append(p.grad.data)
-                p._version += 1  # a graph made before the step saw the old values
+                p._version.count += 1  # a graph made before the step saw the old values
         for backend, (params, grads) in by_backend.items():
             backend.sgd_update(params, grads, self.lr)
 
@@ -99,7 +99,7 @@ class Adam(Optimizer):
             v += (1 - self.beta2) * (g * g)
             step = (self.lr / c1) * m / (p._backend.xp.sqrt(v / c2) + self.eps)
             p.data -= step.astype(p.data.dtype, copy=False)
-            p._version += 1
+            p._version.count += 1
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = {"lr": np.asarray(self.lr), "t": np.asarray(self.steps, dtype=np.int64),

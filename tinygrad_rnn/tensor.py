@@ -51,8 +51,8 @@ class Tensor:
     ``"numpy"`` or ``"numba"``; by default the current one (``tg.set_backend``).
     """
 
-    # _version counts in-place changes (``x += y``), so backward() can refuse a graph
-    # whose saved inputs have changed since (see autograd.Function.apply)
+    # _version counts in-place changes (``x += y``), shared by views of one array, so
+    # backward() can refuse a graph whose saved arrays changed since (autograd.apply)
     __slots__ = ("data", "_backend", "requires_grad", "grad", "_ctx", "_version", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our __radd__ etc.
 
@@ -88,7 +88,7 @@ class Tensor:
         self._backend = be
         self.grad: Tensor | None = None
         self._ctx: autograd.Function | None = None
-        self._version = 0
+        self._version = autograd.VersionCounter()
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -98,7 +98,7 @@ class Tensor:
         """A tensor around an array already on ``backend`` (no checks, no copy)."""
         t = cls.__new__(cls)
         t.data, t._backend, t.requires_grad = array, backend, requires_grad
-        t.grad, t._ctx, t._version = None, None, 0
+        t.grad, t._ctx, t._version = None, None, autograd.VersionCounter()
         return t
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
@@ -165,8 +165,14 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> Tensor:
-        """The same data, cut from the graph: no gradient flows back through it."""
-        return Tensor._wrap(self.data, self._backend)
+        """The same data, cut from the graph: no gradient flows back through it.
+
+        The array is shared, not copied (as in PyTorch), and so is its count of in-place
+        changes: ``h.detach().zero_()`` changes ``h``, which a graph may still need.
+        """
+        t = Tensor._wrap(self.data, self._backend)
+        t._version = self._version
+        return t
 
     def to(self, backend: str) -> Tensor:
         """This tensor on another backend (a copy; the result is a leaf)."""
@@ -273,7 +279,7 @@ class Tensor:
         if not np.can_cast(result, self.dtype, "same_kind"):
             raise TypeError(f"{what}: a {result} result cannot be stored in a {self.dtype} tensor")
         getattr(xp, ufunc_name)(self.data, other.data, out=self.data)
-        self._version += 1
+        self._version.count += 1
         return self
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -292,7 +298,7 @@ class Tensor:
         """Set every element to 0 in place (D2L: ``param.grad.zero_()``)."""
         self._check_writable("zero_()", False, "use x * 0 to record it")
         self.data[...] = 0
-        self._version += 1
+        self._version.count += 1
         return self
 
     def _check_writable(self, what: str, other_requires_grad: bool, instead: str) -> None:
@@ -383,6 +389,26 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``x[index] = value`` in place, under the rules of ``x += y`` (so ``x[i] += v``,
+        which Python runs as ``x[i] = x[i] + v`` through a view, works too)."""
+        value = self._lift(value)
+        what = "item assignment x[...] = y"
+        self._check_same_backend(value, what)
+        self._check_writable(what, value.requires_grad, "build the tensor with tg.cat")
+        if not np.can_cast(value.dtype, self.dtype, "same_kind"):
+            raise TypeError(f"{what}: a {value.dtype} value cannot be stored in a {self.dtype} "
+                            "tensor")
+        index, _ = _ops.backend_index(self, index)
+        try:
+            self.data[index] = value.data
+        except ValueError as e:  # NumPy: "could not broadcast input array from shape ..."
+            raise ValueError(f"{what}: {e}") from None
+        except IndexError as e:
+            raise IndexError(f"{what}: index {_ops.describe_index(index)} into shape "
+                             f"{self.shape}: {e}") from None
+        self._version.count += 1
 
     # ------------------------------------------------------------------ methods
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:

@@ -60,6 +60,8 @@ def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> 
 
 def one_hot(indices: Any, num_classes: int, dtype: Any = np.float32) -> Tensor:
     """``indices`` (...) -> (..., num_classes) with a 1 at each index (no gradient)."""
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool):
+        raise TypeError(f"one_hot: num_classes must be an int, got {num_classes!r}")
     return _one_hot(_as_indices(indices, num_classes, "one_hot indices"), num_classes, dtype)
 
 
@@ -99,6 +101,8 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"cross_entropy expects logits as a Tensor, got {type(logits).__name__}")
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     if logits.dtype.kind != "f":

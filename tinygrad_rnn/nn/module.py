@@ -82,8 +82,9 @@ class Module:
 
     # ------------------------------------------------------------- state dict
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter name -> NumPy copy (from any backend)."""
-        return {name: p.numpy() for name, p in self.named_parameters()}
+        """Parameter name -> NumPy copy (from any backend). A shared parameter appears
+        under each of its names, as in PyTorch."""
+        return {name: p.numpy() for name, p in self._named_parameters_all("")}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy arrays into the parameters, cast to each parameter's dtype and backend.
@@ -91,7 +92,7 @@ class Module:
         With ``strict``, a missing or unexpected name is an error; a shape mismatch
         always is. Nothing is changed unless every entry checks out.
         """
-        params = dict(self.named_parameters())
+        params = dict(self._named_parameters_all(""))
         missing = sorted(set(params) - set(state))
         unexpected = sorted(set(state) - set(params))
         if strict and (missing or unexpected):
