@@ -76,7 +76,7 @@ class Problem:
         X = tg.Tensor(self.X[:T], **f64)
         H0 = tg.Tensor(np.zeros((self.N, self.h)), requires_grad=True, **f64)
         if phi == "identity":
-            # No φ: the linear recurrence H_t = X_t W_xh + H_{t-1} W_hh + b_h, composed
+            # No φ: the linear recurrence H_t = X_t W_xh + H_{t-1} W_hh (b_h = 0), composed
             W_xh = tg.Tensor(self.W_xh, requires_grad=True, **f64)
             W_hh = tg.Tensor(self.W_hh, requires_grad=True, **f64)
             H = H0

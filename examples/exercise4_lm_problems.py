@@ -24,7 +24,7 @@ Claim checked (exit status 1 if it fails): after training, the perplexity on the
 held-out text is higher than on the training text. Exit status 2 if the book
 cannot be found (--data or $TINYGRAD_RNN_DATA).
 
-    python examples/exercise4_lm_problems.py                     # h=256, 200 epochs, ~30 s
+    python examples/exercise4_lm_problems.py                     # h=256, 200 epochs, ~15 s
     python examples/exercise4_lm_problems.py --hidden 128 --epochs 40 --backend numpy
 """
 

@@ -1,6 +1,6 @@
 """D2L §8.4.1, neural networks without hidden states: train an MLP and watch the loss drop.
 
-The text's network, with its names (eqs. 8.4.1 and 8.4.2):
+The text's network, with its names (eqs. 8.4.3 and 8.4.4):
 
     H = φ(X W_xh + b_h)      X (n, d), W_xh (d, h), b_h (h,)  ->  H (n, h)
     O = H W_hq + b_q         W_hq (h, q), b_q (q,)            ->  O (n, q)
@@ -60,7 +60,7 @@ class Linear(tg.nn.Module):
 
 
 def make_data(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """X (n, 2) uniform in [-1, 1]², y (n,) = 1 where x₁·x₂ > 0 (the XOR of the signs)."""
+    """X (n, 2) uniform in [-1, 1]², y (n,) = 1 where x₁·x₂ > 0 (the signs agree: XOR-type)."""
     X = rng.uniform(-1.0, 1.0, size=(n, 2)).astype(np.float32)
     y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
     return X, y

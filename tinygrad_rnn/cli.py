@@ -136,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_non_negative_int,
                    help=f"random seed, init and data ({D2L.seed})")
     t.add_argument("--data", type=Path, default=None,
-                   help="UTF-8 text file to train on (default: The Time Machine, downloaded "
-                        "and verified, or $TINYGRAD_RNN_DATA)")
+                   help="UTF-8 text file to train on (default: $TINYGRAD_RNN_DATA, else The "
+                        "Time Machine, downloaded and verified)")
     t.add_argument("--save", type=Path, default=None,
                    help="write a checkpoint (.npz) here every 10 epochs and at the end")
     t.add_argument("--resume", type=Path, default=None,
@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0 = greedy (argmax); > 0 samples from softmax(logits / T)")
     g.add_argument("--seed", type=_non_negative_int, default=None,
                    help="random seed for sampling")
-    g.add_argument("--backend", type=_backend, default=None, help="array backend")
+    g.add_argument("--backend", type=_backend, default=None,
+                   help="array backend (default: the fastest available)")
     return parser
 
 

@@ -13,8 +13,8 @@ NumPy ``int64`` arrays instead of framework tensors, and bad input raises clear 
 (``ValueError`` for bad arguments, ``DataError`` for a missing, corrupt or undownloadable
 file) instead of printing or failing later.
 
-It imports only the standard library and NumPy, so it can be used without the rest of
-the package.
+It needs only the standard library, NumPy and ``checkpoint.new_file_mode``: no tensors,
+so it can be used without the rest of the package.
 """
 
 from __future__ import annotations

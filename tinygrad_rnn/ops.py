@@ -46,9 +46,10 @@ def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ..
 
 
 def promote(a: Tensor, b: Tensor, true_divide: bool = False) -> tuple[Tensor, Tensor]:
-    """PyTorch's dtype rule where NumPy's differs: an integer or bool operand takes the
-    float operand's dtype (NumPy makes float32 and int64 float64), and integers divided
-    are float32. Integer tensors have no gradient, so the cast records nothing."""
+    """PyTorch's dtype rule for mixing integers and floats, where NumPy's differs: an
+    integer or bool operand takes the float operand's dtype (NumPy makes float32 and
+    int64 float64), and integers divided are float32. Other mixes keep NumPy's rules.
+    Integer tensors have no gradient, so the cast records nothing."""
     ka, kb = a.data.dtype.kind, b.data.dtype.kind
     if ka == "f" and kb != "f":
         b = Tensor._wrap(b.data.astype(a.data.dtype), b._backend)

@@ -139,7 +139,8 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
 
     D2L §8.5.5: ``g ← min(1, θ/‖g‖) g`` over the gradients of all parameters at
     once, so the update's direction is kept. Returns the norm before clipping as a
-    0-d float64 tensor (``float(norm)`` reads it), as PyTorch's ``clip_grad_norm_`` does.
+    0-d tensor (``float(norm)`` reads it), as PyTorch's ``clip_grad_norm_`` does; here
+    it is float64, the dtype the squares are summed in.
     The factor is computed where the gradients live: on a GPU nothing is read back,
     so the host never waits for the backward to finish.
     """

@@ -1,4 +1,7 @@
-"""The library's random generator (parameter init, sampling): one seed, every backend."""
+"""The library's random generator (parameter initialisation): one seed, every backend.
+
+Sampling in ``RNNLM.predict`` takes its own ``rng`` (``generate --seed``).
+"""
 
 from __future__ import annotations
 

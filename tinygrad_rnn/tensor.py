@@ -260,8 +260,9 @@ class Tensor:
         ``with no_grad(): param -= lr * param.grad``.
 
         Refused while a graph is being recorded through either operand: the graph has
-        no in-place ops (write ``x = x + y``). A graph made earlier that saved ``self``
-        notices the change (``_version``) and refuses to run backward().
+        no in-place ops (write ``x = x + y``). A graph made earlier that saved ``self``,
+        or a view of the same array, notices the change (``_version``, shared by views)
+        and refuses to run backward().
         """
         other = self._lift(other)
         what = f"in-place {symbol}="
