@@ -68,10 +68,12 @@ class Backend:
     # Drawn on the host from a NumPy Generator, then moved: the same seed gives
     # the same parameters on every backend, which the parity tests rely on.
     def random_normal(self, rng: np.random.Generator, shape: tuple, std: float, dtype) -> Any:
+        """An array of ``shape`` from N(0, std²), drawn by ``rng`` on the host, as ``dtype``."""
         return self.asarray(rng.normal(0.0, std, size=shape).astype(dtype))
 
     def random_uniform(self, rng: np.random.Generator, shape: tuple, low: float, high: float,
                        dtype) -> Any:
+        """An array of ``shape`` from U(low, high), drawn by ``rng`` on the host, as ``dtype``."""
         return self.asarray(rng.uniform(low, high, size=shape).astype(dtype))
 
     # ------------------------------------------------------------------- GEMM

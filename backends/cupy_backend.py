@@ -526,15 +526,19 @@ class CupyBackend(Backend):
 
     # ----------------------------------------------------------------- arrays
     def asarray(self, data: Any, dtype: Any = None) -> Any:
+        """``data`` as a CuPy array on the current device (no copy when it already is one)."""
         return self.xp.asarray(data, dtype=dtype)
 
     def to_numpy(self, array: Any) -> np.ndarray:
+        """A NumPy copy of ``array``, copied from the GPU (the host waits for it)."""
         return self.xp.asnumpy(array)
 
     def is_array(self, obj: Any) -> bool:
+        """Whether ``obj`` is a CuPy array."""
         return isinstance(obj, self.xp.ndarray)
 
     def synchronize(self) -> None:
+        """Wait for the work queued on the current CUDA stream."""
         self.xp.cuda.get_current_stream().synchronize()
 
     def record_graph(self, body: Callable[[], None]) -> Callable[[], None]:

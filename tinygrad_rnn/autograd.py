@@ -39,6 +39,7 @@ _state = _GradState()
 
 
 def is_grad_enabled() -> bool:
+    """Whether ops record a graph in this thread now (False inside ``no_grad``)."""
     return _state.enabled
 
 
@@ -125,6 +126,8 @@ class Function(ABC):
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        """Run ``forward`` on the inputs' arrays; the output tensor's ``_ctx`` is the
+        Function (holding the inputs) when any input requires grad and grad is on."""
         backend = inputs[0]._backend
         for other in inputs[1:]:
             if other._backend is not backend:

@@ -103,6 +103,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``tinygrad-rnn`` argument parser, with its ``train`` and ``generate`` commands."""
     parser = _Parser(
         prog="tinygrad-rnn",
         description="Character-level RNN language model on The Time Machine (D2L §8.4–8.6).")
@@ -207,6 +208,7 @@ def _check_plotting() -> None:
 
 
 def save_plot(history: list[EpochStats], path: Path) -> None:
+    """Plot perplexity per epoch (log scale) to a PNG at ``path`` (needs matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -257,6 +259,7 @@ def _check_resumed_settings(args: argparse.Namespace, kept: TrainConfig) -> None
 
 
 def train(args: argparse.Namespace) -> int:
+    """``tinygrad-rnn train``: train or resume, save, plot, print samples; 0, or 1 if diverged."""
     _check_output_files(args)
     if args.plot is not None:
         _check_plotting()
@@ -316,6 +319,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def generate(args: argparse.Namespace) -> int:
+    """``tinygrad-rnn generate``: print ``-n`` characters after ``--prefix`` from a checkpoint."""
     model, vocab = load_model(args.checkpoint, args.backend)
     if args.num_chars < 0:
         raise ValueError(f"-n must be >= 0, got {args.num_chars}")
@@ -332,6 +336,7 @@ def generate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); its exit code (2: bad input)."""
     args = build_parser().parse_args(argv)
     try:
         return train(args) if args.command == "train" else generate(args)

@@ -536,6 +536,7 @@ class SeqDataLoader:
         return {"rng": self._rng.bit_generator.state, "next_offset": self._next_offset}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a ``state_dict``: the generator's state and the next epoch's offset."""
         self._rng.bit_generator.state = state["rng"]
         self._next_offset = int(state["next_offset"])
 

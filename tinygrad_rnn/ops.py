@@ -76,6 +76,8 @@ class _Binary(Function):
 
 # --------------------------------------------------------------- arithmetic
 class Add(_Binary):
+    """``a + b`` (broadcasting); backward: ``(g, g)``."""
+
     symbol = "+"
 
     def forward(self, a, b):
@@ -86,6 +88,8 @@ class Add(_Binary):
 
 
 class Sub(_Binary):
+    """``a - b`` (broadcasting); backward: ``(g, -g)``."""
+
     symbol = "-"
 
     def forward(self, a, b):
@@ -96,6 +100,8 @@ class Sub(_Binary):
 
 
 class Mul(_Binary):
+    """``a * b`` (broadcasting); backward: ``(g * b, g * a)``."""
+
     symbol = "*"
 
     def forward(self, a, b):
@@ -107,6 +113,8 @@ class Mul(_Binary):
 
 
 class Div(_Binary):
+    """``a / b`` (integers give float32); backward: ``(g / b, -g * a / b**2)``."""
+
     symbol = "/"
 
     def forward(self, a, b):
@@ -119,6 +127,8 @@ class Div(_Binary):
 
 
 class Neg(Function):
+    """``-a``; backward: ``-g``."""
+
     def forward(self, a):
         return -a
 
@@ -173,6 +183,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 class Cast(Function):
+    """``a.astype(dtype)`` to a float dtype; backward: ``g`` cast back to a's dtype."""
+
     def forward(self, a, dtype):
         self.in_dtype = a.dtype
         return a.astype(dtype)
@@ -183,6 +195,8 @@ class Cast(Function):
 
 # --------------------------------------------------------------- elementwise
 class Exp(Function):
+    """``exp(a)``; backward: ``g * exp(a)``, from the saved output."""
+
     saves_output = True
 
     def forward(self, a):
@@ -194,6 +208,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """``log(a)``; backward: ``g / a``."""
+
     def forward(self, a):
         self.a = a
         return self.xp.log(a)
@@ -203,6 +219,8 @@ class Log(Function):
 
 
 class Tanh(Function):
+    """``tanh(a)``; backward: ``g * (1 - y²)`` from the saved output y."""
+
     saves_output = True
 
     def forward(self, a):
@@ -214,6 +232,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    """``1 / (1 + exp(-a))``, overflow-free; backward: ``g * s * (1 - s)`` from the output s."""
+
     saves_output = True
 
     def forward(self, a):
@@ -227,6 +247,8 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
+    """``max(a, 0)``; backward: ``g`` where ``a > 0``, else 0."""
+
     def forward(self, a):
         self.positive = a > 0
         return self.xp.maximum(a, 0)
@@ -237,6 +259,8 @@ class ReLU(Function):
 
 # ---------------------------------------------------------------- reductions
 class Sum(Function):
+    """``a.sum(axis, keepdims)``; backward: ``g`` broadcast back to a's shape."""
+
     def forward(self, a, axis=None, keepdims=False):
         self.in_shape = a.shape
         self.axes = normalize_axes(axis, a.ndim)
@@ -279,6 +303,8 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 
 # ------------------------------------------------------------------- shapes
 class Reshape(Function):
+    """``a.reshape(shape)``, a view; backward: ``g`` reshaped to a's shape."""
+
     view_of_input = True
 
     def forward(self, a, shape):
@@ -293,6 +319,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    """``a`` with axes permuted (reversed if None), a view; backward: the inverse permutation."""
+
     view_of_input = True
 
     def forward(self, a, axes=None):
@@ -328,6 +356,7 @@ class GetItem(Function):
 
 
 def describe_index(index: Any) -> str:
+    """``index`` as text for error messages, arrays by their shape: ``[array(3,), 0]``."""
     parts = index if isinstance(index, tuple) else (index,)
     return "[" + ", ".join(f"array{tuple(p.shape)}" if hasattr(p, "shape") else repr(p)
                            for p in parts) + "]"
@@ -367,6 +396,8 @@ def getitem(t: Tensor, index: Any) -> Tensor:
 
 
 class Cat(Function):
+    """``concatenate(arrays, axis)``; backward: ``g`` split along ``axis`` at the inputs' sizes."""
+
     def forward(self, *arrays, axis=0):
         self.axis = axis
         self.sizes = [a.shape[axis] for a in arrays]

@@ -39,6 +39,7 @@ class Optimizer:
         self.lr = float(lr)
 
     def zero_grad(self) -> None:
+        """Set each parameter's ``.grad`` to None."""
         for p in self.params:
             p.grad = None
 
@@ -47,6 +48,7 @@ class Optimizer:
         return {"lr": np.asarray(self.lr)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``lr`` from a ``state_dict``."""
         self.lr = float(state["lr"])
 
 
@@ -54,6 +56,7 @@ class SGD(Optimizer):
     """``p ← p − lr · grad`` (D2L's ``sgd``; the loss is already a mean)."""
 
     def step(self) -> None:
+        """``p -= lr * p.grad`` in place for each parameter with a ``.grad`` (one backend call)."""
         by_backend: dict = {}  # one backend call for all parameters (one GPU launch)
         for p in self.params:
             if p.grad is not None:
@@ -86,6 +89,7 @@ class Adam(Optimizer):
         self.v = [p._backend.xp.zeros_like(p.data) for p in self.params]
 
     def step(self) -> None:
+        """One bias-corrected Adam update, in place, of each parameter that has a ``.grad``."""
         for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):
             if p.grad is None:
                 continue
@@ -102,6 +106,8 @@ class Adam(Optimizer):
             p._version.count += 1
 
     def state_dict(self) -> dict[str, np.ndarray]:
+        """``lr``, step counts ``t`` (one per parameter), ``betas``, ``eps`` and the moments
+        ``m.i``, ``v.i`` of parameter i, all as NumPy arrays."""
         state = {"lr": np.asarray(self.lr), "t": np.asarray(self.steps, dtype=np.int64),
                  "betas": np.asarray([self.beta1, self.beta2]), "eps": np.asarray(self.eps)}
         for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):

@@ -102,6 +102,7 @@ class Tensor:
         return t
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return self; only float tensors can require grad."""
         if flag and self.dtype.kind != "f":
             raise TypeError(
                 f"requires_grad=True needs a floating-point tensor, but this one is {self.dtype}; "
@@ -113,18 +114,22 @@ class Tensor:
     # ---------------------------------------------------------------- metadata
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape, a tuple of ints."""
         return tuple(self.data.shape)
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return self.data.ndim
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return int(self.data.size)
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype of the data."""
         return np.dtype(self.data.dtype)
 
     @property
@@ -134,6 +139,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        """Whether no recorded op made this tensor (e.g. made directly, or detached)."""
         return self._ctx is None
 
     def __len__(self) -> int:
@@ -154,6 +160,7 @@ class Tensor:
         return self._backend.to_numpy(self.data)
 
     def item(self) -> Number:
+        """The one element as a Python number; the tensor must have size 1."""
         if self.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.numpy().reshape(()).item()
@@ -162,6 +169,7 @@ class Tensor:
         return float(self.item())
 
     def tolist(self) -> Any:
+        """The data as nested Python lists (a Python number for a 0-d tensor)."""
         return self.numpy().tolist()
 
     def detach(self) -> Tensor:
@@ -184,6 +192,7 @@ class Tensor:
         return moved
 
     def astype(self, dtype: Any) -> Tensor:
+        """A copy cast to ``dtype``; a cast to an int or bool dtype ends the graph."""
         dtype = _checked_dtype(dtype)
         if dtype.kind != "f":  # integers carry no gradient: the cast ends the graph
             return Tensor._wrap(self.data.astype(dtype), self._backend)
@@ -231,6 +240,7 @@ class Tensor:
             self.grad.data = self.grad.data + g.astype(self.data.dtype, copy=False)
 
     def zero_grad(self) -> None:
+        """Drop the gradient: ``.grad = None``."""
         self.grad = None
 
     def _check_same_backend(self, other: Tensor, what: str) -> None:
@@ -413,53 +423,67 @@ class Tensor:
 
     # ------------------------------------------------------------------ methods
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (all axes if None); ``keepdims`` keeps them as size 1."""
         return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Mean over ``axis`` (all axes if None): ``sum / count``; integer tensors give float32."""
         count = 1
         for a in _ops.normalize_axes(axis, self.ndim):
             count *= self.shape[a]
         return self.sum(axis, keepdims) / count
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Max over ``axis`` (all axes if None); tied maxima share the gradient equally."""
         return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def any(self) -> bool:
+        """Whether any element is nonzero, as a Python bool (no graph)."""
         return bool(self._backend.xp.any(self.data))
 
     def all(self) -> bool:
+        """Whether every element is nonzero, as a Python bool (no graph)."""
         return bool(self._backend.xp.all(self.data))
 
     def exp(self) -> Tensor:
+        """Elementwise ``e ** x``, same shape."""
         return _ops.Exp.apply(self)
 
     def log(self) -> Tensor:
+        """Elementwise natural log, same shape."""
         return _ops.Log.apply(self)
 
     def tanh(self) -> Tensor:
+        """Elementwise tanh, same shape."""
         return _ops.Tanh.apply(self)
 
     def sigmoid(self) -> Tensor:
+        """Elementwise ``1 / (1 + e ** -x)``, same shape."""
         return _ops.Sigmoid.apply(self)
 
     def relu(self) -> Tensor:
+        """Elementwise ``max(x, 0)``, same shape."""
         return _ops.ReLU.apply(self)
 
     def sqrt(self) -> Tensor:
+        """Elementwise square root, as ``x ** 0.5`` (integer tensors give float32)."""
         return self ** 0.5
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        """A view of shape ``shape`` (ints or one tuple; one -1 is inferred); same element count."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
 
     def transpose(self, *axes: int | Sequence[int]) -> Tensor:
+        """A view with axes permuted by ``axes`` (ints, or one tuple); reversed if none given."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         return _ops.Transpose.apply(self, axes=tuple(axes) if axes else None)
 
     @property
     def T(self) -> Tensor:
+        """The transpose, all axes reversed: ``x.transpose()``; (N, d) -> (d, N)."""
         return self.transpose()
 
 

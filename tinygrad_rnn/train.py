@@ -73,6 +73,10 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
 
 @dataclass
 class EpochStats:
+    """One epoch's result: ``epoch`` (1-based), ``perplexity`` (exp of the mean cross-entropy
+    per token), ``tokens_per_sec`` (target tokens per wall-clock second) and ``seconds``
+    (the epoch's wall-clock time)."""
+
     epoch: int
     perplexity: float
     tokens_per_sec: float
@@ -174,6 +178,8 @@ class Trainer:
 
     def predict(self, prefix: str, num_preds: int = 50, temperature: float = 0.0,
                 rng: Any = None) -> str:
+        """``prefix`` plus ``num_preds`` generated characters (greedy at temperature 0); see
+        ``RNNLM.predict``."""
         return self.model.predict(prefix, num_preds, self.vocab, temperature, rng)
 
     # ------------------------------------------------------------ checkpoints

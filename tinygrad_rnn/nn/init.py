@@ -42,5 +42,6 @@ def xavier_uniform(shape: tuple[int, int], gain: float = 1.0, dtype: Any = np.fl
 
 def zeros(shape: tuple[int, ...], dtype: Any = np.float32, backend: str | None = None
           ) -> Parameter:
+    """A parameter of zeros of ``shape`` (D2L's biases ``b_h``, ``b_q``)."""
     be = _backend(backend)
     return Parameter(be.xp.zeros(shape, dtype=np.dtype(dtype)), dtype=dtype, backend=be.name)

@@ -31,6 +31,7 @@ class Linear(Module):
         self.b = init.zeros((out_features,), dtype=dtype, backend=backend) if bias else None
 
     def forward(self, X: Tensor) -> Tensor:
+        """X (..., in_features) -> ``X W + b``, shape (..., out_features)."""
         if X.ndim == 0 or X.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
@@ -42,6 +43,7 @@ class Linear(Module):
         return Y.reshape(lead + (self.out_features,))
 
     def extra_repr(self) -> str:
+        """``in_features, out_features, bias=...``, shown in the repr."""
         return f"{self.in_features}, {self.out_features}, bias={self.b is not None}"
 
 
@@ -82,6 +84,8 @@ class RNN(Module):
                             self.W_hh._backend)
 
     def forward(self, X: Tensor, H0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """X (T, N, d) floats or (T, N) int token ids, H0 (N, h) or None for zeros
+        -> (outputs (T, N, h), H_T (N, h)). H0 must have the weights' dtype; H_T is outputs[-1]."""
         tokens = X.dtype.kind in "iu"
         T, N = self._check_input(X, tokens)
         if tokens:  # ids from the host are checked there, before they move (no GPU wait)
@@ -132,6 +136,7 @@ class RNN(Module):
         return X.shape[0], X.shape[1]
 
     def extra_repr(self) -> str:
+        """``input_size, hidden_size, nonlinearity=..., fused=...``, shown in the repr."""
         return (f"{self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r}, "
                 f"fused={self.fused}")
 

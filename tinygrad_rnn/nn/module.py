@@ -47,6 +47,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The layer's computation; subclasses override it, and ``module(...)`` calls it."""
         raise TypeError(f"{type(self).__name__} defines no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -69,14 +70,17 @@ class Module:
             yield from m._named_parameters_all(prefix + name + ".")
 
     def parameters(self) -> list[Parameter]:
+        """Every parameter once (a shared one too), in ``named_parameters`` order."""
         return [p for _, p in self.named_parameters()]
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """``(dotted name, module)`` for this module (name ``""``), then its sub-modules."""
         yield prefix.rstrip("."), self
         for name, m in self._modules.items():
             yield from m.named_modules(prefix + name + ".")
 
     def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to None."""
         for p in self.parameters():
             p.grad = None
 
@@ -127,6 +131,7 @@ class Module:
 
     @property
     def backend(self) -> str:
+        """The name of the first parameter's backend (the default backend if there are none)."""
         params = self.parameters()
         return params[0].backend if params else _backends.get_backend().name
 
@@ -138,4 +143,5 @@ class Module:
         return f"{type(self).__name__}({extra}\n" + "\n".join(lines) + "\n)"
 
     def extra_repr(self) -> str:
+        """Text shown inside this module's repr (e.g. its sizes); subclasses override it."""
         return ""
