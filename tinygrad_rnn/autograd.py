@@ -107,8 +107,10 @@ class Function(ABC):
     """
 
     inputs: tuple[Tensor, ...] = ()
-    #: The output is a view of the first input (reshape, transpose, basic indexing).
+    #: The output may be a view of the first input (reshape, transpose, basic indexing).
     view_of_input = False
+    #: backward() reads the inputs' arrays (Mul, MatMul, ...): their changes are watched.
+    saves_inputs = True
     #: backward() reads the output's array (Exp, Tanh, ...), so it is watched too.
     saves_output = False
 
@@ -141,13 +143,13 @@ class Function(ABC):
             out = np.asarray(out)
         needs_grad = _state.enabled and any(t.requires_grad for t in inputs)
         result = _tensor.Tensor._wrap(out, backend, needs_grad)
-        if fn.view_of_input:
+        if fn.view_of_input and fn.xp.may_share_memory(out, inputs[0].data):
             result._version = inputs[0]._version
         if needs_grad:
             fn.inputs = inputs
             # backward() reads these arrays as they are now: an in-place change made
             # later (``x += 1``) bumps a counter, and backward() refuses the stale graph
-            fn.counters = tuple(map(_counter, inputs))
+            fn.counters = tuple(map(_counter, inputs)) if fn.saves_inputs else ()
             if fn.saves_output:
                 fn.counters += (result._version,)
             fn.versions = tuple(map(_count, fn.counters))
@@ -222,7 +224,7 @@ def _check_versions(fn: Function) -> None:
     if now == fn.versions:
         return
     i = next(i for i, (a, b) in enumerate(zip(now, fn.versions)) if a != b)
-    what = f"input {i}" if i < len(fn.inputs) else "the output"
+    what = f"input {i}" if fn.saves_inputs and i < len(fn.inputs) else "the output"
     raise RuntimeError(
         f"backward(): {what} of {type(fn).__name__}, which its backward reads, was changed "
         "in place after it was computed (directly or through a view such as detach()), so "

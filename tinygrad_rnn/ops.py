@@ -78,7 +78,7 @@ class _Binary(Function):
 class Add(_Binary):
     """``a + b`` (broadcasting); backward: ``(g, g)``."""
 
-    symbol = "+"
+    symbol, saves_inputs = "+", False
 
     def forward(self, a, b):
         return a + b
@@ -90,7 +90,7 @@ class Add(_Binary):
 class Sub(_Binary):
     """``a - b`` (broadcasting); backward: ``(g, -g)``."""
 
-    symbol = "-"
+    symbol, saves_inputs = "-", False
 
     def forward(self, a, b):
         return a - b
@@ -128,6 +128,8 @@ class Div(_Binary):
 
 class Neg(Function):
     """``-a``; backward: ``-g``."""
+
+    saves_inputs = False
 
     def forward(self, a):
         return -a
@@ -185,6 +187,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 class Cast(Function):
     """``a.astype(dtype)`` to a float dtype; backward: ``g`` cast back to a's dtype."""
 
+    saves_inputs = False
+
     def forward(self, a, dtype):
         self.in_dtype = a.dtype
         return a.astype(dtype)
@@ -197,7 +201,7 @@ class Cast(Function):
 class Exp(Function):
     """``exp(a)``; backward: ``g * exp(a)``, from the saved output."""
 
-    saves_output = True
+    saves_inputs, saves_output = False, True
 
     def forward(self, a):
         self.out = self.xp.exp(a)
@@ -221,7 +225,7 @@ class Log(Function):
 class Tanh(Function):
     """``tanh(a)``; backward: ``g * (1 - y²)`` from the saved output y."""
 
-    saves_output = True
+    saves_inputs, saves_output = False, True
 
     def forward(self, a):
         self.out = self.xp.tanh(a)
@@ -234,7 +238,7 @@ class Tanh(Function):
 class Sigmoid(Function):
     """``1 / (1 + exp(-a))``, overflow-free; backward: ``g * s * (1 - s)`` from the output s."""
 
-    saves_output = True
+    saves_inputs, saves_output = False, True
 
     def forward(self, a):
         # exp(-|a|) never overflows: 1/(1+e) for a >= 0 and e/(1+e) for a < 0
@@ -249,6 +253,8 @@ class Sigmoid(Function):
 class ReLU(Function):
     """``max(a, 0)``; backward: ``g`` where ``a > 0``, else 0."""
 
+    saves_inputs = False  # it keeps a mask of its own
+
     def forward(self, a):
         self.positive = a > 0
         return self.xp.maximum(a, 0)
@@ -260,6 +266,8 @@ class ReLU(Function):
 # ---------------------------------------------------------------- reductions
 class Sum(Function):
     """``a.sum(axis, keepdims)``; backward: ``g`` broadcast back to a's shape."""
+
+    saves_inputs = False
 
     def forward(self, a, axis=None, keepdims=False):
         self.in_shape = a.shape
@@ -305,7 +313,7 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 class Reshape(Function):
     """``a.reshape(shape)``, a view; backward: ``g`` reshaped to a's shape."""
 
-    view_of_input = True
+    view_of_input, saves_inputs = True, False
 
     def forward(self, a, shape):
         self.in_shape = a.shape
@@ -321,7 +329,7 @@ class Reshape(Function):
 class Transpose(Function):
     """``a`` with axes permuted (reversed if None), a view; backward: the inverse permutation."""
 
-    view_of_input = True
+    view_of_input, saves_inputs = True, False
 
     def forward(self, a, axes=None):
         if axes is not None and not all(-a.ndim <= ax < a.ndim for ax in axes):
@@ -339,13 +347,18 @@ class Transpose(Function):
 class GetItem(Function):
     """``a[index]``; the backward scatter-adds, so repeated indices accumulate."""
 
+    saves_inputs = False  # the index is its own copy
+
     def forward(self, a, index, advanced):
         self.in_shape, self.index, self.advanced = a.shape, index, advanced
         self.view_of_input = not advanced  # basic indexing gives a view
         try:
-            return a[index]
+            out = a[index]
         except IndexError as e:
             raise IndexError(f"index {describe_index(index)} into shape {a.shape}: {e}") from None
+        if isinstance(out, np.generic):  # NumPy copies a single element out: take a 0-d view
+            out = a[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
+        return out
 
     def backward(self, g):
         if self.advanced:
@@ -397,6 +410,8 @@ def getitem(t: Tensor, index: Any) -> Tensor:
 
 class Cat(Function):
     """``concatenate(arrays, axis)``; backward: ``g`` split along ``axis`` at the inputs' sizes."""
+
+    saves_inputs = False
 
     def forward(self, *arrays, axis=0):
         self.axis = axis
@@ -477,7 +492,7 @@ class SoftmaxCrossEntropy(Function):
             if self.reduction == "mean":
                 g = g / g.dtype.type(n)
             g = self.xp.broadcast_to(g, (n,))
-        return (self.backend.softmax_cross_entropy_backward(self.probs, self.targets, g),)
+        return self.backend.softmax_cross_entropy_backward(self.probs, self.targets, g), None
 
 
 class RNNRecurrence(Function):

@@ -159,4 +159,6 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
         return Tensor._wrap(backend.xp.zeros((), dtype=np.float64), backend)
     backend = with_grad[0]._backend
     norm = backend.clip_by_global_norm([p.grad.data for p in with_grad], float(max_norm))
+    for p in with_grad:  # scaled in place: a graph that used a .grad must see it
+        p.grad._version.count += 1
     return Tensor._wrap(norm, backend)

@@ -42,6 +42,11 @@ def _canonical_dtype(data: Any, dtype: Any) -> np.dtype | None:
     return np.dtype(np.float32) if kind == "f" else None  # ints/bools keep NumPy's dtype
 
 
+#: The operator ``x op= y`` falls back to while a graph is recorded.
+_OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__",
+                 "true_divide": "__truediv__"}
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode autograd.
 
@@ -269,20 +274,24 @@ class Tensor:
         """``self <symbol>= other`` on the data itself, as D2L's ``sgd`` does:
         ``with no_grad(): param -= lr * param.grad``.
 
-        Refused while a graph is being recorded through either operand: the graph has
-        no in-place ops (write ``x = x + y``). A graph made earlier that saved ``self``,
-        or a view of the same array, notices the change (``_version``, shared by views)
-        and refuses to run backward().
+        While a graph is being recorded through either operand, the graph has no
+        in-place ops: ``x += y`` becomes ``x = x + y``, a new node (so ``total += loss``
+        works), and on a leaf that requires grad (a parameter) it is refused. A graph
+        made earlier that saved ``self``, or a view of the same array, notices the
+        change (``_version``, shared by views) and refuses to run backward().
         """
         other = self._lift(other)
         what = f"in-place {symbol}="
         self._check_same_backend(other, what)
-        self._check_writable(what, other.requires_grad, f"write x = x {symbol} y to record it")
         shape = _ops.check_broadcast(self.shape, other.shape, what)
         if shape != self.shape:
             raise ValueError(
                 f"{what}: the result has shape {shape}, which does not fit this tensor's "
                 f"shape {self.shape}")
+        recording = autograd.is_grad_enabled() and (self.requires_grad or other.requires_grad)
+        if recording and not (self.is_leaf and self.requires_grad):
+            return getattr(self, _OUT_OF_PLACE[ufunc_name])(other)
+        self._check_writable(what, other.requires_grad, f"write x = x {symbol} y to record it")
         xp = self._backend.xp
         result = np.result_type(self.dtype, other.dtype)
         if ufunc_name == "true_divide" and result.kind != "f":

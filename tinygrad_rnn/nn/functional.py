@@ -112,7 +112,8 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
         raise ValueError(
             f"cross_entropy: targets of shape {targets.shape} do not match logits "
             f"{logits.shape}; expected ({logits.shape[0]},)")
-    return SoftmaxCrossEntropy.apply(logits, targets=targets.data, reduction=reduction)
+    # targets go in as a tensor input: a change made to them before backward() is seen
+    return SoftmaxCrossEntropy.apply(logits, targets, reduction=reduction)
 
 
 def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:

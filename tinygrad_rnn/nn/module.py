@@ -94,10 +94,16 @@ class Module:
         """Copy arrays into the parameters, cast to each parameter's dtype and backend.
 
         With ``strict``, a missing or unexpected name is an error; a shape mismatch
-        always is. Nothing is changed unless every entry checks out.
+        always is. A shared parameter needs only one of its names (state dicts written
+        before every name was kept have one). Nothing is changed unless every entry
+        checks out.
         """
         params = dict(self._named_parameters_all(""))
-        missing = sorted(set(params) - set(state))
+        names_of: dict[int, list[str]] = {}
+        for name, p in params.items():
+            names_of.setdefault(id(p), []).append(name)
+        missing = sorted(name for name, p in params.items()
+                         if not any(alias in state for alias in names_of[id(p)]))
         unexpected = sorted(set(state) - set(params))
         if strict and (missing or unexpected):
             raise KeyError(
