@@ -222,7 +222,10 @@ def np_rnn_magnitudes(X, H0, W_xh, W_hh, b_h, nonlinearity: str, U, U_last):
       at step t-1 reaches step t through W_hh);
     * backward: ``D_t = (|U_t| + [t = T]|U_last| + D_{t+1}|W_hh|ᵀ)·(1 + 2E_t)``, the factor
       covering φ'(Z) = 1 - H² evaluated from an H that carries the forward error;
-      then ``|X_t|ᵀD_t`` summed over t for dW_xh, and so on.
+      then ``|X_t|ᵀD_t`` summed over t for dW_xh, and so on;
+    * dW_hh sums ``H_{t-1}ᵀ dZ_t``, and ``H_{t-1}`` carries the forward error of its own
+      step, up to ε32 times ``E_{t-1}``, which can far exceed ``|H_{t-1}|`` when Z
+      cancels to near 0: its terms are ``(|H_{t-1}| + E_{t-1})ᵀ D_t``.
 
     Returns a dict with ``outputs``, ``H_T``, ``W_xh``, ``W_hh``, ``b_h``, ``H0``, ``X``.
     """
@@ -242,11 +245,12 @@ def np_rnn_magnitudes(X, H0, W_xh, W_hh, b_h, nonlinearity: str, U, U_last):
             dH = dH + np.abs(U_last)
         D[t] = dH * (1 + 2 * E[t])
         back = D[t]
+    prev_E = np.concatenate([np.zeros_like(H0)[None], E[:-1]], axis=0)  # H0 is exact
     return {
         "outputs": E,
         "H_T": E[-1],
         "W_xh": np.einsum("tni,tnj->ij", aX, D),
-        "W_hh": np.einsum("tni,tnj->ij", prev_H, D),
+        "W_hh": np.einsum("tni,tnj->ij", prev_H + prev_E, D),
         "b_h": D.sum(axis=(0, 1)),
         "H0": D[0] @ aWh.T,
         "X": D @ aWx.T,

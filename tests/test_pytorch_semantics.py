@@ -505,3 +505,27 @@ def test_a_state_dict_with_one_name_of_a_shared_parameter_loads(backend):
     del state["a.W"]
     with pytest.raises(KeyError, match=r"missing \['a.W', 'b.W'\]"):
         other.load_state_dict(state)
+
+
+def test_while_recording_plus_equals_on_a_view_is_refused(backend):
+    w = tg.Tensor([1.0, 2.0, 3.0], requires_grad=True, backend=backend)
+    y = w * 2
+    v = y[0:2]  # its base y would not see a rebinding
+    with pytest.raises(RuntimeError, match=r"in-place \+= .*no in-place change; write x = x"):
+        v += 1
+    with pytest.raises(RuntimeError, match="item assignment .*tg.cat, or blend with a mask"):
+        y[0] = 5.0
+    with pytest.raises(RuntimeError, match="zero_.*use x \\* 0 instead"):
+        y.zero_()
+    with pytest.raises(RuntimeError, match=r"in-place -= .*`with tg.no_grad\(\):`"):
+        w -= 1
+
+
+def test_any_array_like_index_scatter_adds(backend):
+    import array
+
+    x = tg.Tensor(np.arange(3.0), requires_grad=True, backend=backend)
+    x[array.array("l", [0, 0, 2])].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 0.0, 1.0])
+    with pytest.raises(TypeError, match="index arrays must be integer or bool, got float64"):
+        x[1.5]

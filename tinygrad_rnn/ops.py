@@ -387,8 +387,9 @@ def backend_index(t: Tensor, index: Any) -> tuple[Any, bool]:
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index tensors must be integer or bool, got {p.dtype}")
             p, advanced = p.data.copy(), True
-        elif isinstance(p, (list, tuple, range, np.ndarray)) or t._backend.is_array(p):
-            # a tuple or range inside the index is an index array to NumPy, as a list is
+        elif not isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))):
+            # lists, tuples, ranges, arrays (NumPy's, the backend's, array.array ...):
+            # NumPy indexes with all of them as arrays, so the backward must scatter-add
             if isinstance(p, (list, tuple, range)) and len(p) == 0:
                 p = np.zeros(0, np.intp)  # NumPy reads [] as float: an empty selection
             given, p = p, t._backend.asarray(p)

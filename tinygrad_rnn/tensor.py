@@ -275,10 +275,12 @@ class Tensor:
         ``with no_grad(): param -= lr * param.grad``.
 
         While a graph is being recorded through either operand, the graph has no
-        in-place ops: ``x += y`` becomes ``x = x + y``, a new node (so ``total += loss``
-        works), and on a leaf that requires grad (a parameter) it is refused. A graph
-        made earlier that saved ``self``, or a view of the same array, notices the
-        change (``_version``, shared by views) and refuses to run backward().
+        in-place ops: ``x += y`` becomes ``x = x + y``, a new node bound to the name x
+        (so ``total += loss`` and ``out += identity`` work). Unlike PyTorch, other
+        references to the old tensor do not see the change, so it is refused on a view
+        (whose base would not see it) and on a leaf that requires grad (a parameter).
+        A graph made earlier that saved ``self``, or a view of the same array, notices
+        the change (``_version``, shared by views) and refuses to run backward().
         """
         other = self._lift(other)
         what = f"in-place {symbol}="
@@ -289,9 +291,10 @@ class Tensor:
                 f"{what}: the result has shape {shape}, which does not fit this tensor's "
                 f"shape {self.shape}")
         recording = autograd.is_grad_enabled() and (self.requires_grad or other.requires_grad)
-        if recording and not (self.is_leaf and self.requires_grad):
+        if recording and not (self.is_leaf and self.requires_grad) and getattr(
+                self.data, "base", None) is None:
             return getattr(self, _OUT_OF_PLACE[ufunc_name])(other)
-        self._check_writable(what, other.requires_grad, f"write x = x {symbol} y to record it")
+        self._check_writable(what, other.requires_grad, f"write x = x {symbol} y")
         xp = self._backend.xp
         result = np.result_type(self.dtype, other.dtype)
         if ufunc_name == "true_divide" and result.kind != "f":
@@ -316,16 +319,18 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         """Set every element to 0 in place (D2L: ``param.grad.zero_()``)."""
-        self._check_writable("zero_()", False, "use x * 0 to record it")
+        self._check_writable("zero_()", False, "use x * 0")
         self.data[...] = 0
         self._version.count += 1
         return self
 
     def _check_writable(self, what: str, other_requires_grad: bool, instead: str) -> None:
         if autograd.is_grad_enabled() and (self.requires_grad or other_requires_grad):
-            raise RuntimeError(
-                f"{what} on a tensor that takes part in autograd: wrap it in "
-                f"`with tg.no_grad():` (as an optimizer step does), or {instead} in the graph")
+            if self.is_leaf and self.requires_grad:  # a parameter: updates go outside the graph
+                advice = "wrap it in `with tg.no_grad():`, as an optimizer step does"
+            else:  # a result or a view while recording: the graph has no in-place ops
+                advice = f"the graph records no in-place change; {instead} instead"
+            raise RuntimeError(f"{what} on a tensor that takes part in autograd: {advice}")
         if not getattr(getattr(self.data, "flags", None), "writeable", True):
             raise ValueError(f"{what}: this tensor's data is a read-only view")
 
@@ -416,7 +421,8 @@ class Tensor:
         value = self._lift(value)
         what = "item assignment x[...] = y"
         self._check_same_backend(value, what)
-        self._check_writable(what, value.requires_grad, "build the tensor with tg.cat")
+        self._check_writable(what, value.requires_grad,
+                             "build the tensor with tg.cat, or blend with a mask")
         if not np.can_cast(value.dtype, self.dtype, "same_kind"):
             raise TypeError(f"{what}: a {value.dtype} value cannot be stored in a {self.dtype} "
                             "tensor")
