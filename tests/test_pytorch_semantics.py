@@ -529,3 +529,32 @@ def test_any_array_like_index_scatter_adds(backend):
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 0.0, 1.0])
     with pytest.raises(TypeError, match="index arrays must be integer or bool, got float64"):
         x[1.5]
+
+
+# ------------------------------------------------------------ PyTorch idioms
+
+
+def test_assigning_a_tensor_to_data_is_refused(backend):
+    p = tg.Tensor([1.0, 2.0], requires_grad=True, backend=backend)
+    p.grad = tg.Tensor([1.0, 1.0], backend=backend)
+    with pytest.raises(TypeError, match=r"\.data holds the backend's raw array.*p -= lr"):
+        p.data -= 0.5 * p.grad  # old PyTorch's idiom: the right side is a Tensor here
+    np.testing.assert_array_equal(p.numpy(), [1.0, 2.0])
+    p.data = p.data - 0.5  # a raw array is fine
+    np.testing.assert_array_equal(p.numpy(), [0.5, 1.5])
+
+
+def test_iteration_int_argmax_and_detach_in_place(backend):
+    X = tg.Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True, backend=backend)
+    rows = list(X)
+    assert len(rows) == 3 and all(r.shape == (2,) for r in rows)
+    sum(r.sum() for r in rows).backward()
+    np.testing.assert_array_equal(X.grad.numpy(), np.ones((3, 2)))
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(tg.Tensor(2.0, backend=backend))
+    assert int(tg.Tensor([7], backend=backend)) == 7
+    y = tg.Tensor([[0.1, 0.7, 0.2], [0.5, 0.4, 0.1]], backend=backend)
+    assert y.argmax(axis=1).tolist() == [1, 0] and y.argmax().item() == 1
+    assert y.argmax(axis=-1, keepdims=True).shape == (2, 1)
+    state = X * 2
+    assert state.detach_() is state and not state.requires_grad and state.is_leaf

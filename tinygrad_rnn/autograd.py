@@ -138,7 +138,7 @@ class Function(ABC):
                     f"{other._backend.name!r}; move one with .to({backend.name!r})"
                 )
         fn = cls(backend)
-        out = fn.forward(*(t.data for t in inputs), **params)
+        out = fn.forward(*(t._data for t in inputs), **params)
         if isinstance(out, np.generic):  # NumPy reduces to an immutable scalar
             out = np.asarray(out)
         needs_grad = _state.enabled and any(t.requires_grad for t in inputs)
@@ -229,7 +229,9 @@ def _check_versions(fn: Function) -> None:
         f"backward(): {what} of {type(fn).__name__}, which its backward reads, was changed "
         "in place after it was computed (directly or through a view such as detach()), so "
         "the gradient would be wrong; compute the loss again after the change, or write "
-        "x = x + y instead of x += y")
+        "x = x + y instead of x += y. (A graph that reaches back into an earlier minibatch "
+        "through an RNN state carried over without state.detach() meets the optimizer's "
+        "update of the weights this way.)")
 
 
 from . import tensor as _tensor  # noqa: E402  (tensor.py builds on this module)

@@ -58,7 +58,7 @@ class Tensor:
 
     # _version counts in-place changes (``x += y``), shared by views of one array, so
     # backward() can refuse a graph whose saved arrays changed since (autograd.apply)
-    __slots__ = ("data", "_backend", "requires_grad", "grad", "_ctx", "_version", "__weakref__")
+    __slots__ = ("_data", "_backend", "requires_grad", "grad", "_ctx", "_version", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our __radd__ etc.
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -102,7 +102,7 @@ class Tensor:
     def _wrap(cls, array: Any, backend: Any, requires_grad: bool = False) -> Tensor:
         """A tensor around an array already on ``backend`` (no checks, no copy)."""
         t = cls.__new__(cls)
-        t.data, t._backend, t.requires_grad = array, backend, requires_grad
+        t._data, t._backend, t.requires_grad = array, backend, requires_grad
         t.grad, t._ctx, t._version = None, None, autograd.VersionCounter()
         return t
 
@@ -117,6 +117,19 @@ class Tensor:
         return self
 
     # ---------------------------------------------------------------- metadata
+    @property
+    def data(self) -> Any:
+        """The backend's raw array (NumPy or CuPy): no autograd, no checks."""
+        return self._data
+
+    @data.setter
+    def data(self, array: Any) -> None:
+        if isinstance(array, Tensor):  # e.g. ``p.data -= lr * p.grad``: the right side is a Tensor
+            raise TypeError(
+                ".data holds the backend's raw array, not a Tensor; to update a parameter in "
+                "place write `with tg.no_grad(): p -= lr * p.grad` (or assign p.grad.data)")
+        self._data = array
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape, a tuple of ints."""
@@ -173,6 +186,15 @@ class Tensor:
     def __float__(self) -> float:
         return float(self.item())
 
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __iter__(self) -> Any:
+        """The sub-tensors along the first axis (as PyTorch): ``for X_t in X``."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
     def tolist(self) -> Any:
         """The data as nested Python lists (a Python number for a 0-d tensor)."""
         return self.numpy().tolist()
@@ -186,6 +208,12 @@ class Tensor:
         t = Tensor._wrap(self.data, self._backend)
         t._version = self._version
         return t
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from its graph in place (D2L: ``state.detach_()``)."""
+        self._ctx = None
+        self.requires_grad = False
+        return self
 
     def to(self, backend: str) -> Tensor:
         """This tensor on another backend (a copy; the result is a leaf)."""
@@ -451,6 +479,14 @@ class Tensor:
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Max over ``axis`` (all axes if None); tied maxima share the gradient equally."""
         return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Indices of the maxima along ``axis`` (of the flattened tensor for None), int64;
+        no gradient."""
+        if axis is not None:
+            axis = _ops.normalize_axes(axis, self.ndim)[0]
+        out = self._backend.xp.argmax(self.data, axis=axis, keepdims=keepdims)
+        return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
 
     def any(self) -> bool:
         """Whether any element is nonzero, as a Python bool (no graph)."""
