@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 
@@ -37,6 +38,7 @@ _BUILTIN: dict[str, str] = {
 }
 _registered: dict[str, Callable[[], Backend]] = {}
 _instances: dict[str, Backend] = {}
+_creating = threading.Lock()  # two threads' first use must make one instance, not two
 _current = "numpy"
 
 
@@ -58,7 +60,16 @@ def register(name: str, factory: Callable[[], Backend]) -> None:
 
     Installed packages normally register through the entry-point group
     ``tinygrad_rnn.backends`` instead; this is for code that builds one at run time.
+    Registering the same factory again (a notebook cell run twice) keeps the instance,
+    so existing tensors stay usable; a new factory replaces it for new tensors.
     """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a backend name must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"register({name!r}, ...) needs a Backend class or a zero-argument "
+                        f"factory, got {type(factory).__name__}")
+    if _registered.get(name) is factory:
+        return
     _registered[name] = factory
     _instances.pop(name, None)
 
@@ -81,17 +92,26 @@ def get(name: str | Backend) -> Backend:
     factories = _factories()
     if name not in factories:
         raise ValueError(f"unknown backend {name!r}; available backends: {', '.join(available())}")
-    factory = factories[name]
-    try:
-        if isinstance(factory, str):
-            factory = _load(factory)
-        backend = factory()
-    except BackendUnavailable:
-        raise
-    except Exception as e:  # a broken plug-in must not take the registry down with it
-        raise BackendUnavailable(f"backend {name!r} failed to load: {type(e).__name__}: {e}"
-                                 ) from e
-    _instances[name] = backend
+    with _creating:
+        if name in _instances:  # made by another thread while this one waited
+            return _instances[name]
+        factory = factories[name]
+        try:
+            if isinstance(factory, str):
+                factory = _load(factory)
+            backend = factory()
+        except BackendUnavailable:
+            raise
+        except Exception as e:  # a broken plug-in must not take the registry down with it
+            raise BackendUnavailable(
+                f"backend {name!r} failed to load: {type(e).__name__}: {e}") from e
+        if not isinstance(backend, Backend):
+            raise BackendUnavailable(
+                f"backend {name!r} failed to load: its factory returned a "
+                f"{type(backend).__name__}, not a tinygrad_rnn Backend")
+        # tensors find their backend again by name: the registry's name is the one
+        backend.name = name
+        _instances[name] = backend
     return backend
 
 
@@ -108,7 +128,11 @@ def available() -> list[str]:
 
 
 def set_backend(name: str) -> None:
-    """Make ``name`` the backend of new tensors created without ``backend=``."""
+    """Make ``name`` the backend of new tensors created without ``backend=``.
+
+    The default is one for the whole process, as PyTorch's default dtype is: set it
+    before starting threads that make tensors, or pass ``backend=`` in them.
+    """
     global _current
     get(name)  # fail now, with the reason, rather than at the first tensor
     _current = name
@@ -121,7 +145,8 @@ def get_backend() -> Backend:
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[Backend]:
-    """Within the block, new tensors default to backend ``name``."""
+    """Within the block, new tensors default to backend ``name`` (process-wide, as
+    :func:`set_backend`: not for blocks that overlap in several threads)."""
     global _current
     previous = _current
     set_backend(name)

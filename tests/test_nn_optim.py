@@ -322,3 +322,42 @@ def test_gradcheck_names_input_and_element(backend):
     assert issubclass(tg.GradcheckError, AssertionError)
     with pytest.raises(ValueError, match="no input has requires_grad"):
         tg.gradcheck(lambda s: s * 2, [tg.Tensor([1.0])])
+
+
+class NaNBackward(Function):
+    def forward(self, a):
+        return a * 2
+
+    def backward(self, g):
+        return (g * np.nan,)
+
+
+def test_gradcheck_fails_nan_gradients_and_a_cut_graph(backend):
+    x = tg.Tensor([0.5, 1.0], backend=backend, requires_grad=True)
+    with pytest.raises(tg.GradcheckError, match="autograd nan"):
+        tg.gradcheck(lambda t: NaNBackward.apply(t), [x])
+    with pytest.raises(tg.GradcheckError, match="autograd 0, finite difference 2"):
+        tg.gradcheck(lambda t: (t.detach() * 2).sum(), [x])  # the gradient never reaches x
+
+
+class ClaimsThree(Function):
+    """2a, whose backward claims 3."""
+
+    def forward(self, a):
+        return a * 2
+
+    def backward(self, g):
+        return (g * 3,)
+
+
+def test_gradcheck_reports_a_scalar_outputs_gradient_unweighted_and_checks_arguments(backend):
+    x = tg.Tensor([1.0, 2.0], backend=backend, requires_grad=True)
+    with pytest.raises(tg.GradcheckError, match=r"autograd 3, finite difference 2\b"):
+        tg.gradcheck(lambda t: ClaimsThree.apply(t).sum(), x)  # a lone tensor is fine
+    with pytest.raises(TypeError, match="fn must return one Tensor, got tuple"):
+        tg.gradcheck(lambda t: (t, t), [x])
+    with pytest.raises(TypeError, match="input 0 is a ndarray, not a Tensor"):
+        tg.gradcheck(lambda t: t, [np.ones(2)])
+    rng = np.random.default_rng(0)
+    with pytest.raises(tg.GradcheckError, match="different values for the same inputs"):
+        tg.gradcheck(lambda t: (t * float(rng.standard_normal())).sum(), x)

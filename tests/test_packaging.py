@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -138,6 +139,45 @@ def test_third_party_backend_end_to_end(mine):
         np.testing.assert_array_equal(a, b)  # the same arithmetic as NumPy
     with pytest.raises(tg.BackendMismatchError, match="'mine'.*'numpy'"):
         tg.Tensor([1.0], backend=mine) + tg.Tensor([1.0], backend="numpy")
+
+
+def test_the_registry_checks_what_it_is_given(mine):
+    with pytest.raises(TypeError, match="non-empty string, got 5"):
+        tg.backends.register(5, MineBackend)
+    with pytest.raises(TypeError, match="a Backend class or a zero-argument factory, got "
+                                        "MineBackend"):
+        tg.backends.register("inst", MineBackend())
+    tg.backends.register("junk", lambda: np)
+    with pytest.raises(tg.backends.BackendUnavailable, match="returned a module, not a "):
+        tg.backends.get("junk")
+    assert "junk" not in tg.backends.available()
+
+
+def test_a_backend_is_known_by_its_registered_name_and_made_once(mine):
+    class Unnamed(MineBackend):  # inherits name "mine"... or NumpyBackend's "numpy"
+        name = "numpy"
+
+    tg.backends.register("unnamed", Unnamed)
+    lin = tg.nn.Linear(2, 2, backend="unnamed")
+    assert lin.backend == "unnamed" and isinstance(lin.W._backend, Unnamed)
+    assert (lin.W + np.ones(2)).backend == "unnamed"
+    first = tg.Tensor([1.0], backend=mine)
+    tg.backends.register(mine, MineBackend)  # the same class again: a re-run cell
+    assert (first + tg.Tensor([1.0], backend=mine)).backend == mine
+    made = []
+    barrier = threading.Barrier(4)
+
+    def first_use():
+        barrier.wait()
+        made.append(tg.backends.get("unnamed2"))
+
+    tg.backends.register("unnamed2", Unnamed)
+    threads = [threading.Thread(target=first_use) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(made) == 4 and all(b is made[0] for b in made)
 
 
 def test_third_party_backend_passes_gradcheck(mine):

@@ -150,3 +150,23 @@ def test_dot_accepts_the_text_and_render_writes_files(tmp_path):
     assert "<svg" in svg.read_text()
     png = viz.render(H, tmp_path / "step.png", names=rnn)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_names_keyed_by_tensor_and_bad_names():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 2).sum()
+    assert '"W\\n' in viz.to_dot(y, names={x: "W"})
+    with pytest.raises(TypeError, match=r"names maps id\(tensor\) .*str -> Tensor"):
+        viz.to_dot(y, names={"W": x})
+
+
+def test_render_passes_options_and_refuses_them_for_dot_text(tmp_path):
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * 2).sum()
+    with pytest.raises(ValueError, match="apply to a Tensor, not to DOT text"):
+        viz.render(viz.to_dot(y), tmp_path / "g.svg", compact=True)
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed")
+    with pytest.raises(RuntimeError, match=r"dot took more than 1e-06 s .*larger timeout"):
+        viz.render(y, tmp_path / "g.svg", timeout=1e-6, title="t")
+    assert viz.render(y, tmp_path / "g.svg", title="doubled").read_text().count("doubled") >= 1

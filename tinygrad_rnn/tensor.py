@@ -62,7 +62,7 @@ class Tensor:
     __array_priority__ = 1000  # numpy scalars on the left defer to our __radd__ etc.
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
-                 backend: str | None = None) -> None:
+                 backend: str | _backends.Backend | None = None) -> None:
         if isinstance(data, Tensor):
             source = data._backend
             data = data.data
@@ -295,7 +295,7 @@ class Tensor:
         if other is None or isinstance(other, (str, bytes)):
             raise TypeError(f"cannot combine a tensor with {type(other).__name__} {other!r}")
         return Tensor(other, dtype=self.dtype if self.dtype.kind == "f" else None,
-                      backend=self.backend)
+                      backend=self._backend)
 
     # ----------------------------------------------------------------- in place
     def _in_place(self, other: Any, ufunc_name: str, symbol: str) -> Tensor:

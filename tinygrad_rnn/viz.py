@@ -75,7 +75,16 @@ def _names_from(names: Mapping[int, str] | Any | None) -> dict[int, str]:
         return {}
     if hasattr(names, "named_parameters"):
         return {id(p): name for name, p in names.named_parameters()}
-    return dict(names)
+    labels = {}
+    for key, name in dict(names).items():
+        if isinstance(key, Tensor):  # {W_hh: "W_hh"} reads naturally: accept it too
+            key = id(key)
+        if not isinstance(key, int) or not isinstance(name, str):
+            raise TypeError(
+                f"names maps id(tensor) (or a Tensor) to a str, got {type(key).__name__} -> "
+                f"{type(name).__name__}; e.g. names={{id(W_hh): 'W_hh'}}")
+        labels[key] = name
+    return labels
 
 
 def _quote(text: str) -> str:
@@ -175,19 +184,30 @@ def render(
     path: str | Path,
     format: str | None = None,
     names: Mapping[int, str] | Any | None = None,
+    timeout: float = 60.0,
+    **to_dot_options: Any,
 ) -> Path:
     """Draw a graph (a Tensor, or DOT text from :func:`to_dot`) to ``path`` with ``dot``.
 
     ``format`` is ``"svg"`` or ``"png"``; by default the suffix of ``path``
-    (else svg). ``names`` is passed to :func:`to_dot` for a Tensor. Raises
-    :class:`GraphvizNotFound`, saying what to install, when ``dot`` is not on
+    (else svg). For a Tensor, ``names`` and ``to_dot_options`` (``rankdir``,
+    ``title``, ``compact``) go to :func:`to_dot`. ``dot`` lays out a graph in time
+    that grows fast with its size (a 35-step composed RNN takes it half a minute, more
+    with ``compact``); after ``timeout`` seconds it is stopped with a ``RuntimeError``.
+    Raises :class:`GraphvizNotFound`, saying what to install, when ``dot`` is not on
     PATH, and ``RuntimeError`` with dot's message when it fails. Returns ``path``.
     """
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".") or "svg").lower()
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
-    dot_text = tensor_or_dot if isinstance(tensor_or_dot, str) else to_dot(tensor_or_dot, names)
+    if isinstance(tensor_or_dot, str):
+        if names is not None or to_dot_options:
+            raise ValueError("names and to_dot options apply to a Tensor, not to DOT text "
+                             "(pass them to to_dot)")
+        dot_text = tensor_or_dot
+    else:
+        dot_text = to_dot(tensor_or_dot, names, **to_dot_options)
     exe = shutil.which("dot")
     if exe is None:
         raise GraphvizNotFound(
@@ -197,12 +217,19 @@ def render(
             "elsewhere."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [exe, f"-T{fmt}", "-o", str(path)],
-        input=dot_text.encode(),
-        capture_output=True,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [exe, f"-T{fmt}", "-o", str(path)],
+            input=dot_text.encode(),
+            capture_output=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(
+            f"dot took more than {timeout:g} s to lay out this graph "
+            f"({dot_text.count(' -> ')} edges); draw fewer steps, or pass a larger timeout"
+        ) from None
     if done.returncode != 0:
         raise RuntimeError(
             f"dot failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()}"

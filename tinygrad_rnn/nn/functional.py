@@ -55,7 +55,7 @@ def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> 
                 f"{what} out of range: values span [{low}, {high}] but must lie in [0, {n - 1}]")
     if isinstance(indices, Tensor):
         return indices
-    return Tensor(data, backend=like.backend if like is not None else None)
+    return Tensor(data, backend=like._backend if like is not None else None)
 
 
 def one_hot(indices: Any, num_classes: int, dtype: Any = np.float32) -> Tensor:

@@ -27,7 +27,7 @@ def normal(shape: tuple[int, ...], std: float = D2L_STD, dtype: Any = np.float32
     """A parameter drawn from N(0, std²) (D2L's ``torch.randn(shape) * 0.01``)."""
     be = _backend(backend)
     return Parameter(be.random_normal(generator(), shape, std, np.dtype(dtype)),
-                     dtype=dtype, backend=be.name)
+                     dtype=dtype, backend=be)
 
 
 def xavier_uniform(shape: tuple[int, int], gain: float = 1.0, dtype: Any = np.float32,
@@ -37,11 +37,11 @@ def xavier_uniform(shape: tuple[int, int], gain: float = 1.0, dtype: Any = np.fl
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     be = _backend(backend)
     return Parameter(be.random_uniform(generator(), shape, -bound, bound, np.dtype(dtype)),
-                     dtype=dtype, backend=be.name)
+                     dtype=dtype, backend=be)
 
 
 def zeros(shape: tuple[int, ...], dtype: Any = np.float32, backend: str | None = None
           ) -> Parameter:
     """A parameter of zeros of ``shape`` (D2L's biases ``b_h``, ``b_q``)."""
     be = _backend(backend)
-    return Parameter(be.xp.zeros(shape, dtype=np.dtype(dtype)), dtype=dtype, backend=be.name)
+    return Parameter(be.xp.zeros(shape, dtype=np.dtype(dtype)), dtype=dtype, backend=be)
