@@ -38,7 +38,9 @@ _BUILTIN: dict[str, str] = {
 }
 _registered: dict[str, Callable[[], Backend]] = {}
 _instances: dict[str, Backend] = {}
-_creating = threading.Lock()  # two threads' first use must make one instance, not two
+# two threads' first use must make one instance, not two; re-entrant, as a factory may
+# itself ask for a backend (a plug-in wrapping numba, a Tensor made in __init__)
+_creating = threading.RLock()
 _current = "numpy"
 
 
@@ -109,9 +111,15 @@ def get(name: str | Backend) -> Backend:
             raise BackendUnavailable(
                 f"backend {name!r} failed to load: its factory returned a "
                 f"{type(backend).__name__}, not a tinygrad_rnn Backend")
-        # tensors find their backend again by name: the registry's name is the one
-        backend.name = name
-        _instances[name] = backend
+        if backend.name != name and not any(b is backend for b in _instances.values()):
+            # a fresh instance: tensors find it again by name, so it takes the registry's
+            try:
+                backend.name = name
+            except AttributeError:
+                raise BackendUnavailable(
+                    f"backend {name!r} failed to load: it calls itself {backend.name!r} and "
+                    "its name cannot be set; register it under that name") from None
+        _instances[name] = backend  # an alias of another backend keeps that one's name
     return backend
 
 

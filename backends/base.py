@@ -27,6 +27,13 @@ class BackendUnavailable(BackendError):
 NONLINEARITIES = ("tanh", "relu")
 
 
+def _by_name(name: str) -> Backend:
+    """The registry's backend ``name`` (how a pickled Backend is restored)."""
+    from . import get  # the registry imports this module: resolve it at call time
+
+    return get(name)
+
+
 def rnn_shapes_ok(H: Any, H0: Any, W_hh: Any) -> bool:
     """Whether H (T, N, h), H0 (N, h), W_hh (h, h) fit together.
 
@@ -47,6 +54,14 @@ class Backend:
     #: Whether ``record_graph(body)`` can record a step once and replay it (a CUDA
     #: graph, ``cupy``); see :mod:`tinygrad_rnn.cuda_graph`.
     records_graphs: bool = False
+
+    # One instance per name: a copied or unpickled tensor must land on the same backend
+    # object, or it could not be combined with the tensors already there.
+    def __reduce__(self) -> tuple:
+        return (_by_name, (self.name,))
+
+    def __deepcopy__(self, memo: dict) -> Backend:
+        return self
 
     # ------------------------------------------------------------------ arrays
     def asarray(self, data: Any, dtype: Any = None) -> Any:

@@ -39,8 +39,8 @@ from tinygrad_rnn.model import RNNLM
 class MyBackend(NumpyBackend):
     """NumPy arrays; softmax-cross-entropy's forward by ``scipy.special.logsumexp``."""
 
-    # The name must be the one it is registered under: tensors report it
-    # (``t.backend``) and ``t.to(name)`` looks it up.
+    # What tensors report (``t.backend``); the registry sets it to the name this class
+    # is registered under, so the two cannot disagree.
     name = "my_backend"
 
     def __init__(self) -> None:

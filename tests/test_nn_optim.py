@@ -361,3 +361,10 @@ def test_gradcheck_reports_a_scalar_outputs_gradient_unweighted_and_checks_argum
     rng = np.random.default_rng(0)
     with pytest.raises(tg.GradcheckError, match="different values for the same inputs"):
         tg.gradcheck(lambda t: (t * float(rng.standard_normal())).sum(), x)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")
+def test_gradcheck_names_a_non_finite_output(backend):
+    x = tg.Tensor([-1.0, 2.0], backend=backend, requires_grad=True)
+    with pytest.raises(tg.GradcheckError, match="fn's output is nan at these inputs"):
+        tg.gradcheck(lambda t: t.log().sum(), [x])

@@ -224,3 +224,45 @@ def test_freed_host_memory_is_reused_not_faulted_in_again():
     assert on == "True"
     assert faults_on < 64  # well under the 1,024 pages a step touches
     assert run("0")[0] == "False"
+
+
+def test_a_factory_may_ask_for_another_backend_which_keeps_its_name(mine):
+    class Wrapper(MineBackend):
+        def __init__(self):
+            super().__init__()
+            self.inner = tg.backends.get("inner")  # made now, inside this one's making
+            tg.Tensor([1.0], backend="inner")
+
+    tg.backends.register("inner", MineBackend)
+    tg.backends.register("wrapper", Wrapper)
+    tg.backends.register("alias", lambda: tg.backends.get(mine))
+    made = []  # in a thread: a deadlock on the registry's lock must fail, not hang
+    maker = threading.Thread(target=lambda: made.append(tg.backends.get("wrapper")),
+                             daemon=True)
+    maker.start()
+    maker.join(20)
+    assert made and made[0].name == "wrapper", "making a backend that makes one deadlocked"
+    t = tg.Tensor([1.0], backend=mine)
+    assert tg.backends.get("alias") is tg.backends.get(mine) and t.backend == mine
+
+
+def test_a_backend_whose_name_cannot_be_set_is_unavailable_not_fatal(mine):
+    class Fixed(MineBackend):
+        @property
+        def name(self):
+            return "fixed"
+
+    tg.backends.register("other", Fixed)
+    with pytest.raises(tg.backends.BackendUnavailable, match="calls itself 'fixed'"):
+        tg.backends.get("other")
+    assert "other" not in tg.backends.available() and "numpy" in tg.backends.available()
+
+
+def test_copies_and_pickles_of_a_tensor_stay_on_the_same_backend(mine):
+    import copy
+    import pickle
+
+    t = tg.Tensor([1.0, 2.0], backend=mine)
+    for clone in (copy.deepcopy(t), pickle.loads(pickle.dumps(t))):
+        assert clone._backend is t._backend
+        np.testing.assert_array_equal((clone + t).numpy(), [2.0, 4.0])

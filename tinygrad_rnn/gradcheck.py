@@ -55,7 +55,11 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor] | Tensor, eps:
         with no_grad():  # finite differences need values only
             return float((fn(*xs) * weight).sum().item())
 
-    if objective() != objective():
+    first, second = objective(), objective()
+    if not np.isfinite(first):
+        raise GradcheckError(f"gradcheck: fn's output is {first} at these inputs (outside "
+                             "its domain?); finite differences need finite values")
+    if first != second:
         raise GradcheckError("gradcheck: fn gives different values for the same inputs (is it "
                              "random?); finite differences need a deterministic fn")
     if out.requires_grad:  # else the graph was cut (detach, no_grad): autograd gives 0

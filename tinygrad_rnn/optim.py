@@ -16,6 +16,9 @@ from .tensor import Tensor
 
 
 def _param_list(params: Iterable[Tensor]) -> list[Tensor]:
+    if isinstance(params, Tensor):  # iterating it would give its rows, not parameters
+        raise TypeError("optimizer parameters must be a list of tensors (e.g. "
+                        "model.parameters()), got one Tensor; wrap it: [p]")
     params = list(params)
     if not params:
         raise ValueError("optimizer got an empty parameter list")
@@ -152,6 +155,8 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
+    if isinstance(params, Tensor):  # one tensor, as PyTorch accepts (not its rows)
+        params = [params]
     params = list({id(p): p for p in params}.values())  # once each, even if shared
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad:

@@ -210,7 +210,12 @@ class Tensor:
         return t
 
     def detach_(self) -> Tensor:
-        """Cut this tensor from its graph in place (D2L: ``state.detach_()``)."""
+        """Cut this tensor from its graph in place (D2L: ``state.detach_()``).
+
+        Graphs hold tensors, not PyTorch's graph nodes, so this also cuts it out of
+        graphs already built that use it: call it after their backward(), as D2L does
+        when the next minibatch starts.
+        """
         self._ctx = None
         self.requires_grad = False
         return self
@@ -457,8 +462,11 @@ class Tensor:
         index, _ = _ops.backend_index(self, index)
         try:
             self.data[index] = value.data
-        except ValueError as e:  # NumPy: "could not broadcast input array from shape ..."
-            raise ValueError(f"{what}: {e}") from None
+        except ValueError as e:  # NumPy's and CuPy's words differ: say it in ours
+            raise ValueError(
+                f"{what}: a value of shape {value.shape} does not fit "
+                f"x{_ops.describe_index(index)} of a tensor of shape {self.shape} ({e})"
+            ) from None
         except IndexError as e:
             raise IndexError(f"{what}: index {_ops.describe_index(index)} into shape "
                              f"{self.shape}: {e}") from None
@@ -484,6 +492,8 @@ class Tensor:
         """Indices of the maxima along ``axis`` (of the flattened tensor for None), int64;
         no gradient."""
         if axis is not None:
+            if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+                raise TypeError(f"argmax takes one axis (an int) or None, got {axis!r}")
             axis = _ops.normalize_axes(axis, self.ndim)[0]
         out = self._backend.xp.argmax(self.data, axis=axis, keepdims=keepdims)
         return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
