@@ -485,7 +485,7 @@ class SoftmaxCrossEntropy(Function):
         total = loss.sum()
         if reduction == "mean":
             total = total / loss.dtype.type(loss.shape[0])
-        return self.xp.asarray(total)  # NumPy reduces to a scalar; a tensor holds an array
+        return total  # a NumPy scalar becomes a 0-d array in Function.apply
 
     def backward(self, g):
         if self.reduction != "none":  # each row's loss enters the sum once (/N: the mean)
