@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 import zipfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import checkpoint
+from tinygrad_rnn.data import Vocab
 from tinygrad_rnn.model import RNNLM
 from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged, load_model
 
@@ -267,5 +270,66 @@ def test_rewriting_a_checkpoint_keeps_its_mode(tmp_path):
 
 def test_a_nan_temperature_is_refused(corpus):
     trainer = Trainer.create(small_config(num_epochs=1), corpus, "numpy")
-    with pytest.raises(ValueError, match="temperature must be >= 0, got nan"):
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0, got nan"):
         trainer.predict("the", 5, temperature=float("nan"))
+
+
+def test_sampling_never_emits_unk(corpus):
+    """'<unk>' is never a target; even at a temperature that makes every token about
+    equally likely it is not printed, so -n N gives exactly N characters."""
+    trainer = Trainer.create(small_config(num_epochs=1), corpus, "numpy")
+    out = trainer.predict("the ", 400, temperature=1e6, rng=0)
+    assert "<unk>" not in out and len(out) == 4 + 400
+    assert len(set(out[4:])) > len(trainer.vocab) // 2  # it did sample widely
+    trainer.model.b_q.data[trainer.vocab.unk] = 1e4  # make <unk> the argmax
+    assert "<unk>" not in trainer.predict("the ", 20)
+
+
+def test_predict_refuses_a_prefix_or_vocabulary_the_model_cannot_read(corpus):
+    trainer = Trainer.create(small_config(num_epochs=1), corpus, "numpy")
+    with pytest.raises(ValueError, match="the prefix has characters the vocabulary lacks: 'TZ'"):
+        trainer.predict("Time Zone", 5)
+    with pytest.raises(ValueError, match="the vocabulary has 4 tokens, the model"):
+        trainer.model.predict("abc", 5, Vocab(list("abc")))
+    with pytest.raises(ValueError, match="num_preds must be an integer >= 0, got 2.5"):
+        trainer.predict("the", 2.5)
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0, got inf"):
+        trainer.predict("the", 5, temperature=float("inf"))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(batch_size=True), "batch_size must be an integer, got True"),
+    (dict(max_tokens=2.5), "max_tokens must be an integer, got 2.5"),
+    (dict(seed=-1), "seed must be >= 0, got -1"),
+    (dict(lr=float("inf")), "lr must be a finite number > 0, got inf"),
+    (dict(clip_theta="1"), "clip_theta must be a finite number > 0, got '1'"),
+    (dict(use_random_iter="no"), "use_random_iter must be True or False, got 'no'"),
+    (dict(dtype="int32"), "dtype must be a float type"),
+    (dict(dtype="bogus"), "dtype must be a float type"),
+])
+def test_train_config_names_a_bad_setting(overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        small_config(**overrides)
+
+
+def test_train_config_takes_numpy_scalars_as_plain_numbers():
+    """Settings from NumPy (a sweep's np.arange) are accepted, and stored JSON-able."""
+    config = small_config(num_epochs=np.int64(5), lr=np.float32(0.5),
+                          use_random_iter=np.bool_(True), dtype=np.float64)
+    assert json.loads(json.dumps(dataclasses.asdict(config)))["num_epochs"] == 5
+    assert (type(config.num_epochs), type(config.lr), config.dtype) == (int, float, "float64")
+
+
+def test_model_sizes_are_named_by_their_arguments():
+    with pytest.raises(ValueError, match="vocab_size must be a positive integer, got 0"):
+        RNNLM(0, 16)
+    with pytest.raises(ValueError, match="num_hiddens must be a positive integer, got 0"):
+        RNNLM(28, 0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got -1"):
+        RNNLM(28, 4).begin_state(-1)
+
+
+def test_a_corpus_too_short_names_the_max_tokens_cut(corpus):
+    with pytest.raises(ValueError, match=r"the corpus has 2000, cut to max_tokens = 2000 "
+                                         r"\(--max-tokens 0 takes the whole text\)"):
+        Trainer.create(small_config(num_steps=500), corpus, "numpy")

@@ -63,6 +63,37 @@ def test_generate_reads_the_prefix_as_the_book_was_cleaned(tmp_path, capsys):
     assert out == "" and "vocabulary lacks: 'ix'" in err
 
 
+def test_train_samples_a_prefix_the_text_can_spell(tmp_path, capsys):
+    """On a text without the letters of 'time traveller', the samples continue the text's
+    own start (with a note), never a run of '<unk>'; an explicit --prefix the text cannot
+    spell is refused before any training."""
+    data, metrics = tmp_path / "abc.txt", tmp_path / "m.jsonl"
+    data.write_text("The cab? A bad cab!\n" * 60)  # vocabulary: a b c d e h t and space
+    assert main(["train", "--epochs", "1", "--data", str(data), *TINY]) == 0
+    out, err = capsys.readouterr()
+    assert "samples continue 'the cab a ' (set --prefix)" in err
+    assert "<unk>" not in out and out.splitlines()[-1].startswith("the cab a ")
+    assert main(["train", "--epochs", "1", "--data", str(data), "--prefix", "Bad", *TINY]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1].startswith("bad") and "reads as 'bad'" in err
+    assert main(["train", "--epochs", "1", "--data", str(data), "--prefix", "taxi",
+                 "--metrics", str(metrics), *TINY]) == 2
+    assert "vocabulary lacks: 'ix'" in capsys.readouterr().err
+    assert not metrics.exists()  # refused before the first epoch
+
+
+def test_a_directory_is_not_a_checkpoint(tmp_path, capsys):
+    assert main(["generate", str(tmp_path)]) == 2
+    assert f"checkpoint {tmp_path} is not a file" in capsys.readouterr().err
+
+
+def test_generate_help_shows_only_real_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: None)" not in out and "(default: 50)" in out
+
+
 def test_resume_reaches_the_requested_total(book, tmp_path, capsys):
     ckpt, metrics = tmp_path / "m.npz", tmp_path / "m.jsonl"
     assert main(["train", "--epochs", "2", "--data", book, "--save", str(ckpt), *TINY]) == 0
@@ -121,11 +152,11 @@ def test_adam_gets_its_own_default_learning_rate(corpus, tmp_path, capsys):
     assert checkpoint.load(ckpt)["meta"]["train"]["lr"] == DEFAULT_LR["adam"] < 1
 
 
-@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # lr inf makes NaNs
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # reported as diverged, not as warnings
 def test_divergence_names_a_checkpoint_only_if_this_run_wrote_it(corpus, tmp_path, capsys):
     ckpt = tmp_path / "m.npz"
     ckpt.write_bytes(b"an older file, from some other run")
-    assert main(["train", "--epochs", "3", "--lr", "inf", "--data", corpus,
+    assert main(["train", "--epochs", "3", "--lr", "1e300", "--data", corpus,
                  "--save", str(ckpt), *TINY]) == 1
     err = capsys.readouterr().err
     assert "training diverged at epoch 1" in err and "last good checkpoint" not in err
@@ -148,10 +179,13 @@ def test_a_closed_stdout_ends_quietly(corpus, tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["train", "--hidden", "-5"], "--hidden: expected a positive integer, got -5"),
     (["train", "--epochs", "zero"], "--epochs: expected a positive integer, got 'zero'"),
-    (["train", "--lr", "-1"], "--lr: expected a positive number"),
+    (["train", "--lr", "-1"], "--lr: expected a finite number > 0, got -1.0"),
+    (["train", "--lr", "inf"], "--lr: expected a finite number > 0, got inf"),
+    (["train", "--clip", "nan"], "--clip: expected a finite number > 0, got nan"),
+    (["generate", "x.npz", "--temperature", "inf"], "expected a finite number >= 0, got inf"),
     (["train", "--backend", "tpu"], "unknown backend 'tpu'"),
     (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
-    (["generate", "x.npz", "--temperature", "-1"], "expected a number >= 0"),
+    (["generate", "x.npz", "--temperature", "-1"], "expected a finite number >= 0"),
     (["train", "--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
     (["generate", "x.npz", "--seed", "-5"], "--seed: expected an integer >= 0, got -5"),
     ([], "required: {train,generate}"),

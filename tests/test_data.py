@@ -529,3 +529,47 @@ def test_custom_corpus(tmp_path: Path) -> None:
     assert "".join(vocab.to_tokens(corpus)) == "ab abba"
     words, wvocab = load_corpus(p, token="word")
     assert wvocab.to_tokens(words.tolist()) == ["ab", "ab", "ba"]
+
+
+def test_vocab_refuses_a_string_of_reserved_tokens():
+    """``reserved_tokens='<pad>'`` would reserve '<', 'p', 'a', ... and push the text's
+    own 'a' into a reserved slot."""
+    with pytest.raises(TypeError, match=r"got the string '<pad>' \(write \['<pad>'\]\)"):
+        Vocab(list("abc"), reserved_tokens="<pad>")
+    assert Vocab(list("abc"), reserved_tokens=["<pad>"]).idx_to_token == [
+        "<unk>", "<pad>", "a", "b", "c"]
+
+
+def test_to_tokens_refuses_indices_that_are_not_in_the_vocabulary():
+    vocab = Vocab(list("abc"))
+    assert vocab.to_tokens(np.int64(3)) == "c"
+    with pytest.raises(IndexError, match="token index -1 is out of range for a vocabulary of 4"):
+        vocab.to_tokens(-1)  # not the last token
+    with pytest.raises(IndexError, match="token index 4 is out of range"):
+        vocab.to_tokens([1, 4])
+    with pytest.raises(TypeError, match="token indices must be integers, got 2.7"):
+        vocab.to_tokens(2.7)  # not 'b'
+
+
+def test_vocab_looks_up_an_array_of_tokens():
+    vocab = Vocab(list("abca"))
+    assert vocab[np.array(["a", "c", "z"])] == [vocab["a"], vocab["c"], vocab.unk]
+
+
+@pytest.mark.parametrize("corpus", [
+    np.array([-5, 3, 2] * 40),
+    np.array([2**63, 1, 2] * 40, dtype=np.uint64),  # would wrap to a negative int64
+])
+def test_iterators_refuse_token_ids_outside_int64_range(corpus):
+    with pytest.raises(ValueError, match="corpus token ids must be in"):
+        SeqDataLoader(corpus, 2, 3)
+
+
+def test_use_random_iter_must_be_a_bool():
+    with pytest.raises(TypeError, match="use_random_iter must be True or False, got 'no'"):
+        SeqDataLoader(np.arange(100), 2, 3, use_random_iter="no")  # a truthy string
+
+
+def test_load_corpus_refuses_a_non_integer_max_tokens(corpus):
+    with pytest.raises(TypeError, match="max_tokens must be an integer"):
+        load_corpus(corpus, max_tokens=2.5)

@@ -85,7 +85,8 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint: ``{"params", "optim", "vocab", "meta"}``. Never unpickles."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise CheckpointError(f"checkpoint {path} {what}")
     if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
         raise CheckpointError(f"checkpoint {path} is not a valid .npz file (not a zip archive)")
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 from . import backends
 from .checkpoint import CheckpointError
 from .data import DataError, clean_text
+from .model import check_prefix
 from .train import (
     DEFAULT_LR,
     OPTIMIZERS,
@@ -55,8 +57,9 @@ def _number(kind: type, expected: str, ok: Callable[[Any], bool]) -> Callable[[s
 _int = _number(int, "an integer", lambda v: True)
 _positive_int = _number(int, "a positive integer", lambda v: v > 0)
 _non_negative_int = _number(int, "an integer >= 0", lambda v: v >= 0)
-_positive_float = _number(float, "a positive number", lambda v: v > 0)  # NaN: refused
-_non_negative_float = _number(float, "a number >= 0", lambda v: v >= 0)
+# NaN fails both comparisons; inf is refused too (an lr of inf only ends in "diverged")
+_positive_float = _number(float, "a finite number > 0", lambda v: 0 < v < math.inf)
+_non_negative_float = _number(float, "a finite number >= 0", lambda v: 0 <= v < math.inf)
 
 
 def _backend(text: str) -> str:
@@ -131,10 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cuda-graph", action="store_true",
                    help="with --backend cupy: record the training step once as a CUDA graph "
                         "and replay it (SGD only)")
+    t.add_argument("--prefix", default=None,
+                   help="continue this text every 10 epochs and at the end (default: D2L's "
+                        "'time traveller' and 'traveller')")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     g = sub.add_parser("generate", help="continue a prefix with a trained model",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=_DefaultsHelp)
     g.add_argument("checkpoint", type=Path, help="a checkpoint written by `train --save`")
     g.add_argument("--prefix", default="time traveller", help="text to continue")
     g.add_argument("-n", "--num-chars", type=_int, default=50, help="characters to generate")
@@ -254,6 +260,7 @@ def train(args: argparse.Namespace) -> int:
             given["num_epochs"] = args.epochs
         config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
         trainer = Trainer.create(config, data, args.backend, args.cuda_graph)
+    prefixes = _sample_prefixes(args.prefix, trainer)
     total = trainer.config.num_epochs
     progress = _Progress(trainer.epoch, total, not args.quiet)
     if args.metrics:
@@ -272,7 +279,7 @@ def train(args: argparse.Namespace) -> int:
                 metrics.flush()
             progress.update(stats)
             if stats.epoch % 10 == 0:
-                progress.write(f"epoch {stats.epoch}: {trainer.predict('time traveller')}")
+                progress.write(f"epoch {stats.epoch}: {trainer.predict(prefixes[0])}")
                 if args.save:
                     trainer.save(args.save)
                     saved = True
@@ -293,9 +300,34 @@ def train(args: argparse.Namespace) -> int:
     if last is not None:
         print(f"perplexity {last.perplexity:.1f}, {last.tokens_per_sec:.1f} tokens/sec on "
               f"{trainer.model.backend}")
-    print(trainer.predict("time traveller"))
-    print(trainer.predict("traveller"))
+    for prefix in prefixes:
+        print(trainer.predict(prefix))
     return 0
+
+
+def _clean_prefix(command: str, prefix: str) -> str:
+    """``prefix`` as the model reads it, with a note when cleaning changed it."""
+    cleaned = clean_text(prefix)  # the model saw only the cleaned text
+    if cleaned != prefix:
+        print(f"{command}: the prefix reads as {cleaned!r} (lower-case, non-letters as a space, "
+              "as the text was cleaned)", file=sys.stderr)
+    return cleaned
+
+
+def _sample_prefixes(given: str | None, trainer: Trainer) -> list[str]:
+    """The prefixes whose continuations ``train`` prints: ``--prefix``, else D2L's two,
+    else (a text without their letters) the text's own first ten characters."""
+    vocab = trainer.vocab
+    if given is not None:
+        prefix = _clean_prefix("train", given)
+        check_prefix(prefix, vocab)  # before training, not at its first sample
+        return [prefix]
+    if all(vocab[ch] != vocab.unk for ch in "time traveller"):
+        return ["time traveller", "traveller"]
+    prefix = "".join(vocab.to_tokens(trainer.loader.corpus[:10].tolist()))
+    print(f"train: this text lacks letters of 'time traveller'; samples continue {prefix!r} "
+          "(set --prefix)", file=sys.stderr)
+    return [prefix]
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -303,14 +335,7 @@ def generate(args: argparse.Namespace) -> int:
     model, vocab = load_model(args.checkpoint, args.backend)
     if args.num_chars < 0:
         raise ValueError(f"-n must be >= 0, got {args.num_chars}")
-    prefix = clean_text(args.prefix)  # the model saw only the cleaned book
-    if prefix != args.prefix:
-        print(f"generate: the prefix reads as {prefix!r} (lower-case, non-letters as a space, "
-              "as the book was cleaned)", file=sys.stderr)
-    unknown = sorted({ch for ch in prefix if vocab[ch] == vocab.unk})
-    if unknown:
-        raise ValueError(f"the prefix has characters the model's vocabulary lacks: "
-                         f"{''.join(unknown)!r}")
+    prefix = _clean_prefix("generate", args.prefix)
     print(model.predict(prefix, args.num_chars, vocab, args.temperature, args.seed))
     return 0
 

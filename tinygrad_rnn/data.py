@@ -255,6 +255,9 @@ class Vocab:
         reserved_tokens: Sequence[str] | None = None,
     ) -> None:
         tokens = [] if tokens is None else tokens
+        if isinstance(reserved_tokens, str):  # list('<pad>') would reserve '<', 'p', ...
+            raise TypeError(f"reserved_tokens must be a list of tokens, got the string "
+                            f"{reserved_tokens!r} (write [{reserved_tokens!r}])")
         reserved = list(reserved_tokens or [])
         counter = collections.Counter(_flatten(tokens))
         self._token_freqs: list[tuple[str, int]] = sorted(
@@ -301,7 +304,10 @@ class Vocab:
         return len(self.idx_to_token)
 
     def __getitem__(self, tokens: Any) -> Any:
-        """Index of a token (0 if unknown), or a (nested) list of indices for a list/tuple."""
+        """Index of a token (0 if unknown), or a (nested) list of indices for a list, tuple
+        or array."""
+        if isinstance(tokens, np.ndarray):
+            tokens = tokens.tolist()
         if not isinstance(tokens, (list, tuple)):
             return self.token_to_idx.get(tokens, self.unk)
         return [self[tok] for tok in tokens]
@@ -310,9 +316,15 @@ class Vocab:
         """Token of an index, or a (nested) list of tokens for a list, tuple or array."""
         if isinstance(indices, np.ndarray):
             indices = indices.tolist()
-        if not isinstance(indices, (list, tuple)):
-            return self.idx_to_token[int(indices)]
-        return [self.to_tokens(i) for i in indices]
+        if isinstance(indices, (list, tuple)):
+            return [self.to_tokens(i) for i in indices]
+        # no wrap-around (-1 is not the last token) and no truncation (2.7 is not 2)
+        if isinstance(indices, bool) or not isinstance(indices, (int, np.integer)):
+            raise TypeError(f"token indices must be integers, got {indices!r}")
+        if not 0 <= indices < len(self):
+            raise IndexError(f"token index {indices} is out of range for a vocabulary of "
+                             f"{len(self)} tokens")
+        return self.idx_to_token[indices]
 
     def __eq__(self, other: object) -> bool:
         # Two vocabularies are interchangeable iff they map the same tokens to the same ids.
@@ -348,6 +360,8 @@ def load_corpus(
     from the whole text either way. For the book with ``token='char'``: 170,580 ids and
     28 tokens (26 letters, space and ``'<unk>'``).
     """
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)):
+        raise TypeError(f"max_tokens must be an integer (<= 0: all), got {max_tokens!r}")
     tokens = tokenize(read_lines(path), token)
     vocab = Vocab(tokens)
     corpus = np.array([vocab[tok] for line in tokens for tok in line], dtype=ID_DTYPE)
@@ -376,6 +390,10 @@ def _as_corpus(corpus: Any) -> np.ndarray:
         raise ValueError(
             f"corpus must be a 1-D sequence of integer ids, got {arr.dtype}{arr.shape}"
         )
+    # checked before the cast: a uint64 id >= 2**63 would wrap to a negative int64
+    if arr.min() < 0 or arr.max() > np.iinfo(ID_DTYPE).max:
+        raise ValueError(f"corpus token ids must be in [0, 2**63), got ids from {arr.min()} "
+                         f"to {arr.max()}")
     return arr.astype(ID_DTYPE, copy=False)
 
 
@@ -505,6 +523,8 @@ class SeqDataLoader:
         use_random_iter: bool = False,
         seed: Any = None,
     ) -> None:
+        if not isinstance(use_random_iter, (bool, np.bool_)):  # 'no' would mean True
+            raise TypeError(f"use_random_iter must be True or False, got {use_random_iter!r}")
         self.corpus, self.batch_size, self.num_steps = _check_args(
             corpus, batch_size, num_steps, use_random_iter
         )

@@ -15,6 +15,7 @@ from . import nn
 from .autograd import no_grad
 from .data import Vocab
 from .nn import init
+from .nn.layers import _check_sizes
 from .tensor import Tensor
 
 
@@ -31,6 +32,7 @@ class RNNLM(nn.Module):
                  embed_size: int | None = None, fused: bool = True, dtype: Any = None,
                  backend: str | None = None) -> None:
         super().__init__()
+        _check_sizes(vocab_size=vocab_size, num_hiddens=num_hiddens)
         dtype = np.dtype(dtype or np.float32)
         self.vocab_size, self.num_hiddens, self.embed_size = vocab_size, num_hiddens, embed_size
         if embed_size is not None:
@@ -73,14 +75,21 @@ class RNNLM(nn.Module):
 
         The prefix warms the state up; then each step feeds back its own output:
         the most likely token (``temperature = 0``, greedy) or a sample from
-        ``softmax(logits / temperature)``.
+        ``softmax(logits / temperature)``. ``'<unk>'`` is never chosen: no character
+        of the text is unknown, so it stands for nothing to print. Every character
+        of ``prefix`` must be in ``vocab`` (see ``data.clean_text`` for the book's).
         """
-        if num_preds < 0:
-            raise ValueError(f"num_preds must be >= 0, got {num_preds}")
-        if not temperature >= 0:  # NaN too
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if isinstance(num_preds, bool) or not isinstance(num_preds, (int, np.integer)) \
+                or num_preds < 0:
+            raise ValueError(f"num_preds must be an integer >= 0, got {num_preds!r}")
+        if not 0 <= temperature < np.inf:  # NaN too
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
         if not prefix:
             raise ValueError("predict needs a non-empty prefix to start from")
+        if len(vocab) != self.vocab_size:
+            raise ValueError(f"the vocabulary has {len(vocab)} tokens, the model "
+                             f"{self.vocab_size}: they are not from the same run")
+        check_prefix(prefix, vocab)
         rng = np.random.default_rng(rng)
         ids = [vocab[ch] for ch in prefix]
         with no_grad():
@@ -89,9 +98,18 @@ class RNNLM(nn.Module):
             out = list(ids)
             for _ in range(num_preds):
                 last = logits.numpy()[-1].astype(np.float64)
+                last[vocab.unk] = -np.inf
                 out.append(_choose(last, temperature, rng))
                 logits, state = self(np.array([[out[-1]]]), state)
         return "".join(vocab.to_tokens(out))
+
+
+def check_prefix(prefix: str, vocab: Vocab) -> None:
+    """Refuse a prefix with characters ``vocab`` lacks: the model would read them as
+    ``'<unk>'``, a token it never saw in training."""
+    unknown = sorted({ch for ch in prefix if vocab[ch] == vocab.unk})
+    if unknown:
+        raise ValueError(f"the prefix has characters the vocabulary lacks: {''.join(unknown)!r}")
 
 
 def _choose(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:

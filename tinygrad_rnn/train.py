@@ -53,14 +53,33 @@ class TrainConfig:
                 f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
-        for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps"):
+        for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps", "max_tokens",
+                     "seed"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if not self.clip_theta > 0:
-            raise ValueError(f"clip_theta must be positive, got {self.clip_theta}")
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            setattr(self, name, int(value))  # a NumPy integer would not write to JSON
+        for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        for name in ("lr", "clip_theta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not 0 < value < math.inf:  # NaN too
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            setattr(self, name, float(value))
+        if not isinstance(self.use_random_iter, (bool, np.bool_)):
+            raise ValueError(f"use_random_iter must be True or False, got {self.use_random_iter!r}")
+        self.use_random_iter = bool(self.use_random_iter)
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind != "f":
+            raise ValueError(f"dtype must be a float type (float32, float64), got {self.dtype!r}")
+        self.dtype = dtype.name
 
 
 _LOG_FLOAT_MAX = math.log(sys.float_info.max)
@@ -117,8 +136,14 @@ class Trainer:
         """Load the corpus, build the model on ``backend`` and its optimizer."""
         manual_seed(config.seed)
         corpus, vocab = load_corpus(data, config.max_tokens)
-        loader = SeqDataLoader(corpus, config.batch_size, config.num_steps,
-                               config.use_random_iter, seed=config.seed)
+        try:
+            loader = SeqDataLoader(corpus, config.batch_size, config.num_steps,
+                                   config.use_random_iter, seed=config.seed)
+        except ValueError as e:
+            if 0 < config.max_tokens == len(corpus):  # the text may be longer than the cut
+                raise ValueError(f"{e}, cut to max_tokens = {config.max_tokens} (--max-tokens "
+                                 "0 takes the whole text)") from None
+            raise
         model = RNNLM(len(vocab), config.num_hiddens, config.nonlinearity, dtype=config.dtype,
                       backend=backend or fastest_backend())
         opt = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr)
@@ -151,15 +176,18 @@ class Trainer:
         self.epoch += 1
         start = time.perf_counter()
         losses, sizes, state = [], [], None
-        for i, (X, Y) in enumerate(self.loader):
-            fresh = i == 0 or self.config.use_random_iter
-            if self.graphed_step is not None:  # it carries H_T over in its own buffer
-                losses.append(self.graphed_step(X, Y, fresh).copy())  # its buffer is reused
-            else:
-                state = self.model.begin_state(X.shape[0]) if fresh else state.detach()
-                loss, state = self.train_step(X, Y, state)  # detached: truncated BPTT
-                losses.append(loss)
-            sizes.append(Y.size)
+        # A run that overflows is reported below, by its step, as TrainingDiverged;
+        # NumPy's overflow warnings from deep inside an op would only say less, earlier.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for i, (X, Y) in enumerate(self.loader):
+                fresh = i == 0 or self.config.use_random_iter
+                if self.graphed_step is not None:  # it carries H_T over in its own buffer
+                    losses.append(self.graphed_step(X, Y, fresh).copy())  # its buffer is reused
+                else:
+                    state = self.model.begin_state(X.shape[0]) if fresh else state.detach()
+                    loss, state = self.train_step(X, Y, state)  # detached: truncated BPTT
+                    losses.append(loss)
+                sizes.append(Y.size)
         backend = self.model.W_hq._backend
         losses = backend.to_numpy(backend.xp.stack(losses)).astype(np.float64)
         bad = np.flatnonzero(~np.isfinite(losses))

@@ -79,6 +79,7 @@ class RNN(Module):
 
     def begin_state(self, batch_size: int) -> Tensor:
         """The zero state H_0, shape (batch_size, h), on the layer's backend and dtype."""
+        _check_sizes(batch_size=batch_size)
         xp = self.W_hh._backend.xp
         return Tensor._wrap(xp.zeros((batch_size, self.hidden_size), dtype=self.W_hh.dtype),
                             self.W_hh._backend)
