@@ -368,3 +368,83 @@ def test_gradcheck_names_a_non_finite_output(backend):
     x = tg.Tensor([-1.0, 2.0], backend=backend, requires_grad=True)
     with pytest.raises(tg.GradcheckError, match="fn's output is nan at these inputs"):
         tg.gradcheck(lambda t: t.log().sum(), [x])
+
+
+def test_adam_with_defaults_matches_the_reference_over_several_steps(backend):
+    p = tg.Tensor([1.0, -2.0, 0.5], dtype="float64", requires_grad=True, backend=backend)
+    opt = tg.optim.Adam([p])
+    x, m, v = np.array([1.0, -2.0, 0.5]), np.zeros(3), np.zeros(3)
+    lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8  # PyTorch's defaults
+    rng = np.random.default_rng(0)
+    for t in range(1, 6):
+        g = rng.standard_normal(3) * 1e-4  # small: eps is visible
+        p.grad = tg.Tensor(g, dtype="float64", backend=backend)
+        opt.step()
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        x = x - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    np.testing.assert_allclose(p.numpy(), x, rtol=1e-12, atol=0)
+
+
+def test_an_adam_step_between_forward_and_backward_is_refused(backend):
+    w = tg.Tensor([3.0, 4.0], requires_grad=True, backend=backend)
+    loss = (w * w).sum()
+    w.grad = tg.Tensor([1.0, 1.0], backend=backend)
+    tg.optim.Adam([w], lr=0.5).step()
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+def test_adam_load_state_dict_restores_every_hyper_parameter():
+    p = tg.Tensor([1.0], requires_grad=True)
+    state = tg.optim.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=1e-3).state_dict()
+    q = tg.optim.Adam([p])
+    q.load_state_dict(state)
+    assert (q.lr, q.beta1, q.beta2, q.eps) == (0.01, 0.8, 0.9, 1e-3)
+
+
+def test_load_state_dict_drops_stale_gradients():
+    m = tg.nn.Linear(2, 1)
+    state = m.state_dict()
+    m(tg.Tensor([[1.0, 2.0]])).sum().backward()
+    m.load_state_dict(state)
+    assert all(p.grad is None for p in m.parameters())
+
+
+def test_reassigning_a_parameter_attribute_unregisters_it():
+    m = tg.nn.Linear(2, 1)
+    m.b = None
+    assert [n for n, _ in m.named_parameters()] == ["W"]
+    assert list(m.state_dict()) == ["W"]
+
+
+class _FlipWrong(Function):
+    saves_inputs = False
+    def forward(self, a):
+        return a[::-1].copy()
+    def backward(self, g):
+        return (g,)  # wrong: should be g[::-1]
+
+
+def test_gradcheck_weights_output_elements_unequally(backend):
+    x = tg.Tensor([1.0, 2.0, 3.0], requires_grad=True, backend=backend)
+    with pytest.raises(tg.GradcheckError):
+        tg.gradcheck(lambda a: _FlipWrong.apply(a), [x])
+
+
+class _SlightlyOff(Function):
+    def forward(self, a):
+        self.a = a
+        return a * a
+    def backward(self, g):
+        return (g * 2 * self.a * 1.002,)  # 0.2% too large: outside rtol=1e-3
+
+
+def test_gradcheck_default_tolerance_is_tight(backend):
+    x = tg.Tensor([1.0, 2.0], requires_grad=True, backend=backend)
+    with pytest.raises(tg.GradcheckError):
+        tg.gradcheck(lambda a: _SlightlyOff.apply(a).sum(), [x])
+
+
+def test_clip_grad_norm_without_gradients_is_a_float64_zero():
+    norm = tg.optim.clip_grad_norm([tg.Tensor([1.0], requires_grad=True)], 1.0)
+    assert norm.dtype == np.float64 and norm.shape == () and float(norm) == 0.0

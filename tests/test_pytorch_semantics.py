@@ -452,7 +452,6 @@ def test_numba_cross_entropy_keeps_small_float64_probabilities():
     np.testing.assert_allclose(grads["numba"], grads["numpy"], rtol=8 * EPS64, atol=0)
 
 
-
 def test_changing_an_input_the_backward_does_not_read_is_fine(backend):
     w = tg.Tensor([1.0, 2.0], requires_grad=True, backend=backend)
     x = tg.Tensor([3.0, 4.0], backend=backend)
@@ -573,3 +572,93 @@ def test_argmax_takes_one_axis_and_optimizers_a_list(backend):
     norm = tg.optim.clip_grad_norm(X, 1.0)  # one tensor, as PyTorch allows
     np.testing.assert_allclose(float(norm), np.sqrt(24.0), rtol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(X.grad.numpy()), 1.0, rtol=4 * EPS32)
+
+
+def test_relu_gradient_at_zero_is_zero(backend):
+    x = tg.Tensor([-1.0, 0.0, 2.0], requires_grad=True, backend=backend)
+    x.relu().sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
+
+
+def test_cast_backward_rounds_the_gradient_to_the_input_dtype_at_the_cast(backend):
+    rng = np.random.default_rng(0)
+    a = tg.Tensor(rng.standard_normal(512), requires_grad=True, backend=backend)  # float32
+    b = tg.Tensor(rng.standard_normal(512), backend=backend)
+    u = rng.standard_normal(512)  # float64
+    (a * b).astype("float64").backward(u)
+    np.testing.assert_array_equal(a.grad.numpy(), u.astype(np.float32) * b.numpy())
+
+
+def test_backward_casts_a_given_gradient_to_the_outputs_dtype(backend):
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.standard_normal(512), requires_grad=True, backend=backend)
+    w = tg.Tensor(rng.standard_normal(512), backend=backend)
+    u = rng.standard_normal(512)  # float64 given
+    (x * w).backward(u)
+    np.testing.assert_array_equal(x.grad.numpy(), u.astype(np.float32) * w.numpy())
+
+
+def test_backward_of_a_one_element_tensor_needs_no_gradient(backend):
+    x = tg.Tensor([[3.0]], requires_grad=True, backend=backend)
+    (x * x).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[6.0]])
+
+
+@pytest.mark.parametrize("make", [lambda ps: tg.optim.SGD(ps, lr=0),
+                                  lambda ps: tg.optim.Adam(ps, lr=0)])
+def test_a_zero_learning_rate_is_refused(make):
+    with pytest.raises(ValueError, match="positive"):
+        make([tg.Tensor([1.0], requires_grad=True)])
+
+
+@pytest.mark.parametrize("op", [lambda a, b: a / b, lambda a, b: a @ b.reshape(2, 1)])
+def test_changing_an_input_that_the_backward_reads_is_refused(backend, op):
+    a = tg.Tensor([[1.0, 2.0]], requires_grad=True, backend=backend)
+    b = tg.Tensor([2.0, 4.0], backend=backend)
+    y = op(a, b).sum()
+    b *= 10  # b takes no part in autograd: a plain in-place change
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_resetting_a_state_that_only_the_rnn_backward_reads_is_refused(backend, fused):
+    rnn = tg.nn.RNN(3, 4, fused=fused, backend=backend)
+    X = tg.Tensor(np.random.default_rng(0).standard_normal((5, 2, 3)), backend=backend)
+    Y, state = rnn(X)
+    loss = Y.sum()  # Sum's backward reads nothing: only the recurrence's reads Y
+    state.detach().zero_()
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+def test_an_update_of_w_hh_before_backward_is_refused(backend):
+    rnn = tg.nn.RNN(3, 4, backend=backend)
+    X = tg.Tensor(np.random.default_rng(0).standard_normal((5, 2, 3)), backend=backend)
+    Y, _ = rnn(X)
+    loss = Y.sum()
+    with tg.no_grad():
+        rnn.W_hh *= 2.0
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+def test_each_node_backward_runs_once_per_pass(monkeypatch):
+    from tinygrad_rnn import ops
+    calls = []
+    original = ops.Tanh.backward
+    monkeypatch.setattr(ops.Tanh, "backward", lambda self, g: calls.append(1) or original(self, g))
+    x = tg.Tensor([0.5], requires_grad=True)
+    h = x.tanh()
+    (h + h * 2.0).sum().backward()
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("op", [lambda x: x ** 3.0, lambda x: x.log(), lambda x: x / 2.0 * x])
+def test_a_parameter_updated_before_backward_is_refused(backend, op):
+    x = tg.Tensor([1.0, 2.0], requires_grad=True, backend=backend)
+    y = op(x).sum()
+    with tg.no_grad():
+        x += 1  # as an optimizer step would
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
