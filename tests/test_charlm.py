@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import checkpoint
-from tinygrad_rnn.data import Vocab
+from tinygrad_rnn.data import Vocab, load_corpus
 from tinygrad_rnn.model import RNNLM
 from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged, load_model
 
@@ -333,3 +334,108 @@ def test_a_corpus_too_short_names_the_max_tokens_cut(corpus):
     with pytest.raises(ValueError, match=r"the corpus has 2000, cut to max_tokens = 2000 "
                                          r"\(--max-tokens 0 takes the whole text\)"):
         Trainer.create(small_config(num_steps=500), corpus, "numpy")
+
+
+def _states_seen(corpus, use_random_iter):
+    """The state each train_step of one epoch was given, as arrays."""
+    trainer = Trainer.create(small_config(use_random_iter=use_random_iter), corpus, "numpy")
+    seen, step = [], trainer.train_step
+
+    def spy(X, Y, state):
+        seen.append((state.numpy().copy(), state.requires_grad))
+        return step(X, Y, state)
+
+    trainer.train_step = spy
+    trainer.train_epoch()
+    return seen
+
+
+def test_random_sampling_starts_every_minibatch_from_zero(corpus):
+    seen = _states_seen(corpus, True)
+    assert len(seen) > 2 and all(not state.any() for state, _ in seen)
+
+
+def test_sequential_partitioning_carries_the_state_detached(corpus):
+    """D2L §8.5.5: the state goes on into the next minibatch (rows continue each other),
+    detached, so back-propagation stops at the minibatch edge."""
+    seen = _states_seen(corpus, False)
+    assert not seen[0][0].any()
+    assert all(state.any() and not requires_grad for state, requires_grad in seen[1:])
+
+
+def test_tokens_per_sec_counts_every_target_token(corpus):
+    trainer = Trainer.create(small_config(), corpus, "numpy")
+    tokens = len(trainer.loader) * 8 * 10  # batches × batch_size × num_steps
+    stats = trainer.train_epoch()
+    assert stats.tokens_per_sec * stats.seconds == pytest.approx(tokens, rel=1e-9)
+
+
+def test_perplexity_is_exp_of_the_mean_loss_over_all_batches(corpus):
+    """Losses 1, 2, ..., n: the perplexity is exp((n + 1) / 2), not the last batch's."""
+    trainer = Trainer.create(small_config(), corpus, "numpy")
+    step, losses = trainer.train_step, iter(range(1, 10**6))
+
+    def fake(X, Y, state):
+        return np.asarray(float(next(losses))), step(X, Y, state)[1]
+
+    trainer.train_step = fake
+    n = len(trainer.loader)
+    assert trainer.train_epoch().perplexity == pytest.approx(math.exp((n + 1) / 2), rel=1e-12)
+
+
+def test_a_training_step_is_clipped_before_the_update(corpus):
+    """With θ = 1e-3 and lr = 1, one SGD step moves the parameters by exactly 1e-3 (the
+    raw gradient's norm is ~0.2): clipping happens, at θ, before the step."""
+    trainer = Trainer.create(small_config(lr=1.0, clip_theta=1e-3), corpus, "numpy")
+    before = {k: v.astype(np.float64) for k, v in trainer.model.state_dict().items()}
+    X, Y = next(iter(trainer.loader))
+    trainer.train_step(X, Y, trainer.model.begin_state(8))
+    after = trainer.model.state_dict()
+    moved = math.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in before))
+    # float32 rounding of ~3000 updated parameters near 0.01: ~3e-8 in the 1e-3 norm
+    assert 0.99e-3 < moved < 1.01e-3
+
+
+def test_resume_refuses_other_text_with_the_same_vocabulary(corpus, tmp_path):
+    text = Path(corpus).read_text()
+    (tmp_path / "b.txt").write_text(text[::-1])  # the same characters, in another order
+    path = Trainer.create(small_config(), corpus, "numpy").save(tmp_path / "c.npz")
+    with pytest.raises(checkpoint.CheckpointError, match="other text"):
+        Trainer.resume(path, str(tmp_path / "b.txt"))
+
+
+def test_the_first_generated_character_follows_the_whole_prefix(corpus):
+    _, vocab = load_corpus(corpus, 2000)
+    tg.manual_seed(1)
+    model = RNNLM(len(vocab), 16)
+    rng = np.random.default_rng(3)
+    for p in model.parameters():  # large weights: each position predicts differently
+        p.data[...] = rng.normal(0, 1, p.shape).astype(p.dtype)
+    prefix = "time traveller"
+    logits, _ = model(np.array([vocab[list(prefix)]]), model.begin_state(1))
+    last = logits.numpy()[-1].astype(np.float64)
+    last[vocab.unk] = -np.inf
+    assert model.predict(prefix, 1, vocab)[-1] == vocab.to_tokens(int(last.argmax()))
+
+
+def test_a_checkpoint_is_synced_before_it_replaces_the_old_one(tmp_path, monkeypatch):
+    events, fsync, replace = [], os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), replace(a, b))[1])
+    checkpoint.save(tmp_path / "x.npz", {"w": np.ones(2)}, ["<unk>"], {})
+    assert events[-2:] == ["fsync", "replace"] and events.count("replace") == 1
+
+
+def test_load_refuses_another_format_version(tmp_path):
+    path = tmp_path / "x.npz"
+    meta = json.dumps({"format": "tinygrad_rnn.checkpoint/999"})
+    np.savez(path, vocab=np.array(["<unk>"]), meta=np.array(meta))
+    with pytest.raises(checkpoint.CheckpointError, match="format"):
+        checkpoint.load(path)
+
+
+def test_save_refuses_object_arrays_and_writes_nothing(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="object array"):
+        checkpoint.save(tmp_path / "x.npz", {"w": np.array([{"a": 1}], dtype=object)},
+                        ["<unk>"], {})
+    assert list(tmp_path.iterdir()) == []

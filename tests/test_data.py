@@ -573,3 +573,16 @@ def test_use_random_iter_must_be_a_bool():
 def test_load_corpus_refuses_a_non_integer_max_tokens(corpus):
     with pytest.raises(TypeError, match="max_tokens must be an integer"):
         load_corpus(corpus, max_tokens=2.5)
+
+
+def test_loader_offsets_cover_their_range():
+    """The loader draws as the iterator functions do: random in [0, T-1], sequential in
+    [0, T] (100 seeds miss one of 6 values with probability ~6·(5/6)^100 ≈ 7e-8)."""
+    for use_random_iter, offsets in ((True, range(5)), (False, range(6))):
+        seen = {SeqDataLoader(np.arange(200), 2, 5, use_random_iter, seed=s).next_offset
+                for s in range(100)}
+        assert seen == set(offsets)
+
+
+def test_max_tokens_zero_keeps_the_whole_corpus(book, char_corpus):
+    assert len(load_corpus(book, max_tokens=0)[0]) == len(char_corpus[0]) == 170580

@@ -319,8 +319,42 @@ def test_blas_thread_count_is_restored(monkeypatch):
     if control is None:
         pytest.skip("SciPy's BLAS is not OpenBLAS here")
     before = control[0]()
-    nb.rnn_forward(*rnn_inputs(2, 2, 3, np.float64, 0, 1.0), "tanh")
-    assert control[0]() == before
+    control[1](2)  # a known count above 1: a scope that left 1 behind must show
+    try:
+        if control[0]() != 2:
+            pytest.skip("this OpenBLAS cannot run 2 threads")
+        nb.rnn_forward(*rnn_inputs(2, 2, 3, np.float64, 0, 1.0), "tanh")
+        assert control[0]() == 2
+    finally:
+        control[1](before)
+
+
+@pytest.mark.parametrize("nl", ["tanh", "relu"])
+def test_the_large_h_step_path_matches_numpy(monkeypatch, nl):
+    """Batches with N·h² >= single_thread_below (batch 32 at h >= 256) run the step loop
+    with multi-threaded GEMMs instead of the one-kernel recurrence: the same numbers."""
+    monkeypatch.setattr(nb, "single_thread_below", 0)  # every size takes the step loop
+    rng = np.random.default_rng(0)
+    Zx, H0, W = rng.normal(size=(4, 3, 5)), rng.normal(size=(3, 5)), rng.normal(0, 0.5, (5, 5))
+    dH = rng.normal(size=(4, 3, 5))
+    H = ref.rnn_forward(Zx, H0, W, nl)
+    # float64, 5-term dot products over 4 steps: ~1e-15 apart (summation order differs)
+    np.testing.assert_allclose(nb.rnn_forward(Zx, H0, W, nl), H, rtol=1e-12, atol=1e-12)
+    for got, want in zip(nb.rnn_backward(dH, H, H0, W, nl), ref.rnn_backward(dH, H, H0, W, nl),
+                         strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_relu_kernel_passes_nan_through_like_np_maximum():
+    args = (np.array([[[np.nan, -1.0, 1.0]]]), np.zeros((1, 3)), np.eye(3), "relu")
+    np.testing.assert_array_equal(nb.rnn_forward(*args), ref.rnn_forward(*args))
+
+
+@pytest.mark.parametrize("backend", [ref, nb], ids=["numpy", "numba"])
+def test_softmax_cross_entropy_refuses_a_target_past_the_last_class(backend):
+    """The compiled kernel would read past the row; the backend checks the range first."""
+    with pytest.raises(IndexError):
+        backend.softmax_cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
 
 
 # ---------------------------------------------------------- the fused layer end to end
