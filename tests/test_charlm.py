@@ -61,6 +61,40 @@ def test_logits_are_step_major_like_d2l():
                                    rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_logits_follow_d2l_formulas(backend):
+    """H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h), O_t = H_t W_hq + b_q with one-hot X_t,
+    in float64 NumPy, every parameter (biases too) away from its initial value; and a
+    state handed back in continues the sequence exactly where it stopped."""
+    V, h, N, T = 7, 5, 3, 4
+    model = RNNLM(V, h, dtype="float64", backend=backend)
+    rng = np.random.default_rng(0)
+    for p in model.parameters():
+        p.data[...] = rng.normal(0, 0.5, p.shape)
+    P = {name: p.numpy() for name, p in model.named_parameters()}
+    tokens = rng.integers(1, V, size=(N, T))
+    H, rows = np.zeros((N, h)), []
+    for t in range(T):
+        H = np.tanh(np.eye(V)[tokens[:, t]] @ P["rnn.W_xh"] + H @ P["rnn.W_hh"] + P["rnn.b_h"])
+        rows.append(H @ P["W_hq"] + P["b_q"])
+    logits, state = model(tokens)
+    # float64 throughout, h = 5 terms per dot product, 4 steps: ~1e-15 apart
+    np.testing.assert_allclose(logits.numpy(), np.concatenate(rows), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(state.numpy(), H, rtol=1e-12, atol=1e-12)
+    _, state = model(tokens[:, :2])
+    tail, _ = model(tokens[:, 2:], state)
+    np.testing.assert_allclose(tail.numpy(), np.concatenate(rows[2:]), rtol=1e-12, atol=1e-12)
+
+
+def test_the_output_layer_starts_as_d2l_s():
+    """W_hq ~ N(0, 0.01²), b_q = 0: the sample std of 512·28 draws is within 5 s.e.
+    (1/sqrt(2n) ≈ 0.6%) of 0.01."""
+    model = RNNLM(28, 512)
+    W = model.W_hq.numpy().astype(np.float64)
+    assert abs(W.std() / 0.01 - 1) < 5 / math.sqrt(2 * W.size)
+    assert not model.b_q.numpy().any()
+
+
 def test_untrained_perplexity_is_about_the_vocabulary_size(book):
     """With weights ~N(0, 0.01²) the output is nearly uniform: perplexity ≈ |V| = 28."""
     trainer = Trainer.create(small_config(lr=1e-6), book, "numpy")
