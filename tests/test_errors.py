@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
+from tinygrad_rnn.autograd import Function
 from tinygrad_rnn.nn import functional as F
 
 
@@ -308,3 +309,53 @@ def test_bad_axes_dtypes_and_list_items_are_named():
     for join in (tg.cat, tg.stack):
         with pytest.raises(TypeError, match=r"takes tensors, but item 1 is a ndarray"):
             join([y, np.zeros((2, 3, 4))])
+
+
+class _Square(Function):
+    """x², with a backward that returns whatever the test gives it."""
+
+    result: object = None
+
+    def forward(self, a):
+        self.a = a
+        return a * a
+
+    def backward(self, g):
+        return type(self).result(self.a, g)
+
+
+def test_a_custom_backward_may_return_one_bare_gradient():
+    """With one input, PyTorch lets backward return the gradient alone: so may we."""
+    x = tg.Tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    _Square.result = staticmethod(lambda a, g: 2 * a * g)
+    _Square.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[2.0, 4.0, 6.0]])
+
+
+@pytest.mark.parametrize("result,error,message", [
+    (lambda a, g: (2 * (a * g).sum(axis=1),), ValueError,  # (1,) for a (1, 3) input
+     r"_Square.backward returned a gradient of shape \(1,\) for input 0 of shape \(1, 3\)"),
+    (lambda a, g: (np.ones((5,)),), ValueError, r"gradient of shape \(5,\) for input 0"),
+    (lambda a, g: (2 * a * g, None), ValueError, "returned 2 gradients for 1 inputs"),
+    (lambda a, g: (tg.Tensor(2 * a * g),), TypeError,
+     "must return arrays .numpy backend. or None; gradient 0 is a Tensor"),
+])
+def test_a_custom_backward_with_the_wrong_gradients_is_refused(result, error, message):
+    x = tg.Tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    _Square.result = staticmethod(result)
+    y = _Square.apply(x).sum()
+    with pytest.raises(error, match=message):
+        y.backward()
+    assert x.grad is None
+
+
+def test_a_gradient_of_the_broadcast_shape_is_still_summed_down():
+    x = tg.Tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    _Square.result = staticmethod(lambda a, g: (np.broadcast_to(2 * a * g, (4, 1, 3)),))
+    _Square.apply(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[8.0, 16.0, 24.0]])
+
+
+def test_function_apply_takes_tensors():
+    with pytest.raises(TypeError, match=r"_Square.apply takes Tensors; input 0 is of type ndarray"):
+        _Square.apply(np.ones(3))

@@ -11,7 +11,7 @@ model of *Dive into Deep Learning* §8.4–8.6 on top::
 """
 
 from . import backends, nn, optim, viz
-from .autograd import enable_grad, is_grad_enabled, no_grad
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backends import get_backend, set_backend, use_backend
 from .gradcheck import GradcheckError, gradcheck
 from .ops import cat, stack
@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendMismatchError",
+    "Function",
     "GradcheckError",
     "Tensor",
     "backends",

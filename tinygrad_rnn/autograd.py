@@ -130,6 +130,10 @@ class Function(ABC):
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays; the output tensor's ``_ctx`` is the
         Function (holding the inputs) when any input requires grad and grad is on."""
+        for i, t in enumerate(inputs):
+            if not isinstance(t, _tensor.Tensor):
+                raise TypeError(f"{cls.__name__}.apply takes Tensors; input {i} is of type "
+                                f"{type(t).__name__} (wrap it in tg.Tensor)")
         backend = inputs[0]._backend
         for other in inputs[1:]:
             if other._backend is not backend:
@@ -209,7 +213,7 @@ def backward(root: Tensor, grad: Any) -> None:
             continue
         fn = node._ctx
         _check_versions(fn)
-        for inp, g_in in zip(fn.inputs, fn.backward(g), strict=True):
+        for inp, g_in in zip(fn.inputs, _checked(fn, fn.backward(g)), strict=True):
             if g_in is None or not inp.requires_grad:
                 continue
             if g_in.shape != inp.shape:
@@ -217,6 +221,31 @@ def backward(root: Tensor, grad: Any) -> None:
             key = id(inp)
             # ``+`` makes a new array: an upstream gradient may be shared, never mutated.
             grads[key] = g_in if key not in grads else grads[key] + g_in
+
+
+def _checked(fn: Function, grads: Any) -> tuple[Any, ...]:
+    """``fn.backward``'s result, checked: one array (or None) per input, each of the
+    input's shape or one it broadcast to. A custom Function's mistake fails here, by
+    name, rather than as a wrong ``.grad`` or an error deep in NumPy."""
+    name = f"{type(fn).__name__}.backward"
+    if not isinstance(grads, (tuple, list)):
+        if len(fn.inputs) != 1:
+            raise TypeError(f"{name} must return a tuple of {len(fn.inputs)} gradients, "
+                            f"one per input; got a {type(grads).__name__}")
+        grads = (grads,)  # one input: a bare gradient, as PyTorch allows
+    if len(grads) != len(fn.inputs):
+        raise ValueError(f"{name} returned {len(grads)} gradients for {len(fn.inputs)} inputs")
+    for i, (inp, g) in enumerate(zip(fn.inputs, grads, strict=True)):
+        if g is None or not inp.requires_grad:
+            continue
+        if isinstance(g, _tensor.Tensor) or not hasattr(g, "shape"):
+            raise TypeError(f"{name} must return arrays ({fn.backend.name} backend) or None; "
+                            f"gradient {i} is a {type(g).__name__}")
+        lead = g.ndim - inp.ndim  # broadcasting adds leading axes and stretches 1s
+        if lead < 0 or any(n not in (1, m) for n, m in zip(inp.shape, g.shape[lead:])):
+            raise ValueError(f"{name} returned a gradient of shape {tuple(g.shape)} for input "
+                             f"{i} of shape {inp.shape}")
+    return tuple(grads)
 
 
 def _check_versions(fn: Function) -> None:
