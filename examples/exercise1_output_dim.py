@@ -29,6 +29,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn.cli import DefaultsHelp
 from tinygrad_rnn.data import DataError, Vocab, load_corpus, read_lines, tokenize
 from tinygrad_rnn.model import RNNLM
 
@@ -66,7 +67,7 @@ def check_model(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelp
     )
     parser.add_argument(
         "--data",

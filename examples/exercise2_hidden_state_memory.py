@@ -37,6 +37,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn.cli import DefaultsHelp
 from tinygrad_rnn.data import DataError, load_corpus
 from tinygrad_rnn.model import RNNLM
 from tinygrad_rnn.train import TrainConfig, Trainer
@@ -99,7 +100,7 @@ def effect_by_distance(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelp
     )
     parser.add_argument(
         "--data", default=None, help="The Time Machine (default: $TINYGRAD_RNN_DATA, else download)"

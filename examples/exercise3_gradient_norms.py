@@ -43,6 +43,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn.cli import DefaultsHelp
 from tinygrad_rnn.data import DataError, SeqDataLoader, load_corpus
 from tinygrad_rnn.model import RNNLM
 
@@ -216,7 +217,7 @@ def clipping_runs(data, hidden, epochs, lr, theta, backend, seed) -> tuple[dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelp
     )
     parser.add_argument("--max-len", type=int, default=100, help="longest sequence T")
     parser.add_argument(

@@ -662,3 +662,73 @@ def test_a_parameter_updated_before_backward_is_refused(backend, op):
         x += 1  # as an optimizer step would
     with pytest.raises(RuntimeError, match="changed in place"):
         y.backward()
+
+
+def test_a_plain_tensor_cannot_take_a_parameters_place():
+    """As in PyTorch: the tensor would silently drop out of parameters() and state_dict."""
+    m = tg.nn.Linear(3, 2)
+    with pytest.raises(TypeError, match="cannot assign a Tensor to parameter 'W' of Linear"):
+        m.W = m.W.to("numba")
+    with pytest.raises(TypeError, match="cannot assign a ndarray to parameter 'b'"):
+        m.b = np.zeros(2)
+    assert [name for name, _ in m.named_parameters()] == ["W", "b"]
+    m.W = tg.nn.Parameter(np.ones((3, 2)))  # a Parameter may replace it
+    assert m.W.numpy().sum() == 6 and m.parameters()[0] is m.W  # in its place, first
+
+
+def test_adam_moments_follow_a_module_moved_after_the_optimizer_was_made():
+    """Two runs of three Adam steps, one moving the model to numba after the first: the
+    same float32 numbers (numba's matmul may sum in another order: a few ulps)."""
+    def run(move):
+        tg.manual_seed(0)
+        model = tg.nn.Linear(4, 3)
+        opt = tg.optim.Adam(model.parameters(), lr=0.1)
+        X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+        for step in range(3):
+            if move and step == 1:
+                model.to("numba")
+            opt.zero_grad()
+            (model(tg.Tensor(X, backend=model.backend)) ** 2).sum().backward()
+            opt.step()
+        assert all(p._backend.name == ("numba" if move else "numpy") for p in opt.params)
+        return model.state_dict(), opt.state_dict()
+
+    (params, state), (moved_params, moved_state) = run(False), run(True)
+    for key in params:
+        np.testing.assert_allclose(moved_params[key], params[key], rtol=0, atol=1e-6)
+    for key in ("m.0", "v.0", "m.1", "v.1"):
+        np.testing.assert_allclose(moved_state[key], state[key], rtol=1e-5, atol=1e-7)
+
+
+def test_swapaxes_is_pytorchs_transpose_and_transpose_hints_at_it(backend):
+    x = tg.Tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True, backend=backend)
+    y = x.swapaxes(1, -1)
+    np.testing.assert_array_equal(y.numpy(), np.arange(24.0).reshape(2, 3, 4).swapaxes(1, 2))
+    (y * tg.Tensor(np.arange(24.0).reshape(2, 4, 3), backend=backend)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.arange(24.0).reshape(2, 4, 3).swapaxes(1, 2))
+    with pytest.raises(ValueError, match=r"to swap two axes.*use swapaxes\(i, j\)"):
+        x.transpose(1, 2)
+    with pytest.raises(ValueError, match="swapaxes: axis 3 is out of range"):
+        x.swapaxes(0, 3)
+
+
+def test_cat_of_integers_and_floats_takes_the_float_dtype_like_plus():
+    ints, floats = tg.Tensor([1, 2]), tg.Tensor([0.5], requires_grad=True)
+    joined = tg.cat([ints, floats])
+    assert joined.dtype == (ints + floats).dtype == np.float32
+    np.testing.assert_array_equal(joined.numpy(), [1.0, 2.0, 0.5])
+    joined.sum().backward()
+    np.testing.assert_array_equal(floats.grad.numpy(), [1.0])
+    assert tg.cat([ints, tg.Tensor([0.5], dtype="float64")]).dtype == np.float64
+    assert tg.cat([ints, ints]).dtype == np.int64
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_rnn_takes_lists_and_arrays(fused):
+    rnn = tg.nn.RNN(4, 3, fused=fused)
+    ids = [[0, 1], [2, 3]]
+    np.testing.assert_array_equal(rnn(ids)[0].numpy(), rnn(tg.Tensor(ids))[0].numpy())
+    X = np.random.default_rng(0).standard_normal((2, 2, 4))
+    out, _ = rnn(X.tolist())
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out.numpy(), rnn(tg.Tensor(X))[0].numpy())

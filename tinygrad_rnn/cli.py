@@ -69,7 +69,7 @@ def _backend(text: str) -> str:
     return text
 
 
-class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, except None (a run flag's default is D2L's, named in its help)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train the model (defaults: D2L §8.5)",
                        description="Train D2L's character-level RNN LM. Defaults are D2L §8.5's.",
-                       formatter_class=_DefaultsHelp)
+                       formatter_class=DefaultsHelp)
     t.add_argument("--backend", type=_backend, default=None,
                    help="array backend: numpy, numba or cupy (default: the fastest available)")
     t.add_argument("--hidden", type=_positive_int, help=f"hidden units h ({D2L.num_hiddens})")
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     g = sub.add_parser("generate", help="continue a prefix with a trained model",
-                       formatter_class=_DefaultsHelp)
+                       formatter_class=DefaultsHelp)
     g.add_argument("checkpoint", type=Path, help="a checkpoint written by `train --save`")
     g.add_argument("--prefix", default="time traveller", help="text to continue")
     g.add_argument("-n", "--num-chars", type=_int, default=50, help="characters to generate")

@@ -337,7 +337,10 @@ class Transpose(Function):
         self.axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(
             ax % a.ndim for ax in axes)
         if sorted(self.axes) != list(range(a.ndim)):
-            raise ValueError(f"transpose: axes {axes} are not a permutation for shape {a.shape}")
+            raise ValueError(
+                f"transpose: axes {axes} are not a permutation for shape {a.shape} (transpose "
+                "takes a permutation of all axes, as NumPy's does; to swap two axes, as "
+                "PyTorch's transpose(i, j) does, use swapaxes(i, j))")
         return self.xp.transpose(a, self.axes)
 
     def backward(self, g):
@@ -438,6 +441,11 @@ def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("cat() needs at least one tensor")
+    kinds = {t.dtype.kind == "f" for t in tensors}
+    if kinds == {True, False}:  # PyTorch's rule, as for +: integers take the float dtype
+        floats = np.result_type(*(t.dtype for t in tensors if t.dtype.kind == "f"))
+        tensors = [t if t.dtype.kind == "f" else Tensor._wrap(t.data.astype(floats), t._backend)
+                   for t in tensors]
     first = tensors[0]
     if first.ndim == 0:
         raise ValueError("cat() cannot join 0-d tensors; use stack()")

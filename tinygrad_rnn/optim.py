@@ -90,12 +90,24 @@ class Adam(Optimizer):
         self.steps = [0] * len(self.params)
         self.m = [p._backend.xp.zeros_like(p.data) for p in self.params]
         self.v = [p._backend.xp.zeros_like(p.data) for p in self.params]
+        self._where = [p._backend for p in self.params]  # where m.i and v.i live
+
+    def _moments(self, i: int) -> tuple[Any, Any]:
+        """``m``, ``v`` of parameter i, on its backend: ``Module.to()`` may have moved
+        the parameter since this optimizer was made (PyTorch's state follows it too)."""
+        p, old = self.params[i], self._where[i]
+        if p._backend is not old:
+            self.m[i] = p._backend.asarray(old.to_numpy(self.m[i]))
+            self.v[i] = p._backend.asarray(old.to_numpy(self.v[i]))
+            self._where[i] = p._backend
+        return self.m[i], self.v[i]
 
     def step(self) -> None:
         """One bias-corrected Adam update, in place, of each parameter that has a ``.grad``."""
-        for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):
+        for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
+            m, v = self._moments(i)
             self.steps[i] += 1
             c1 = 1 - self.beta1 ** self.steps[i]
             c2 = 1 - self.beta2 ** self.steps[i]
@@ -113,7 +125,8 @@ class Adam(Optimizer):
         ``m.i``, ``v.i`` of parameter i, all as NumPy arrays."""
         state = {"lr": np.asarray(self.lr), "t": np.asarray(self.steps, dtype=np.int64),
                  "betas": np.asarray([self.beta1, self.beta2]), "eps": np.asarray(self.eps)}
-        for i, (p, m, v) in enumerate(zip(self.params, self.m, self.v)):
+        for i, p in enumerate(self.params):
+            m, v = self._moments(i)
             state[f"m.{i}"] = p._backend.to_numpy(m)
             state[f"v.{i}"] = p._backend.to_numpy(v)
         return state
@@ -141,6 +154,7 @@ class Adam(Optimizer):
         self.eps = float(state["eps"])
         self.steps = [int(t) for t in steps]
         self.m, self.v = staged[0::2], staged[1::2]
+        self._where = [p._backend for p in self.params]
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:

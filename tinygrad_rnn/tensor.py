@@ -542,6 +542,15 @@ class Tensor:
             axes = tuple(axes[0])
         return _ops.Transpose.apply(self, axes=tuple(axes) if axes else None)
 
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """A view with two axes exchanged (PyTorch's ``transpose(i, j)``)."""
+        axes = list(range(self.ndim))
+        for ax in (axis1, axis2):
+            if not -self.ndim <= ax < self.ndim:
+                raise ValueError(f"swapaxes: axis {ax} is out of range for shape {self.shape}")
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        return self.transpose(axes)
+
     @property
     def T(self) -> Tensor:
         """The transpose, all axes reversed: ``x.transpose()``; (N, d) -> (d, N)."""

@@ -87,6 +87,10 @@ class RNN(Module):
     def forward(self, X: Tensor, H0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """X (T, N, d) floats or (T, N) int token ids, H0 (N, h) or None for zeros
         -> (outputs (T, N, h), H_T (N, h)). H0 must have the weights' dtype; H_T is outputs[-1]."""
+        if not isinstance(X, Tensor):  # a list or an array: ids stay on the host (checked
+            X = np.asarray(X)          # there), floats become a tensor like the weights
+            if X.dtype.kind not in "iu":
+                X = Tensor(X, dtype=self.W_xh.dtype, backend=self.W_xh._backend)
         tokens = X.dtype.kind in "iu"
         T, N = self._check_input(X, tokens)
         if tokens:  # ids from the host are checked there, before they move (no GPU wait)

@@ -38,8 +38,18 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}.__init__ must call super().__init__() before "
                 "assigning attributes")
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        if name in self._parameters and value is not None and not isinstance(value, Parameter):
+            # as PyTorch: a plain Tensor here would silently drop out of the optimizer
+            raise TypeError(
+                f"cannot assign a {type(value).__name__} to parameter {name!r} of "
+                f"{type(self).__name__} (a Parameter or None expected; to change the "
+                f"values, use {name}.data[...] = ... or tg.nn.Parameter(...); to move it, "
+                "module.to(backend))")
+        # a replaced parameter or sub-module keeps its place in the order (as in PyTorch)
+        if not isinstance(value, Parameter):
+            self._parameters.pop(name, None)
+        if not isinstance(value, Module):
+            self._modules.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
