@@ -1,7 +1,7 @@
 """The docs site: it builds with ``mkdocs build --strict``, its code quotes match the
 source files they name, and its runnable snippets run.
 
-Two conventions in ``docs/*.md``, both about the line just before a ```` ```python ````
+Two conventions in ``docs/*.md`` and ``README.md``, both about the line just before a ```` ```python ````
 block (blank lines skipped):
 
 * ``From `path/to/file.py`:`` (a backticked ``.py`` path, then a colon) makes the block
@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.rglob("*.md"))
+PAGES = sorted(DOCS.rglob("*.md")) + [ROOT / "README.md"]  # the README runs too
 BOOK = ROOT.parent / "shared" / "data" / "timemachine.txt"
 
 QUOTE = re.compile(r"`([\w./-]+\.py)`:\s*$")
@@ -102,7 +102,7 @@ def test_the_docs_quote_code():
     assert len(QUOTES) >= 20, "the docs are meant to quote the code they explain"
 
 
-@pytest.mark.parametrize("block", QUOTES, ids=lambda b: f"{b.page.relative_to(DOCS)}:{b.line}")
+@pytest.mark.parametrize("block", QUOTES, ids=lambda b: f"{b.page.relative_to(ROOT)}:{b.line}")
 def test_quote_matches_source(block: Block):
     source = ROOT / QUOTE.search(block.lead).group(1)
     assert source.is_file(), f"{block.page.name}:{block.line} quotes {source}, which is missing"
@@ -141,7 +141,7 @@ def test_quote_matches_source(block: Block):
                 0,
             )
             pytest.fail(
-                f"docs/{block.page.relative_to(DOCS)}:{block.line}: quote of "
+                f"{block.page.relative_to(ROOT)}:{block.line}: quote of "
                 f"{source.relative_to(ROOT)} is out of date; first differing line:\n"
                 f"  docs: {excerpt[bad]!r}\n  code: "
                 f"{file_lines[best + bad] if best + bad < len(file_lines) else ''!r}"
@@ -154,7 +154,7 @@ RUNNABLE = {}
 for _page in PAGES:
     _blocks = [b for b in python_blocks(_page) if RUN.match(b.lead)]
     if _blocks:
-        RUNNABLE[str(_page.relative_to(DOCS))] = _blocks
+        RUNNABLE[str(_page.relative_to(ROOT))] = _blocks
 
 
 @pytest.mark.parametrize("page", sorted(RUNNABLE))
@@ -166,7 +166,7 @@ def test_runnable_snippets(page: str, tmp_path):
         if book is None:
             pytest.skip(f"{page} trains on The Time Machine; set TINYGRAD_RNN_DATA")
         env["TINYGRAD_RNN_DATA"] = str(book)
-    script = "\n\n".join(f"# docs/{page}:{b.line}\n{b.code}" for b in blocks)
+    script = "\n\n".join(f"# {page}:{b.line}\n{b.code}" for b in blocks)
     (tmp_path / "snippets.py").write_text(script)
     done = subprocess.run(
         [sys.executable, "snippets.py"],
@@ -176,7 +176,7 @@ def test_runnable_snippets(page: str, tmp_path):
         text=True,
         timeout=120,
     )
-    assert done.returncode == 0, f"docs/{page}: a snippet failed\n{done.stdout}{done.stderr}"
+    assert done.returncode == 0, f"{page}: a snippet failed\n{done.stdout}{done.stderr}"
 
 
 # ------------------------------------------------------------------ kernel table
