@@ -103,6 +103,32 @@ def test_resume_reaches_the_requested_total(book, tmp_path, capsys):
     assert epochs == [3, 4]
 
 
+def test_metrics_hold_one_record_per_epoch_of_this_run(corpus, tmp_path, capsys):
+    """A fresh run replaces an old file's records; a resumed run keeps those up to its
+    checkpoint and drops the later ones, which it is about to redo."""
+    ckpt, metrics = tmp_path / "m.npz", tmp_path / "m.jsonl"
+    metrics.write_text('{"epoch": 7, "perplexity": 1.0}\n')  # another run's
+    run = ["train", "--data", corpus, "--metrics", str(metrics), *TINY]
+    assert main([*run, "--epochs", "3", "--save", str(ckpt)]) == 0
+
+    def epochs():
+        return [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
+
+    assert epochs() == [1, 2, 3]
+    assert main([*run, "--epochs", "5"]) == 0  # trained on past the checkpoint, unsaved
+    assert epochs() == [1, 2, 3, 4, 5]
+    capsys.readouterr()
+    resume = ["train", "--data", corpus, "--resume", str(ckpt), "--metrics", str(metrics),
+              "--quiet"]
+    assert main([*resume, "--epochs", "4"]) == 0
+    assert epochs() == [1, 2, 3, 4]
+    err = capsys.readouterr().err
+    assert f"without --save, this run's progress is not saved (--save {ckpt}" in err
+    metrics.write_text("not json\n")
+    assert main([*resume, "--epochs", "4"]) == 2
+    assert "has a line that is not an epoch's record ('not json')" in capsys.readouterr().err
+
+
 def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(corpus, tmp_path, capsys):
     ckpt = tmp_path / "m.npz"
     assert main(["train", "--epochs", "1", "--data", corpus, "--save", str(ckpt), *TINY]) == 0

@@ -196,6 +196,7 @@ def _check_plotting() -> None:
 def save_plot(history: list[EpochStats], path: Path) -> None:
     """Plot perplexity per epoch (log scale) to a PNG at ``path`` (needs matplotlib)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -207,6 +208,11 @@ def save_plot(history: list[EpochStats], path: Path) -> None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("perplexity")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 24, not 2.4×10¹
+    ax.yaxis.set_major_formatter(plain)
+    if max(s.perplexity for s in history) < 10 * min(s.perplexity for s in history):
+        ax.yaxis.set_minor_formatter(plain)  # within a decade only minor ticks show
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), suffix=".png")
@@ -232,6 +238,30 @@ def _check_output_files(args: argparse.Namespace) -> None:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ValueError(f"{flag} {path} cannot be written: no permission to write in "
                              f"{folder}")
+
+
+def _open_metrics(path: Path | None, epochs_done: int) -> Any:
+    """The --metrics file, open for appending after the records of the first
+    ``epochs_done`` epochs: a fresh run replaces an old file's records, and a resumed
+    one drops those of epochs after its checkpoint (they are about to be redone)."""
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = []
+    if epochs_done and path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+                raise ValueError(f"--metrics {path} has a line that is not an epoch's record "
+                                 f"({line[:60]!r}); give another file")
+            if record["epoch"] <= epochs_done:
+                kept.append(line + "\n")
+    file = open(path, "w", encoding="utf-8")
+    file.writelines(kept)
+    return file
 
 
 def _check_resumed_settings(args: argparse.Namespace, kept: TrainConfig) -> None:
@@ -263,9 +293,10 @@ def train(args: argparse.Namespace) -> int:
     prefixes = _sample_prefixes(args.prefix, trainer)
     total = trainer.config.num_epochs
     progress = _Progress(trainer.epoch, total, not args.quiet)
-    if args.metrics:
-        args.metrics.parent.mkdir(parents=True, exist_ok=True)
-    metrics = open(args.metrics, "a", encoding="utf-8") if args.metrics else None
+    if args.resume is not None and args.save is None:
+        print(f"train: without --save, this run's progress is not saved (--save {args.resume} "
+              "would update the checkpoint)", file=sys.stderr)
+    metrics = _open_metrics(args.metrics, trainer.epoch if args.resume else 0)
     # a file already at --save may be another run's: name it only once it is this run's
     saved = args.save is not None and args.resume is not None and args.save.exists() and \
         args.save.resolve() == args.resume.resolve()
