@@ -1,8 +1,8 @@
 """The docs site: it builds with ``mkdocs build --strict``, its code quotes match the
 source files they name, and its runnable snippets run.
 
-Two conventions in ``docs/*.md`` and ``README.md``, both about the line just before a ```` ```python ````
-block (blank lines skipped):
+Two conventions in ``docs/*.md`` and ``README.md``, both about the line just before a
+```` ```python ```` block (blank lines skipped):
 
 * ``From `path/to/file.py`:`` (a backticked ``.py`` path, then a colon) makes the block
   a *quote* of that file. Lines ``...`` split it into excerpts; each excerpt must occur

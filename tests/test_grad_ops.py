@@ -523,3 +523,32 @@ def test_sigmoid_extreme(backend, dtype):
     else:  # float32 subnormal spacing is 1.4e-45
         np.testing.assert_allclose(values[1], np.exp(-100.0), rtol=0, atol=2e-45)
     assert 0.0 <= grad[1] <= values[1]
+
+
+@pytest.mark.parametrize("name", ["abs", "clamp", "min", "shape_views"])
+def test_composed_pytorch_ops(backend, name):
+    """abs, clamp, min and the reshaping views, built from primitives: their values are
+    NumPy's, their gradients pass gradcheck away from kinks (float64), and at a kink they
+    take PyTorch's choice."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 4))
+    a[np.abs(a) < 0.05] = 0.3  # gradcheck's step of 1e-6 must not cross a kink
+    x = tg.Tensor(a, dtype="float64", backend=backend, requires_grad=True)
+    fns = {
+        "abs": (lambda t: t.abs(), np.abs(a)),
+        "clamp": (lambda t: t.clamp(-0.5, 0.5), np.clip(a, -0.5, 0.5)),
+        "min": (lambda t: t.min(axis=1), a.min(axis=1)),
+        "shape_views": (lambda t: t.unsqueeze(1).squeeze(1).unsqueeze(-1).squeeze().flatten(),
+                        a.reshape(-1)),
+    }
+    fn, want = fns[name]
+    np.testing.assert_array_equal(fn(x).numpy(), want)
+    assert tg.gradcheck(fn, [x])
+    kink = tg.Tensor([0.0, -0.5, 0.5, 2.0], backend=backend, requires_grad=True)
+    (kink.abs() + kink.clamp(-0.5, 0.5)).sum().backward()
+    np.testing.assert_array_equal(kink.grad.numpy(), [1.0, 0.0, 2.0, 1.0])
+
+
+def test_squeeze_refuses_an_axis_that_is_not_of_size_1():
+    with pytest.raises(ValueError, match=r"squeeze: axis 0 of shape \(2, 1\) is not of size 1"):
+        tg.Tensor(np.zeros((2, 1))).squeeze(0)

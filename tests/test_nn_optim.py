@@ -448,3 +448,38 @@ def test_gradcheck_default_tolerance_is_tight(backend):
 def test_clip_grad_norm_without_gradients_is_a_float64_zero():
     norm = tg.optim.clip_grad_norm([tg.Tensor([1.0], requires_grad=True)], 1.0)
     assert norm.dtype == np.float64 and norm.shape == () and float(norm) == 0.0
+
+
+def test_sequential_registers_its_layers_and_applies_them_in_order():
+    tg.manual_seed(0)
+    net = tg.nn.Sequential(tg.nn.Linear(3, 4), tg.nn.ReLU(), tg.nn.Linear(4, 2), tg.nn.Tanh())
+    assert [n for n, _ in net.named_parameters()] == ["0.W", "0.b", "2.W", "2.b"]
+    assert list(net.state_dict()) == ["0.W", "0.b", "2.W", "2.b"]
+    X = tg.Tensor(np.random.default_rng(0).standard_normal((5, 3)))
+    first, last = net[0], net[-2]
+    np.testing.assert_array_equal(net(X).numpy(), last(first(X).relu()).tanh().numpy())
+    net(X).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_module_list_holds_modules_by_index():
+    layers = tg.nn.ModuleList([tg.nn.Linear(2, 2) for _ in range(3)])
+    layers.append(tg.nn.Linear(2, 1))
+    assert len(layers) == 4 and len(layers.parameters()) == 8 and layers[-1].out_features == 1
+    with pytest.raises(IndexError, match="index 4 is out of range for 4 modules"):
+        layers[4]
+    with pytest.raises(TypeError, match="ModuleList holds Modules, got Tensor"):
+        layers.append(tg.Tensor([1.0]))
+
+
+def test_train_and_eval_set_the_flag_everywhere():
+    net = tg.nn.Sequential(tg.nn.Linear(2, 2), tg.nn.Sequential(tg.nn.Linear(2, 2)))
+    assert net.training and net[1][0].training
+    assert net.eval() is net and not any(m.training for _, m in net.named_modules())
+    net.train()
+    assert all(m.training for _, m in net.named_modules())
+    assert list(net.children()) == [net[0], net[1]]
+
+
+def test_clip_grad_norm_has_pytorchs_name_too():
+    assert tg.optim.clip_grad_norm_ is tg.optim.clip_grad_norm

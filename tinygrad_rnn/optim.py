@@ -181,3 +181,7 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
     for p in with_grad:  # scaled in place: a graph that used a .grad must see it
         p.grad._version.count += 1
     return Tensor._wrap(norm, backend)
+
+
+#: PyTorch's name (``torch.nn.utils.clip_grad_norm_``): it too clips in place.
+clip_grad_norm_ = clip_grad_norm

@@ -488,6 +488,10 @@ class Tensor:
         """Max over ``axis`` (all axes if None); tied maxima share the gradient equally."""
         return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Min over ``axis`` (all axes if None), composed: ``-max(-x)``."""
+        return -(-self).max(axis, keepdims)
+
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         """Indices of the maxima along ``axis`` (of the flattened tensor for None), int64;
         no gradient."""
@@ -526,6 +530,21 @@ class Tensor:
         """Elementwise ``max(x, 0)``, same shape."""
         return _ops.ReLU.apply(self)
 
+    def abs(self) -> Tensor:
+        """Elementwise ``|x|``, composed: ``relu(x) + relu(-x)`` (gradient 0 at 0, as
+        PyTorch's)."""
+        return self.relu() + (-self).relu()
+
+    def clamp(self, min: Number | None = None, max: Number | None = None) -> Tensor:
+        """Elementwise clip into ``[min, max]`` (either may be None), composed from relu:
+        the gradient is 1 inside the range, its ends included (as PyTorch's), 0 outside."""
+        out = self
+        if min is not None:
+            out = out + (min - out).relu()  # below min: lifted to min
+        if max is not None:
+            out = out - (out - max).relu()  # above max: lowered to max
+        return out
+
     def sqrt(self) -> Tensor:
         """Elementwise square root, as ``x ** 0.5`` (integer tensors give float32)."""
         return self ** 0.5
@@ -535,6 +554,24 @@ class Tensor:
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
+
+    def flatten(self) -> Tensor:
+        """A view of all elements in one axis, shape ``(size,)``."""
+        return self.reshape(-1)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        """A view with a new axis of size 1 at ``axis`` (``-1``: last)."""
+        ax = _ops.normalize_axes(axis, self.ndim + 1)[0]
+        return self.reshape(self.shape[:ax] + (1,) + self.shape[ax:])
+
+    def squeeze(self, axis: int | None = None) -> Tensor:
+        """A view without the size-1 axis ``axis`` (all size-1 axes if None)."""
+        if axis is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        ax = _ops.normalize_axes(axis, self.ndim)[0]
+        if self.shape[ax] != 1:
+            raise ValueError(f"squeeze: axis {axis} of shape {self.shape} is not of size 1")
+        return self.reshape(self.shape[:ax] + self.shape[ax + 1:])
 
     def transpose(self, *axes: int | Sequence[int]) -> Tensor:
         """A view with axes permuted by ``axes`` (ints, or one tuple); reversed if none given."""

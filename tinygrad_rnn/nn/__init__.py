@@ -1,7 +1,9 @@
 """Layers, losses and initialisers (``tg.nn``), shaped after ``torch.nn``."""
 
 from . import functional, init
-from .layers import RNN, Linear
+from .containers import ModuleList, Sequential
+from .layers import RNN, Linear, ReLU, Tanh
 from .module import Module, Parameter
 
-__all__ = ["RNN", "Linear", "Module", "Parameter", "functional", "init"]
+__all__ = ["RNN", "Linear", "Module", "ModuleList", "Parameter", "ReLU", "Sequential", "Tanh",
+           "functional", "init"]

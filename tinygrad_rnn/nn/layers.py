@@ -47,6 +47,22 @@ class Linear(Module):
         return f"{self.in_features}, {self.out_features}, bias={self.b is not None}"
 
 
+class ReLU(Module):
+    """``max(x, 0)`` as a layer, for ``Sequential``; same shape."""
+
+    def forward(self, X: Tensor) -> Tensor:
+        """Elementwise ``X.relu()``."""
+        return X.relu()
+
+
+class Tanh(Module):
+    """``tanh(x)`` as a layer, for ``Sequential``; same shape."""
+
+    def forward(self, X: Tensor) -> Tensor:
+        """Elementwise ``X.tanh()``."""
+        return X.tanh()
+
+
 class RNN(Module):
     """One recurrent layer, D2L §8.4.2: ``H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h)``.
 

@@ -32,6 +32,7 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
@@ -88,6 +89,24 @@ class Module:
         yield prefix.rstrip("."), self
         for name, m in self._modules.items():
             yield from m.named_modules(prefix + name + ".")
+
+    def children(self) -> Iterator[Module]:
+        """The direct sub-modules, in assignment order."""
+        return iter(self._modules.values())
+
+    def train(self, mode: bool = True) -> Module:
+        """Set ``training`` on this module and every sub-module (``eval()``: False).
+
+        No layer here behaves differently in evaluation (no dropout, no batch norm);
+        the flag is kept for code written for PyTorch, and for layers that will.
+        """
+        for _, module in self.named_modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """``train(False)``."""
+        return self.train(False)
 
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""

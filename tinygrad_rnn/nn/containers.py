@@ -1,0 +1,53 @@
+"""``Sequential`` and ``ModuleList``: modules held in order, registered by position.
+
+A plain Python list of layers on a module registers nothing, so its parameters would
+be missing from ``parameters()``, the optimizer and ``state_dict``; these register
+each layer under its index (``layers.0.W``), as PyTorch's do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .module import Module
+
+
+class ModuleList(Module):
+    """A list of modules, each registered under its index; it has no ``forward``."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end, registered as ``str(len(self))``."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__} holds Modules, got {type(module).__name__}")
+        setattr(self, str(len(self)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int) -> Module:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {len(self)} modules")
+        return self._modules[str(index % len(self))]
+
+
+class Sequential(ModuleList):
+    """``Sequential(a, b, c)(x) == c(b(a(x)))``: layers applied in order."""
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__(modules)
+
+    def forward(self, x: Any) -> Any:
+        """Each layer's output is the next one's input."""
+        for module in self:
+            x = module(x)
+        return x
