@@ -337,7 +337,7 @@ def test_predict_refuses_a_prefix_or_vocabulary_the_model_cannot_read(corpus):
     (dict(max_tokens=2.5), "max_tokens must be an integer, got 2.5"),
     (dict(seed=-1), "seed must be >= 0, got -1"),
     (dict(lr=float("inf")), "lr must be a finite number > 0, got inf"),
-    (dict(clip_theta="1"), "clip_theta must be a finite number > 0, got '1'"),
+    (dict(clip_theta="1"), "clip_theta must be a number > 0, got '1'"),
     (dict(use_random_iter="no"), "use_random_iter must be True or False, got 'no'"),
     (dict(dtype="int32"), "dtype must be a float type"),
     (dict(dtype="bogus"), "dtype must be a float type"),
@@ -360,7 +360,7 @@ def test_model_sizes_are_named_by_their_arguments():
         RNNLM(0, 16)
     with pytest.raises(ValueError, match="num_hiddens must be a positive integer, got 0"):
         RNNLM(28, 0)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer, got -1"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 0, got -1"):
         RNNLM(28, 4).begin_state(-1)
 
 
@@ -473,3 +473,11 @@ def test_save_refuses_object_arrays_and_writes_nothing(tmp_path):
         checkpoint.save(tmp_path / "x.npz", {"w": np.array([{"a": 1}], dtype=object)},
                         ["<unk>"], {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_config_takes_none_as_the_library_does():
+    """dtype None means float32 (as RNNLM's), seed None fresh entropy (a run made so
+    through the API could not otherwise be resumed)."""
+    config = small_config(dtype=None, seed=None)
+    assert config.dtype == "float32" and config.seed is None
+    assert small_config(clip_theta=math.inf).clip_theta == math.inf  # no clipping

@@ -126,7 +126,7 @@ def test_metrics_hold_one_record_per_epoch_of_this_run(corpus, tmp_path, capsys)
     assert f"without --save, this run's progress is not saved (--save {ckpt}" in err
     metrics.write_text("not json\n")
     assert main([*resume, "--epochs", "4"]) == 2
-    assert "has a line that is not an epoch's record ('not json')" in capsys.readouterr().err
+    assert "holds something other than epoch records ('not json')" in capsys.readouterr().err
 
 
 def test_resume_refuses_a_flag_that_contradicts_the_checkpoint(corpus, tmp_path, capsys):
@@ -207,7 +207,7 @@ def test_a_closed_stdout_ends_quietly(corpus, tmp_path):
     (["train", "--epochs", "zero"], "--epochs: expected a positive integer, got 'zero'"),
     (["train", "--lr", "-1"], "--lr: expected a finite number > 0, got -1.0"),
     (["train", "--lr", "inf"], "--lr: expected a finite number > 0, got inf"),
-    (["train", "--clip", "nan"], "--clip: expected a finite number > 0, got nan"),
+    (["train", "--clip", "nan"], "--clip: expected a number > 0 (or inf), got nan"),
     (["generate", "x.npz", "--temperature", "inf"], "expected a finite number >= 0, got inf"),
     (["train", "--backend", "tpu"], "unknown backend 'tpu'"),
     (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
@@ -290,3 +290,38 @@ def test_plot_writes_a_png_of_the_perplexity_curve(book, tmp_path, capsys):
     assert main(["train", "--epochs", "3", "--data", book, "--plot", str(png), *TINY]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["ppl.png"]  # written atomically
+
+
+def test_metrics_refuse_a_file_of_something_else_even_on_a_fresh_run(corpus, tmp_path,
+                                                                      capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("important notes\n")
+    assert main(["train", "--epochs", "1", "--data", corpus, "--metrics", str(notes),
+                 *TINY]) == 2
+    assert "holds something other than epoch records ('important notes')" in \
+        capsys.readouterr().err
+    assert notes.read_text() == "important notes\n"
+    notes.write_bytes(b"\x9f\x00binary")
+    assert main(["train", "--epochs", "1", "--data", corpus, "--metrics", str(notes),
+                 *TINY]) == 2
+    assert "('(binary data)')" in capsys.readouterr().err
+    records = tmp_path / "m.jsonl"
+    records.write_text('{"epoch": 1}\n\n')  # a blank line is no record, and no error
+    assert main(["train", "--epochs", "1", "--data", corpus, "--metrics", str(records),
+                 *TINY]) == 0
+    assert [json.loads(line)["epoch"] for line in records.read_text().splitlines()] == [1]
+
+
+def test_an_empty_prefix_is_refused_before_training(corpus, tmp_path, capsys):
+    metrics = tmp_path / "m.jsonl"
+    assert main(["train", "--epochs", "1", "--data", corpus, "--prefix", "",
+                 "--metrics", str(metrics), *TINY]) == 2
+    assert "--prefix is empty" in capsys.readouterr().err and not metrics.exists()
+
+
+def test_clip_inf_means_no_clipping_and_resumes(corpus, tmp_path, capsys):
+    ckpt = tmp_path / "m.npz"
+    assert main(["train", "--epochs", "1", "--data", corpus, "--clip", "inf",
+                 "--save", str(ckpt), *TINY]) == 0
+    assert main(["train", "--epochs", "2", "--data", corpus, "--resume", str(ckpt),
+                 "--quiet"]) == 0

@@ -586,3 +586,11 @@ def test_loader_offsets_cover_their_range():
 
 def test_max_tokens_zero_keeps_the_whole_corpus(book, char_corpus):
     assert len(load_corpus(book, max_tokens=0)[0]) == len(char_corpus[0]) == 170580
+
+
+def test_to_tokens_takes_a_0d_integer_tensor_or_array():
+    import tinygrad_rnn as tg
+
+    vocab = Vocab(list("abc"))
+    assert vocab.to_tokens(tg.Tensor([0.1, 3.0, 0.2]).argmax()) == vocab.to_tokens(1)
+    assert vocab.to_tokens(np.array(3)) == "c"

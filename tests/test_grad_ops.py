@@ -552,3 +552,31 @@ def test_composed_pytorch_ops(backend, name):
 def test_squeeze_refuses_an_axis_that_is_not_of_size_1():
     with pytest.raises(ValueError, match=r"squeeze: axis 0 of shape \(2, 1\) is not of size 1"):
         tg.Tensor(np.zeros((2, 1))).squeeze(0)
+
+
+def test_clamp_lands_exactly_on_its_bounds(backend):
+    """float32 values far from a bound are clipped to the bound itself (a composed
+    ``x + relu(lo - x)`` rounds: -1 + (1e-8 + 1) is 0 in float32), infinities included."""
+    x = tg.Tensor(np.array([-1.0, -3.7, 1e8, np.inf, -np.inf, 0.05], np.float32),
+                  backend=backend)
+    np.testing.assert_array_equal(x.clamp(0.1, 0.2).numpy(),
+                                  np.float32([0.1, 0.1, 0.2, 0.2, 0.1, 0.1]))
+    assert x.clamp(min=1e-8).numpy()[0] == np.float32(1e-8)
+    with pytest.raises(ValueError, match="clamp needs min, max or both"):
+        x.clamp()
+
+
+def test_integer_min_abs_clamp_do_not_wrap(backend):
+    u = tg.Tensor(np.array([0, 5, 3], np.uint8), backend=backend)
+    i = tg.Tensor(np.array([-2**31, 0, 7], np.int32), backend=backend)
+    assert int(u.min()) == 0 and u.abs().numpy().tolist() == [0, 5, 3]
+    assert int(i.min()) == -2**31 and i.min().dtype == np.int32
+    assert i.clamp(0, 5).numpy().tolist() == [0, 0, 5] and i.clamp(0, 5).dtype == np.int32
+    assert not bool(tg.Tensor([True, False], backend=backend).min())
+
+
+def test_squeeze_takes_a_tuple_and_unsqueeze_one_axis():
+    x = tg.Tensor(np.zeros((1, 2, 1)))
+    assert x.squeeze((0, 2)).shape == (2,) and x.squeeze(-1).shape == (1, 2)
+    with pytest.raises(TypeError, match="unsqueeze takes one axis"):
+        x.unsqueeze((0, 1))

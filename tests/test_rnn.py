@@ -198,3 +198,10 @@ def test_char_lm_step_loss_matches_numpy(backend, fused, T, N, v, h, seed):
     loss.backward()
     for k, q in rnn.named_parameters():
         assert q.grad is not None and np.isfinite(q.grad.numpy()).all(), k
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_an_empty_batch_runs(fused):
+    rnn = tg.nn.RNN(3, 4, fused=fused)
+    outputs, H_T = rnn(np.zeros((5, 0), dtype=np.int64))
+    assert outputs.shape == (5, 0, 4) and H_T.shape == (0, 4)

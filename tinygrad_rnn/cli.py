@@ -60,6 +60,7 @@ _non_negative_int = _number(int, "an integer >= 0", lambda v: v >= 0)
 # NaN fails both comparisons; inf is refused too (an lr of inf only ends in "diverged")
 _positive_float = _number(float, "a finite number > 0", lambda v: 0 < v < math.inf)
 _non_negative_float = _number(float, "a finite number >= 0", lambda v: 0 <= v < math.inf)
+_positive_or_inf = _number(float, "a number > 0 (or inf)", lambda v: v > 0)
 
 
 def _backend(text: str) -> str:
@@ -115,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random sampling instead of sequential partitioning")
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
                    help=f"optimizer ({D2L.optimizer})")
-    t.add_argument("--clip", type=_positive_float,
-                   help=f"clip gradients to this global L2 norm θ ({D2L.clip_theta:g})")
+    t.add_argument("--clip", type=_positive_or_inf,
+                   help=f"clip gradients to this global L2 norm θ, inf: never "
+                        f"({D2L.clip_theta:g})")
     t.add_argument("--seed", type=_non_negative_int,
                    help=f"random seed, init and data ({D2L.seed})")
     t.add_argument("--data", type=Path, default=None,
@@ -130,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", type=Path, default=None,
                    help="save the perplexity curve to this PNG (needs matplotlib)")
     t.add_argument("--metrics", type=Path, default=None,
-                   help="append one JSON record per epoch to this .jsonl file")
+                   help="write one JSON record per epoch to this .jsonl file (it replaces "
+                        "an earlier run's records; with --resume, those after the checkpoint)")
     t.add_argument("--cuda-graph", action="store_true",
                    help="with --backend cupy: record the training step once as a CUDA graph "
                         "and replay it (SGD only)")
@@ -204,7 +207,10 @@ def save_plot(history: list[EpochStats], path: Path) -> None:
     from .checkpoint import atomic_write
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot([s.epoch for s in history], [s.perplexity for s in history])
+    epochs = [s.epoch for s in history]
+    ax.plot(epochs, [s.perplexity for s in history], marker="." if len(history) < 30 else None)
+    if len(history) == 1:  # one point: an axis one epoch each way, not 0.95 .. 1.05
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
     ax.set_xlabel("epoch")
     ax.set_ylabel("perplexity")
     ax.set_yscale("log")
@@ -241,24 +247,29 @@ def _check_output_files(args: argparse.Namespace) -> None:
 
 
 def _open_metrics(path: Path | None, epochs_done: int) -> Any:
-    """The --metrics file, open for appending after the records of the first
-    ``epochs_done`` epochs: a fresh run replaces an old file's records, and a resumed
-    one drops those of epochs after its checkpoint (they are about to be redone)."""
+    """The --metrics file, open to add records after those of the first ``epochs_done``
+    epochs it holds: a fresh run replaces an earlier run's records, a resumed one drops
+    those after its checkpoint (they are about to be redone). A file that holds anything
+    but epoch records is refused, not overwritten."""
     if path is None:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
     kept = []
-    if epochs_done and path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+    if path.exists():
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            lines = ["(binary data)"]
+        for line in filter(str.strip, lines):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 record = None
             if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-                raise ValueError(f"--metrics {path} has a line that is not an epoch's record "
+                raise ValueError(f"--metrics {path} holds something other than epoch records "
                                  f"({line[:60]!r}); give another file")
             if record["epoch"] <= epochs_done:
                 kept.append(line + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
     file = open(path, "w", encoding="utf-8")
     file.writelines(kept)
     return file
@@ -350,6 +361,8 @@ def _sample_prefixes(given: str | None, trainer: Trainer) -> list[str]:
     else (a text without their letters) the text's own first ten characters."""
     vocab = trainer.vocab
     if given is not None:
+        if not given:
+            raise ValueError("--prefix is empty: give the text the samples should continue")
         prefix = _clean_prefix("train", given)
         check_prefix(prefix, vocab)  # before training, not at its first sample
         return [prefix]

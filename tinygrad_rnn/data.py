@@ -318,6 +318,9 @@ class Vocab:
             indices = indices.tolist()
         if isinstance(indices, (list, tuple)):
             return [self.to_tokens(i) for i in indices]
+        if getattr(indices, "shape", None) == () and getattr(indices, "dtype", None) is not None \
+                and np.dtype(indices.dtype).kind in "iu":
+            indices = int(indices)  # a 0-d integer Tensor or array (argmax's result)
         # no wrap-around (-1 is not the last token) and no truncation (2.7 is not 2)
         if isinstance(indices, bool) or not isinstance(indices, (int, np.integer)):
             raise TypeError(f"token indices must be integers, got {indices!r}")

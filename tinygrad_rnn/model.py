@@ -71,7 +71,8 @@ class RNNLM(nn.Module):
 
     def predict(self, prefix: str, num_preds: int, vocab: Vocab, temperature: float = 0.0,
                 rng: np.random.Generator | int | None = None) -> str:
-        """Continue ``prefix`` by ``num_preds`` characters (D2L's ``predict_ch8``).
+        """Continue ``prefix`` by ``num_preds`` characters (D2L's ``predict_ch8``), with a
+        character-level ``vocab``.
 
         The prefix warms the state up; then each step feeds back its own output:
         the most likely token (``temperature = 0``, greedy) or a sample from

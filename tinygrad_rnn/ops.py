@@ -263,6 +263,26 @@ class ReLU(Function):
         return (g * self.positive,)
 
 
+class Clip(Function):
+    """``a`` clipped into ``[lo, hi]`` (either may be None); backward: ``g`` where
+    ``lo <= a <= hi``, ends included (as PyTorch's clamp), else 0. A primitive, not
+    composed from relu: ``a + relu(lo - a)`` would round, and miss ``lo`` in float32."""
+
+    saves_inputs = False  # it keeps a mask of its own
+
+    def forward(self, a, lo=None, hi=None):
+        out, inside = a, self.xp.ones(a.shape, dtype=bool)
+        if lo is not None:
+            out, inside = self.xp.maximum(out, lo), inside & (a >= lo)
+        if hi is not None:
+            out, inside = self.xp.minimum(out, hi), inside & (a <= hi)
+        self.inside = inside  # NaN compares False: no gradient, as in PyTorch
+        return out
+
+    def backward(self, g):
+        return (g * self.inside,)
+
+
 # ---------------------------------------------------------------- reductions
 class Sum(Function):
     """``a.sum(axis, keepdims)``; backward: ``g`` broadcast back to a's shape."""

@@ -489,7 +489,12 @@ class Tensor:
         return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
     def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Min over ``axis`` (all axes if None), composed: ``-max(-x)``."""
+        """Min over ``axis`` (all axes if None): for floats composed, ``-max(-x)`` (exact);
+        integers and bools (no gradient) directly, since ``-x`` would wrap."""
+        if self.dtype.kind != "f":
+            _ops.normalize_axes(axis, self.ndim)  # the same axis errors as max's
+            out = self._backend.xp.min(self.data, axis=axis, keepdims=keepdims)
+            return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
         return -(-self).max(axis, keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
@@ -531,19 +536,18 @@ class Tensor:
         return _ops.ReLU.apply(self)
 
     def abs(self) -> Tensor:
-        """Elementwise ``|x|``, composed: ``relu(x) + relu(-x)`` (gradient 0 at 0, as
-        PyTorch's)."""
+        """Elementwise ``|x|``: for floats composed, ``relu(x) + relu(-x)`` (exact: one term
+        is 0; gradient 0 at 0, as PyTorch's); integers (no gradient) directly."""
+        if self.dtype.kind != "f":  # -x would wrap for unsigned and the smallest int
+            return Tensor._wrap(self._backend.xp.abs(self.data), self._backend)
         return self.relu() + (-self).relu()
 
     def clamp(self, min: Number | None = None, max: Number | None = None) -> Tensor:
-        """Elementwise clip into ``[min, max]`` (either may be None), composed from relu:
-        the gradient is 1 inside the range, its ends included (as PyTorch's), 0 outside."""
-        out = self
-        if min is not None:
-            out = out + (min - out).relu()  # below min: lifted to min
-        if max is not None:
-            out = out - (out - max).relu()  # above max: lowered to max
-        return out
+        """Elementwise clip into ``[min, max]`` (either may be None, not both); the
+        gradient is 1 inside the range, its ends included (as PyTorch's), 0 outside."""
+        if min is None and max is None:
+            raise ValueError("clamp needs min, max or both")
+        return _ops.Clip.apply(self, lo=min, hi=max)
 
     def sqrt(self) -> Tensor:
         """Elementwise square root, as ``x ** 0.5`` (integer tensors give float32)."""
@@ -561,17 +565,19 @@ class Tensor:
 
     def unsqueeze(self, axis: int) -> Tensor:
         """A view with a new axis of size 1 at ``axis`` (``-1``: last)."""
+        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            raise TypeError(f"unsqueeze takes one axis (an int), got {axis!r}")
         ax = _ops.normalize_axes(axis, self.ndim + 1)[0]
         return self.reshape(self.shape[:ax] + (1,) + self.shape[ax:])
 
-    def squeeze(self, axis: int | None = None) -> Tensor:
-        """A view without the size-1 axis ``axis`` (all size-1 axes if None)."""
-        if axis is None:
-            return self.reshape(tuple(n for n in self.shape if n != 1))
-        ax = _ops.normalize_axes(axis, self.ndim)[0]
-        if self.shape[ax] != 1:
-            raise ValueError(f"squeeze: axis {axis} of shape {self.shape} is not of size 1")
-        return self.reshape(self.shape[:ax] + self.shape[ax + 1:])
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
+        """A view without the size-1 axes ``axis`` (an int or a tuple; all if None)."""
+        axes = [i for i, n in enumerate(self.shape) if n == 1] if axis is None else \
+            _ops.normalize_axes(axis, self.ndim)
+        for ax in axes:
+            if self.shape[ax] != 1:
+                raise ValueError(f"squeeze: axis {ax} of shape {self.shape} is not of size 1")
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
     def transpose(self, *axes: int | Sequence[int]) -> Tensor:
         """A view with axes permuted by ``axes`` (ints, or one tuple); reversed if none given."""

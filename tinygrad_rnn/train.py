@@ -42,8 +42,8 @@ class TrainConfig:
     max_tokens: int = 10000
     use_random_iter: bool = False
     optimizer: str = "sgd"
-    clip_theta: float = 1.0
-    seed: int = 0
+    clip_theta: float = 1.0  # inf: no clipping
+    seed: int | None = 0  # None: fresh entropy
     nonlinearity: str = "tanh"
     dtype: str = "float32"
 
@@ -53,23 +53,29 @@ class TrainConfig:
                 f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
+        if self.dtype is None:  # as RNNLM's dtype=None (np.dtype(None) is float64)
+            self.dtype = "float32"
         for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps", "max_tokens",
                      "seed"):
             value = getattr(self, name)
+            if name == "seed" and value is None:  # fresh entropy: a run not to be repeated
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
             setattr(self, name, int(value))  # a NumPy integer would not write to JSON
         for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.seed < 0:
+        if self.seed is not None and self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
-        for name in ("lr", "clip_theta"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not 0 < value < math.inf:  # NaN too
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-            setattr(self, name, float(value))
+        for name, top in (("lr", "a finite number > 0"), ("clip_theta", "a number > 0")):
+            given = getattr(self, name)
+            number = isinstance(given, (int, float, np.number)) and not isinstance(given, bool)
+            value = float(given) if number else math.nan
+            # NaN fails `> 0`; clip_theta = inf means "never clip" (exercise 3 runs so)
+            if not (value > 0 and (value < math.inf or name == "clip_theta")):
+                raise ValueError(f"{name} must be {top}, got {given!r}")
+            setattr(self, name, value)
         if not isinstance(self.use_random_iter, (bool, np.bool_)):
             raise ValueError(f"use_random_iter must be True or False, got {self.use_random_iter!r}")
         self.use_random_iter = bool(self.use_random_iter)

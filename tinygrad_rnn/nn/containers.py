@@ -28,16 +28,26 @@ class ModuleList(Module):
         setattr(self, str(len(self)), module)
         return self
 
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """``append`` each of ``modules``."""
+        for module in modules:
+            self.append(module)
+        return self
+
     def __len__(self) -> int:
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, index: int) -> Module:
+    def __getitem__(self, index: int | slice) -> Any:
+        """The module at ``index`` (in order), or a container of a slice of them."""
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(modules[index])
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for {len(self)} modules")
-        return self._modules[str(index % len(self))]
+        return modules[index]
 
 
 class Sequential(ModuleList):
@@ -45,6 +55,12 @@ class Sequential(ModuleList):
 
     def __init__(self, *modules: Module) -> None:
         super().__init__(modules)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        """The layer at ``index``, or a ``Sequential`` of a slice of them."""
+        if isinstance(index, slice):
+            return Sequential(*super().__getitem__(index))
+        return super().__getitem__(index)
 
     def forward(self, x: Any) -> Any:
         """Each layer's output is the next one's input."""

@@ -95,7 +95,9 @@ class RNN(Module):
 
     def begin_state(self, batch_size: int) -> Tensor:
         """The zero state H_0, shape (batch_size, h), on the layer's backend and dtype."""
-        _check_sizes(batch_size=batch_size)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 0:  # 0 is an empty batch, which runs
+            raise ValueError(f"batch_size must be an integer >= 0, got {batch_size!r}")
         xp = self.W_hh._backend.xp
         return Tensor._wrap(xp.zeros((batch_size, self.hidden_size), dtype=self.W_hh.dtype),
                             self.W_hh._backend)

@@ -46,16 +46,23 @@ class Module:
                 f"{type(self).__name__} (a Parameter or None expected; to change the "
                 f"values, use {name}.data[...] = ... or tg.nn.Parameter(...); to move it, "
                 "module.to(backend))")
-        # a replaced parameter or sub-module keeps its place in the order (as in PyTorch)
-        if not isinstance(value, Parameter):
+        # a replaced parameter or sub-module keeps its place in the order (as in PyTorch);
+        # a parameter set to None stays registered, as None, so it keeps its place too
+        keep_slot = value is None and name in self._parameters
+        if not isinstance(value, Parameter) and not keep_slot:
             self._parameters.pop(name, None)
         if not isinstance(value, Module):
             self._modules.pop(name, None)
-        if isinstance(value, Parameter):
+        if isinstance(value, Parameter) or keep_slot:
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
         object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)  # else del would leave it in parameters()
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The layer's computation; subclasses override it, and ``module(...)`` calls it."""
@@ -76,7 +83,8 @@ class Module:
 
     def _named_parameters_all(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
         for name, p in self._parameters.items():
-            yield prefix + name, p
+            if p is not None:  # a parameter set to None (``bias = None``)
+                yield prefix + name, p
         for name, m in self._modules.items():
             yield from m._named_parameters_all(prefix + name + ".")
 
