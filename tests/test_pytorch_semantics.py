@@ -97,11 +97,12 @@ def test_backward_after_an_in_place_change_is_refused(backend):
     np.testing.assert_array_equal(w.grad.numpy(), [10.0, 20.0])
 
 
-def test_an_optimizer_step_between_forward_and_backward_is_refused(backend):
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_an_optimizer_step_between_forward_and_backward_is_refused(backend, optimizer):
     w = tg.Tensor([3.0, 4.0], requires_grad=True, backend=backend)
     loss = (w * w).sum()
     w.grad = tg.Tensor([1.0, 1.0], backend=backend)
-    tg.optim.SGD([w], lr=0.5).step()
+    getattr(tg.optim, optimizer)([w], lr=0.5).step()
     with pytest.raises(RuntimeError, match="changed in place"):
         loss.backward()
 
