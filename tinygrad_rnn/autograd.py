@@ -227,25 +227,39 @@ def _checked(fn: Function, grads: Any) -> tuple[Any, ...]:
     """``fn.backward``'s result, checked: one array (or None) per input, each of the
     input's shape or one it broadcast to. A custom Function's mistake fails here, by
     name, rather than as a wrong ``.grad`` or an error deep in NumPy."""
-    name = f"{type(fn).__name__}.backward"
-    if not isinstance(grads, (tuple, list)):
-        if len(fn.inputs) != 1:
-            raise TypeError(f"{name} must return a tuple of {len(fn.inputs)} gradients, "
-                            f"one per input; got a {type(grads).__name__}")
-        grads = (grads,)  # one input: a bare gradient, as PyTorch allows
+    if type(grads) is not tuple:
+        if isinstance(grads, list):
+            grads = tuple(grads)
+        elif len(fn.inputs) == 1:
+            grads = (grads,)  # one input: a bare gradient, as PyTorch allows
+        else:
+            raise TypeError(f"{type(fn).__name__}.backward must return a tuple of "
+                            f"{len(fn.inputs)} gradients, one per input; got a "
+                            f"{type(grads).__name__}")
     if len(grads) != len(fn.inputs):
-        raise ValueError(f"{name} returned {len(grads)} gradients for {len(fn.inputs)} inputs")
-    for i, (inp, g) in enumerate(zip(fn.inputs, grads, strict=True)):
-        if g is None or not inp.requires_grad:
-            continue
-        if isinstance(g, _tensor.Tensor) or not hasattr(g, "shape"):
-            raise TypeError(f"{name} must return arrays ({fn.backend.name} backend) or None; "
-                            f"gradient {i} is a {type(g).__name__}")
-        lead = g.ndim - inp.ndim  # broadcasting adds leading axes and stretches 1s
-        if lead < 0 or any(n not in (1, m) for n, m in zip(inp.shape, g.shape[lead:])):
-            raise ValueError(f"{name} returned a gradient of shape {tuple(g.shape)} for input "
-                             f"{i} of shape {inp.shape}")
-    return tuple(grads)
+        raise ValueError(f"{type(fn).__name__}.backward returned {len(grads)} gradients for "
+                         f"{len(fn.inputs)} inputs")
+    for i, (inp, g) in enumerate(zip(fn.inputs, grads)):
+        # the common case costs one comparison: an array of exactly the input's shape
+        if g is not None and (isinstance(g, _tensor.Tensor)
+                              or getattr(g, "shape", None) != inp._data.shape):
+            _check_one(fn, i, inp, g)
+    return grads
+
+
+def _check_one(fn: Function, i: int, inp: Tensor, g: Any) -> None:
+    """Gradient ``i`` is not an array of input ``i``'s shape: fine if it is one of a shape
+    the input was broadcast to (or the input needs no gradient), else an error."""
+    name = f"{type(fn).__name__}.backward"
+    if not inp.requires_grad:
+        return
+    if isinstance(g, _tensor.Tensor) or not hasattr(g, "shape"):
+        raise TypeError(f"{name} must return arrays ({fn.backend.name} backend) or None; "
+                        f"gradient {i} is a {type(g).__name__}")
+    lead = g.ndim - inp.ndim  # broadcasting adds leading axes and stretches 1s
+    if lead < 0 or any(n not in (1, m) for n, m in zip(inp.shape, g.shape[lead:])):
+        raise ValueError(f"{name} returned a gradient of shape {tuple(g.shape)} for input "
+                         f"{i} of shape {inp.shape}")
 
 
 def _check_versions(fn: Function) -> None:
