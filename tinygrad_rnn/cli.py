@@ -178,7 +178,8 @@ class _Progress:
 
     def write(self, line: str) -> None:
         if self.bar is not None:
-            self.bar.write(line)
+            self.bar.write(line, file=sys.stdout)
+            sys.stdout.flush()  # tqdm.write does not: a piped sample would wait for exit
         else:
             print(line, flush=True)
 
@@ -254,6 +255,9 @@ def _open_metrics(path: Path | None, epochs_done: int) -> Any:
     if path is None:
         return None
     kept = []
+    if not path.exists() or not path.is_file():  # a pipe or /dev/stdout: only written to
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", encoding="utf-8")
     if path.exists():
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -388,7 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); its exit code (2: bad input)."""
     args = build_parser().parse_args(argv)
     try:
-        return train(args) if args.command == "train" else generate(args)
+        code = train(args) if args.command == "train" else generate(args)
+        sys.stdout.flush()  # here, where a closed pipe is handled, not at interpreter exit
+        return code
     except (DataError, CheckpointError, backends.BackendError, ValueError) as e:
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 2
