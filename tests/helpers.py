@@ -336,3 +336,20 @@ def kernel_calls(backend, dtype) -> list[tuple[str, Callable, tuple]]:
         ("global_norm_sq", lambda *a: b.global_norm_sq(list(a)), (c(H), c(W))),  # float64
         ("sum_leading_axes", lambda a: b.sum_leading_axes(a, 2), (c(dH),)),
     ]
+
+
+def adam_steps_moving(to: str | None, clamp: bool = False) -> tuple:
+    """Three Adam steps on a Linear(4, 3), the model moved to backend ``to`` after the
+    first (None: never); returns the model and its optimizer."""
+    tg.manual_seed(0)
+    model = tg.nn.Linear(4, 3)
+    opt = tg.optim.Adam(model.parameters(), lr=0.1)
+    X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    for step in range(3):
+        if to is not None and step == 1:
+            model.to(to)
+        opt.zero_grad()
+        out = model(tg.Tensor(X, backend=model.backend))
+        ((out.clamp(-0.5, 0.5) if clamp else out) ** 2).sum().backward()
+        opt.step()
+    return model, opt

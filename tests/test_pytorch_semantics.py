@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 import pytest
-from helpers import EPS32, EPS64
+from helpers import EPS32, EPS64, adam_steps_moving
 
 import tinygrad_rnn as tg
 
@@ -695,22 +695,10 @@ def test_adam_moments_follow_a_module_moved_after_the_optimizer_was_made(monkeyp
     monkeypatch.setattr(tg.backends, "_instances", dict(tg.backends._instances))
     tg.backends.register("marked", _MarkedBackend)
 
-    def run(move):
-        tg.manual_seed(0)
-        model = tg.nn.Linear(4, 3)
-        opt = tg.optim.Adam(model.parameters(), lr=0.1)
-        X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-        for step in range(3):
-            if move and step == 1:
-                model.to("marked")
-            opt.zero_grad()
-            (model(tg.Tensor(X, backend=model.backend)) ** 2).sum().backward()
-            opt.step()
-        if move:
-            assert all(isinstance(m, _Marked) for m in opt.m + opt.v)
-        return model.state_dict(), opt.state_dict()
-
-    (params, state), (moved_params, moved_state) = run(False), run(True)
+    (model, opt), (moved, moved_opt) = adam_steps_moving(None), adam_steps_moving("marked")
+    assert all(isinstance(m, _Marked) for m in moved_opt.m + moved_opt.v)
+    params, state = model.state_dict(), opt.state_dict()
+    moved_params, moved_state = moved.state_dict(), moved_opt.state_dict()
     for key in params:  # the same NumPy arithmetic on both: bit for bit
         np.testing.assert_array_equal(moved_params[key], params[key])
     for key in state:
