@@ -60,13 +60,17 @@ def test_boundary_values_of_the_numeric_flags_are_accepted():
     assert (g.temperature, g.num_chars, g.seed) == (0.0, 0, 0)
 
 
-@pytest.mark.parametrize("flag", ["--hidden", "--epochs", "--batch-size", "--num-steps"])
-def test_zero_is_refused_where_a_positive_integer_is_needed(flag, capsys):
-    """catches: _positive_int accepts 0: refused later, by TrainConfig, in other words."""
+@pytest.mark.parametrize("flag,expected", [
+    ("--hidden", "a positive integer"), ("--epochs", "a positive integer"),
+    ("--batch-size", "a positive integer"), ("--num-steps", "a positive integer"),
+    ("--lr", "a finite number > 0"), ("--clip", "a number > 0 (or inf)")])
+def test_zero_is_refused_where_a_positive_value_is_needed(flag, expected, capsys):
+    """catches: a flag's check that lets 0 through, to be refused later by TrainConfig,
+    in other words and without naming the flag."""
     with pytest.raises(SystemExit) as exc:
         main(["train", flag, "0"])
     assert exc.value.code == 2
-    assert f"{flag}: expected a positive integer, got 0" in capsys.readouterr().err
+    assert f"{flag}: expected {expected}, got 0" in capsys.readouterr().err
 
 
 def test_generate_help_shows_a_zero_default(capsys):
@@ -150,6 +154,16 @@ def test_metrics_are_appended_across_a_resume(corpus, tmp_path):
     assert main(["train", "--resume", str(ckpt), "--data", corpus, "--epochs", "3",
                  "--metrics", str(metrics), "--quiet"]) == 0
     assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_a_metrics_record_whose_epoch_is_not_an_integer_is_refused(corpus, tmp_path, capsys):
+    """catches: any record with an "epoch" key taken: comparing "1" <= 0 then ends the run
+    in a TypeError traceback."""
+    metrics = tmp_path / "m.jsonl"
+    metrics.write_text('{"epoch": "1"}\n')
+    assert train(corpus, "--epochs", "1", "--metrics", str(metrics)) == 2
+    assert "holds something other than epoch records" in capsys.readouterr().err
+    assert metrics.read_text() == '{"epoch": "1"}\n'
 
 
 def test_each_metrics_record_is_on_disk_before_the_next_epoch(corpus, tmp_path, monkeypatch):
