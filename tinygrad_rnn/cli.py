@@ -254,26 +254,24 @@ def _open_metrics(path: Path | None, epochs_done: int) -> Any:
     but epoch records is refused, not overwritten."""
     if path is None:
         return None
-    kept = []
-    if not path.exists() or not path.is_file():  # a pipe or /dev/stdout: only written to
+    if not path.is_file():  # new, or a pipe such as /dev/stdout: only written to
         path.parent.mkdir(parents=True, exist_ok=True)
         return open(path, "w", encoding="utf-8")
-    if path.exists():
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        lines = ["(binary data)"]
+    kept = []
+    for line in filter(str.strip, lines):
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            lines = ["(binary data)"]
-        for line in filter(str.strip, lines):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                record = None
-            if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-                raise ValueError(f"--metrics {path} holds something other than epoch records "
-                                 f"({line[:60]!r}); give another file")
-            if record["epoch"] <= epochs_done:
-                kept.append(line + "\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            raise ValueError(f"--metrics {path} holds something other than epoch records "
+                             f"({line[:60]!r}); give another file")
+        if record["epoch"] <= epochs_done:
+            kept.append(line + "\n")
     file = open(path, "w", encoding="utf-8")
     file.writelines(kept)
     return file
