@@ -347,6 +347,70 @@ __global__ void tg_sgd(TG_LIST(T*, p), TG_LIST(const T*, g), TG_ENDS, const int 
 """
 
 
+# ElementwiseKernel specs, (in_params, out_params, operation, name); CuPy builds one
+# kernel per dtype of T on first use.
+# One step of the recurrence, after the GEMM hw = H_{t-1} W_hh: h = φ(zx + hw).
+# relu keeps NaN (NaN < 0 is false), as NumPy's maximum(z, 0) does.
+_RNN_STEP = {
+    "tanh": ("T zx, T hw", "T h", "h = tanh(zx + hw)", "tinygrad_rnn_step_tanh"),
+    "relu": (
+        "T zx, T hw",
+        "T h",
+        "const T z = zx + hw; h = z < T(0) ? T(0) : z",
+        "tinygrad_rnn_step_relu",
+    ),
+}
+# One step of BPTT, before the GEMM carry = dz W_hhᵀ: dz = (dh + carry) φ'(z), with
+# φ' from the output y = φ(z). relu multiplies by 0 or 1 as the base kernel's
+# g * (y > 0), so an infinite gradient still gives NaN where y <= 0.
+_BPTT_STEP = {
+    "tanh": (
+        "T dh, T carry, T y",
+        "T dz",
+        "dz = (dh + carry) * (T(1) - y * y)",
+        "tinygrad_rnn_bptt_tanh",
+    ),
+    "relu": (
+        "T dh, T carry, T y",
+        "T dz",
+        "dz = (dh + carry) * (y > T(0) ? T(1) : T(0))",
+        "tinygrad_rnn_bptt_relu",
+    ),
+}
+_TANH_BACKWARD = ("T y, T g", "T out", "out = g * (T(1) - y * y)", "tinygrad_rnn_tanh_backward")
+# (probs - one_hot(target)) * grad; t and g arrive broadcast from (N, 1), and i is the
+# C-order index into (N, C), so i % c is the column.
+_XENT_BACKWARD = (
+    "T p, int64 t, T g, int64 c",
+    "T dx",
+    "const long long col = i % c; "
+    "const long long target = t < 0 ? t + c : t; "
+    "dx = (col == target ? p - T(1) : p) * g",
+    "tinygrad_rnn_xent_backward",
+)
+ELEMENTWISE_SPECS = (*_RNN_STEP.values(), *_BPTT_STEP.values(), _TANH_BACKWARD, _XENT_BACKWARD)
+
+# The template instances each RawModule compiles (its name_expressions).
+_XENT_KERNELS = [f"tg_softmax_xent<{c}>" for c in _CTYPES.values()]
+_RNN_KERNELS = [
+    f"tg_rnn_rows_{way}<{c}, {relu}>"
+    for way in ("forward", "backward")
+    for c in _CTYPES.values()
+    for relu in (0, 1)
+]
+_MULTI_KERNELS = [
+    f"{name}<{c}>"
+    for name in ("tg_sum_squares", "tg_clip_scale", "tg_sgd")
+    for c in _CTYPES.values()
+]
+#: Each RawModule's CUDA source with the template instances the backend compiles.
+RAW_MODULES = {
+    "softmax_xent": (_XENT_SOURCE, _XENT_KERNELS),
+    "rnn_rows": (_RNN_SOURCE, _RNN_KERNELS),
+    "multi": (_MULTI_SOURCE, _MULTI_KERNELS),
+}
+
+
 _LIST = 8  # arrays per launch of the _MULTI_SOURCE kernels
 
 
@@ -377,58 +441,12 @@ class _Kernels:
 
     def __init__(self, cupy: Any) -> None:
         ew = cupy.ElementwiseKernel
-        # One step of the recurrence, after the GEMM hw = H_{t-1} W_hh: h = φ(zx + hw).
-        # relu keeps NaN (NaN < 0 is false), as NumPy's maximum(z, 0) does.
-        self.rnn_step = {
-            "tanh": ew("T zx, T hw", "T h", "h = tanh(zx + hw)", "tinygrad_rnn_step_tanh"),
-            "relu": ew(
-                "T zx, T hw",
-                "T h",
-                "const T z = zx + hw; h = z < T(0) ? T(0) : z",
-                "tinygrad_rnn_step_relu",
-            ),
-        }
-        # One step of BPTT, before the GEMM carry = dz W_hhᵀ: dz = (dh + carry) φ'(z),
-        # with φ' from the output y = φ(z). relu multiplies by 0 or 1 as the base
-        # kernel's g * (y > 0), so an infinite gradient still gives NaN where y <= 0.
-        self.bptt_step = {
-            "tanh": ew(
-                "T dh, T carry, T y",
-                "T dz",
-                "dz = (dh + carry) * (T(1) - y * y)",
-                "tinygrad_rnn_bptt_tanh",
-            ),
-            "relu": ew(
-                "T dh, T carry, T y",
-                "T dz",
-                "dz = (dh + carry) * (y > T(0) ? T(1) : T(0))",
-                "tinygrad_rnn_bptt_relu",
-            ),
-        }
-        self.tanh_backward = ew(
-            "T y, T g", "T out", "out = g * (T(1) - y * y)", "tinygrad_rnn_tanh_backward"
-        )
-        # (probs - one_hot(target)) * grad; t and g arrive broadcast from (N, 1), and
-        # i is the C-order index into (N, C), so i % c is the column.
-        self.xent_backward = ew(
-            "T p, int64 t, T g, int64 c",
-            "T dx",
-            "const long long col = i % c; "
-            "const long long target = t < 0 ? t + c : t; "
-            "dx = (col == target ? p - T(1) : p) * g",
-            "tinygrad_rnn_xent_backward",
-        )
-        self._multi_module = cupy.RawModule(
-            code=_MULTI_SOURCE,
-            name_expressions=[
-                f"{name}<{c}>"
-                for name in ("tg_sum_squares", "tg_clip_scale", "tg_sgd")
-                for c in _CTYPES.values()
-            ],
-        )
-        self._xent_module = cupy.RawModule(
-            code=_XENT_SOURCE, name_expressions=[f"tg_softmax_xent<{c}>" for c in _CTYPES.values()]
-        )
+        self.rnn_step = {phi: ew(*spec) for phi, spec in _RNN_STEP.items()}
+        self.bptt_step = {phi: ew(*spec) for phi, spec in _BPTT_STEP.items()}
+        self.tanh_backward = ew(*_TANH_BACKWARD)
+        self.xent_backward = ew(*_XENT_BACKWARD)
+        self._multi_module = cupy.RawModule(code=_MULTI_SOURCE, name_expressions=_MULTI_KERNELS)
+        self._xent_module = cupy.RawModule(code=_XENT_SOURCE, name_expressions=_XENT_KERNELS)
         self._xent: dict[np.dtype, Any] = {}
         self._cupy = cupy
         self._rnn_modules: dict[int, Any] = {}  # by unrolling of the k loop
@@ -446,12 +464,7 @@ class _Kernels:
                 self._rnn_modules[unroll] = self._cupy.RawModule(
                     code=_RNN_SOURCE,
                     options=(f"-DTG_UNROLL={unroll}",),
-                    name_expressions=[
-                        f"tg_rnn_rows_{w}<{c}, {relu}>"
-                        for w in ("forward", "backward")
-                        for c in _CTYPES.values()
-                        for relu in (0, 1)
-                    ],
+                    name_expressions=_RNN_KERNELS,
                 )
             relu = int(nonlinearity == "relu")
             self._rnn[key] = self._rnn_modules[unroll].get_function(
