@@ -195,6 +195,14 @@ def test_a_cpu_backend_or_adam_is_refused_with_the_reason(corpus):
         Trainer.create(config(optimizer="adam"), corpus, "numpy", cuda_graph=True)
 
 
+@pytest.mark.parametrize("extra", [{"momentum": 0.9}, {"weight_decay": 1e-4}])
+def test_sgd_with_momentum_or_weight_decay_is_refused(extra):
+    model = tg.nn.Linear(2, 2)
+    optimizer = tg.optim.SGD(model.parameters(), lr=0.1, **extra)
+    with pytest.raises(ValueError, match=f"replays plain SGD.*{next(iter(extra))}"):
+        GraphedStep(lambda *a: a, model, optimizer, (2, 3), 5, record=lambda body: body)
+
+
 def test_cli_names_the_problem_with_cuda_graph_on_the_cpu(corpus, capsys):
     code = cli.main(["train", "--backend", "numpy", "--cuda-graph", "--data", corpus,
                      "--epochs", "1", "--hidden", "8", "--batch-size", "4", "--num-steps", "8",

@@ -370,9 +370,10 @@ def test_gradcheck_names_a_non_finite_output(backend):
         tg.gradcheck(lambda t: t.log().sum(), [x])
 
 
-def test_adam_with_defaults_matches_the_reference_over_several_steps(backend):
+@pytest.mark.parametrize("weight_decay", [0.0, 0.5])
+def test_adam_with_defaults_matches_the_reference_over_several_steps(backend, weight_decay):
     p = tg.Tensor([1.0, -2.0, 0.5], dtype="float64", requires_grad=True, backend=backend)
-    opt = tg.optim.Adam([p])
+    opt = tg.optim.Adam([p], weight_decay=weight_decay)
     x, m, v = np.array([1.0, -2.0, 0.5]), np.zeros(3), np.zeros(3)
     lr, b1, b2, eps = 1e-3, 0.9, 0.999, 1e-8  # PyTorch's defaults
     rng = np.random.default_rng(0)
@@ -380,17 +381,115 @@ def test_adam_with_defaults_matches_the_reference_over_several_steps(backend):
         g = rng.standard_normal(3) * 1e-4  # small: eps is visible
         p.grad = tg.Tensor(g, dtype="float64", backend=backend)
         opt.step()
+        g = g + weight_decay * x  # PyTorch's L2 penalty, on the gradient
         m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
         x = x - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
     np.testing.assert_allclose(p.numpy(), x, rtol=1e-12, atol=0)
 
 
+def pytorch_sgd(x, grads, lr, momentum, weight_decay, nesterov):
+    """PyTorch's SGD as its documentation writes it (dampening 0): the first step's
+    buffer is a copy of the gradient, not a zero buffer updated."""
+    buf = None
+    for g in grads:
+        if g is None:
+            continue
+        d = g + weight_decay * x if weight_decay else g
+        if momentum:
+            buf = d.copy() if buf is None else momentum * buf + d
+            d = d + momentum * buf if nesterov else buf
+        x = x - lr * d
+    return x
+
+
+@given(
+    seed=seeds,
+    lr=st.floats(1e-3, 1.0),
+    momentum=st.sampled_from([0.0, 0.5, 0.9, 0.99]),
+    weight_decay=st.sampled_from([0.0, 1e-4, 0.1]),
+    nesterov=st.booleans(),
+    skipped=st.integers(0, 4),
+)
+def test_sgd_momentum_and_weight_decay_follow_pytorchs_algorithm(
+    backend, seed, lr, momentum, weight_decay, nesterov, skipped
+):
+    """Five steps, one of them without a gradient (the buffer must then stay as it is),
+    against PyTorch's update rule in float64: a few roundings per step."""
+    nesterov = nesterov and momentum > 0
+    rng = np.random.default_rng(seed)
+    x0 = rng.standard_normal(4)
+    grads = [None if k == skipped else rng.standard_normal(4) for k in range(5)]
+    p = tg.Tensor(x0, dtype="float64", requires_grad=True, backend=backend)
+    opt = tg.optim.SGD([p], lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+    for g in grads:
+        p.grad = None if g is None else tg.Tensor(g, dtype="float64", backend=backend)
+        opt.step()
+    expected = pytorch_sgd(x0, grads, lr, momentum, weight_decay, nesterov)
+    np.testing.assert_allclose(p.numpy(), expected, rtol=64 * EPS64, atol=64 * EPS64)
+
+
+def sgd_run(steps, momentum=0.9, state=None, **kwargs):
+    """``steps`` SGD steps on a fixed Linear(3, 2) problem, starting from ``state``
+    (parameters, optimizer) if given; returns the new (parameters, optimizer state)."""
+    tg.manual_seed(0)
+    model = tg.nn.Linear(3, 2)
+    opt = tg.optim.SGD(model.parameters(), lr=0.1, momentum=momentum, **kwargs)
+    if state is not None:
+        model.load_state_dict(state[0])
+        opt.load_state_dict(state[1])
+    X = tg.Tensor(np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32))
+    for _ in range(steps):
+        opt.zero_grad()
+        (model(X) ** 2).sum().backward()
+        opt.step()
+    return model.state_dict(), opt.state_dict()
+
+
+def test_sgd_momentum_resumes_from_its_state_dict_exactly():
+    """2 steps, save, load into a fresh optimizer, 2 more == 4 steps in one go."""
+    whole = sgd_run(4, weight_decay=0.01, nesterov=True)
+    resumed = sgd_run(2, state=sgd_run(2, weight_decay=0.01, nesterov=True), momentum=0.0)
+    assert sorted(resumed[1]) == sorted(whole[1])  # momentum, nesterov came from the state
+    for got, want in zip(resumed, whole):
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_sgd_loads_plain_sgd_state_with_momentum_starting_afresh():
+    plain = sgd_run(2, momentum=0.0)
+    params, state = sgd_run(0, state=(plain[0], {**plain[1], "momentum": np.asarray(0.5)}))
+    assert float(state["momentum"]) == 0.5
+    for key in ("momentum_buffer.0", "momentum_buffer.1"):
+        assert not state[key].any()
+
+
+def test_sgd_argument_and_state_errors():
+    p = [tg.Tensor([1.0], requires_grad=True)]
+    with pytest.raises(ValueError, match="SGD momentum must be a finite number >= 0, got -0.1"):
+        tg.optim.SGD(p, lr=0.1, momentum=-0.1)
+    with pytest.raises(ValueError, match="SGD weight_decay must be a finite number >= 0, got inf"):
+        tg.optim.SGD(p, lr=0.1, weight_decay=float("inf"))
+    with pytest.raises(ValueError, match="nesterov=True needs a momentum > 0"):
+        tg.optim.SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(TypeError, match="nesterov must be True or False, got 'yes'"):
+        tg.optim.SGD(p, lr=0.1, momentum=0.9, nesterov="yes")
+    opt = tg.optim.SGD(p, lr=0.1, momentum=0.9)
+    state = opt.state_dict()
+    before = opt.momentum_buffer[0]
+    with pytest.raises(ValueError, match=r"SGD state momentum_buffer.0 has shape \(2,\)"):
+        opt.load_state_dict({**state, "momentum_buffer.0": np.zeros(2), "lr": np.asarray(5.0)})
+    assert opt.lr == 0.1 and opt.momentum_buffer[0] is before  # a bad state changes nothing
+    with pytest.raises(ValueError, match="Adam state has no 'v.0' for parameter 0"):
+        adam = tg.optim.Adam(p)
+        adam.load_state_dict({k: v for k, v in adam.state_dict().items() if k != "v.0"})
+
+
 def test_adam_load_state_dict_restores_every_hyper_parameter():
     p = tg.Tensor([1.0], requires_grad=True)
-    state = tg.optim.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=1e-3).state_dict()
+    state = tg.optim.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.1).state_dict()
     q = tg.optim.Adam([p])
     q.load_state_dict(state)
-    assert (q.lr, q.beta1, q.beta2, q.eps) == (0.01, 0.8, 0.9, 1e-3)
+    assert (q.lr, q.beta1, q.beta2, q.eps, q.weight_decay) == (0.01, 0.8, 0.9, 1e-3, 0.1)
 
 
 def test_load_state_dict_drops_stale_gradients():

@@ -11,8 +11,9 @@ everything here:
   back to the host. The hidden state carries over in a buffer that the step itself
   writes last (truncated BPTT: no gradient flows into it).
 * The outputs are copied into static buffers too: the loss, and that state.
-* The parameters are updated in place (SGD). Adam keeps its step count on the host,
-  where a graph would freeze it, so it is refused.
+* The parameters are updated in place (plain SGD). Adam keeps its step count on the
+  host, where a graph would freeze it, so it is refused, as is SGD with momentum or
+  weight decay (not recorded, so not checked on a GPU).
 * Whatever the graph cannot see makes the next step record it again: parameters
   given new arrays (``load_state_dict``), another learning rate or clipping norm.
 
@@ -59,6 +60,10 @@ class GraphedStep:
                 f"a CUDA graph replays the step as recorded, so it needs an optimizer whose "
                 f"update is all on the GPU: SGD; {type(optimizer).__name__} keeps its step "
                 f"count on the host")
+        if optimizer.momentum or optimizer.weight_decay:
+            raise ValueError(
+                "a CUDA graph replays plain SGD (the fused update D2L trains with); this SGD "
+                f"has momentum={optimizer.momentum}, weight_decay={optimizer.weight_decay}")
         self._step, self._optimizer = step, optimizer
         self._settings, self._vocab_size = settings, vocab_size
         self._backend = backend = optimizer.params[0]._backend

@@ -33,33 +33,108 @@ def _param_list(params: Iterable[Tensor]) -> list[Tensor]:
 
 
 class Optimizer:
-    """Base class: holds parameters; ``step()`` updates those that have a ``.grad``."""
+    """Base class: holds parameters; ``step()`` updates those that have a ``.grad``.
+
+    An optimizer that keeps arrays per parameter (Adam's moments, SGD's momentum) names
+    them in ``buffers``: each is a list with one array per parameter, of its shape, on
+    its backend, saved by ``state_dict`` as ``<name>.<i>``.
+    """
+
+    buffers: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
         self.params = _param_list(params)
         self.lr = float(lr)
+        self._zero_buffers()
 
     def zero_grad(self) -> None:
         """Set each parameter's ``.grad`` to None."""
         for p in self.params:
             p.grad = None
 
+    def _zero_buffers(self) -> None:
+        for name in self.buffers:
+            setattr(self, name, [p._backend.xp.zeros_like(p.data) for p in self.params])
+        self._where = [p._backend for p in self.params]  # where parameter i's buffers live
+
+    def _buffers_of(self, i: int) -> tuple[Any, ...]:
+        """Parameter i's buffers, on its backend: ``Module.to()`` may have moved the
+        parameter since they were made (PyTorch's optimizer state follows it too)."""
+        p, old = self.params[i], self._where[i]
+        lists = [getattr(self, name) for name in self.buffers]
+        if p._backend is not old:
+            for arrays in lists:
+                arrays[i] = p._backend.asarray(old.to_numpy(arrays[i]))
+            self._where[i] = p._backend
+        return tuple(arrays[i] for arrays in lists)
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Hyper-parameters and per-parameter state as NumPy arrays (checkpointable)."""
-        return {"lr": np.asarray(self.lr)}
+        """Hyper-parameters and per-parameter buffers as NumPy arrays (checkpointable)."""
+        state = {"lr": np.asarray(self.lr)}
+        for i, p in enumerate(self.params):
+            for name, array in zip(self.buffers, self._buffers_of(i), strict=True):
+                state[f"{name}.{i}"] = p._backend.to_numpy(array)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore ``lr`` from a ``state_dict``."""
+        """Restore ``lr`` and the buffers from a ``state_dict``."""
+        self._restore(state, self.buffers)
+
+    def _restore(self, state: dict[str, Any], buffers: tuple[str, ...]) -> None:
+        """Set ``lr`` and the ``buffers`` named from ``state``, all checked first, so a
+        bad state changes nothing."""
+        staged = {name: [self._buffer_in(state, name, i) for i in range(len(self.params))]
+                  for name in buffers}
         self.lr = float(state["lr"])
+        self.buffers = buffers
+        for name, arrays in staged.items():
+            setattr(self, name, arrays)
+        self._where = [p._backend for p in self.params]
+
+    def _buffer_in(self, state: dict[str, Any], name: str, i: int) -> Any:
+        p, key = self.params[i], f"{name}.{i}"
+        if key not in state:
+            raise ValueError(f"{type(self).__name__} state has no {key!r} for parameter {i}")
+        value = np.asarray(state[key])
+        if value.shape != p.shape:
+            raise ValueError(f"{type(self).__name__} state {key} has shape {value.shape}, "
+                             f"parameter has {p.shape}")
+        return p._backend.asarray(value.astype(p.dtype))
+
+
+def _nonnegative(name: str, value: float) -> float:
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
 
 
 class SGD(Optimizer):
-    """``p ← p − lr · grad`` (D2L's ``sgd``; the loss is already a mean)."""
+    """Stochastic gradient descent: ``p ← p − lr · grad`` (D2L's ``sgd``; the loss is
+    already a mean), with PyTorch's optional weight decay and (Nesterov) momentum:
+
+        g ← grad + weight_decay · p
+        b ← momentum · b + g                  (b starts at 0, so the first b is g)
+        p ← p − lr · (g + momentum · b  if nesterov else  b)
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        self.momentum = _nonnegative("SGD momentum", momentum)
+        self.weight_decay = _nonnegative("SGD weight_decay", weight_decay)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"SGD nesterov must be True or False, got {nesterov!r}")
+        if nesterov and not self.momentum:
+            raise ValueError("SGD nesterov=True needs a momentum > 0")
+        self.nesterov = nesterov
+        self.buffers = ("momentum_buffer",) if self.momentum else ()
+        super().__init__(params, lr)
 
     def step(self) -> None:
-        """``p -= lr * p.grad`` in place for each parameter with a ``.grad`` (one backend call)."""
+        """One update, in place, of each parameter that has a ``.grad``."""
+        if self.momentum or self.weight_decay:
+            return self._step_with_momentum_or_decay()
         by_backend: dict = {}  # one backend call for all parameters (one GPU launch)
         for p in self.params:
             if p.grad is not None:
@@ -70,17 +145,57 @@ class SGD(Optimizer):
         for backend, (params, grads) in by_backend.items():
             backend.sgd_update(params, grads, self.lr)
 
+    def _step_with_momentum_or_decay(self) -> None:
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            if self.momentum:
+                (b,) = self._buffers_of(i)
+                b *= self.momentum
+                b += g
+                g = g + self.momentum * b if self.nesterov else b
+            p.data -= (self.lr * g).astype(p.data.dtype, copy=False)
+            p._version.count += 1
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``lr``, ``momentum``, ``weight_decay``, ``nesterov`` and, with momentum, the
+        buffers ``momentum_buffer.i``, all as NumPy arrays."""
+        return {**super().state_dict(), "momentum": np.asarray(self.momentum),
+                "weight_decay": np.asarray(self.weight_decay),
+                "nesterov": np.asarray(self.nesterov)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a ``state_dict`` (also one of plain SGD, which has only ``lr``)."""
+        momentum = _nonnegative("SGD momentum", float(state.get("momentum", 0.0)))
+        weight_decay = _nonnegative("SGD weight_decay", float(state.get("weight_decay", 0.0)))
+        nesterov = bool(state.get("nesterov", False))
+        if nesterov and not momentum:
+            raise ValueError("SGD state has nesterov=True but no momentum")
+        if momentum and "momentum_buffer.0" not in state:  # momentum starts afresh, as in PyTorch
+            state = {**state, **{f"momentum_buffer.{i}": np.zeros(p.shape)
+                                 for i, p in enumerate(self.params)}}
+        self._restore(state, ("momentum_buffer",) if momentum else ())
+        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
+
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015) with bias-corrected first and second moments.
+    """Adam (Kingma & Ba, 2015) with bias-corrected first and second moments ``m``, ``v``;
+    ``weight_decay`` adds ``weight_decay · p`` to the gradient first (PyTorch's L2 penalty).
 
     Each parameter counts its own steps (as PyTorch does): one that had no ``.grad``
     for a while gets a full-size, bias-corrected first update when it does.
     """
 
+    buffers = ("m", "v")
+
     def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
+        self.weight_decay = _nonnegative("Adam weight_decay", weight_decay)
         if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"Adam betas must be two numbers in [0, 1), got {betas}")
         if not eps >= 0:
@@ -88,30 +203,19 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = (float(b) for b in betas)
         self.eps = float(eps)
         self.steps = [0] * len(self.params)
-        self.m = [p._backend.xp.zeros_like(p.data) for p in self.params]
-        self.v = [p._backend.xp.zeros_like(p.data) for p in self.params]
-        self._where = [p._backend for p in self.params]  # where m.i and v.i live
-
-    def _moments(self, i: int) -> tuple[Any, Any]:
-        """``m``, ``v`` of parameter i, on its backend: ``Module.to()`` may have moved
-        the parameter since this optimizer was made (PyTorch's state follows it too)."""
-        p, old = self.params[i], self._where[i]
-        if p._backend is not old:
-            self.m[i] = p._backend.asarray(old.to_numpy(self.m[i]))
-            self.v[i] = p._backend.asarray(old.to_numpy(self.v[i]))
-            self._where[i] = p._backend
-        return self.m[i], self.v[i]
 
     def step(self) -> None:
         """One bias-corrected Adam update, in place, of each parameter that has a ``.grad``."""
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            m, v = self._moments(i)
+            m, v = self._buffers_of(i)
             self.steps[i] += 1
             c1 = 1 - self.beta1 ** self.steps[i]
             c2 = 1 - self.beta2 ** self.steps[i]
             g = p.grad.data
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
             m *= self.beta1
             m += (1 - self.beta1) * g
             v *= self.beta2
@@ -121,15 +225,11 @@ class Adam(Optimizer):
             p._version.count += 1
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """``lr``, step counts ``t`` (one per parameter), ``betas``, ``eps`` and the moments
-        ``m.i``, ``v.i`` of parameter i, all as NumPy arrays."""
-        state = {"lr": np.asarray(self.lr), "t": np.asarray(self.steps, dtype=np.int64),
-                 "betas": np.asarray([self.beta1, self.beta2]), "eps": np.asarray(self.eps)}
-        for i, p in enumerate(self.params):
-            m, v = self._moments(i)
-            state[f"m.{i}"] = p._backend.to_numpy(m)
-            state[f"v.{i}"] = p._backend.to_numpy(v)
-        return state
+        """``lr``, step counts ``t`` (one per parameter), ``betas``, ``eps``, ``weight_decay``
+        and the moments ``m.i``, ``v.i`` of parameter i, all as NumPy arrays."""
+        return {**super().state_dict(), "t": np.asarray(self.steps, dtype=np.int64),
+                "betas": np.asarray([self.beta1, self.beta2]), "eps": np.asarray(self.eps),
+                "weight_decay": np.asarray(self.weight_decay)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a ``state_dict``; its ``t`` is one step count per parameter (or one
@@ -141,20 +241,12 @@ class Adam(Optimizer):
             raise ValueError(
                 f"Adam state has step counts for {steps.size} parameters, this optimizer "
                 f"has {len(self.params)}")
-        staged = []
-        for i, p in enumerate(self.params):
-            for name in ("m", "v"):
-                value = np.asarray(state[f"{name}.{i}"])
-                if value.shape != p.shape:
-                    raise ValueError(
-                        f"Adam state {name}.{i} has shape {value.shape}, parameter has {p.shape}")
-                staged.append(p._backend.asarray(value.astype(p.dtype)))
-        self.lr = float(state["lr"])
+        weight_decay = _nonnegative("Adam weight_decay", float(state.get("weight_decay", 0.0)))
+        super().load_state_dict(state)
         self.beta1, self.beta2 = (float(b) for b in state["betas"])
         self.eps = float(state["eps"])
+        self.weight_decay = weight_decay
         self.steps = [int(t) for t in steps]
-        self.m, self.v = staged[0::2], staged[1::2]
-        self._where = [p._backend for p in self.params]
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
