@@ -33,10 +33,14 @@ def test_gradients_accumulate_until_zero_grad(backend, a, seed):
 
 
 def test_same_graph_backward_twice_doubles(backend):
+    """As PyTorch's ``retain_graph=True`` does; the argument is accepted, and checked."""
     x = tg.Tensor([1.0, -2.0, 3.0], backend=backend, requires_grad=True)
     y = (x * x).sum()
+    y.backward(retain_graph=True)
     y.backward()
-    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * (2 * x.numpy()))
+    with pytest.raises(TypeError, match="retain_graph must be True or False, got 'yes'"):
+        y.backward(retain_graph="yes")
     np.testing.assert_array_equal(x.grad.numpy(), 2 * (2 * x.numpy()))
 
 

@@ -237,11 +237,16 @@ class Tensor:
         return _ops.Cast.apply(self, dtype=dtype)
 
     # ---------------------------------------------------------------- autograd
-    def backward(self, grad: Tensor | Any | None = None) -> None:
+    def backward(self, grad: Tensor | Any | None = None, retain_graph: bool | None = None
+                 ) -> None:
         """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on.
 
-        ``grad`` (same shape as this tensor) is required unless this is a scalar.
+        ``grad`` (same shape as this tensor) is required unless this is a scalar. The
+        graph is always kept (it goes with its tensors), so PyTorch's ``retain_graph``
+        is accepted and changes nothing.
         """
+        if retain_graph not in (None, True, False):
+            raise TypeError(f"backward(): retain_graph must be True or False, got {retain_graph!r}")
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require grad: none of its "
