@@ -447,7 +447,7 @@ def main() -> None:
     p.add_argument(
         "--write-docs",
         action="store_true",
-        help="update docs/benchmarks.md and docs/charlm_tokens_per_sec.png",
+        help="update docs/benchmarks.md and docs/img/charlm_tokens_per_sec.png",
     )
     p.add_argument("--worker", metavar="IMPL", help=argparse.SUPPRESS)
     args = p.parse_args()

@@ -390,7 +390,7 @@ def test_random_sampling_starts_every_minibatch_from_zero(corpus):
 
 
 def test_sequential_partitioning_carries_the_state_detached(corpus):
-    """D2L §8.5.5: the state goes on into the next minibatch (rows continue each other),
+    """D2L §8.5.6: the state goes on into the next minibatch (rows continue each other),
     detached, so back-propagation stops at the minibatch edge."""
     seen = _states_seen(corpus, False)
     assert not seen[0][0].any()

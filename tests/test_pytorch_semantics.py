@@ -16,7 +16,7 @@ import tinygrad_rnn as tg
 
 
 def test_d2l_sgd_updates_parameters_in_place(backend):
-    """D2L §3.4's ``sgd``: ``param -= lr * param.grad; param.grad.zero_()`` under no_grad."""
+    """D2L §3.2's ``sgd``: ``param -= lr * param.grad; param.grad.zero_()`` under no_grad."""
     lin = tg.nn.Linear(3, 2, backend=backend)
     before = {n: p.numpy() for n, p in lin.named_parameters()}
     X = tg.Tensor(np.arange(12.0).reshape(4, 3), backend=backend)

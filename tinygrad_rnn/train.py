@@ -1,4 +1,4 @@
-"""Training the character-level LM as D2L's ``train_ch8`` (§8.5.5), resumable.
+"""Training the character-level LM as D2L's ``train_ch8`` (§8.5.6), resumable.
 
 Per minibatch: logits for all T·N positions, mean cross-entropy, backward,
 clip the gradients to global norm θ, one optimizer step. With sequential
