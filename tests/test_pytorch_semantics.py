@@ -151,6 +151,24 @@ def test_integers_meeting_floats_take_the_float_dtype(backend, int_dtype):
     assert (f64 * i).dtype == np.float64
 
 
+@pytest.mark.parametrize("int_dtype", [np.int8, np.uint8, np.int32, np.int64])
+def test_a_python_int_keeps_an_integer_tensors_dtype(backend, int_dtype):
+    """As in PyTorch and NumPy 2: ``int32 * 2`` is int32, both ways round, in place too."""
+    i = tg.Tensor(np.array([1, 2, 3], dtype=int_dtype), backend=backend)
+    for result in (i * 2, 2 * i, i + 1, 10 - i, i ** 2, i + True, i.max(), -i):
+        assert result.dtype == int_dtype
+    np.testing.assert_array_equal((10 - i).numpy(), np.array([9, 8, 7], dtype=int_dtype))
+    with tg.no_grad():
+        i += 1
+    assert i.dtype == int_dtype
+    top = int(np.iinfo(int_dtype).max)
+    with pytest.raises(OverflowError, match=f"{top + 1} does not fit this tensor's dtype"):
+        i + (top + 1)
+    assert (i + np.int64(1)).dtype == np.result_type(int_dtype, np.int64)  # a typed scalar
+    b = tg.Tensor([True, False], backend=backend)
+    assert (b + 1).dtype == np.int64  # bool meets int: the default int, as in PyTorch
+
+
 def test_a_linear_layer_on_integer_input_stays_float32(backend):
     lin = tg.nn.Linear(3, 2, backend=backend)
     X = tg.Tensor(np.arange(6).reshape(2, 3), backend=backend)

@@ -295,12 +295,26 @@ class Tensor:
 
     # ---------------------------------------------------------- lifting scalars
     def _lift(self, other: Any) -> Tensor:
-        """``other`` as a tensor on this backend: scalars take this tensor's float dtype."""
+        """``other`` as a tensor on this backend. A Python number takes this tensor's
+        dtype where it is of the same kind or lower (an int on an int32 tensor stays
+        int32, as in PyTorch and NumPy 2); a float on an integer tensor is float32."""
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (bool, int, float, np.number)):
-            dtype = self.dtype if self.dtype.kind == "f" else (
-                np.float32 if isinstance(other, (float, np.floating)) else None)
+            kind = self.dtype.kind
+            if kind == "f":
+                dtype = self.dtype
+            elif isinstance(other, (float, np.floating)):
+                dtype = np.float32
+            elif kind in "iu" and isinstance(other, (bool, int)):
+                dtype = self.dtype
+                info = np.iinfo(dtype)
+                if not info.min <= other <= info.max:
+                    raise OverflowError(
+                        f"{other} does not fit this tensor's dtype {dtype} "
+                        f"([{info.min}, {info.max}]); convert the tensor with .astype() first")
+            else:  # a typed NumPy integer, or any number meeting a bool tensor
+                dtype = None
             return Tensor._wrap(self._backend.asarray(other, dtype=dtype), self._backend)
         if other is None or isinstance(other, (str, bytes)):
             raise TypeError(f"cannot combine a tensor with {type(other).__name__} {other!r}")
