@@ -359,3 +359,35 @@ def test_a_gradient_of_the_broadcast_shape_is_still_summed_down():
 def test_function_apply_takes_tensors():
     with pytest.raises(TypeError, match=r"_Square.apply takes Tensors; input 0 is of type ndarray"):
         _Square.apply(np.ones(3))
+
+
+# ------------------------------------------------ arguments found loose by fuzzing
+@pytest.mark.parametrize("call, message", [
+    (lambda x: x.reshape(3.5, 2), "reshape's sizes must be an int, got 3.5"),
+    (lambda x: x.reshape("2", 3), "reshape's sizes must be an int, got '2'"),
+    (lambda x: x.transpose(True, False), "transpose's axes must be an int, got True"),
+    (lambda x: x.swapaxes(1.5, 0), "swapaxes' axes must be an int, got 1.5"),
+    (lambda x: x.sum(0, keepdims="yes"), "keepdims must be True or False, got 'yes'"),
+    (lambda x: x.max(keepdims=None), "keepdims must be True or False, got None"),
+    (lambda x: x * np.complex128(1j), "complex numbers are not supported"),
+    (lambda x: (x * 2).backward([[None] * 2] * 3), "the gradient must be real numbers"),
+    (lambda x: F.softmax(x.numpy()), "softmax expects x as a Tensor, got ndarray"),
+    (lambda x: F.mse_loss(x.numpy(), x), "mse_loss expects pred as a Tensor, got ndarray"),
+    (lambda x: F.embedding([0], x.numpy()), "embedding expects weight as a Tensor"),
+    (lambda x: tg.optim.clip_grad_norm([x.numpy()], 1.0), "takes tensors .* got a ndarray"),
+    (lambda x: tg.optim.SGD([x], lr="0.1"), "learning rate must be a number, got '0.1'"),
+    (lambda x: tg.optim.Adam([x], betas=0.9), r"betas must be two numbers in \[0, 1\)"),
+])
+def test_loose_arguments_get_a_clear_error(call, message):
+    x = tg.Tensor(np.ones((3, 2)), requires_grad=True)
+    with pytest.raises((TypeError, ValueError), match=message):
+        call(x)
+
+
+def test_min_and_argmax_of_an_empty_integer_tensor_name_the_problem():
+    empty = tg.Tensor(np.ones((0, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"min over an empty axis of a tensor of shape \(0, 3\)"):
+        empty.min(0)
+    assert empty.min(1).shape == (0,)  # an empty batch of rows is fine
+    with pytest.raises(ValueError, match=r"argmax of an empty tensor of shape \(0, 3\)"):
+        tg.Tensor(np.ones((0, 3))).argmax()

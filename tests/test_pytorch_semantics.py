@@ -783,3 +783,70 @@ def test_a_deleted_or_none_parameter_or_layer_leaves_the_registry():
     assert [n for n, _ in lin.named_parameters()] == ["b"]
     lin.W = tg.nn.Parameter(np.ones((2, 1)))  # back in its old place, first
     assert [n for n, _ in lin.named_parameters()] == ["W", "b"]
+
+
+# ------------------------------------------------------ found by fuzzing against PyTorch
+S = slice(None)
+
+
+@pytest.mark.parametrize("index", [(0, S, [0, 1]), (0, Ellipsis, [0, 1]), (0, S, [[0], [1]]),
+                                   (S, 0, S, [0, 1])])
+def test_an_int_and_an_array_apart_are_refused_where_numpy_and_pytorch_differ(backend, index):
+    """x[0, :, [0, 1]] is (2, 3) in NumPy and (3, 2) in PyTorch: refused, both ways."""
+    x = tg.Tensor(np.arange(48.0).reshape(2, 3, 4, 2), backend=backend)
+    with pytest.raises(IndexError, match=r"index in two steps to say which, e.g. x\[0\]"):
+        x[index]
+    with pytest.raises(IndexError, match="NumPy and PyTorch order the result's axes"):
+        x[index] = 0.0
+
+
+@pytest.mark.parametrize("index, shape", [
+    (([0, 1], S, 0), (2, 3, 2)),  # both put the array's axis first
+    ((S, 0, [0, 1]), (2, 2, 2)),  # int and array side by side
+    ((0, [0, 1]), (2, 4, 2)),
+    ((None, 0, [0, 1]), (1, 2, 4, 2)),
+    (([0, 1], 0, [0, 1]), (2, 2)),
+    ((S, [0, 1], S), (2, 2, 4, 2)),
+])
+def test_int_and_array_indices_where_numpy_and_pytorch_agree(backend, index, shape):
+    """Shapes from PyTorch 2.13, which NumPy gives too; the values are NumPy's."""
+    data = np.arange(48.0).reshape(2, 3, 4, 2)
+    x = tg.Tensor(data, backend=backend, requires_grad=True)
+    y = x[index]
+    assert y.shape == shape
+    np.testing.assert_array_equal(y.numpy(), data[index])
+    y.sum().backward()
+    want = np.zeros_like(data)
+    np.add.at(want, index, 1.0)
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+
+
+def test_float_functions_of_integer_tensors_are_float32_as_in_pytorch(backend):
+    i = tg.Tensor(np.array([1, 2, 3], dtype=np.int32), backend=backend)
+    for name in ("exp", "log", "tanh", "sigmoid", "sqrt"):
+        out = getattr(i, name)()
+        assert out.dtype == np.float32, name
+        want = getattr(np, name)(np.float32([1, 2, 3])) if name != "sigmoid" else \
+            1 / (1 + np.exp(-np.float32([1, 2, 3])))
+        np.testing.assert_allclose(out.numpy(), want, rtol=4 * EPS32)
+    for fn in (tg.nn.functional.softmax, tg.nn.functional.log_softmax):
+        assert fn(i).dtype == np.float32
+    assert (i ** 2.0).dtype == np.float32 and (i ** 2).dtype == np.int32
+    np.testing.assert_array_equal((i ** 2.0).numpy(), [1.0, 4.0, 9.0])
+    with pytest.raises(ValueError, match="integers to negative integer powers are not allowed"):
+        i ** -1
+    assert (i ** -1.0).dtype == np.float32
+
+
+def test_clamp_keeps_the_tensors_dtype_and_takes_only_numbers(backend):
+    x = tg.Tensor([0.25, 2.0], backend=backend)  # float32
+    assert x.clamp(np.float64(0.5)).dtype == np.float32  # as x + np.float64(0.5)
+    i = tg.Tensor([1, 5], backend=backend)
+    assert i.clamp(0, 3).dtype == np.int64
+    np.testing.assert_array_equal(i.clamp(0, 3).numpy(), [1, 3])
+    clipped = i.clamp(1.5)  # a float bound makes floats, as in PyTorch
+    assert clipped.dtype == np.float32
+    np.testing.assert_array_equal(clipped.numpy(), [1.5, 5.0])
+    for bound in (tg.Tensor([0.5, 3.0], backend=backend), "a", True):
+        with pytest.raises(TypeError, match="clamp's bounds must be numbers"):
+            x.clamp(bound)

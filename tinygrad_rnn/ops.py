@@ -26,6 +26,21 @@ def check_broadcast(a: tuple, b: tuple, op: str) -> tuple:
         raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together") from None
 
 
+def as_int(value: Any, what: str) -> int:
+    """``value`` as a Python int, or a TypeError naming ``what``: an int or NumPy integer,
+    not a bool, a float or a string (``int()`` would silently truncate or parse them)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    return int(value)
+
+
+def as_flag(value: Any, what: str) -> bool:
+    """``value`` if it is True or False, else a TypeError naming ``what``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     """``axis`` as a sorted tuple of non-negative axes (all axes for ``None``)."""
     if axis is None:
@@ -141,9 +156,12 @@ class Neg(Function):
 class Pow(Function):
     """``a ** p`` for a constant number ``p``."""
 
-    def forward(self, a, exponent: float):
-        if a.dtype.kind != "f" and not (float(exponent).is_integer() and exponent >= 0):
-            a = a.astype(np.float32)  # int ** 0.5 or ** -1 would truncate to an int exponent
+    def forward(self, a, exponent: int | float):
+        if a.dtype.kind != "f" and isinstance(exponent, float):
+            a = a.astype(np.float32)  # a float exponent makes floats (PyTorch: float32)
+        elif a.dtype.kind != "f" and exponent < 0:
+            raise ValueError("integers to negative integer powers are not allowed (as in "
+                             "PyTorch); make the tensor float first, or use a float exponent")
         self.a, self.p = a, exponent
         return a ** a.dtype.type(exponent)
 
@@ -403,13 +421,14 @@ def backend_index(t: Tensor, index: Any) -> tuple[Any, bool]:
     (own copies: a caller changing theirs later must not change a saved index), and
     whether it is an advanced index."""
     parts = index if isinstance(index, tuple) else (index,)
-    converted, advanced = [], False
-    for p in parts:
+    converted, arrays = [], []  # arrays: the positions of index arrays
+    for position, p in enumerate(parts):
         if isinstance(p, Tensor):
             t._check_same_backend(p, "indexing")
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index tensors must be integer or bool, got {p.dtype}")
-            p, advanced = p.data.copy(), True
+            p = p.data.copy()
+            arrays.append(position)
         elif not isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))):
             # lists, tuples, ranges, arrays (NumPy's, the backend's, array.array ...):
             # NumPy indexes with all of them as arrays, so the backward must scatter-add
@@ -420,10 +439,31 @@ def backend_index(t: Tensor, index: Any) -> tuple[Any, bool]:
                 p = p.copy()
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index arrays must be integer or bool, got {p.dtype}")
-            advanced = True
+            arrays.append(position)
         converted.append(p)
+    _check_axis_order(parts, arrays)
     index = tuple(converted) if isinstance(index, tuple) or len(converted) != 1 else converted[0]
-    return index, advanced
+    return index, bool(arrays)
+
+
+def _check_axis_order(parts: tuple, arrays: list[int]) -> None:
+    """Refuse an index whose result NumPy and PyTorch lay out differently: an int and an
+    index array with a slice between them, as in ``x[0, :, [0, 1]]``. NumPy counts the
+    int with the arrays, finds them apart and puts their axes first, (2, 3) for x of
+    shape (2, 3, 4); PyTorch applies the int first and keeps the arrays' axes in place,
+    (3, 2). Either reading would surprise someone, so neither is guessed."""
+    ints = [i for i, p in enumerate(parts) if isinstance(p, (int, np.integer))]
+    if not ints or not arrays:
+        return
+    group = sorted(ints + arrays)
+    numpy_apart = group[-1] - group[0] + 1 != len(group)
+    torch_together = arrays[-1] - arrays[0] + 1 == len(arrays)
+    basic_before = any(i not in group for i in range(arrays[0]))
+    if numpy_apart and torch_together and basic_before:
+        raise IndexError(
+            "this index mixes an int and an index array with a slice, None or ... between "
+            "them (as x[0, :, [0, 1]]): NumPy and PyTorch order the result's axes "
+            "differently, so index in two steps to say which, e.g. x[0][:, [0, 1]]")
 
 
 def getitem(t: Tensor, index: Any) -> Tensor:

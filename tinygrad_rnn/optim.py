@@ -43,6 +43,8 @@ class Optimizer:
     buffers: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+        if not _is_real(lr):
+            raise TypeError(f"learning rate must be a number, got {lr!r}")
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
         self.params = _param_list(params)
@@ -104,7 +106,14 @@ class Optimizer:
         return p._backend.asarray(value.astype(p.dtype))
 
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
+
+
 def _nonnegative(name: str, value: float) -> float:
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a number, got {value!r}")
     if not 0 <= value < float("inf"):
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return float(value)
@@ -196,9 +205,10 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         self.weight_decay = _nonnegative("Adam weight_decay", weight_decay)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"Adam betas must be two numbers in [0, 1), got {betas}")
-        if not eps >= 0:
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(
+                _is_real(b) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam betas must be two numbers in [0, 1), got {betas!r}")
+        if not _is_real(eps) or not eps >= 0:
             raise ValueError(f"Adam eps must be >= 0, got {eps}")
         self.beta1, self.beta2 = (float(b) for b in betas)
         self.eps = float(eps)
@@ -264,6 +274,10 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> Tensor:
     if isinstance(params, Tensor):  # one tensor, as PyTorch accepts (not its rows)
         params = [params]
     params = list({id(p): p for p in params}.values())  # once each, even if shared
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"clip_grad_norm takes tensors (e.g. model.parameters()), got a "
+                            f"{type(p).__name__}")
     with_grad = [p for p in params if p.grad is not None]
     if not with_grad:
         backend = params[0]._backend if params else _backends.get_backend()

@@ -263,6 +263,9 @@ class Tensor:
             if isinstance(grad, Tensor):
                 self._check_same_backend(grad, "backward")
                 grad = grad.data
+            dtype = grad.dtype if self._backend.is_array(grad) else np.asarray(grad).dtype
+            if dtype.kind not in "biuf":  # None would pass as NaN, complex lose a part
+                raise TypeError(f"backward(): the gradient must be real numbers, got {grad!r}")
             g = self._backend.asarray(grad, dtype=self.data.dtype)
             if tuple(g.shape) != self.shape:
                 raise ValueError(
@@ -300,6 +303,8 @@ class Tensor:
         int32, as in PyTorch and NumPy 2); a float on an integer tensor is float32."""
         if isinstance(other, Tensor):
             return other
+        if isinstance(other, (complex, np.complexfloating)):
+            raise TypeError(f"complex numbers are not supported, got {other!r}")
         if isinstance(other, (bool, int, float, np.number)):
             kind = self.dtype.kind
             if kind == "f":
@@ -415,11 +420,13 @@ class Tensor:
         return _ops.Neg.apply(self)
 
     def __pow__(self, exponent: Number) -> Tensor:
-        if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float, np.number)):
+        if isinstance(exponent, (bool, np.bool_, Tensor)) or not isinstance(
+                exponent, (int, float, np.integer, np.floating)):
             raise TypeError(
                 f"tensor ** exponent needs a Python number exponent, got {type(exponent).__name__}"
             )
-        return _ops.Pow.apply(self, exponent=float(exponent))
+        exponent = int(exponent) if isinstance(exponent, (int, np.integer)) else float(exponent)
+        return _ops.Pow.apply(self, exponent=exponent)
 
     def __matmul__(self, other: Any) -> Tensor:
         return _ops.matmul(self, self._lift(other))
@@ -494,7 +501,7 @@ class Tensor:
     # ------------------------------------------------------------------ methods
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes if None); ``keepdims`` keeps them as size 1."""
-        return _ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+        return _ops.Sum.apply(self, axis=axis, keepdims=_ops.as_flag(keepdims, "keepdims"))
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis`` (all axes if None): ``sum / count``; integer tensors give float32."""
@@ -505,24 +512,30 @@ class Tensor:
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Max over ``axis`` (all axes if None); tied maxima share the gradient equally."""
-        return _ops.Max.apply(self, axis=axis, keepdims=keepdims)
+        return _ops.Max.apply(self, axis=axis, keepdims=_ops.as_flag(keepdims, "keepdims"))
 
     def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Min over ``axis`` (all axes if None): for floats composed, ``-max(-x)`` (exact);
         integers and bools (no gradient) directly, since ``-x`` would wrap."""
-        if self.dtype.kind != "f":
-            _ops.normalize_axes(axis, self.ndim)  # the same axis errors as max's
-            out = self._backend.xp.min(self.data, axis=axis, keepdims=keepdims)
+        if self.dtype.kind != "f":  # the same argument errors as max's
+            axes = _ops.normalize_axes(axis, self.ndim)
+            if any(self.shape[i] == 0 for i in axes):
+                raise ValueError(f"min over an empty axis of a tensor of shape {self.shape}")
+            keepdims = _ops.as_flag(keepdims, "keepdims")
+            out = self._backend.xp.min(self.data, axis=axes, keepdims=keepdims)
             return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
         return -(-self).max(axis, keepdims)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         """Indices of the maxima along ``axis`` (of the flattened tensor for None), int64;
         no gradient."""
+        keepdims = _ops.as_flag(keepdims, "keepdims")
         if axis is not None:
-            if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+            if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
                 raise TypeError(f"argmax takes one axis (an int) or None, got {axis!r}")
             axis = _ops.normalize_axes(axis, self.ndim)[0]
+        if self.shape[axis] == 0 if axis is not None else self.size == 0:
+            raise ValueError(f"argmax of an empty tensor of shape {self.shape} along axis {axis}")
         out = self._backend.xp.argmax(self.data, axis=axis, keepdims=keepdims)
         return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
 
@@ -534,21 +547,26 @@ class Tensor:
         """Whether every element is nonzero, as a Python bool (no graph)."""
         return bool(self._backend.xp.all(self.data))
 
+    def _floats(self) -> Tensor:
+        """This tensor, or for integers and bools a float32 copy (PyTorch's dtype for
+        ``exp`` of an int tensor; NumPy's would be float64)."""
+        return self if self.dtype.kind == "f" else self.astype(np.float32)
+
     def exp(self) -> Tensor:
-        """Elementwise ``e ** x``, same shape."""
-        return _ops.Exp.apply(self)
+        """Elementwise ``e ** x``, same shape (float32 for an integer tensor)."""
+        return _ops.Exp.apply(self._floats())
 
     def log(self) -> Tensor:
-        """Elementwise natural log, same shape."""
-        return _ops.Log.apply(self)
+        """Elementwise natural log, same shape (float32 for an integer tensor)."""
+        return _ops.Log.apply(self._floats())
 
     def tanh(self) -> Tensor:
-        """Elementwise tanh, same shape."""
-        return _ops.Tanh.apply(self)
+        """Elementwise tanh, same shape (float32 for an integer tensor)."""
+        return _ops.Tanh.apply(self._floats())
 
     def sigmoid(self) -> Tensor:
-        """Elementwise ``1 / (1 + e ** -x)``, same shape."""
-        return _ops.Sigmoid.apply(self)
+        """Elementwise ``1 / (1 + e ** -x)``, same shape (float32 for an integer tensor)."""
+        return _ops.Sigmoid.apply(self._floats())
 
     def relu(self) -> Tensor:
         """Elementwise ``max(x, 0)``, same shape."""
@@ -566,7 +584,15 @@ class Tensor:
         gradient is 1 inside the range, its ends included (as PyTorch's), 0 outside."""
         if min is None and max is None:
             raise ValueError("clamp needs min, max or both")
-        return _ops.Clip.apply(self, lo=min, hi=max)
+        bounds = [b for b in (min, max) if b is not None]
+        for b in bounds:
+            if isinstance(b, (bool, np.bool_)) or not isinstance(
+                    b, (int, float, np.integer, np.floating)):
+                raise TypeError(f"clamp's bounds must be numbers, got {b!r} (for a bound "
+                                "per element, compose: x - (x - hi).relu())")
+        x = self._floats() if any(isinstance(b, (float, np.floating)) for b in bounds) else self
+        lo, hi = (None if b is None else x._lift(b).data for b in (min, max))
+        return _ops.Clip.apply(x, lo=lo, hi=hi)
 
     def sqrt(self) -> Tensor:
         """Elementwise square root, as ``x ** 0.5`` (integer tensors give float32)."""
@@ -576,7 +602,8 @@ class Tensor:
         """A view of shape ``shape`` (ints or one tuple; one -1 is inferred); same element count."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops.Reshape.apply(self, shape=tuple(int(s) for s in shape))
+        return _ops.Reshape.apply(self, shape=tuple(_ops.as_int(s, "reshape's sizes")
+                                                    for s in shape))
 
     def flatten(self) -> Tensor:
         """A view of all elements in one axis, shape ``(size,)``."""
@@ -584,9 +611,7 @@ class Tensor:
 
     def unsqueeze(self, axis: int) -> Tensor:
         """A view with a new axis of size 1 at ``axis`` (``-1``: last)."""
-        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-            raise TypeError(f"unsqueeze takes one axis (an int), got {axis!r}")
-        ax = _ops.normalize_axes(axis, self.ndim + 1)[0]
+        ax = _ops.normalize_axes(_ops.as_int(axis, "unsqueeze's axis"), self.ndim + 1)[0]
         return self.reshape(self.shape[:ax] + (1,) + self.shape[ax:])
 
     def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
@@ -602,11 +627,13 @@ class Tensor:
         """A view with axes permuted by ``axes`` (ints, or one tuple); reversed if none given."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        return _ops.Transpose.apply(self, axes=tuple(axes) if axes else None)
+        axes = tuple(_ops.as_int(ax, "transpose's axes") for ax in axes)
+        return _ops.Transpose.apply(self, axes=axes or None)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """A view with two axes exchanged (PyTorch's ``transpose(i, j)``)."""
         axes = list(range(self.ndim))
+        axis1, axis2 = (_ops.as_int(ax, "swapaxes' axes") for ax in (axis1, axis2))
         for ax in (axis1, axis2):
             if not -self.ndim <= ax < self.ndim:
                 raise ValueError(f"swapaxes: axis {ax} is out of range for shape {self.shape}")
