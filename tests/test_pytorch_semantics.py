@@ -828,7 +828,9 @@ def test_float_functions_of_integer_tensors_are_float32_as_in_pytorch(backend):
         assert out.dtype == np.float32, name
         want = getattr(np, name)(np.float32([1, 2, 3])) if name != "sigmoid" else \
             1 / (1 + np.exp(-np.float32([1, 2, 3])))
-        np.testing.assert_allclose(out.numpy(), want, rtol=4 * EPS32)
+        # CUDA's and NumPy's float32 exp/log/tanh are each within 2 ulp; sigmoid adds a
+        # sum and a division: 16 ulp bounds the difference between any two backends
+        np.testing.assert_allclose(out.numpy(), want, rtol=16 * EPS32)
     for fn in (tg.nn.functional.softmax, tg.nn.functional.log_softmax):
         assert fn(i).dtype == np.float32
     assert (i ** 2.0).dtype == np.float32 and (i ** 2).dtype == np.int32
