@@ -17,6 +17,7 @@ from conftest import backend_params
 import tinygrad_rnn as tg
 from tinygrad_rnn import cli
 from tinygrad_rnn.cuda_graph import GraphedStep
+from tinygrad_rnn.model import RNNLM
 from tinygrad_rnn.nn.functional import _as_indices, prechecked_indices
 from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged
 
@@ -197,10 +198,15 @@ def test_a_cpu_backend_or_adam_is_refused_with_the_reason(corpus):
 
 @pytest.mark.parametrize("extra", [{"momentum": 0.9}, {"weight_decay": 1e-4}])
 def test_sgd_with_momentum_or_weight_decay_is_refused(extra):
-    model = tg.nn.Linear(2, 2)
+    model = RNNLM(5, 4)
     optimizer = tg.optim.SGD(model.parameters(), lr=0.1, **extra)
     with pytest.raises(ValueError, match=f"replays plain SGD.*{next(iter(extra))}"):
         GraphedStep(lambda *a: a, model, optimizer, (2, 3), 5, record=lambda body: body)
+    plain = tg.optim.SGD(model.parameters(), lr=0.1)
+    graphed = GraphedStep(lambda *a: a, model, plain, (2, 3), 5, record=lambda body: body)
+    plain.load_state_dict(optimizer.state_dict())  # as a resumed checkpoint would
+    with pytest.raises(ValueError, match=f"replays plain SGD.*{next(iter(extra))}"):
+        graphed(np.zeros((2, 3), np.int64), np.zeros((2, 3), np.int64), fresh=True)
 
 
 def test_cli_names_the_problem_with_cuda_graph_on_the_cpu(corpus, capsys):

@@ -456,11 +456,21 @@ def test_sgd_momentum_resumes_from_its_state_dict_exactly():
 
 
 def test_sgd_loads_plain_sgd_state_with_momentum_starting_afresh():
+    """A state without momentum buffers (plain SGD's) zeroes them, after steps too."""
     plain = sgd_run(2, momentum=0.0)
-    params, state = sgd_run(0, state=(plain[0], {**plain[1], "momentum": np.asarray(0.5)}))
-    assert float(state["momentum"]) == 0.5
-    for key in ("momentum_buffer.0", "momentum_buffer.1"):
-        assert not state[key].any()
+    _, state = sgd_run(2, state=(plain[0], {**plain[1], "momentum": np.asarray(0.5)}))
+    tg.manual_seed(0)
+    model = tg.nn.Linear(3, 2)
+    opt = tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):  # buffers that are not zero
+        model.zero_grad()
+        (model(tg.Tensor(np.ones((1, 3)))) ** 2).sum().backward()
+        opt.step()
+    assert opt.momentum_buffer[0].any()
+    opt.load_state_dict({"lr": np.asarray(0.5)})  # a checkpoint from before momentum
+    assert (opt.lr, opt.momentum) == (0.5, 0.9)  # the state's lr, this optimizer's momentum
+    assert not any(b.any() for b in opt.momentum_buffer)
+    assert float(state["momentum"]) == 0.5 and state["momentum_buffer.0"].any()
 
 
 def test_sgd_argument_and_state_errors():
@@ -479,9 +489,12 @@ def test_sgd_argument_and_state_errors():
     with pytest.raises(ValueError, match=r"SGD state momentum_buffer.0 has shape \(2,\)"):
         opt.load_state_dict({**state, "momentum_buffer.0": np.zeros(2), "lr": np.asarray(5.0)})
     assert opt.lr == 0.1 and opt.momentum_buffer[0] is before  # a bad state changes nothing
+    adam = tg.optim.Adam(p, lr=0.1)
     with pytest.raises(ValueError, match="Adam state has no 'v.0' for parameter 0"):
-        adam = tg.optim.Adam(p)
         adam.load_state_dict({k: v for k, v in adam.state_dict().items() if k != "v.0"})
+    with pytest.raises(ValueError, match=r"Adam betas must be two numbers in \[0, 1\)"):
+        adam.load_state_dict({**adam.state_dict(), "betas": np.array([0.9, 2.0]), "lr": 5.0})
+    assert adam.lr == 0.1  # a bad state changes nothing
 
 
 def test_adam_load_state_dict_restores_every_hyper_parameter():

@@ -161,9 +161,11 @@ def test_a_python_int_keeps_an_integer_tensors_dtype(backend, int_dtype):
     with tg.no_grad():
         i += 1
     assert i.dtype == int_dtype
-    top = int(np.iinfo(int_dtype).max)
-    with pytest.raises(OverflowError, match=f"{top + 1} does not fit this tensor's dtype"):
-        i + (top + 1)
+    top = int(np.iinfo(int_dtype).max)  # one past it does not fit: it widens, never wraps
+    if top < np.iinfo(np.int64).max:  # (past int64, NumPy's int64 + uint64 is float64)
+        assert (i + (top + 1)).numpy().tolist() == [top + 3, top + 4, top + 5]
+    assert ((i == top + 1).numpy() == [False] * 3).all() and (i < top + 1).all()
+    assert (i / (top + 1)).dtype == np.float32 and (i > -1).all()
     assert (i + np.int64(1)).dtype == np.result_type(int_dtype, np.int64)  # a typed scalar
     b = tg.Tensor([True, False], backend=backend)
     assert (b + 1).dtype == np.int64  # bool meets int: the default int, as in PyTorch
@@ -789,15 +791,25 @@ def test_a_deleted_or_none_parameter_or_layer_leaves_the_registry():
 S = slice(None)
 
 
-@pytest.mark.parametrize("index", [(0, S, [0, 1]), (0, Ellipsis, [0, 1]), (0, S, [[0], [1]]),
-                                   (S, 0, S, [0, 1])])
-def test_an_int_and_an_array_apart_are_refused_where_numpy_and_pytorch_differ(backend, index):
-    """x[0, :, [0, 1]] is (2, 3) in NumPy and (3, 2) in PyTorch: refused, both ways."""
+@pytest.mark.parametrize("index", [
+    (0, S, [0, 1]),  # NumPy (2, 3, 2), PyTorch (3, 2, 2)
+    (0, Ellipsis, [0, 1]),
+    (0, S, [[0], [1]]),
+    (S, 0, S, [0, 1]),
+    (S, S, [1, 0], Ellipsis, [1, 0]),  # a ... of no axes parts arrays in NumPy only
+    (S, 0, S, Ellipsis, [1, 0]),
+])
+def test_an_index_numpy_and_pytorch_lay_out_differently_is_refused(backend, index):
+    """x[0, :, [0, 1]]: the int counts as an index array in NumPy, which then finds the
+    arrays apart and puts their axis first; PyTorch applies the int first. Refused, so
+    neither reading is guessed; in an assignment too, unless one value goes everywhere."""
     x = tg.Tensor(np.arange(48.0).reshape(2, 3, 4, 2), backend=backend)
     with pytest.raises(IndexError, match=r"index in two steps to say which, e.g. x\[0\]"):
         x[index]
-    with pytest.raises(IndexError, match="NumPy and PyTorch order the result's axes"):
-        x[index] = 0.0
+    with pytest.raises(IndexError, match="NumPy and PyTorch order the axes"):
+        x[index] = tg.Tensor(np.zeros(x.numpy()[index].shape), backend=backend)
+    x[index] = 7.0  # one value: where it goes does not depend on the order
+    assert (x.numpy()[index] == 7.0).all()
 
 
 @pytest.mark.parametrize("index, shape", [
@@ -807,6 +819,9 @@ def test_an_int_and_an_array_apart_are_refused_where_numpy_and_pytorch_differ(ba
     ((None, 0, [0, 1]), (1, 2, 4, 2)),
     (([0, 1], 0, [0, 1]), (2, 2)),
     ((S, [0, 1], S), (2, 2, 4, 2)),
+    ((0, S, S, np.int64(1)), (3, 4)),  # no index array: nothing to lay out
+    ((S, np.array(1), [0, 1]), (2, 2, 2)),  # a 0-d array is an int to both
+    ((Ellipsis, 0, [1, 0]), (2, 3, 2)),  # the ... stands for two axes, before the block
 ])
 def test_int_and_array_indices_where_numpy_and_pytorch_agree(backend, index, shape):
     """Shapes from PyTorch 2.13, which NumPy gives too; the values are NumPy's."""
@@ -843,8 +858,10 @@ def test_float_functions_of_integer_tensors_are_float32_as_in_pytorch(backend):
 def test_clamp_keeps_the_tensors_dtype_and_takes_only_numbers(backend):
     x = tg.Tensor([0.25, 2.0], backend=backend)  # float32
     assert x.clamp(np.float64(0.5)).dtype == np.float32  # as x + np.float64(0.5)
-    i = tg.Tensor([1, 5], backend=backend)
-    assert i.clamp(0, 3).dtype == np.int64
+    i = tg.Tensor(np.array([1, 5], dtype=np.int32), backend=backend)
+    assert i.clamp(np.int64(0), 3).dtype == np.int32
+    with pytest.raises(OverflowError, match="bounds -1, None do not fit this tensor's dtype uint8"):
+        tg.Tensor(np.array([1], dtype=np.uint8), backend=backend).clamp(-1)
     np.testing.assert_array_equal(i.clamp(0, 3).numpy(), [1, 3])
     clipped = i.clamp(1.5)  # a float bound makes floats, as in PyTorch
     assert clipped.dtype == np.float32

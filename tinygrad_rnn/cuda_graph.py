@@ -37,6 +37,13 @@ from .tensor import Tensor
 Step = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
+def _check_plain(optimizer: optim.SGD) -> None:
+    if optimizer.momentum or optimizer.weight_decay:
+        raise ValueError(
+            "a CUDA graph replays plain SGD (the fused update D2L trains with); this SGD "
+            f"has momentum={optimizer.momentum}, weight_decay={optimizer.weight_decay}")
+
+
 class GraphedStep:
     """``step`` for minibatches of shape ``(N, T)``, replayed from a CUDA graph.
 
@@ -60,10 +67,7 @@ class GraphedStep:
                 f"a CUDA graph replays the step as recorded, so it needs an optimizer whose "
                 f"update is all on the GPU: SGD; {type(optimizer).__name__} keeps its step "
                 f"count on the host")
-        if optimizer.momentum or optimizer.weight_decay:
-            raise ValueError(
-                "a CUDA graph replays plain SGD (the fused update D2L trains with); this SGD "
-                f"has momentum={optimizer.momentum}, weight_decay={optimizer.weight_decay}")
+        _check_plain(optimizer)
         self._step, self._optimizer = step, optimizer
         self._settings, self._vocab_size = settings, vocab_size
         self._backend = backend = optimizer.params[0]._backend
@@ -83,6 +87,7 @@ class GraphedStep:
         self._warm = False
 
     def __call__(self, X: np.ndarray, Y: np.ndarray, fresh: bool) -> Any:
+        _check_plain(self._optimizer)  # load_state_dict may have turned momentum on
         X, Y = np.asarray(X), np.asarray(Y)
         if X.shape != self._tokens.shape or Y.shape != X.shape:
             raise ValueError(

@@ -416,19 +416,19 @@ def describe_index(index: Any) -> str:
                            for p in parts) + "]"
 
 
-def backend_index(t: Tensor, index: Any) -> tuple[Any, bool]:
+def backend_index(t: Tensor, index: Any, check_layout: bool = True) -> tuple[Any, bool]:
     """``index`` with tensors, lists, tuples and ranges in it as ``t``'s backend arrays
     (own copies: a caller changing theirs later must not change a saved index), and
-    whether it is an advanced index."""
+    whether it is an advanced index. ``check_layout``: refuse an index whose result
+    NumPy and PyTorch lay out differently (:func:`_check_layout`)."""
     parts = index if isinstance(index, tuple) else (index,)
-    converted, arrays = [], []  # arrays: the positions of index arrays
-    for position, p in enumerate(parts):
+    converted, advanced = [], False
+    for p in parts:
         if isinstance(p, Tensor):
             t._check_same_backend(p, "indexing")
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index tensors must be integer or bool, got {p.dtype}")
-            p = p.data.copy()
-            arrays.append(position)
+            p, advanced = p.data.copy(), True
         elif not isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))):
             # lists, tuples, ranges, arrays (NumPy's, the backend's, array.array ...):
             # NumPy indexes with all of them as arrays, so the backward must scatter-add
@@ -439,31 +439,61 @@ def backend_index(t: Tensor, index: Any) -> tuple[Any, bool]:
                 p = p.copy()
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index arrays must be integer or bool, got {p.dtype}")
-            arrays.append(position)
+            advanced = True
         converted.append(p)
-    _check_axis_order(parts, arrays)
+    if advanced and check_layout:
+        _check_layout(converted, t.ndim)
     index = tuple(converted) if isinstance(index, tuple) or len(converted) != 1 else converted[0]
-    return index, bool(arrays)
+    return index, advanced
 
 
-def _check_axis_order(parts: tuple, arrays: list[int]) -> None:
-    """Refuse an index whose result NumPy and PyTorch lay out differently: an int and an
-    index array with a slice between them, as in ``x[0, :, [0, 1]]``. NumPy counts the
-    int with the arrays, finds them apart and puts their axes first, (2, 3) for x of
-    shape (2, 3, 4); PyTorch applies the int first and keeps the arrays' axes in place,
-    (3, 2). Either reading would surprise someone, so neither is guessed."""
-    ints = [i for i, p in enumerate(parts) if isinstance(p, (int, np.integer))]
-    if not ints or not arrays:
+def _check_layout(parts: list, ndim: int) -> None:
+    """Refuse an index whose result NumPy and PyTorch lay out differently.
+
+    Both put the axes of the index arrays (broadcast together) in one block: where the
+    first array stood if the arrays are side by side, else first. They differ in what
+    parts them. NumPy counts an int (or a 0-d array) as one of the arrays and any ``...``
+    as a separator; PyTorch applies the ints first, and a ``...`` that stands for no axis
+    separates nothing. So ``x[0, :, [0, 1]]`` is (2, 3) in NumPy for x of shape (2, 3, 4)
+    and (3, 2) in PyTorch. Either reading would surprise someone, so neither is guessed.
+    """
+    kinds: list[Any] = []  # per part: "int", "array", or the result axes a basic part makes
+    consumed = 0  # axes of x the parts use up (the Ellipsis takes the rest)
+    for p in parts:
+        is_mask = hasattr(p, "dtype") and p.dtype.kind == "b"
+        if p is None or isinstance(p, (bool, np.bool_)) or (is_mask and p.ndim == 0):
+            kinds.append(1)  # a new axis
+        elif isinstance(p, (int, np.integer)) or getattr(p, "ndim", None) == 0:
+            kinds.append("int")
+            consumed += 1
+        elif hasattr(p, "dtype"):
+            kinds.append("array")
+            consumed += p.ndim if is_mask else 1
+        elif isinstance(p, slice):
+            kinds.append(1)
+            consumed += 1
+        else:
+            kinds.append(p)  # the Ellipsis, sized once all is counted
+    sizes = [max(ndim - consumed, 0) if k is Ellipsis else k for k in kinds]
+
+    def block_position(members: list[int], separates: Any) -> int:
+        """Where the arrays' block lands: after the basic axes before it, or first."""
+        inside = range(members[0], members[-1] + 1)
+        if any(i not in members and separates(i) for i in inside):
+            return 0
+        return sum(n for n in sizes[:members[0]] if isinstance(n, int))
+
+    arrays = [i for i, k in enumerate(kinds) if k == "array"]
+    ints = [i for i, k in enumerate(kinds) if k == "int"]
+    if not arrays:  # ints and 0-d arrays alone make no block
         return
-    group = sorted(ints + arrays)
-    numpy_apart = group[-1] - group[0] + 1 != len(group)
-    torch_together = arrays[-1] - arrays[0] + 1 == len(arrays)
-    basic_before = any(i not in group for i in range(arrays[0]))
-    if numpy_apart and torch_together and basic_before:
+    numpy_at = block_position(sorted(arrays + ints), lambda i: kinds[i] not in ("int", "array"))
+    torch_at = block_position(arrays, lambda i: isinstance(sizes[i], int) and sizes[i] > 0)
+    if numpy_at != torch_at:
         raise IndexError(
-            "this index mixes an int and an index array with a slice, None or ... between "
-            "them (as x[0, :, [0, 1]]): NumPy and PyTorch order the result's axes "
-            "differently, so index in two steps to say which, e.g. x[0][:, [0, 1]]")
+            "NumPy and PyTorch order the axes of this index's result differently (an int, "
+            "or a ..., between index arrays and the other axes, as in x[0, :, [0, 1]]); "
+            "index in two steps to say which, e.g. x[0][:, [0, 1]]")
 
 
 def getitem(t: Tensor, index: Any) -> Tensor:

@@ -132,11 +132,11 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         self.momentum = _nonnegative("SGD momentum", momentum)
         self.weight_decay = _nonnegative("SGD weight_decay", weight_decay)
-        if not isinstance(nesterov, bool):
+        if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"SGD nesterov must be True or False, got {nesterov!r}")
         if nesterov and not self.momentum:
             raise ValueError("SGD nesterov=True needs a momentum > 0")
-        self.nesterov = nesterov
+        self.nesterov = bool(nesterov)
         self.buffers = ("momentum_buffer",) if self.momentum else ()
         super().__init__(params, lr)
 
@@ -177,10 +177,12 @@ class SGD(Optimizer):
                 "nesterov": np.asarray(self.nesterov)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a ``state_dict`` (also one of plain SGD, which has only ``lr``)."""
-        momentum = _nonnegative("SGD momentum", float(state.get("momentum", 0.0)))
-        weight_decay = _nonnegative("SGD weight_decay", float(state.get("weight_decay", 0.0)))
-        nesterov = bool(state.get("nesterov", False))
+        """Restore a ``state_dict``; one of plain SGD from before momentum existed has only
+        ``lr``, and keeps this optimizer's momentum, weight decay and Nesterov setting."""
+        momentum = _nonnegative("SGD momentum", float(state.get("momentum", self.momentum)))
+        weight_decay = _nonnegative(
+            "SGD weight_decay", float(state.get("weight_decay", self.weight_decay)))
+        nesterov = bool(state.get("nesterov", self.nesterov))
         if nesterov and not momentum:
             raise ValueError("SGD state has nesterov=True but no momentum")
         if momentum and "momentum_buffer.0" not in state:  # momentum starts afresh, as in PyTorch
@@ -188,6 +190,19 @@ class SGD(Optimizer):
                                  for i, p in enumerate(self.params)}}
         self._restore(state, ("momentum_buffer",) if momentum else ())
         self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
+
+
+def _adam_betas(betas: Any) -> tuple[float, float]:
+    pair = tuple(betas) if isinstance(betas, (tuple, list, np.ndarray)) else ()
+    if len(pair) != 2 or not all(_is_real(b) and 0 <= b < 1 for b in pair):
+        raise ValueError(f"Adam betas must be two numbers in [0, 1), got {betas!r}")
+    return float(pair[0]), float(pair[1])
+
+
+def _adam_eps(eps: Any) -> float:
+    if not _is_real(eps) or not eps >= 0:
+        raise ValueError(f"Adam eps must be a number >= 0, got {eps!r}")
+    return float(eps)
 
 
 class Adam(Optimizer):
@@ -205,13 +220,7 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         self.weight_decay = _nonnegative("Adam weight_decay", weight_decay)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(
-                _is_real(b) and 0 <= b < 1 for b in betas):
-            raise ValueError(f"Adam betas must be two numbers in [0, 1), got {betas!r}")
-        if not _is_real(eps) or not eps >= 0:
-            raise ValueError(f"Adam eps must be >= 0, got {eps}")
-        self.beta1, self.beta2 = (float(b) for b in betas)
-        self.eps = float(eps)
+        (self.beta1, self.beta2), self.eps = _adam_betas(betas), _adam_eps(eps)
         self.steps = [0] * len(self.params)
 
     def step(self) -> None:
@@ -251,11 +260,11 @@ class Adam(Optimizer):
             raise ValueError(
                 f"Adam state has step counts for {steps.size} parameters, this optimizer "
                 f"has {len(self.params)}")
-        weight_decay = _nonnegative("Adam weight_decay", float(state.get("weight_decay", 0.0)))
-        super().load_state_dict(state)
-        self.beta1, self.beta2 = (float(b) for b in state["betas"])
-        self.eps = float(state["eps"])
-        self.weight_decay = weight_decay
+        weight_decay = _nonnegative(
+            "Adam weight_decay", float(state.get("weight_decay", self.weight_decay)))
+        betas, eps = _adam_betas(state["betas"]), _adam_eps(float(state["eps"]))
+        super().load_state_dict(state)  # checks all it reads before it changes anything
+        (self.beta1, self.beta2), self.eps, self.weight_decay = betas, eps, weight_decay
         self.steps = [int(t) for t in steps]
 
 

@@ -47,6 +47,20 @@ _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__",
                  "true_divide": "__truediv__"}
 
 
+
+def _int_dtype(value: int, like: np.dtype) -> np.dtype:
+    """The dtype a Python int takes beside a tensor of dtype ``like``: ``like`` itself for
+    an integer tensor it fits (int32 * 2 is int32, as in PyTorch and NumPy 2); else the
+    narrowest of int64, uint64 and float64 that holds it, so ``u8 / 256`` and ``u8 == 300``
+    come out right instead of wrapping."""
+    if like.kind in "iu" and np.iinfo(like).min <= value <= np.iinfo(like).max:
+        return like
+    for dtype in (np.int64, np.uint64):
+        if np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.float64)
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode autograd.
 
@@ -245,7 +259,7 @@ class Tensor:
         graph is always kept (it goes with its tensors), so PyTorch's ``retain_graph``
         is accepted and changes nothing.
         """
-        if retain_graph not in (None, True, False):
+        if retain_graph is not None and not isinstance(retain_graph, (bool, np.bool_)):
             raise TypeError(f"backward(): retain_graph must be True or False, got {retain_graph!r}")
         if not self.requires_grad:
             raise RuntimeError(
@@ -311,14 +325,9 @@ class Tensor:
                 dtype = self.dtype
             elif isinstance(other, (float, np.floating)):
                 dtype = np.float32
-            elif kind in "iu" and isinstance(other, (bool, int)):
-                dtype = self.dtype
-                info = np.iinfo(dtype)
-                if not info.min <= other <= info.max:
-                    raise OverflowError(
-                        f"{other} does not fit this tensor's dtype {dtype} "
-                        f"([{info.min}, {info.max}]); convert the tensor with .astype() first")
-            else:  # a typed NumPy integer, or any number meeting a bool tensor
+            elif isinstance(other, int) and not isinstance(other, bool):
+                dtype = _int_dtype(other, self.dtype)
+            else:  # a typed NumPy integer, or a bool
                 dtype = None
             return Tensor._wrap(self._backend.asarray(other, dtype=dtype), self._backend)
         if other is None or isinstance(other, (str, bytes)):
@@ -420,12 +429,12 @@ class Tensor:
         return _ops.Neg.apply(self)
 
     def __pow__(self, exponent: Number) -> Tensor:
-        if isinstance(exponent, (bool, np.bool_, Tensor)) or not isinstance(
-                exponent, (int, float, np.integer, np.floating)):
+        if isinstance(exponent, Tensor) or not isinstance(
+                exponent, (int, float, np.integer, np.floating, np.bool_)):
             raise TypeError(
                 f"tensor ** exponent needs a Python number exponent, got {type(exponent).__name__}"
             )
-        exponent = int(exponent) if isinstance(exponent, (int, np.integer)) else float(exponent)
+        exponent = float(exponent) if isinstance(exponent, (float, np.floating)) else int(exponent)
         return _ops.Pow.apply(self, exponent=exponent)
 
     def __matmul__(self, other: Any) -> Tensor:
@@ -485,7 +494,8 @@ class Tensor:
         if not np.can_cast(value.dtype, self.dtype, "same_kind"):
             raise TypeError(f"{what}: a {value.dtype} value cannot be stored in a {self.dtype} "
                             "tensor")
-        index, _ = _ops.backend_index(self, index)
+        # one value written everywhere: the order of the result's axes does not matter
+        index, _ = _ops.backend_index(self, index, check_layout=value.size != 1)
         try:
             self.data[index] = value.data
         except ValueError as e:  # NumPy's and CuPy's words differ: say it in ours
@@ -590,8 +600,13 @@ class Tensor:
                     b, (int, float, np.integer, np.floating)):
                 raise TypeError(f"clamp's bounds must be numbers, got {b!r} (for a bound "
                                 "per element, compose: x - (x - hi).relu())")
-        x = self._floats() if any(isinstance(b, (float, np.floating)) for b in bounds) else self
-        lo, hi = (None if b is None else x._lift(b).data for b in (min, max))
+        floats = any(isinstance(b, (float, np.floating)) for b in bounds)
+        x = self._floats() if floats else self
+        lo, hi = (None if b is None else x._lift(float(b) if floats else int(b)).data
+                  for b in (min, max))
+        if any(b is not None and b.dtype != x.dtype for b in (lo, hi)):
+            raise OverflowError(f"clamp's bounds {min}, {max} do not fit this tensor's dtype "
+                                f"{x.dtype}; convert the tensor with .astype() first")
         return _ops.Clip.apply(x, lo=lo, hi=hi)
 
     def sqrt(self) -> Tensor:
