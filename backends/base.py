@@ -117,6 +117,7 @@ class Backend:
             xp.add.at(out, index, values)  # raises NumPy's IndexError
             return out
         width = out.size // n
+        rows = rows.astype(np.int64, copy=False)  # row * width would wrap in int8 or uint16
         flat = (rows % n)[:, None] * width + xp.arange(width)
         xp.add.at(out.reshape(-1), flat.reshape(-1), values.reshape(-1))
         return out
@@ -210,7 +211,7 @@ class Backend:
         for a in arrays:
             a = a.ravel().astype(np.float64, copy=False)
             total = total + xp.vdot(a, a)
-        return total
+        return xp.asarray(total)  # NumPy's 0-d + scalar is a scalar, not an array
 
     # ------------------------------------------------- updates of many arrays
     def clip_by_global_norm(self, grads: list, max_norm: float) -> Any:

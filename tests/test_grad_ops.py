@@ -243,6 +243,24 @@ def test_getitem_repeated_index_sums(backend, n, repeats, seed):
     np.testing.assert_array_equal(x.grad.numpy(), expected)
 
 
+@pytest.mark.parametrize("dtype, rows", [
+    (np.uint8, [20, 3, 20]),  # 20 * width wraps in uint8
+    (np.int8, [100, -3]),  # -3 % 200 does not fit int8
+    (np.int16, [1000, 5]),
+    (np.uint16, [1000, 999]),
+    (np.uint64, [1, 3]),
+])
+def test_row_gather_gradient_with_small_or_unsigned_index_dtypes(backend, dtype, rows):
+    """The backward of W[rows] (an embedding lookup) lands on exactly the rows picked,
+    whatever the index dtype: row * width must not be computed in it."""
+    V, width = 2000, 100
+    W = tg.Tensor(np.zeros((V, width)), backend=backend, requires_grad=True)
+    W[np.array(rows, dtype=dtype)].sum().backward()
+    want = np.zeros((V, width))
+    np.add.at(want, np.array(rows), 1.0)
+    np.testing.assert_array_equal(W.grad.numpy(), want)
+
+
 @st.composite
 def cat_case(draw):
     ndim = draw(st.integers(1, 3))
