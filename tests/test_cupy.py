@@ -729,3 +729,21 @@ def test_adam_and_clamp_after_moving_a_model_to_the_gpu():
     got = adam_steps_moving("cupy", clamp=True)[0].state_dict()
     for key in want:  # cuBLAS may sum in another order: float32, 4-term products
         np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6)
+
+
+@needs_gpu
+@pytest.mark.parametrize("make", [lambda ps: tg.optim.Adam(ps, lr=0.1),
+                                  lambda ps: tg.optim.SGD(ps, lr=0.1, momentum=0.9)])
+def test_optimizer_state_loaded_after_moving_the_model_to_the_gpu(make):
+    """Made on the CPU, the model moved to the GPU, then a state loaded: the buffers go
+    where the parameters now are, and a step runs there."""
+    model = tg.nn.Linear(3, 2)
+    opt = make(model.parameters())
+    state = opt.state_dict()
+    model.to("cupy")
+    opt.load_state_dict(state)
+    model(tg.Tensor(np.ones((4, 3)), backend="cupy")).sum().backward()
+    opt.step()
+    assert all(p.backend == "cupy" for p in opt.params)
+    assert all(isinstance(b, tg.backends.get("cupy").xp.ndarray)
+               for name in opt.buffers for b in getattr(opt, name))

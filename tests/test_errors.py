@@ -377,6 +377,14 @@ def test_function_apply_takes_tensors():
     (lambda x: tg.optim.clip_grad_norm([x.numpy()], 1.0), "takes tensors .* got a ndarray"),
     (lambda x: tg.optim.SGD([x], lr="0.1"), "learning rate must be a number, got '0.1'"),
     (lambda x: tg.optim.Adam([x], betas=0.9), r"betas must be two numbers in \[0, 1\)"),
+    (lambda x: tg.optim.Adam([x], betas=(0.9, 0.99, 0.5)), "betas must be two numbers"),
+    (lambda x: tg.optim.SGD([x], lr=True), "learning rate must be a number, got True"),
+    (lambda x: tg.optim.SGD([x], lr=0.1, momentum=True), "SGD momentum must be a number"),
+    (lambda x: tg.optim.SGD([x], lr=0.1, weight_decay=np.True_), "weight_decay must be a num"),
+    (lambda x: x.sum(0, keepdims=1), "keepdims must be True or False, got 1"),
+    (lambda x: x.argmax(0, keepdims="yes"), "keepdims must be True or False, got 'yes'"),
+    (lambda x: tg.Tensor(np.ones((3, 2), np.int32)).min(0, keepdims=1), "keepdims must be"),
+    (lambda x: (x * 2).backward(np.ones((3, 2), np.complex64)), "must be real numbers"),
 ])
 def test_loose_arguments_get_a_clear_error(call, message):
     x = tg.Tensor(np.ones((3, 2)), requires_grad=True)

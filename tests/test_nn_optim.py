@@ -461,14 +461,16 @@ def test_sgd_loads_plain_sgd_state_with_momentum_starting_afresh():
     _, state = sgd_run(2, state=(plain[0], {**plain[1], "momentum": np.asarray(0.5)}))
     tg.manual_seed(0)
     model = tg.nn.Linear(3, 2)
-    opt = tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt = tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01,
+                       nesterov=True)
     for _ in range(2):  # buffers that are not zero
         model.zero_grad()
         (model(tg.Tensor(np.ones((1, 3)))) ** 2).sum().backward()
         opt.step()
     assert opt.momentum_buffer[0].any()
     opt.load_state_dict({"lr": np.asarray(0.5)})  # a checkpoint from before momentum
-    assert (opt.lr, opt.momentum) == (0.5, 0.9)  # the state's lr, this optimizer's momentum
+    # the state's lr, this optimizer's momentum, weight decay and Nesterov setting
+    assert (opt.lr, opt.momentum, opt.weight_decay, opt.nesterov) == (0.5, 0.9, 0.01, True)
     assert not any(b.any() for b in opt.momentum_buffer)
     assert float(state["momentum"]) == 0.5 and state["momentum_buffer.0"].any()
 
@@ -586,3 +588,45 @@ def test_train_and_eval_set_the_flag_everywhere():
 
 def test_clip_grad_norm_has_pytorchs_name_too():
     assert tg.optim.clip_grad_norm_ is tg.optim.clip_grad_norm
+
+
+def test_optimizer_state_edge_cases():
+    """Loaded buffers take the parameter's dtype; a momentum step counts as an in-place
+    change; a state with nesterov but no momentum, or a bad buffer, changes nothing; Adam
+    keeps its weight decay when an old state has none, and per-parameter step counts."""
+    p = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
+    opt = tg.optim.SGD([p], lr=0.1)
+    opt.load_state_dict({"lr": np.asarray(0.1), "momentum": np.asarray(0.9)})
+    assert opt.state_dict()["momentum_buffer.0"].dtype == np.float32
+    p.grad = tg.Tensor(np.ones(3, np.float32))
+    before = p._version.count
+    opt.step()
+    assert p._version.count == before + 1
+
+    plain = tg.optim.SGD([p], lr=0.1)
+    with pytest.raises(ValueError, match="nesterov=True but no momentum"):
+        plain.load_state_dict({"lr": 0.1, "momentum": 0.0, "nesterov": True})
+    with pytest.raises(ValueError, match=r"momentum_buffer.0 has shape \(4,\)"):
+        plain.load_state_dict({"lr": 0.1, "momentum": 0.9, "momentum_buffer.0": np.zeros(4)})
+    assert plain.momentum == 0.0 and plain.buffers == ()
+    plain.step()  # still plain SGD
+
+    tg.optim.Adam([p], eps=0.0)  # as PyTorch allows
+    adam = tg.optim.Adam([p], weight_decay=0.1)
+    state = adam.state_dict()
+    del state["weight_decay"]
+    adam.load_state_dict(state)
+    assert adam.weight_decay == 0.1
+
+    q = tg.Tensor(np.ones(2), requires_grad=True)
+    two = tg.optim.Adam([p, q])
+    two.step()  # p has a .grad, q has none
+    again = tg.optim.Adam([p, q])
+    again.load_state_dict(two.state_dict())
+    assert again.steps == [1, 0]
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_global_norm_sq_is_a_0d_array(name):
+    total = tg.backends.get(name).global_norm_sq([np.ones(3, np.float32), np.ones(2)])
+    assert isinstance(total, np.ndarray) and total.shape == () and float(total) == 5.0

@@ -169,6 +169,9 @@ def test_a_python_int_keeps_an_integer_tensors_dtype(backend, int_dtype):
     assert (i + np.int64(1)).dtype == np.result_type(int_dtype, np.int64)  # a typed scalar
     b = tg.Tensor([True, False], backend=backend)
     assert (b + 1).dtype == np.int64  # bool meets int: the default int, as in PyTorch
+    assert (b * True).dtype == np.bool_
+    i = tg.Tensor(np.array([1], dtype=int_dtype), backend=backend)
+    assert (i * int(np.iinfo(int_dtype).max)).dtype == int_dtype  # the largest that fits
 
 
 def test_a_linear_layer_on_integer_input_stays_float32(backend):
@@ -798,6 +801,7 @@ S = slice(None)
     (S, 0, S, [0, 1]),
     (S, S, [1, 0], Ellipsis, [1, 0]),  # a ... of no axes parts arrays in NumPy only
     (S, 0, S, Ellipsis, [1, 0]),
+    (0, Ellipsis, np.ones((4, 2), bool)),  # NumPy (8, 3), PyTorch (3, 8)
 ])
 def test_an_index_numpy_and_pytorch_lay_out_differently_is_refused(backend, index):
     """x[0, :, [0, 1]]: the int counts as an index array in NumPy, which then finds the
@@ -810,6 +814,9 @@ def test_an_index_numpy_and_pytorch_lay_out_differently_is_refused(backend, inde
         x[index] = tg.Tensor(np.zeros(x.numpy()[index].shape), backend=backend)
     x[index] = 7.0  # one value: where it goes does not depend on the order
     assert (x.numpy()[index] == 7.0).all()
+    thin = tg.Tensor(np.zeros((2, 1, 4)), backend=backend)
+    with pytest.raises(IndexError, match="NumPy and PyTorch order the axes"):
+        thin[0, :, [0, 1]] = np.ones((2, 1))  # two values: their order matters
 
 
 @pytest.mark.parametrize("index, shape", [
@@ -822,6 +829,8 @@ def test_an_index_numpy_and_pytorch_lay_out_differently_is_refused(backend, inde
     ((0, S, S, np.int64(1)), (3, 4)),  # no index array: nothing to lay out
     ((S, np.array(1), [0, 1]), (2, 2, 2)),  # a 0-d array is an int to both
     ((Ellipsis, 0, [1, 0]), (2, 3, 2)),  # the ... stands for two axes, before the block
+    ((S, Ellipsis, np.ones((4, 2), bool)), (2, 3, 8)),  # a 2-d mask uses up two axes
+    ((np.array(True), S, [0, 1]), (2, 2, 4, 2)),  # a 0-d mask is not an int
 ])
 def test_int_and_array_indices_where_numpy_and_pytorch_agree(backend, index, shape):
     """Shapes from PyTorch 2.13, which NumPy gives too; the values are NumPy's."""
@@ -853,6 +862,11 @@ def test_float_functions_of_integer_tensors_are_float32_as_in_pytorch(backend):
     with pytest.raises(ValueError, match="integers to negative integer powers are not allowed"):
         i ** -1
     assert (i ** -1.0).dtype == np.float32
+    assert (i ** 0).dtype == np.int32 and (i ** 0).numpy().tolist() == [1, 1, 1]
+    f = tg.Tensor([2.0, 3.0], backend=backend)
+    assert (f ** np.True_).numpy().tolist() == [2.0, 3.0]  # a bool exponent is 1, as in NumPy
+    for fn in (tg.nn.functional.softmax, tg.nn.functional.log_softmax):
+        assert fn(tg.Tensor([[True, False]], backend=backend)).dtype == np.float32
 
 
 def test_clamp_keeps_the_tensors_dtype_and_takes_only_numbers(backend):
@@ -866,6 +880,8 @@ def test_clamp_keeps_the_tensors_dtype_and_takes_only_numbers(backend):
     clipped = i.clamp(1.5)  # a float bound makes floats, as in PyTorch
     assert clipped.dtype == np.float32
     np.testing.assert_array_equal(clipped.numpy(), [1.5, 5.0])
+    mixed = tg.Tensor([0, 1, 2], backend=backend).clamp(0, 1.5)  # either bound a float
+    assert mixed.dtype == np.float32 and mixed.numpy().tolist() == [0.0, 1.0, 1.5]
     for bound in (tg.Tensor([0.5, 3.0], backend=backend), "a", True):
         with pytest.raises(TypeError, match="clamp's bounds must be numbers"):
             x.clamp(bound)
