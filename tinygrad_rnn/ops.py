@@ -441,7 +441,7 @@ def backend_index(t: Tensor, index: Any, check_layout: bool = True) -> tuple[Any
                 raise TypeError(f"index arrays must be integer or bool, got {p.dtype}")
             advanced = True
         converted.append(p)
-    if advanced and check_layout:
+    if advanced and check_layout and len(converted) > 1:  # one part: a single block
         _check_layout(converted, t.ndim)
     index = tuple(converted) if isinstance(index, tuple) or len(converted) != 1 else converted[0]
     return index, advanced
