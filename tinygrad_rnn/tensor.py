@@ -47,7 +47,6 @@ _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__",
                  "true_divide": "__truediv__"}
 
 
-
 def _int_dtype(value: int, like: np.dtype) -> np.dtype:
     """The dtype a Python int takes beside a tensor of dtype ``like``: ``like`` itself for
     an integer tensor it fits (int32 * 2 is int32, as in PyTorch and NumPy 2); else the
@@ -312,9 +311,9 @@ class Tensor:
 
     # ---------------------------------------------------------- lifting scalars
     def _lift(self, other: Any) -> Tensor:
-        """``other`` as a tensor on this backend. A Python number takes this tensor's
-        dtype where it is of the same kind or lower (an int on an int32 tensor stays
-        int32, as in PyTorch and NumPy 2); a float on an integer tensor is float32."""
+        """``other`` as a tensor on this backend. A Python float takes a float tensor's
+        dtype, and is float32 beside an integer one; a Python int takes the dtype as
+        :func:`_int_dtype` says (int32 * 2 is int32, as in PyTorch and NumPy 2)."""
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (complex, np.complexfloating)):
