@@ -264,14 +264,20 @@ def test_adam_loads_a_single_step_count_and_checks_betas():
 @pytest.mark.parametrize("index", [(slice(None), (0, 0, 2)), ((1, 1),), (range(2), 1),
                                    (slice(None), [])])
 def test_a_tuple_or_range_inside_an_index_scatter_adds_its_repeats(backend, index):
-    a = np.arange(6.0).reshape(2, 3)
-    x = tg.Tensor(a, dtype="float64", requires_grad=True, backend=backend)
+    index_as_numpy(np.arange(6.0).reshape(2, 3), index, backend)
+
+
+def index_as_numpy(data: np.ndarray, index, backend) -> tg.Tensor:
+    """``x[index]`` has NumPy's values, and its gradient adds 1 wherever an element was
+    picked, once per pick (repeats included); returns ``x[index]``."""
+    x = tg.Tensor(data, dtype="float64", requires_grad=True, backend=backend)
     y = x[index]
-    np.testing.assert_array_equal(y.numpy(), a[index])
+    np.testing.assert_array_equal(y.numpy(), data[index])
     y.sum().backward()
-    want = np.zeros_like(a)
+    want = np.zeros_like(data)
     np.add.at(want, index, 1.0)
     np.testing.assert_array_equal(x.grad.numpy(), want)
+    return y
 
 
 # --------------------------------------------------------------------- edges
@@ -834,15 +840,7 @@ def test_an_index_numpy_and_pytorch_lay_out_differently_is_refused(backend, inde
 ])
 def test_int_and_array_indices_where_numpy_and_pytorch_agree(backend, index, shape):
     """Shapes from PyTorch 2.13, which NumPy gives too; the values are NumPy's."""
-    data = np.arange(48.0).reshape(2, 3, 4, 2)
-    x = tg.Tensor(data, backend=backend, requires_grad=True)
-    y = x[index]
-    assert y.shape == shape
-    np.testing.assert_array_equal(y.numpy(), data[index])
-    y.sum().backward()
-    want = np.zeros_like(data)
-    np.add.at(want, index, 1.0)
-    np.testing.assert_array_equal(x.grad.numpy(), want)
+    assert index_as_numpy(np.arange(48.0).reshape(2, 3, 4, 2), index, backend).shape == shape
 
 
 def test_float_functions_of_integer_tensors_are_float32_as_in_pytorch(backend):
