@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import backends as _backends
+from .ops import as_flag
 from .tensor import Tensor
 
 
@@ -59,17 +60,17 @@ class Optimizer:
     def _zero_buffers(self) -> None:
         for name in self.buffers:
             setattr(self, name, [p._backend.xp.zeros_like(p.data) for p in self.params])
-        self._where = [p._backend for p in self.params]  # where parameter i's buffers live
+        self._buffer_backends = [p._backend for p in self.params]  # where each one's live
 
     def _buffers_of(self, i: int) -> tuple[Any, ...]:
         """Parameter i's buffers, on its backend: ``Module.to()`` may have moved the
         parameter since they were made (PyTorch's optimizer state follows it too)."""
-        p, old = self.params[i], self._where[i]
+        p, old = self.params[i], self._buffer_backends[i]
         lists = [getattr(self, name) for name in self.buffers]
         if p._backend is not old:
             for arrays in lists:
                 arrays[i] = p._backend.asarray(old.to_numpy(arrays[i]))
-            self._where[i] = p._backend
+            self._buffer_backends[i] = p._backend
         return tuple(arrays[i] for arrays in lists)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -93,7 +94,7 @@ class Optimizer:
         self.buffers = buffers
         for name, arrays in staged.items():
             setattr(self, name, arrays)
-        self._where = [p._backend for p in self.params]
+        self._buffer_backends = [p._backend for p in self.params]
 
     def _buffer_in(self, state: dict[str, Any], name: str, i: int) -> Any:
         p, key = self.params[i], f"{name}.{i}"
@@ -132,18 +133,17 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         self.momentum = _nonnegative("SGD momentum", momentum)
         self.weight_decay = _nonnegative("SGD weight_decay", weight_decay)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"SGD nesterov must be True or False, got {nesterov!r}")
-        if nesterov and not self.momentum:
+        self.nesterov = as_flag(nesterov, "SGD nesterov")
+        if self.nesterov and not self.momentum:
             raise ValueError("SGD nesterov=True needs a momentum > 0")
-        self.nesterov = bool(nesterov)
         self.buffers = ("momentum_buffer",) if self.momentum else ()
         super().__init__(params, lr)
 
     def step(self) -> None:
         """One update, in place, of each parameter that has a ``.grad``."""
-        if self.momentum or self.weight_decay:
-            return self._step_with_momentum_or_decay()
+        if self.momentum or self.weight_decay:  # the fused sgd_update has neither
+            self._step_with_momentum_or_decay()
+            return
         by_backend: dict = {}  # one backend call for all parameters (one GPU launch)
         for p in self.params:
             if p.grad is not None:
@@ -199,12 +199,6 @@ def _adam_betas(betas: Any) -> tuple[float, float]:
     return float(pair[0]), float(pair[1])
 
 
-def _adam_eps(eps: Any) -> float:
-    if not _is_real(eps) or not eps >= 0:
-        raise ValueError(f"Adam eps must be a number >= 0, got {eps!r}")
-    return float(eps)
-
-
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with bias-corrected first and second moments ``m``, ``v``;
     ``weight_decay`` adds ``weight_decay · p`` to the gradient first (PyTorch's L2 penalty).
@@ -220,7 +214,7 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         self.weight_decay = _nonnegative("Adam weight_decay", weight_decay)
-        (self.beta1, self.beta2), self.eps = _adam_betas(betas), _adam_eps(eps)
+        (self.beta1, self.beta2), self.eps = _adam_betas(betas), _nonnegative("Adam eps", eps)
         self.steps = [0] * len(self.params)
 
     def step(self) -> None:
@@ -262,7 +256,7 @@ class Adam(Optimizer):
                 f"has {len(self.params)}")
         weight_decay = _nonnegative(
             "Adam weight_decay", float(state.get("weight_decay", self.weight_decay)))
-        betas, eps = _adam_betas(state["betas"]), _adam_eps(float(state["eps"]))
+        betas, eps = _adam_betas(state["betas"]), _nonnegative("Adam eps", float(state["eps"]))
         super().load_state_dict(state)  # checks all it reads before it changes anything
         (self.beta1, self.beta2), self.eps, self.weight_decay = betas, eps, weight_decay
         self.steps = [int(t) for t in steps]

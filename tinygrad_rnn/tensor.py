@@ -258,8 +258,8 @@ class Tensor:
         graph is always kept (it goes with its tensors), so PyTorch's ``retain_graph``
         is accepted and changes nothing.
         """
-        if retain_graph is not None and not isinstance(retain_graph, (bool, np.bool_)):
-            raise TypeError(f"backward(): retain_graph must be True or False, got {retain_graph!r}")
+        if retain_graph is not None:
+            _ops.as_flag(retain_graph, "backward(): retain_graph")
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require grad: none of its "
@@ -311,16 +311,16 @@ class Tensor:
 
     # ---------------------------------------------------------- lifting scalars
     def _lift(self, other: Any) -> Tensor:
-        """``other`` as a tensor on this backend. A Python float takes a float tensor's
-        dtype, and is float32 beside an integer one; a Python int takes the dtype as
-        :func:`_int_dtype` says (int32 * 2 is int32, as in PyTorch and NumPy 2)."""
+        """``other`` as a tensor on this backend. Beside a float tensor any number takes
+        its dtype; beside an integer or bool tensor a float is float32, a Python int takes
+        :func:`_int_dtype`'s dtype (int32 * 2 is int32), and a NumPy scalar or a bool
+        keeps its own."""
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (complex, np.complexfloating)):
             raise TypeError(f"complex numbers are not supported, got {other!r}")
         if isinstance(other, (bool, int, float, np.number)):
-            kind = self.dtype.kind
-            if kind == "f":
+            if self.dtype.kind == "f":
                 dtype = self.dtype
             elif isinstance(other, (float, np.floating)):
                 dtype = np.float32
@@ -433,8 +433,12 @@ class Tensor:
             raise TypeError(
                 f"tensor ** exponent needs a Python number exponent, got {type(exponent).__name__}"
             )
-        exponent = float(exponent) if isinstance(exponent, (float, np.floating)) else int(exponent)
-        return _ops.Pow.apply(self, exponent=exponent)
+        if isinstance(exponent, (float, np.floating)):  # float powers make floats: float32
+            return _ops.Pow.apply(self._floats(), exponent=float(exponent))
+        if self.dtype.kind != "f" and exponent < 0:
+            raise ValueError("integers to negative integer powers are not allowed (as in "
+                             "PyTorch); make the tensor float first, or use a float exponent")
+        return _ops.Pow.apply(self, exponent=int(exponent))
 
     def __matmul__(self, other: Any) -> Tensor:
         return _ops.matmul(self, self._lift(other))
@@ -494,16 +498,16 @@ class Tensor:
             raise TypeError(f"{what}: a {value.dtype} value cannot be stored in a {self.dtype} "
                             "tensor")
         # one value written everywhere: the order of the result's axes does not matter
-        index, _ = _ops.backend_index(self, index, check_layout=value.size != 1)
+        index, _ = _indexing.backend_index(self, index, check_layout=value.size != 1)
         try:
             self.data[index] = value.data
         except ValueError as e:  # NumPy's and CuPy's words differ: say it in ours
             raise ValueError(
                 f"{what}: a value of shape {value.shape} does not fit "
-                f"x{_ops.describe_index(index)} of a tensor of shape {self.shape} ({e})"
+                f"x{_indexing.describe_index(index)} of a tensor of shape {self.shape} ({e})"
             ) from None
         except IndexError as e:
-            raise IndexError(f"{what}: index {_ops.describe_index(index)} into shape "
+            raise IndexError(f"{what}: index {_indexing.describe_index(index)} into shape "
                              f"{self.shape}: {e}") from None
         self._version.count += 1
 
@@ -543,8 +547,9 @@ class Tensor:
             if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
                 raise TypeError(f"argmax takes one axis (an int) or None, got {axis!r}")
             axis = _ops.normalize_axes(axis, self.ndim)[0]
-        if self.shape[axis] == 0 if axis is not None else self.size == 0:
-            raise ValueError(f"argmax of an empty tensor of shape {self.shape} along axis {axis}")
+        if (self.size if axis is None else self.shape[axis]) == 0:
+            where = "" if axis is None else f" along axis {axis}"
+            raise ValueError(f"argmax of an empty tensor of shape {self.shape}{where}")
         out = self._backend.xp.argmax(self.data, axis=axis, keepdims=keepdims)
         return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
 
@@ -601,8 +606,9 @@ class Tensor:
                                 "per element, compose: x - (x - hi).relu())")
         floats = any(isinstance(b, (float, np.floating)) for b in bounds)
         x = self._floats() if floats else self
-        lo, hi = (None if b is None else x._lift(float(b) if floats else int(b)).data
-                  for b in (min, max))
+        # each bound as a 0-d array of x's dtype (an int that does not fit lifts wider)
+        lo = None if min is None else x._lift(min if floats else int(min)).data
+        hi = None if max is None else x._lift(max if floats else int(max)).data
         if any(b is not None and b.dtype != x.dtype for b in (lo, hi)):
             raise OverflowError(f"clamp's bounds {min}, {max} do not fit this tensor's dtype "
                                 f"{x.dtype}; convert the tensor with .astype() first")
@@ -660,4 +666,5 @@ class Tensor:
         return self.transpose()
 
 
-from . import ops as _ops  # noqa: E402  (ops builds on Tensor, so it comes last)
+from . import indexing as _indexing  # noqa: E402  (both build on Tensor, so they come last)
+from . import ops as _ops  # noqa: E402

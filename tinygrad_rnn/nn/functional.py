@@ -29,7 +29,7 @@ def prechecked_indices() -> Iterator[None]:
         _PRECHECKED.reset(token)
 
 
-def _tensor(x: Any, fn: str, what: str) -> Tensor:
+def _expect_tensor(x: Any, fn: str, what: str) -> Tensor:
     """``x`` if it is a Tensor, else a TypeError naming the function and the argument."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{fn} expects {what} as a Tensor, got {type(x).__name__}; wrap it "
@@ -85,21 +85,21 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
     Equal to ``one_hot(indices, V) @ weight`` without building the one-hot matrix;
     the backward scatter-adds into the picked rows.
     """
-    weight = _tensor(weight, "embedding", "weight")
+    weight = _expect_tensor(weight, "embedding", "weight")
     indices = _as_indices(indices, weight.shape[0], "embedding indices", like=weight)
     return getitem(weight, indices)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``axis``, shifted by the (detached) max so it cannot overflow."""
-    x = _tensor(x, "log_softmax", "x")._floats()
+    x = _expect_tensor(x, "log_softmax", "x")._floats()
     shifted = x - x.max(axis=axis, keepdims=True).detach()
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``axis``, computed stably."""
-    x = _tensor(x, "softmax", "x")._floats()
+    x = _expect_tensor(x, "softmax", "x")._floats()
     e = (x - x.max(axis=axis, keepdims=True).detach()).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -112,7 +112,7 @@ def cross_entropy(logits: Tensor, targets: Any, reduction: str = "mean") -> Tens
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    logits = _tensor(logits, "cross_entropy", "logits")
+    logits = _expect_tensor(logits, "cross_entropy", "logits")
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     if logits.dtype.kind != "f":
@@ -130,7 +130,8 @@ def mse_loss(pred: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Squared error ``(pred - target)²``, averaged (``'mean'``), summed or per element."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    target = _tensor(pred, "mse_loss", "pred")._lift(target)
+    pred = _expect_tensor(pred, "mse_loss", "pred")
+    target = pred._lift(target)
     if target.shape != pred.shape:
         raise ValueError(
             f"mse_loss: pred shape {pred.shape} and target shape {target.shape} differ")

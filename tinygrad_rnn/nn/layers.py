@@ -110,14 +110,14 @@ class RNN(Module):
             if X.dtype.kind not in "iu":
                 X = Tensor(X, dtype=self.W_xh.dtype, backend=self.W_xh._backend)
         tokens = X.dtype.kind in "iu"
-        T, N = self._check_input(X, tokens)
+        _, N = self._check_input(X, tokens)
         if tokens:  # ids from the host are checked there, before they move (no GPU wait)
             X = _as_indices(X, self.input_size, "RNN token ids", like=self.W_xh)
         H0 = self.begin_state(N) if H0 is None else H0
         if not isinstance(H0, Tensor):
             raise TypeError(f"RNN: the state H0 must be a Tensor of shape ({N}, "
                             f"{self.hidden_size}), got {type(H0).__name__}")
-        if H0.dtype != self.W_hh.dtype:  # fused and composed would disagree on the result's
+        if H0.dtype != self.W_hh.dtype:  # else fused and composed give different dtypes
             raise TypeError(f"RNN: H0 is {H0.dtype} but the weights are {self.W_hh.dtype}; "
                             f"cast it with H0.astype({str(self.W_hh.dtype)!r})")
         if H0.shape != (N, self.hidden_size):
