@@ -107,6 +107,10 @@ class Function(ABC):
     """
 
     inputs: tuple[Tensor, ...] = ()
+    #: The VersionCounters of what backward() reads, and their counts when it was saved:
+    #: backward() refuses to run if any count has moved (an in-place change since).
+    counters: tuple[VersionCounter, ...] = ()
+    versions: tuple[int, ...] = ()
     #: The output may be a view of the first input (reshape, transpose, basic indexing).
     view_of_input = False
     #: backward() reads the inputs' arrays (Mul, MatMul, ...): their changes are watched.
