@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -583,6 +584,44 @@ def test_atomic_write_stages_a_hidden_file_next_to_the_target(tmp_path):
         [p.name for p in target.parent.iterdir()]), suffix=".png")
     (names,) = during
     assert len(names) == 1 and names[0].startswith(".plot.png.") and names[0].endswith(".png")
+
+
+def test_atomic_write_refuses_a_directory_or_a_read_only_file_and_follows_a_link(
+        tmp_path, monkeypatch):
+    """As ``open(path, "wb")``: a directory is refused, a read-only file too (checked with
+    os.access, which root passes, so it is faked here), and a symlink is written through."""
+    with pytest.raises(IsADirectoryError, match=f"cannot write {tmp_path}: it is a directory"):
+        checkpoint.atomic_write(tmp_path, lambda f: f.write(b"x"))
+    target, link = tmp_path / "target.bin", tmp_path / "link.bin"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    checkpoint.atomic_write(link, lambda f: f.write(b"new"))
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError, match="target.bin: the file is read-only"):
+        checkpoint.atomic_write(target, lambda f: f.write(b"x"))
+    assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [link, target]
+
+
+def test_checkpoint_save_and_load_refuse_what_would_not_round_trip(tmp_path):
+    params = {"W": np.ones(2)}
+    with pytest.raises(checkpoint.CheckpointError, match="meta has format 'x'"):
+        checkpoint.save(tmp_path / "a.npz", params, ["a"], {"format": "x"})
+    with pytest.raises(checkpoint.CheckpointError, match="token ends in NUL"):
+        checkpoint.save(tmp_path / "a.npz", params, ["a", "b\0"], {})
+    assert not list(tmp_path.iterdir())
+    flat = tmp_path / "flat.npz"
+    np.savez(flat, vocab=np.array("a"), meta=np.array(json.dumps({"format": checkpoint.FORMAT})))
+    with pytest.raises(checkpoint.CheckpointError, match=r"vocab entry of shape \(\)"):
+        checkpoint.load(flat)
+    huge = tmp_path / "huge.npz"  # a header that claims 2**50 elements
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(
+        header, {"descr": "<U1", "fortran_order": False, "shape": (2**50,)})
+    with zipfile.ZipFile(huge, "w") as z:
+        z.writestr("vocab.npy", header.getvalue())
+    with pytest.raises(checkpoint.CheckpointError, match="huge.npz is not a valid .npz file"):
+        checkpoint.load(huge)
 
 
 def test_atomic_write_leaves_the_umask_alone(tmp_path):

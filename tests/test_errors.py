@@ -251,8 +251,10 @@ def test_optimizer_argument_errors():
         tg.optim.SGD([tg.Tensor([1.0], requires_grad=True)], lr=-0.1)
     with pytest.raises(ValueError, match="empty parameter list"):
         tg.optim.Adam([])
-    with pytest.raises(TypeError, match="requires_grad=True"):
-        tg.optim.SGD([tg.Tensor([1.0])], lr=0.1)
+    with pytest.raises(ValueError, match="a tensor computed from others"):
+        tg.optim.SGD([tg.Tensor([1.0], requires_grad=True) * 2], lr=0.1)
+    with pytest.raises(TypeError, match="must be tensors, got a ndarray"):
+        tg.optim.SGD([np.ones(2)], lr=0.1)
     with pytest.raises(ValueError, match="max_norm.*0"):
         tg.optim.clip_grad_norm([tg.Tensor([1.0], requires_grad=True)], 0)
 

@@ -39,6 +39,44 @@ def test_named_parameters_dotted_names():
     assert [n for n, _ in net.named_modules()] == ["", "rnn", "head", "head.proj"]
     net.head = Head(4, 5)  # reassignment replaces, does not duplicate
     assert len(list(net.named_parameters())) == 6
+    # a prefix goes in front with a dot, as in PyTorch
+    assert [n for n, _ in net.named_parameters(prefix="net")][:2] == ["net.scale", "net.rnn.W_xh"]
+    assert [n for n, _ in net.named_modules(prefix="net")] == [
+        "net", "net.rnn", "net.head", "net.head.proj"]
+
+
+def test_a_sub_module_slot_takes_only_a_module_or_none():
+    """As PyTorch: a list over a sub-module would silently drop its parameters."""
+    net = Net()
+    with pytest.raises(TypeError, match="cannot assign a list to sub-module 'head' of Net"):
+        net.head = [Head(4, 5)]
+    assert [n for n, _ in net.named_parameters()][-2:] == ["head.proj.W", "head.proj.b"]
+    net.head = None
+    assert len(net.parameters()) == 4
+    with pytest.raises(TypeError, match="train\\(mode\\) must be True or False, got 'False'"):
+        net.train("False")
+
+
+def test_load_state_dict_reports_what_did_not_match():
+    net = Net()
+    assert net.load_state_dict(Net().state_dict()) == ([], [])
+    state = {"head.weight": np.zeros((4, 5)), "scale": np.full(1, 7.0)}  # a PyTorch-style name
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    assert unexpected == ["head.weight"] and "head.proj.W" in missing and "scale" not in missing
+    assert net.scale.numpy()[0] == 7.0
+
+
+def test_a_frozen_parameter_is_accepted_and_left_as_it_is():
+    """As PyTorch: the optimizer takes it and skips it, having no gradient."""
+    lin = tg.nn.Linear(2, 1)
+    lin.W.requires_grad = False
+    opt = tg.optim.SGD(lin.parameters(), lr=0.5)
+    W, b = lin.W.numpy(), lin.b.numpy()
+    lin(tg.Tensor([[1.0, 2.0]])).sum().backward()
+    opt.step()
+    assert lin.W.grad is None
+    np.testing.assert_array_equal(lin.W.numpy(), W)
+    np.testing.assert_array_equal(lin.b.numpy(), b - 0.5)
 
 
 def test_state_dict_is_numpy_copies(backend):

@@ -29,9 +29,17 @@ class CheckpointError(ValueError):
 def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp") -> Path:
     """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it.
 
-    A crash midway leaves the previous file (if any) intact, never a torn one.
+    A crash midway leaves the previous file (if any) intact, never a torn one. A symlink
+    is written through (its target is replaced); a directory or a read-only file is
+    refused, as ``open(path, "wb")`` would refuse it.
     """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"cannot write {path}: the file is read-only")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
@@ -56,12 +64,14 @@ def new_file_mode() -> int:
 
 
 @contextlib.contextmanager
-def reading(path: str | os.PathLike[str]) -> Iterator[None]:
+def reading(path: str | os.PathLike[str], *also: type[Exception]) -> Iterator[None]:
     """Turn a missing or mistyped entry met while rebuilding from a checkpoint into a
-    ``CheckpointError`` naming the file (a file from another version, or edited)."""
+    ``CheckpointError`` naming the file (a file from another version, or edited);
+    ``also``: more exception types to read that way (``ValueError`` around a
+    ``load_state_dict``, which checks shapes and values)."""
     try:
         yield
-    except (KeyError, TypeError, AttributeError, IndexError) as e:
+    except (KeyError, TypeError, AttributeError, IndexError, *also) as e:
         raise CheckpointError(
             f"checkpoint {path} is not one this version can read: {type(e).__name__}: {e}"
         ) from None
@@ -69,7 +79,15 @@ def reading(path: str | os.PathLike[str]) -> Iterator[None]:
 
 def save(path: str | os.PathLike[str], params: dict[str, np.ndarray], vocab_tokens: list[str],
          meta: dict[str, Any], optim_state: dict[str, np.ndarray] | None = None) -> Path:
-    """Write a checkpoint atomically. ``meta`` must be JSON-serialisable."""
+    """Write a checkpoint atomically. ``meta`` must be JSON-serialisable; its ``format``
+    key, if any (a loaded checkpoint's meta has one), must be this version's; a token
+    may not end in NUL, which ``.npz`` string arrays drop."""
+    if meta.get("format", FORMAT) != FORMAT:
+        raise CheckpointError(f"checkpoint meta has format {meta['format']!r}; the 'format' "
+                              f"key is the file's own, {FORMAT!r}")
+    if any(t.endswith("\0") for t in vocab_tokens):
+        raise CheckpointError("a vocabulary token ends in NUL, which the .npz string array "
+                              "would drop")
     arrays = {f"param/{k}": np.asarray(v) for k, v in params.items()}
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in (optim_state or {}).items()})
     arrays["vocab"] = np.array(vocab_tokens, dtype=str)
@@ -99,10 +117,14 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
                 "(a pickle can run arbitrary code). Checkpoints written by tinygrad_rnn never do."
             ) from None
         raise CheckpointError(f"checkpoint {path} is not a valid .npz file: {e}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, MemoryError) as e:  # MemoryError: a
+        # header claiming a huge array
         raise CheckpointError(f"checkpoint {path} is not a valid .npz file: {e}") from None
     if "meta" not in arrays or "vocab" not in arrays:
         raise CheckpointError(f"{path} is not a tinygrad_rnn checkpoint (no meta/vocab entries)")
+    if arrays["vocab"].ndim != 1:
+        raise CheckpointError(f"checkpoint {path} has a vocab entry of shape "
+                              f"{arrays['vocab'].shape}, not a list of tokens")
     try:
         meta = json.loads(str(arrays.pop("meta")))
     except json.JSONDecodeError as e:

@@ -24,8 +24,12 @@ def _param_list(params: Iterable[Tensor]) -> list[Tensor]:
     if not params:
         raise ValueError("optimizer got an empty parameter list")
     for p in params:
-        if not isinstance(p, Tensor) or not p.requires_grad:
-            raise TypeError("optimizer parameters must be tensors with requires_grad=True")
+        if not isinstance(p, Tensor):
+            raise TypeError(f"optimizer parameters must be tensors, got a {type(p).__name__}")
+        if not p.is_leaf:  # its .grad is never filled: stepping it would do nothing
+            raise ValueError("optimizer got a tensor computed from others (not a leaf); pass "
+                             "the leaves it came from, e.g. model.parameters()")
+    # a frozen parameter (requires_grad False) is accepted and, having no .grad, skipped
     if len({id(p) for p in params}) != len(params):
         raise ValueError(
             "optimizer got the same parameter twice, so it would step it twice; pass "

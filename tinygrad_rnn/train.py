@@ -254,8 +254,9 @@ class Trainer:
                 raise checkpoint.CheckpointError(
                     f"checkpoint {path} was trained on other text than the data given (its "
                     "characters or vocabulary differ); pass the same --data as that run")
-            trainer.model.load_state_dict(ckpt["params"])
-            trainer.optimizer.load_state_dict(ckpt["optim"])
+            with checkpoint.reading(path, ValueError):  # a shape or a value that does not fit
+                trainer.model.load_state_dict(ckpt["params"])
+                trainer.optimizer.load_state_dict(ckpt["optim"])
             trainer.loader.load_state_dict(meta["loader"])
             trainer.epoch = epoch
             trainer.history = [EpochStats(**s) for s in meta["history"]]
@@ -289,7 +290,8 @@ def load_model(path: str | Path, backend: str | None = None) -> tuple[RNNLM, Voc
         model = RNNLM(cfg["vocab_size"], cfg["num_hiddens"], cfg["nonlinearity"],
                       embed_size=cfg.get("embed_size"), dtype=cfg["dtype"],
                       backend=backend or fastest_backend())
-        model.load_state_dict(ckpt["params"])
+        with checkpoint.reading(path, ValueError):
+            model.load_state_dict(ckpt["params"])
     return model, Vocab.from_tokens(ckpt["vocab"])
 
 

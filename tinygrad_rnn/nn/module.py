@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import backends as _backends
+from ..ops import as_flag
 from ..tensor import Tensor
 
 
@@ -18,6 +19,13 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any, dtype: Any = None, backend: str | None = None) -> None:
         super().__init__(data, requires_grad=True, dtype=dtype, backend=backend)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict(..., strict=False)`` could not match, as PyTorch reports it."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Module:
@@ -46,6 +54,11 @@ class Module:
                 f"{type(self).__name__} (a Parameter or None expected; to change the "
                 f"values, use {name}.data[...] = ... or tg.nn.Parameter(...); to move it, "
                 "module.to(backend))")
+        if name in self._modules and value is not None and not isinstance(value, Module):
+            raise TypeError(  # as PyTorch: its parameters would silently drop out
+                f"cannot assign a {type(value).__name__} to sub-module {name!r} of "
+                f"{type(self).__name__} (a Module or None expected; for a list of layers, "
+                "tg.nn.ModuleList)")
         # a replaced parameter or sub-module keeps its place in the order (as in PyTorch);
         # a parameter set to None stays registered, as None, so it keeps its place too
         keep_slot = value is None and name in self._parameters
@@ -74,9 +87,10 @@ class Module:
     # -------------------------------------------------------------- traversal
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """Each parameter once, under the first name that reaches it: a parameter
-        shared by two layers (tied weights) must be stepped and clipped once."""
+        shared by two layers (tied weights) must be stepped and clipped once. A
+        ``prefix`` goes in front of every name, with a dot (``prefix.rnn.W_xh``)."""
         seen: set[int] = set()
-        for name, p in self._named_parameters_all(prefix):
+        for name, p in self._named_parameters_all(prefix + "." if prefix else ""):
             if id(p) not in seen:
                 seen.add(id(p))
                 yield name, p
@@ -93,10 +107,11 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """``(dotted name, module)`` for this module (name ``""``), then its sub-modules."""
-        yield prefix.rstrip("."), self
+        """``(dotted name, module)`` for this module (named ``prefix``, ``""`` by default),
+        then its sub-modules."""
+        yield prefix, self
         for name, m in self._modules.items():
-            yield from m.named_modules(prefix + name + ".")
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
 
     def children(self) -> Iterator[Module]:
         """The direct sub-modules, in assignment order."""
@@ -108,8 +123,9 @@ class Module:
         No layer here behaves differently in evaluation (no dropout, no batch norm);
         the flag is kept for code written for PyTorch, and for layers that will.
         """
+        mode = as_flag(mode, "train(mode)")
         for _, module in self.named_modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self) -> Module:
@@ -127,13 +143,14 @@ class Module:
         under each of its names, as in PyTorch."""
         return {name: p.numpy() for name, p in self._named_parameters_all("")}
 
-    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy arrays into the parameters, cast to each parameter's dtype and backend.
 
         With ``strict``, a missing or unexpected name is an error; a shape mismatch
         always is. A shared parameter needs only one of its names (state dicts written
         before every name was kept have one). Nothing is changed unless every entry
-        checks out.
+        checks out. Returns the names that did not match (empty lists under ``strict``),
+        so a ``strict=False`` load that matched nothing can be seen.
         """
         params = dict(self._named_parameters_all(""))
         names_of: dict[int, list[str]] = {}
@@ -160,6 +177,7 @@ class Module:
         for name, array in staged.items():
             params[name].data = array
             params[name].grad = None
+        return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- backends
     def to(self, backend: str) -> Module:
