@@ -315,3 +315,42 @@ def test_tensor_from_tensor_is_a_copy(backend):
     assert y.backend == backend and not y.requires_grad and y.is_leaf
     y.data[...] = 5
     np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
+
+
+def test_a_refused_backward_changes_no_gradient(backend):
+    """Every saved array is checked before any .grad is touched: retrying after the fix
+    does not count the first part twice."""
+    a = tg.Tensor([1.0, 2.0], requires_grad=True, backend=backend)
+    b = tg.Tensor([3.0, 4.0], requires_grad=True, backend=backend)
+    h = b * 2
+    loss = (a * 1.0).sum() + (h * h).sum()
+    with tg.no_grad():
+        h += 1
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+    assert a.grad is None and b.grad is None
+
+
+def test_requires_grad_false_on_a_result_is_refused():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    with pytest.raises(RuntimeError, match=r"would cut the graph silently; use .detach\(\)"):
+        y.requires_grad_(False)
+    assert y.requires_grad and x.requires_grad_(False) is x and not x.requires_grad
+
+
+def test_backward_from_two_threads_into_one_leaf_loses_nothing():
+    import threading
+
+    x = tg.Tensor(np.ones(1000), dtype="float64", requires_grad=True)
+
+    def work():
+        for _ in range(200):
+            (x * 1.0).sum().backward()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(1000, 400.0))

@@ -85,12 +85,14 @@ def enable_grad() -> _GradMode:
 class VersionCounter:
     """How many times an array was changed in place (``x += y``, ``x.zero_()``, an
     optimizer step). Views of one array (``detach``, ``reshape``, basic indexing) share
-    one counter, as in PyTorch: changing a view changes the array it looks into."""
+    one counter, as in PyTorch: changing a view changes the array it looks into.
+    ``shared`` says that more than one tensor holds it (a view, or its base)."""
 
-    __slots__ = ("count",)
+    __slots__ = ("count", "shared")
 
     def __init__(self) -> None:
         self.count = 0
+        self.shared = False
 
 
 _counter = operator.attrgetter("_version")  # a tensor's VersionCounter (C speed: every op)
@@ -153,6 +155,7 @@ class Function(ABC):
         result = _tensor.Tensor._wrap(out, backend, needs_grad)
         if fn.view_of_input and fn.xp.may_share_memory(out, inputs[0].data):
             result._version = inputs[0]._version
+            result._version.shared = True
         if needs_grad:
             fn.inputs = inputs
             # backward() reads these arrays as they are now: an in-place change made
@@ -207,8 +210,12 @@ def backward(root: Tensor, grad: Any) -> None:
     chain rule runs once per node, in reverse topological order, so each node's
     gradient is complete (summed over all its uses) before it is passed on.
     """
+    order = _topological_order(root)
+    for node in order:  # all checked first: a refusal leaves no .grad half-updated
+        if node._ctx is not None:
+            _check_versions(node._ctx)
     grads: dict[int, Any] = {id(root): grad}
-    for node in reversed(_topological_order(root)):
+    for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -216,7 +223,6 @@ def backward(root: Tensor, grad: Any) -> None:
             node._accumulate_grad(g)
             continue
         fn = node._ctx
-        _check_versions(fn)
         for inp, g_in in zip(fn.inputs, _checked(fn, fn.backward(g)), strict=True):
             if g_in is None or not inp.requires_grad:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ def _canonical_dtype(data: Any, dtype: Any) -> np.dtype | None:
 
 
 #: The operator ``x op= y`` falls back to while a graph is recorded.
+_GRAD_LOCK = threading.Lock()  # leaves' .grad sums, across threads
 _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__",
                  "true_divide": "__truediv__"}
 
@@ -120,7 +122,11 @@ class Tensor:
         return t
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
-        """Set ``requires_grad`` in place and return self; only float tensors can require grad."""
+        """Set ``requires_grad`` in place and return self; only float tensors can require
+        grad, and only a leaf's flag can change (a result's follows from its inputs)."""
+        if self._ctx is not None and not flag:
+            raise RuntimeError("requires_grad_(False) on a tensor computed from others would "
+                               "cut the graph silently; use .detach() for a copy without one")
         if flag and self.dtype.kind != "f":
             raise TypeError(
                 f"requires_grad=True needs a floating-point tensor, but this one is {self.dtype}; "
@@ -220,6 +226,7 @@ class Tensor:
         """
         t = Tensor._wrap(self.data, self._backend)
         t._version = self._version
+        t._version.shared = True
         return t
 
     def detach_(self) -> Tensor:
@@ -288,6 +295,10 @@ class Tensor:
         autograd.backward(self, g)
 
     def _accumulate_grad(self, g: Any) -> None:
+        with _GRAD_LOCK:  # two threads' backward() into one leaf must not lose a sum
+            self._add_to_grad(g)
+
+    def _add_to_grad(self, g: Any) -> None:
         if self.grad is None:
             # An owned, contiguous copy: the upstream gradient may be a broadcast view
             # or the caller's own array, and optimizers update .grad in place.
@@ -356,8 +367,7 @@ class Tensor:
                 f"{what}: the result has shape {shape}, which does not fit this tensor's "
                 f"shape {self.shape}")
         recording = autograd.is_grad_enabled() and (self.requires_grad or other.requires_grad)
-        if recording and not (self.is_leaf and self.requires_grad) and getattr(
-                self.data, "base", None) is None:
+        if recording and not (self.is_leaf and self.requires_grad) and not self._version.shared:
             return getattr(self, _OUT_OF_PLACE[ufunc_name])(other)
         self._check_writable(what, other.requires_grad, f"write x = x {symbol} y")
         xp = self._backend.xp
@@ -393,7 +403,10 @@ class Tensor:
         if autograd.is_grad_enabled() and (self.requires_grad or other_requires_grad):
             if self.is_leaf and self.requires_grad:  # a parameter: updates go outside the graph
                 advice = "wrap it in `with tg.no_grad():`, as an optimizer step does"
-            else:  # a result or a view while recording: the graph has no in-place ops
+            elif self._version.shared:  # x += y would rebind x: its views would not see it
+                advice = ("it shares its data with a view or a detach()ed copy, which would "
+                          f"not see the change; {instead} instead")
+            else:  # a result while recording: the graph has no in-place ops
                 advice = f"the graph records no in-place change; {instead} instead"
             raise RuntimeError(f"{what} on a tensor that takes part in autograd: {advice}")
         if not getattr(getattr(self.data, "flags", None), "writeable", True):
