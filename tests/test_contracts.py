@@ -595,8 +595,13 @@ def test_atomic_write_refuses_a_directory_or_a_read_only_file_and_follows_a_link
     target, link = tmp_path / "target.bin", tmp_path / "link.bin"
     target.write_bytes(b"old")
     link.symlink_to(target)
-    checkpoint.atomic_write(link, lambda f: f.write(b"new"))
+    assert checkpoint.atomic_write(link, lambda f: f.write(b"new")) == link
     assert link.is_symlink() and target.read_bytes() == b"new"
+    dangling = tmp_path / "dangling.bin"  # into a folder that does not exist: not made
+    dangling.symlink_to(tmp_path / "missing" / "x.bin")
+    with pytest.raises(FileNotFoundError):
+        checkpoint.atomic_write(dangling, lambda f: f.write(b"x"))
+    dangling.unlink()
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(PermissionError, match="target.bin: the file is read-only"):
         checkpoint.atomic_write(target, lambda f: f.write(b"x"))

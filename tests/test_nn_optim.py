@@ -668,3 +668,19 @@ def test_optimizer_state_edge_cases():
 def test_global_norm_sq_is_a_0d_array(name):
     total = tg.backends.get(name).global_norm_sq([np.ones(3, np.float32), np.ones(2)])
     assert isinstance(total, np.ndarray) and total.shape == () and float(total) == 5.0
+
+
+def test_a_module_list_entry_is_replaced_in_place_and_a_linear_output_takes_plus_equals():
+    layers = tg.nn.Sequential(tg.nn.Linear(2, 3), tg.nn.ReLU(), tg.nn.Linear(3, 1))
+    new = tg.nn.Linear(3, 1)
+    layers[-1] = new
+    assert layers[2] is new and list(layers.state_dict())[-2:] == ["2.W", "2.b"]
+    with pytest.raises(TypeError, match="holds Modules, got list"):
+        layers[0] = []
+    with pytest.raises(IndexError, match="index 3 is out of range for 3 modules"):
+        layers[3] = new
+    X = tg.Tensor(np.ones((4, 2)))
+    out = layers[0](X)
+    out += X @ tg.Tensor(np.ones((2, 3)))  # PyTorch's out += identity, while recording
+    out.sum().backward()
+    np.testing.assert_array_equal(layers[0].b.grad.numpy(), [4.0, 4.0, 4.0])

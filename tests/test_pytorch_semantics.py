@@ -545,9 +545,10 @@ def test_while_recording_plus_equals_on_a_view_is_refused(backend):
         v += 1
     with pytest.raises(RuntimeError, match=r"in-place \+= .*shares its data with a view"):
         y += w  # nor would the view v see y's
-    d = (w * 1.0).detach()
+    base = w * 1.0
+    d = base.detach()
     with pytest.raises(RuntimeError, match=r"in-place \+= .*or a detach\(\)ed copy"):
-        d += w
+        d += w  # base, still alive, would not see it
     m = tg.Tensor(np.ones((2, 3)), requires_grad=True, backend=backend).max(0)
     m += 1  # a result NumPy happens to hold as a view of its own scratch array: no alias
     assert m.numpy().tolist() == [2.0, 2.0, 2.0] and m._ctx is not None
@@ -557,6 +558,20 @@ def test_while_recording_plus_equals_on_a_view_is_refused(backend):
         y.zero_()
     with pytest.raises(RuntimeError, match=r"in-place -= .*`with tg.no_grad\(\):`"):
         w -= 1
+
+
+def test_while_recording_plus_equals_after_a_view_has_gone_rebinds(backend):
+    """Only a live alias stops x += y: logging a running total through detach(), or a
+    view taken and dropped, leaves nothing that could miss the change."""
+    w = tg.Tensor([1.0, 2.0], requires_grad=True, backend=backend)
+    total = 0
+    for _ in range(3):
+        total += (w * w).sum()
+        float(total.detach().numpy())  # a detached copy, gone at once
+    total.reshape(1)  # a view, gone at once
+    total += w.sum()
+    total.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [7.0, 13.0])  # 3 * 2w + 1
 
 
 def test_any_array_like_index_scatter_adds(backend):

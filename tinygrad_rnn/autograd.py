@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import operator
 import threading
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -36,6 +37,7 @@ class _GradState(threading.local):
 
 
 _state = _GradState()
+_GRAD_LOCK = threading.Lock()  # leaves' .grad sums, across threads
 
 
 def is_grad_enabled() -> bool:
@@ -86,13 +88,31 @@ class VersionCounter:
     """How many times an array was changed in place (``x += y``, ``x.zero_()``, an
     optimizer step). Views of one array (``detach``, ``reshape``, basic indexing) share
     one counter, as in PyTorch: changing a view changes the array it looks into.
-    ``shared`` says that more than one tensor holds it (a view, or its base)."""
+    ``holders`` (weak references, None until a second tensor shares the counter) are
+    the tensors that do, so ``x += y`` can tell whether another one is still alive."""
 
-    __slots__ = ("count", "shared")
+    __slots__ = ("count", "holders")
 
     def __init__(self) -> None:
         self.count = 0
-        self.shared = False
+        self.holders: list[weakref.ref] | None = None
+
+
+def share_version(base: Tensor, view: Tensor) -> None:
+    """``view`` looks into ``base``'s array: it takes ``base``'s counter, and both are
+    noted as its holders."""
+    counter = view._version = base._version
+    if counter.holders is None:
+        counter.holders = [weakref.ref(base)]
+    elif len(counter.holders) > 16:  # a tensor viewed at every step: drop the dead
+        counter.holders = [ref for ref in counter.holders if ref() is not None]
+    counter.holders.append(weakref.ref(view))
+
+
+def has_alias(t: Tensor) -> bool:
+    """Whether another live tensor shares ``t``'s array (a view, its base, a detach())."""
+    return any(other is not None and other is not t
+               for other in (ref() for ref in t._version.holders or ()))
 
 
 _counter = operator.attrgetter("_version")  # a tensor's VersionCounter (C speed: every op)
@@ -154,8 +174,7 @@ class Function(ABC):
         needs_grad = _state.enabled and any(t.requires_grad for t in inputs)
         result = _tensor.Tensor._wrap(out, backend, needs_grad)
         if fn.view_of_input and fn.xp.may_share_memory(out, inputs[0].data):
-            result._version = inputs[0]._version
-            result._version.shared = True
+            share_version(inputs[0], result)
         if needs_grad:
             fn.inputs = inputs
             # backward() reads these arrays as they are now: an in-place change made
@@ -210,19 +229,17 @@ def backward(root: Tensor, grad: Any) -> None:
     chain rule runs once per node, in reverse topological order, so each node's
     gradient is complete (summed over all its uses) before it is passed on.
     """
-    order = _topological_order(root)
-    for node in order:  # all checked first: a refusal leaves no .grad half-updated
-        if node._ctx is not None:
-            _check_versions(node._ctx)
     grads: dict[int, Any] = {id(root): grad}
-    for node in reversed(order):
+    leaves: list[tuple[Tensor, Any]] = []
+    for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
         if node._ctx is None:
-            node._accumulate_grad(g)
+            leaves.append((node, g))
             continue
         fn = node._ctx
+        _check_versions(fn)
         for inp, g_in in zip(fn.inputs, _checked(fn, fn.backward(g)), strict=True):
             if g_in is None or not inp.requires_grad:
                 continue
@@ -231,6 +248,11 @@ def backward(root: Tensor, grad: Any) -> None:
             key = id(inp)
             # ``+`` makes a new array: an upstream gradient may be shared, never mutated.
             grads[key] = g_in if key not in grads else grads[key] + g_in
+    # .grad changes only once the whole pass has got through: a refused graph (or an
+    # error in a backward) leaves it as it was; the lock keeps two threads' sums whole
+    with _GRAD_LOCK:
+        for leaf, g in leaves:
+            leaf._accumulate_grad(g)
 
 
 def _checked(fn: Function, grads: Any) -> tuple[Any, ...]:

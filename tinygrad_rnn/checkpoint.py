@@ -33,14 +33,13 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
     is written through (its target is replaced); a directory or a read-only file is
     refused, as ``open(path, "wb")`` would refuse it.
     """
-    path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()
+    given = path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # the caller's folders, not a link's
+    path = Path(os.path.realpath(path))  # realpath: no error on a loop (open() will raise)
     if path.is_dir():
-        raise IsADirectoryError(f"cannot write {path}: it is a directory")
+        raise IsADirectoryError(f"cannot write {given}: it is a directory")
     if path.exists() and not os.access(path, os.W_OK):
-        raise PermissionError(f"cannot write {path}: the file is read-only")
-    path.parent.mkdir(parents=True, exist_ok=True)
+        raise PermissionError(f"cannot write {given}: the file is read-only")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         # mkstemp makes it 0600; open() keeps an existing file's mode, else 0666 - umask
@@ -53,7 +52,7 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+    return given
 
 
 def new_file_mode() -> int:

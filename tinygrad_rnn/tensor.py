@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +43,6 @@ def _canonical_dtype(data: Any, dtype: Any) -> np.dtype | None:
 
 
 #: The operator ``x op= y`` falls back to while a graph is recorded.
-_GRAD_LOCK = threading.Lock()  # leaves' .grad sums, across threads
 _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__",
                  "true_divide": "__truediv__"}
 
@@ -225,8 +223,7 @@ class Tensor:
         changes: ``h.detach().zero_()`` changes ``h``, which a graph may still need.
         """
         t = Tensor._wrap(self.data, self._backend)
-        t._version = self._version
-        t._version.shared = True
+        autograd.share_version(self, t)
         return t
 
     def detach_(self) -> Tensor:
@@ -295,10 +292,6 @@ class Tensor:
         autograd.backward(self, g)
 
     def _accumulate_grad(self, g: Any) -> None:
-        with _GRAD_LOCK:  # two threads' backward() into one leaf must not lose a sum
-            self._add_to_grad(g)
-
-    def _add_to_grad(self, g: Any) -> None:
         if self.grad is None:
             # An owned, contiguous copy: the upstream gradient may be a broadcast view
             # or the caller's own array, and optimizers update .grad in place.
@@ -367,7 +360,7 @@ class Tensor:
                 f"{what}: the result has shape {shape}, which does not fit this tensor's "
                 f"shape {self.shape}")
         recording = autograd.is_grad_enabled() and (self.requires_grad or other.requires_grad)
-        if recording and not (self.is_leaf and self.requires_grad) and not self._version.shared:
+        if recording and not (self.is_leaf and self.requires_grad) and not autograd.has_alias(self):
             return getattr(self, _OUT_OF_PLACE[ufunc_name])(other)
         self._check_writable(what, other.requires_grad, f"write x = x {symbol} y")
         xp = self._backend.xp
@@ -403,7 +396,7 @@ class Tensor:
         if autograd.is_grad_enabled() and (self.requires_grad or other_requires_grad):
             if self.is_leaf and self.requires_grad:  # a parameter: updates go outside the graph
                 advice = "wrap it in `with tg.no_grad():`, as an optimizer step does"
-            elif self._version.shared:  # x += y would rebind x: its views would not see it
+            elif autograd.has_alias(self):  # x += y would rebind x, unseen by its aliases
                 advice = ("it shares its data with a view or a detach()ed copy, which would "
                           f"not see the change; {instead} instead")
             else:  # a result while recording: the graph has no in-place ops

@@ -34,6 +34,14 @@ class ModuleList(Module):
             self.append(module)
         return self
 
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Put ``module`` in place of the one at ``index``, under the same name."""
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__} holds Modules, got {type(module).__name__}")
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {len(self)} modules")
+        setattr(self, list(self._modules)[index], module)
+
     def __len__(self) -> int:
         return len(self._modules)
 

@@ -36,11 +36,12 @@ class Linear(Module):
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
                 f"(..., {self.in_features}), got {X.shape}")
-        lead = X.shape[:-1]
-        Y = X.reshape(-1, self.in_features) @ self.W
+        flat = X if X.ndim == 2 else X.reshape(-1, self.in_features)
+        Y = flat @ self.W
         if self.b is not None:
             Y = Y + self.b
-        return Y.reshape(lead + (self.out_features,))
+        # (N, out) as it is: a reshaped view would make ``out += identity`` refused
+        return Y if X.ndim == 2 else Y.reshape(X.shape[:-1] + (self.out_features,))
 
     def extra_repr(self) -> str:
         """``in_features, out_features, bias=...``, shown in the repr."""
