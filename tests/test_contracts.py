@@ -608,6 +608,19 @@ def test_atomic_write_refuses_a_directory_or_a_read_only_file_and_follows_a_link
     assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [link, target]
 
 
+def test_atomic_write_names_the_callers_path_and_survives_a_link_loop(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(IsADirectoryError) as info:
+        checkpoint.atomic_write("link", lambda f: f.write(b"x"))
+    assert str(info.value) == "cannot write link: it is a directory"
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    checkpoint.atomic_write("a", lambda f: f.write(b"x"))  # Path.resolve() would raise
+    assert (tmp_path / "a").read_bytes() == b"x"
+
+
 def test_checkpoint_save_and_load_refuse_what_would_not_round_trip(tmp_path):
     params = {"W": np.ones(2)}
     with pytest.raises(checkpoint.CheckpointError, match="meta has format 'x'"):
@@ -618,6 +631,10 @@ def test_checkpoint_save_and_load_refuse_what_would_not_round_trip(tmp_path):
     flat = tmp_path / "flat.npz"
     np.savez(flat, vocab=np.array("a"), meta=np.array(json.dumps({"format": checkpoint.FORMAT})))
     with pytest.raises(checkpoint.CheckpointError, match=r"vocab entry of shape \(\)"):
+        checkpoint.load(flat)
+    np.savez(flat, vocab=np.array([["a", "b"], ["c", "d"]]),
+             meta=np.array(json.dumps({"format": checkpoint.FORMAT})))
+    with pytest.raises(checkpoint.CheckpointError, match=r"vocab entry of shape \(2, 2\)"):
         checkpoint.load(flat)
     huge = tmp_path / "huge.npz"  # a header that claims 2**50 elements
     header = io.BytesIO()

@@ -684,3 +684,19 @@ def test_a_module_list_entry_is_replaced_in_place_and_a_linear_output_takes_plus
     out += X @ tg.Tensor(np.ones((2, 3)))  # PyTorch's out += identity, while recording
     out.sum().backward()
     np.testing.assert_array_equal(layers[0].b.grad.numpy(), [4.0, 4.0, 4.0])
+
+
+def test_module_list_setitem_replaces_the_attribute_too():
+    ml = tg.nn.ModuleList([tg.nn.Linear(2, 2), tg.nn.Linear(2, 2)])
+    new = tg.nn.Linear(2, 3)
+    ml[-2] = new
+    assert getattr(ml, "0") is new and ml[0] is new
+    assert [n for n, _ in ml.named_modules()] == ["", "0", "1"]
+
+
+def test_linear_on_3d_input_is_the_2d_product_of_its_rows():
+    """One (T·N, d) @ (d, h) product, not a batched one: the same bits as the rows alone."""
+    lin = tg.nn.Linear(256, 33)
+    X = np.random.default_rng(0).standard_normal((8, 35, 256)).astype(np.float32)
+    np.testing.assert_array_equal(lin(tg.Tensor(X)).numpy().reshape(-1, 33),
+                                  lin(tg.Tensor(X.reshape(-1, 256))).numpy())

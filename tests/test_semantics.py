@@ -354,3 +354,27 @@ def test_backward_from_two_threads_into_one_leaf_loses_nothing():
     for t in threads:
         t.join()
     np.testing.assert_array_equal(x.grad.numpy(), np.full(1000, 400.0))
+
+
+def test_plus_equals_stays_refused_after_many_dropped_views():
+    """The counter prunes its dead holders now and then; a live view must survive that."""
+    w = tg.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = w * 2
+    kept = y[0:2]
+    for _ in range(40):
+        y.reshape(3)
+    with pytest.raises(RuntimeError, match="shares its data with a view"):
+        y += w
+    with pytest.raises(RuntimeError, match="shares its data with a view"):
+        kept += 1
+
+
+@pytest.mark.parametrize("flag", [0, np.False_])
+def test_requires_grad_true_on_a_result_is_allowed_any_false_refused(flag):
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3
+    assert y.requires_grad_() is y and y.requires_grad  # as PyTorch allows
+    with pytest.raises(RuntimeError, match="would cut the graph silently"):
+        y.requires_grad_(flag)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])

@@ -35,7 +35,7 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
     """
     given = path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)  # the caller's folders, not a link's
-    path = Path(os.path.realpath(path))  # realpath: no error on a loop (open() will raise)
+    path = Path(os.path.realpath(path))  # no error on a loop of links: the link is replaced
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {given}: it is a directory")
     if path.exists() and not os.access(path, os.W_OK):
