@@ -378,3 +378,33 @@ def test_requires_grad_true_on_a_result_is_allowed_any_false_refused(flag):
         y.requires_grad_(flag)
     y.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_no_grad_on_a_generator_holds_while_it_runs_not_between_its_yields():
+    """As PyTorch's decorator: the generator's own code records nothing; the caller's
+    code between two next() calls keeps its own mode; send() and return values pass."""
+    x = tg.Tensor([1.0], requires_grad=True)
+
+    @tg.no_grad()
+    def doubled(n):
+        for _ in range(n):
+            got = yield x * 2, tg.is_grad_enabled()
+            assert got is None or got == "ping"
+        return "done"
+
+    for y, inside in doubled(2):
+        assert y._ctx is None and not inside and tg.is_grad_enabled()
+    gen = doubled(3)
+    next(gen)
+    assert gen.send("ping")[1] is False
+    gen.close()
+    assert tg.is_grad_enabled()
+
+    def outer():
+        return (yield from doubled(1))
+
+    steps = outer()
+    next(steps)
+    with pytest.raises(StopIteration) as stop:
+        next(steps)
+    assert stop.value.value == "done"

@@ -11,6 +11,7 @@ without recursion, so a 5,000-step unrolled RNN is no problem.
 from __future__ import annotations
 
 import functools
+import inspect
 import operator
 import threading
 import weakref
@@ -63,12 +64,44 @@ class _GradMode:
         _state.enabled = _state.previous.pop()
 
     def __call__(self, fn: F) -> F:
+        if inspect.isgeneratorfunction(fn):
+            return self._wrap_generator(fn)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with _GradMode(self.enabled):
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+    def _wrap_generator(self, fn: F) -> F:
+        """A generator runs in this mode each time it resumes, and the caller's code
+        between two ``next()`` calls in its own: wrapping only the call that makes the
+        generator would set the mode before any of its code runs."""
+
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            gen = fn(*args, **kwargs)
+            try:
+                with _GradMode(self.enabled):
+                    value = next(gen)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with _GradMode(self.enabled):
+                            gen.close()
+                        raise
+                    except BaseException as e:  # thrown in by the caller: pass it on
+                        with _GradMode(self.enabled):
+                            value = gen.throw(e)
+                    else:
+                        with _GradMode(self.enabled):
+                            value = gen.send(sent)
+            except StopIteration as done:
+                return done.value
+
+        return generator  # type: ignore[return-value]
 
 
 def no_grad() -> _GradMode:
