@@ -625,7 +625,8 @@ class Tensor:
         return self ** 0.5
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        """A view of shape ``shape`` (ints or one tuple; one -1 is inferred); same element count."""
+        """This tensor's elements in shape ``shape`` (ints or one tuple; one -1 is
+        inferred): a view where the layout allows, else a copy, as PyTorch's reshape."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return _ops.Reshape.apply(self, shape=tuple(_ops.as_int(s, "reshape's sizes")
