@@ -401,3 +401,14 @@ def test_min_and_argmax_of_an_empty_integer_tensor_name_the_problem():
     assert empty.min(1).shape == (0,)  # an empty batch of rows is fine
     with pytest.raises(ValueError, match=r"argmax of an empty tensor of shape \(0, 3\)"):
         tg.Tensor(np.ones((0, 3))).argmax()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: tg.nn.init.normal((2, 2), -1.0), "normal: std must be a finite number >= 0"),
+    (lambda: tg.nn.init.normal((2, 2), float("nan")), "std must be a finite number >= 0, got nan"),
+    (lambda: tg.nn.init.xavier_uniform((0, 0)), r"shape \(0, 0\) has no fan"),
+    (lambda: tg.nn.init.xavier_uniform((2, 2), gain=-1.0), "gain must be a finite number"),
+])
+def test_initialisers_refuse_a_spread_that_is_not_one(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

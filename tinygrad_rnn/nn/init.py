@@ -18,6 +18,13 @@ from .module import Parameter
 D2L_STD = 0.01
 
 
+def _spread(name: str, value: float) -> float:
+    """``value`` if it is a finite number >= 0 (a NaN would fill the parameter with NaN)."""
+    if not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
 def _backend(backend: str | None):
     return _backends.get(backend) if backend is not None else _backends.get_backend()
 
@@ -25,7 +32,7 @@ def _backend(backend: str | None):
 def normal(shape: tuple[int, ...], std: float = D2L_STD, dtype: Any = np.float32,
            backend: str | None = None) -> Parameter:
     """A parameter drawn from N(0, std²) (D2L's ``torch.randn(shape) * 0.01``)."""
-    be = _backend(backend)
+    std, be = _spread("normal: std", std), _backend(backend)
     return Parameter(be.random_normal(generator(), shape, std, np.dtype(dtype)),
                      dtype=dtype, backend=be)
 
@@ -34,7 +41,9 @@ def xavier_uniform(shape: tuple[int, int], gain: float = 1.0, dtype: Any = np.fl
                    backend: str | None = None) -> Parameter:
     """A (fan_in, fan_out) parameter from U(-a, a), ``a = gain·sqrt(6 / (fan_in + fan_out))``."""
     fan_in, fan_out = shape[0], shape[-1]
-    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    if fan_in + fan_out == 0:
+        raise ValueError(f"xavier_uniform: shape {tuple(shape)} has no fan (0 in and 0 out)")
+    bound = _spread("xavier_uniform: gain", gain) * math.sqrt(6.0 / (fan_in + fan_out))
     be = _backend(backend)
     return Parameter(be.random_uniform(generator(), shape, -bound, bound, np.dtype(dtype)),
                      dtype=dtype, backend=be)
