@@ -412,3 +412,15 @@ def test_min_and_argmax_of_an_empty_integer_tensor_name_the_problem():
 def test_initialisers_refuse_a_spread_that_is_not_one(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_layers_and_containers_name_a_wrong_argument_type():
+    seq = tg.nn.Sequential(tg.nn.RNN(5, 4), tg.nn.Linear(4, 2))
+    with pytest.raises(TypeError, match=r"Linear expects a Tensor, got tuple \(an RNN returns"):
+        seq(np.zeros((3, 2), dtype=np.int64))
+    with pytest.raises(TypeError, match="Linear expects a Tensor, got list"):
+        tg.nn.Linear(2, 1)([[1.0, 2.0]])
+    with pytest.raises(TypeError, match="Sequential index must be an int, got '0'"):
+        seq["0"]
+    with pytest.raises(TypeError, match="Sequential index must be an int, got 1.0"):
+        seq[1.0] = tg.nn.Linear(4, 2)

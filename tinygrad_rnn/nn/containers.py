@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from ..ops import as_int
 from .module import Module
 
 
@@ -38,6 +39,7 @@ class ModuleList(Module):
         """Put ``module`` in place of the one at ``index``, under the same name."""
         if not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__} holds Modules, got {type(module).__name__}")
+        index = as_int(index, f"{type(self).__name__} index")
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for {len(self)} modules")
         setattr(self, list(self._modules)[index], module)
@@ -53,6 +55,7 @@ class ModuleList(Module):
         modules = list(self._modules.values())
         if isinstance(index, slice):
             return ModuleList(modules[index])
+        index = as_int(index, f"{type(self).__name__} index")
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for {len(self)} modules")
         return modules[index]

@@ -32,6 +32,10 @@ class Linear(Module):
 
     def forward(self, X: Tensor) -> Tensor:
         """X (..., in_features) -> ``X W + b``, shape (..., out_features)."""
+        if not isinstance(X, Tensor):
+            hint = " (an RNN returns (outputs, H_T): pass on outputs)" if isinstance(
+                X, tuple) else ""
+            raise TypeError(f"Linear expects a Tensor, got {type(X).__name__}{hint}")
         if X.ndim == 0 or X.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
