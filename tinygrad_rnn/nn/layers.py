@@ -32,10 +32,11 @@ class Linear(Module):
 
     def forward(self, X: Tensor) -> Tensor:
         """X (..., in_features) -> ``X W + b``, shape (..., out_features)."""
-        if not isinstance(X, Tensor):
-            hint = " (an RNN returns (outputs, H_T): pass on outputs)" if isinstance(
-                X, tuple) else ""
-            raise TypeError(f"Linear expects a Tensor, got {type(X).__name__}{hint}")
+        if isinstance(X, tuple) and any(isinstance(x, Tensor) for x in X):
+            raise TypeError("Linear expects a Tensor, got tuple (an RNN returns "
+                            "(outputs, H_T): pass on outputs)")
+        if not isinstance(X, Tensor):  # a list or an array, as the RNN takes them
+            X = Tensor(X, dtype=self.W.dtype, backend=self.W._backend)
         if X.ndim == 0 or X.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) expects input of shape "
