@@ -35,6 +35,22 @@ def as_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number: an int or a float (Python or NumPy), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
+
+
+def as_nonnegative(value: Any, what: str) -> float:
+    """``value`` as a float if it is a finite number >= 0 (a spread, a decay, a momentum),
+    else a TypeError or ValueError naming ``what``: a NaN or inf would spread silently."""
+    if not is_real(value):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{what} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
 def as_flag(value: Any, what: str) -> bool:
     """``value`` if it is True or False, else a TypeError naming ``what``."""
     if not isinstance(value, (bool, np.bool_)):
@@ -443,8 +459,7 @@ def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     kinds = {t.dtype.kind == "f" for t in tensors}
     if kinds == {True, False}:  # PyTorch's rule, as for +: integers take the float dtype
         floats = np.result_type(*(t.dtype for t in tensors if t.dtype.kind == "f"))
-        tensors = [t if t.dtype.kind == "f" else Tensor._wrap(t.data.astype(floats), t._backend)
-                   for t in tensors]
+        tensors = [t if t.dtype.kind == "f" else t.astype(floats) for t in tensors]
     first = tensors[0]
     if first.ndim == 0:
         raise ValueError("cat() cannot join 0-d tensors; use stack()")

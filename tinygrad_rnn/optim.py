@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import backends as _backends
-from .ops import as_flag
+from .ops import as_flag, as_nonnegative, is_real
 from .tensor import Tensor
 
 
@@ -48,7 +48,7 @@ class Optimizer:
     buffers: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
-        if not _is_real(lr):
+        if not is_real(lr):
             raise TypeError(f"learning rate must be a number, got {lr!r}")
         if not lr > 0:
             raise ValueError(f"learning rate must be positive, got {lr}")
@@ -111,19 +111,6 @@ class Optimizer:
         return p._backend.asarray(value.astype(p.dtype))
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_))
-
-
-def _nonnegative(name: str, value: float) -> float:
-    if not _is_real(value):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not 0 <= value < float("inf"):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
-
-
 class SGD(Optimizer):
     """Stochastic gradient descent: ``p ← p − lr · grad`` (D2L's ``sgd``; the loss is
     already a mean), with PyTorch's optional weight decay and (Nesterov) momentum:
@@ -135,8 +122,8 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
-        self.momentum = _nonnegative("SGD momentum", momentum)
-        self.weight_decay = _nonnegative("SGD weight_decay", weight_decay)
+        self.momentum = as_nonnegative(momentum, "SGD momentum")
+        self.weight_decay = as_nonnegative(weight_decay, "SGD weight_decay")
         self.nesterov = as_flag(nesterov, "SGD nesterov")
         if self.nesterov and not self.momentum:
             raise ValueError("SGD nesterov=True needs a momentum > 0")
@@ -183,9 +170,9 @@ class SGD(Optimizer):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a ``state_dict``; one of plain SGD from before momentum existed has only
         ``lr``, and keeps this optimizer's momentum, weight decay and Nesterov setting."""
-        momentum = _nonnegative("SGD momentum", float(state.get("momentum", self.momentum)))
-        weight_decay = _nonnegative(
-            "SGD weight_decay", float(state.get("weight_decay", self.weight_decay)))
+        momentum = as_nonnegative(float(state.get("momentum", self.momentum)), "SGD momentum")
+        weight_decay = as_nonnegative(
+            float(state.get("weight_decay", self.weight_decay)), "SGD weight_decay")
         nesterov = bool(state.get("nesterov", self.nesterov))
         if nesterov and not momentum:
             raise ValueError("SGD state has nesterov=True but no momentum")
@@ -198,7 +185,7 @@ class SGD(Optimizer):
 
 def _adam_betas(betas: Any) -> tuple[float, float]:
     pair = tuple(betas) if isinstance(betas, (tuple, list, np.ndarray)) else ()
-    if len(pair) != 2 or not all(_is_real(b) and 0 <= b < 1 for b in pair):
+    if len(pair) != 2 or not all(is_real(b) and 0 <= b < 1 for b in pair):
         raise ValueError(f"Adam betas must be two numbers in [0, 1), got {betas!r}")
     return float(pair[0]), float(pair[1])
 
@@ -217,8 +204,8 @@ class Adam(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        self.weight_decay = _nonnegative("Adam weight_decay", weight_decay)
-        (self.beta1, self.beta2), self.eps = _adam_betas(betas), _nonnegative("Adam eps", eps)
+        self.weight_decay = as_nonnegative(weight_decay, "Adam weight_decay")
+        (self.beta1, self.beta2), self.eps = _adam_betas(betas), as_nonnegative(eps, "Adam eps")
         self.steps = [0] * len(self.params)
 
     def step(self) -> None:
@@ -258,9 +245,9 @@ class Adam(Optimizer):
             raise ValueError(
                 f"Adam state has step counts for {steps.size} parameters, this optimizer "
                 f"has {len(self.params)}")
-        weight_decay = _nonnegative(
-            "Adam weight_decay", float(state.get("weight_decay", self.weight_decay)))
-        betas, eps = _adam_betas(state["betas"]), _nonnegative("Adam eps", float(state["eps"]))
+        weight_decay = as_nonnegative(
+            float(state.get("weight_decay", self.weight_decay)), "Adam weight_decay")
+        betas, eps = _adam_betas(state["betas"]), as_nonnegative(float(state["eps"]), "Adam eps")
         super().load_state_dict(state)  # checks all it reads before it changes anything
         (self.beta1, self.beta2), self.eps, self.weight_decay = betas, eps, weight_decay
         self.steps = [int(t) for t in steps]

@@ -606,8 +606,7 @@ class Tensor:
             raise ValueError("clamp needs min, max or both")
         bounds = [b for b in (min, max) if b is not None]
         for b in bounds:
-            if isinstance(b, (bool, np.bool_)) or not isinstance(
-                    b, (int, float, np.integer, np.floating)):
+            if not _ops.is_real(b):
                 raise TypeError(f"clamp's bounds must be numbers, got {b!r} (for a bound "
                                 "per element, compose: x - (x - hi).relu())")
         floats = any(isinstance(b, (float, np.floating)) for b in bounds)

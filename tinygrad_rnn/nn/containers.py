@@ -39,10 +39,7 @@ class ModuleList(Module):
         """Put ``module`` in place of the one at ``index``, under the same name."""
         if not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__} holds Modules, got {type(module).__name__}")
-        index = as_int(index, f"{type(self).__name__} index")
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range for {len(self)} modules")
-        setattr(self, list(self._modules)[index], module)
+        setattr(self, list(self._modules)[self._position(index)], module)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -55,10 +52,14 @@ class ModuleList(Module):
         modules = list(self._modules.values())
         if isinstance(index, slice):
             return ModuleList(modules[index])
+        return modules[self._position(index)]
+
+    def _position(self, index: Any) -> int:
+        """``index`` checked: an int in [-len, len)."""
         index = as_int(index, f"{type(self).__name__} index")
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for {len(self)} modules")
-        return modules[index]
+        return index
 
 
 class Sequential(ModuleList):

@@ -12,17 +12,11 @@ from typing import Any
 import numpy as np
 
 from .. import backends as _backends
+from ..ops import as_nonnegative
 from ..random import generator
 from .module import Parameter
 
 D2L_STD = 0.01
-
-
-def _spread(name: str, value: float) -> float:
-    """``value`` if it is a finite number >= 0 (a NaN would fill the parameter with NaN)."""
-    if not 0 <= value < math.inf:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
 
 
 def _backend(backend: str | None):
@@ -32,7 +26,7 @@ def _backend(backend: str | None):
 def normal(shape: tuple[int, ...], std: float = D2L_STD, dtype: Any = np.float32,
            backend: str | None = None) -> Parameter:
     """A parameter drawn from N(0, std²) (D2L's ``torch.randn(shape) * 0.01``)."""
-    std, be = _spread("normal: std", std), _backend(backend)
+    std, be = as_nonnegative(std, "normal: std"), _backend(backend)
     return Parameter(be.random_normal(generator(), shape, std, np.dtype(dtype)),
                      dtype=dtype, backend=be)
 
@@ -43,7 +37,7 @@ def xavier_uniform(shape: tuple[int, int], gain: float = 1.0, dtype: Any = np.fl
     fan_in, fan_out = shape[0], shape[-1]
     if fan_in + fan_out == 0:
         raise ValueError(f"xavier_uniform: shape {tuple(shape)} has no fan (0 in and 0 out)")
-    bound = _spread("xavier_uniform: gain", gain) * math.sqrt(6.0 / (fan_in + fan_out))
+    bound = as_nonnegative(gain, "xavier_uniform: gain") * math.sqrt(6.0 / (fan_in + fan_out))
     be = _backend(backend)
     return Parameter(be.random_uniform(generator(), shape, -bound, bound, np.dtype(dtype)),
                      dtype=dtype, backend=be)
