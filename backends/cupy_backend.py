@@ -19,8 +19,9 @@ kernels do as much as they can per launch:
 * the global-norm clip and the SGD update over all parameters at once (up to 8 arrays
   per launch, their buffers passed as kernel arguments): one launch for Σ g² in
   float64, one for the scaling, one for ``p -= lr·g``;
-* cuBLAS through ``cupy.matmul`` for every GEMM, and ``cupy.add.at`` (atomic adds)
-  for the backward of indexing and of the embedding.
+* cuBLAS through ``cupy.matmul`` for every GEMM, except while a CUDA graph records
+  (CuPy allows no cuBLAS call then): there a tiled GEMM of our own, ``tg_gemm``;
+* ``cupy.add.at`` (atomic adds) for the backward of indexing and of the embedding.
 
 All are built on first use and compiled once per dtype (CuPy caches the binaries in
 ``~/.cupy/kernel_cache``). No kernel here waits for the GPU: each call only queues
@@ -28,7 +29,7 @@ work on the current stream, so nothing in a step synchronises with the host exce
 what the caller reads back. CuPy compiles with ``-ftz``: float32 subnormals become 0.
 
 ``record_graph`` records a whole training step as a CUDA graph, replayed in one launch
-(:mod:`tinygrad_rnn.cuda_graph`, ``train --cuda-graph``).
+(:mod:`tinygrad_rnn.cuda_graph`; what ``train`` does on this backend by default).
 """
 
 from __future__ import annotations
@@ -347,6 +348,99 @@ __global__ void tg_sgd(TG_LIST(T*, p), TG_LIST(const T*, g), TG_ENDS, const int 
 """
 
 
+# A GEMM of our own, for what a CUDA graph records: CuPy refuses every cuBLAS call
+# while a stream is being captured. C = A @ B for one matrix pair per batch index: A
+# (M, K) and B (K, N) at any element strides, so transposed views are read in place;
+# C (M, N) contiguous. A block of 256 threads computes a 64 x 64 tile of C, each thread
+# a 4 x 4 grid of it (rows ty + 16i, columns tx + 16j, so a warp's stores are
+# contiguous), stepping through K 16 at a time in shared memory; each tile is loaded
+# along whichever of its strides is 1, so the loads coalesce. Where the tiles of C are
+# too few to fill the GPU (dW_hh = H_prevᵀ dZ at D2L's sizes: K = T·N = 1120 but C only
+# h x h), K is split into `splits` chunks: blockIdx.z = batch index · splits + chunk,
+# each chunk writes its own partial C, and tg_sum_splits adds the partials in chunk
+# order. So the sums are deterministic, but not in cuBLAS's order: the two agree to
+# rounding (about K ulp of the terms' scale), not bit for bit.
+_GEMM_SOURCE = r"""
+template <typename T>
+__global__ void tg_gemm(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
+                        const int M, const int N, const int K,
+                        const long long sam, const long long sak, const long long sab,
+                        const long long sbk, const long long sbn, const long long sbb,
+                        const int splits, const int k_chunk) {
+    constexpr int TM = 64, TN = 64, TK = 16, THREADS = 256;
+    __shared__ T As[TK][TM + 1];  // A's tile transposed: a thread reads along m
+    __shared__ T Bs[TK][TN + 1];
+    const long long z = blockIdx.z, batch = z / splits;
+    A += batch * sab;
+    B += batch * sbb;
+    C += z * M * N;  // with splits > 1, the partial C of this chunk
+    const int k_begin = (int)(z % splits) * k_chunk;
+    const int k_end = min(K, k_begin + k_chunk);
+    const int row0 = blockIdx.y * TM, col0 = blockIdx.x * TN;
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    const bool a_along_k = sak == 1, b_along_n = sbn == 1;
+    T acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
+    }
+    for (int k0 = k_begin; k0 < k_end; k0 += TK) {
+        for (int e = threadIdx.x; e < TM * TK; e += THREADS) {
+            const int m = a_along_k ? e / TK : e % TM;
+            const int k = a_along_k ? e % TK : e / TM;
+            const int gm = row0 + m, gk = k0 + k;
+            As[k][m] = gm < M && gk < k_end ? A[gm * sam + gk * sak] : T(0);
+        }
+        for (int e = threadIdx.x; e < TK * TN; e += THREADS) {
+            const int n = b_along_n ? e % TN : e / TK;
+            const int k = b_along_n ? e / TN : e % TK;
+            const int gk = k0 + k, gn = col0 + n;
+            Bs[k][n] = gk < k_end && gn < N ? B[gk * sbk + gn * sbn] : T(0);
+        }
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < TK; ++k) {
+            T a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) a[i] = As[k][ty + 16 * i];
+#pragma unroll
+            for (int j = 0; j < 4; ++j) b[j] = Bs[k][tx + 16 * j];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+#pragma unroll
+                for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+            }
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int m = row0 + ty + 16 * i, n = col0 + tx + 16 * j;
+            if (m < M && n < N) C[(long long)m * N + n] = acc[i][j];
+        }
+    }
+}
+
+// C[b, i] = sum over s of P[b, s, i], s in order: the partial products of a split K.
+template <typename T>
+__global__ void tg_sum_splits(const T* __restrict__ P, T* __restrict__ C,
+                              const long long mn, const long long total, const int splits) {
+    for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < total;
+         e += (long long)gridDim.x * blockDim.x) {
+        const T* p = P + (e / mn) * splits * mn + e % mn;
+        T sum = p[0];
+        for (int s = 1; s < splits; ++s) sum += p[s * mn];
+        C[e] = sum;
+    }
+}
+"""
+_GEMM_TILE = 64  # rows and columns of C per block
+_MAX_GRID_YZ = 65535
+
+
 # ElementwiseKernel specs, (in_params, out_params, operation, name); CuPy builds one
 # kernel per dtype of T on first use.
 # One step of the recurrence, after the GEMM hw = H_{t-1} W_hh: h = φ(zx + hw).
@@ -403,8 +497,11 @@ _MULTI_KERNELS = [
     for name in ("tg_sum_squares", "tg_clip_scale", "tg_sgd")
     for c in _CTYPES.values()
 ]
+_GEMM_KERNELS = [f"{name}<{c}>" for name in ("tg_gemm", "tg_sum_splits")
+                 for c in _CTYPES.values()]
 #: Each RawModule's CUDA source with the template instances the backend compiles.
 RAW_MODULES = {
+    "gemm": (_GEMM_SOURCE, _GEMM_KERNELS),
     "softmax_xent": (_XENT_SOURCE, _XENT_KERNELS),
     "rnn_rows": (_RNN_SOURCE, _RNN_KERNELS),
     "multi": (_MULTI_SOURCE, _MULTI_KERNELS),
@@ -412,6 +509,10 @@ RAW_MODULES = {
 
 
 _LIST = 8  # arrays per launch of the _MULTI_SOURCE kernels
+
+
+def _describe(x: Any) -> str:
+    return f"{type(x).__name__} {getattr(x, 'dtype', '')} {getattr(x, 'shape', '')}".strip()
 
 
 def _chunks(arrays: list) -> list:
@@ -447,6 +548,7 @@ class _Kernels:
         self.xent_backward = ew(*_XENT_BACKWARD)
         self._multi_module = cupy.RawModule(code=_MULTI_SOURCE, name_expressions=_MULTI_KERNELS)
         self._xent_module = cupy.RawModule(code=_XENT_SOURCE, name_expressions=_XENT_KERNELS)
+        self._gemm_module = cupy.RawModule(code=_GEMM_SOURCE, name_expressions=_GEMM_KERNELS)
         self._xent: dict[np.dtype, Any] = {}
         self._cupy = cupy
         self._rnn_modules: dict[int, Any] = {}  # by unrolling of the k loop
@@ -455,6 +557,10 @@ class _Kernels:
     def multi(self, name: str, dtype: np.dtype) -> Any:
         """The kernel ``name`` (over lists of arrays) for ``dtype``."""
         return self._multi_module.get_function(f"{name}<{_CTYPES[dtype]}>")
+
+    def gemm(self, name: str, dtype: np.dtype) -> Any:
+        """``tg_gemm`` or ``tg_sum_splits`` for ``dtype`` (the module compiles on first use)."""
+        return self._gemm_module.get_function(f"{name}<{_CTYPES[dtype]}>")
 
     def rnn_rows(self, way: str, dtype: np.dtype, nonlinearity: str, unroll: int) -> Any:
         """The whole-sequence kernel ``tg_rnn_rows_{way}`` for ``dtype`` and φ."""
@@ -507,6 +613,10 @@ class CupyBackend(Backend):
 
     def __init__(self) -> None:
         self.xp = _import_cupy()
+        # While record_graph runs its body, GEMMs go to tg_gemm instead of cuBLAS. The
+        # flag is the backend's, not the thread's: another thread's GEMMs meanwhile
+        # take tg_gemm too, which gives the same product to rounding.
+        self._recording = False
 
     def rnn_plan(self, N: int, h: int, dtype: Any) -> str:
         """The strategy a recurrence of batch ``N`` and width ``h`` runs with.
@@ -565,13 +675,17 @@ class CupyBackend(Backend):
         stream, in order with the work before and after them.
         """
         cupy = self.xp
+        for dtype in _FLOATS:  # compiled and loaded now, not while the stream records
+            self._k.gemm("tg_gemm", dtype)
         pool = cupy.cuda.MemoryPool()
         stream = cupy.cuda.Stream(non_blocking=True)  # the legacy default stream cannot capture
         with cupy.cuda.using_allocator(pool.malloc), stream:
             stream.begin_capture()
+            self._recording = True
             try:
                 body()
             except Exception as e:
+                self._recording = False
                 try:
                     stream.end_capture()
                 except cupy.cuda.runtime.CUDARuntimeError:
@@ -580,6 +694,7 @@ class CupyBackend(Backend):
                     f"recording a CUDA graph failed: {type(e).__name__}: {e} (the recorded code "
                     "must only queue GPU work: no read-back, no upload, no synchronisation)"
                 ) from e
+            self._recording = False
             graph = stream.end_capture()
         return _Replay(graph, pool)
 
@@ -594,8 +709,77 @@ class CupyBackend(Backend):
 
     # ------------------------------------------------------------------- GEMM
     def matmul(self, a: Any, b: Any) -> Any:
-        """``a @ b`` by ``cupy.matmul``: cuBLAS for float operands (transposes uncopied)."""
-        return self.xp.matmul(a, b)
+        """``a @ b`` by ``cupy.matmul``: cuBLAS for float operands (transposes uncopied);
+        by :meth:`tiled_matmul` while a CUDA graph records."""
+        return self._gemm(a, b)
+
+    def _gemm(self, a: Any, b: Any, out: Any = None) -> Any:
+        if self._recording:
+            return self.tiled_matmul(a, b, out)
+        return self.xp.matmul(a, b, out=out)
+
+    def tiled_matmul(self, a: Any, b: Any, out: Any = None) -> Any:
+        """``a @ b`` by ``tg_gemm``, batch axes broadcast as in NumPy: the GEMM a CUDA
+        graph records, since CuPy refuses cuBLAS calls on a capturing stream.
+
+        ``a`` (..., M, K) and ``b`` (..., K, N) of one float dtype; ``out``, if given,
+        a C-contiguous array of the result's shape and dtype.
+        """
+        xp = self.xp
+        dtype = a.dtype if isinstance(a, xp.ndarray) and isinstance(b, xp.ndarray) else None
+        if dtype not in _FLOATS or b.dtype != dtype or a.ndim < 2 or b.ndim < 2:
+            raise BackendError(
+                "a recorded CUDA graph multiplies CuPy float32/float64 matrices of one dtype "
+                f"(CuPy allows no cuBLAS call while it records); got {_describe(a)} @ "
+                f"{_describe(b)}")
+        (M, K), (K_b, N) = a.shape[-2:], b.shape[-2:]
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        if K_b != K:
+            raise BackendError(f"matmul: shapes {a.shape} and {b.shape} do not align")
+        shape = (*batch, M, N)
+        if out is None:
+            out = xp.empty(shape, dtype=dtype)
+        elif out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+            raise BackendError(
+                f"tiled_matmul: out must be C-contiguous {dtype} of shape {shape}, "
+                f"got {_describe(out)}")
+        count = int(np.prod(batch, dtype=np.int64))
+        if out.size == 0:
+            return out
+        if K == 0:
+            out.fill(0)
+            return out
+        if batch:  # one stride per operand for the whole batch: flatten it (a copy if need be)
+            a = xp.broadcast_to(a, (*batch, M, K)).reshape(count, M, K)
+            b = xp.broadcast_to(b, (*batch, K, N)).reshape(count, K, N)
+        else:
+            a, b = a[None], b[None]
+        tiles = -(-N // _GEMM_TILE), -(-M // _GEMM_TILE)
+        # K in chunks of 4 or more k-steps of 16, until the blocks fill the GPU twice
+        steps = -(-K // 16)
+        splits = max(1, min(steps // 4, -(-2 * self._sm_count // (tiles[0] * tiles[1] * count))))
+        chunk = -(-steps // splits) * 16
+        splits = -(-K // chunk)  # no chunk left empty
+        grid = (*tiles, count * splits)
+        if max(grid[1:]) > _MAX_GRID_YZ or max(N, K) > _MAX_GRID_X:  # and int32 sizes
+            raise BackendError(
+                f"tiled_matmul: {shape} is too large for one launch (grid {grid})")
+        a_strides = [np.int64(s // dtype.itemsize) for s in a.strides]
+        b_strides = [np.int64(s // dtype.itemsize) for s in b.strides]
+        sizes = (np.int32(M), np.int32(N), np.int32(K))
+        strides = (*a_strides[1:], a_strides[0], *b_strides[1:], b_strides[0])
+        target = out if splits == 1 else xp.empty((count * splits, M, N), dtype=dtype)
+        self._k.gemm("tg_gemm", dtype)(
+            grid, (256,), (a, b, target, *sizes, *strides, np.int32(splits), np.int32(chunk)))
+        if splits > 1:
+            self._k.gemm("tg_sum_splits", dtype)(
+                (max(1, min(1024, -(-out.size // 256))),), (256,),
+                (target, out, np.int64(M * N), np.int64(out.size), np.int32(splits)))
+        return out
+
+    @functools.cached_property
+    def _sm_count(self) -> int:
+        return int(self.xp.cuda.Device().attributes["MultiProcessorCount"])
 
     # -------------------------------------------------------------- fused RNN
     def rnn_forward(self, Zx: Any, H0: Any, W_hh: Any, nonlinearity: str) -> Any:
@@ -607,7 +791,7 @@ class CupyBackend(Backend):
             or self._float_dtype(Zx, H0, W_hh) is None
         ):
             return super().rnn_forward(Zx, H0, W_hh, nonlinearity)
-        xp, matmul = self.xp, self.xp.matmul
+        xp, matmul = self.xp, self._gemm
         T, N, h = Zx.shape
         H = xp.empty((T, N, h), dtype=Zx.dtype)
         if self.rnn_plan(N, h, Zx.dtype) == "rows":  # a RawKernel sees buffers, not strides
@@ -634,7 +818,7 @@ class CupyBackend(Backend):
             or self._float_dtype(dH, H, H0, W_hh) is None
         ):
             return super().rnn_backward(dH, H, H0, W_hh, nonlinearity)
-        xp, matmul = self.xp, self.xp.matmul
+        xp, matmul = self.xp, self._gemm
         T, N, h = H.shape
         dZ = xp.empty((T, N, h), dtype=H.dtype)
         if self.rnn_plan(N, h, H.dtype) == "rows":

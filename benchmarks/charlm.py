@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, STEPS = 32, 35
 TORCH_CUDA = "PyTorch nn.RNN (cuda)"  # measured only where torch.cuda.is_available()
-GRAPHED = "tinygrad_rnn cupy (CUDA graph)"  # train --cuda-graph: the step replayed
+GRAPHED = "tinygrad_rnn cupy (CUDA graph)"  # the step replayed: train's default on cupy
 
 
 # ------------------------------------------------------------------ workloads
@@ -52,7 +52,8 @@ def load_batches(n: int = 8) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
 
 def ours(backend: str, hidden: int, vocab_size: int, cuda_graph: bool = False):
     """A step function over (X, Y) running the CLI's training step on ``backend``
-    (replayed from a CUDA graph with ``cuda_graph``, as ``train --cuda-graph`` does)."""
+    (replayed from a CUDA graph with ``cuda_graph``, as ``train`` does on cupy by
+    default; else eagerly, as ``train --no-cuda-graph``)."""
     from tinygrad_rnn import optim
     from tinygrad_rnn.data import Vocab
     from tinygrad_rnn.model import RNNLM

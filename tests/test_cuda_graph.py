@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import backend_params
+from helpers import close_to_ulps, rnn_inputs
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import cli
@@ -56,7 +57,7 @@ def params(trainer: Trainer) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("random_iter", [False, True], ids=["sequential", "random"])
 def test_graphed_training_matches_eager_bit_for_bit(corpus, rerun, random_iter):
     cfg = config(use_random_iter=random_iter)
-    eager = Trainer.create(cfg, corpus, "numpy")
+    eager = Trainer.create(cfg, corpus, "numpy", cuda_graph=False)
     graphed = Trainer.create(cfg, corpus, "numpy", cuda_graph=True)
     for _ in range(2):
         a, b = eager.train_epoch(), graphed.train_epoch()
@@ -130,7 +131,7 @@ def test_the_recorded_step_never_reads_back_nor_uploads(corpus, rerun, monkeypat
 
 
 def test_graph_is_recorded_again_when_what_it_baked_in_changes(corpus, rerun):
-    eager = Trainer.create(config(), corpus, "numpy")
+    eager = Trainer.create(config(), corpus, "numpy", cuda_graph=False)
     graphed = Trainer.create(config(), corpus, "numpy", cuda_graph=True)
     eager.train_epoch(), graphed.train_epoch()
     for trainer in (eager, graphed):  # new parameter arrays, same values
@@ -179,7 +180,7 @@ def test_the_graphed_step_checks_its_input_on_the_host(corpus, rerun):
 
 def test_graphed_step_carries_the_state_unless_fresh(corpus, rerun):
     """``fresh=False`` goes on from the H_T of the call before; ``fresh`` from zeros."""
-    eager = Trainer.create(config(), corpus, "numpy")
+    eager = Trainer.create(config(), corpus, "numpy", cuda_graph=False)
     graphed = Trainer.create(config(), corpus, "numpy", cuda_graph=True)
     state = None
     for (X, Y), fresh in zip(list(eager.loader)[:4], [True, False, True, False], strict=True):
@@ -209,6 +210,31 @@ def test_sgd_with_momentum_or_weight_decay_is_refused(extra):
         graphed(np.zeros((2, 3), np.int64), np.zeros((2, 3), np.int64), fresh=True)
 
 
+def test_the_graph_is_on_by_default_where_it_can_be(corpus, rerun, monkeypatch):
+    """None (the default) means: a graph on a backend that records them with plain SGD;
+    otherwise eager, without complaint."""
+    assert Trainer.create(config(), corpus, "numba").graphed_step is None
+    auto = Trainer.create(config(), corpus, "numpy")  # numpy records here (rerun)
+    assert auto.cuda_graph is True and auto.graphed_step is not None
+    adam = Trainer.create(config(optimizer="adam"), corpus, "numpy")
+    assert adam.cuda_graph is False and adam.graphed_step is None
+    model = RNNLM(5, 4, backend="numpy")
+    for extra in ({"momentum": 0.9}, {"weight_decay": 1e-4}, {}):
+        optimizer = tg.optim.SGD(model.parameters(), lr=0.1, **extra)
+        assert GraphedStep.can_record(optimizer) == (not extra)
+    monkeypatch.setattr(tg.backends.get("numpy"), "records_graphs", False)
+    assert not GraphedStep.can_record(tg.optim.SGD(model.parameters(), lr=0.1))
+
+
+@pytest.mark.parametrize(("flags", "recordings"), [([], 1), (["--no-cuda-graph"], 0),
+                                                   (["--cuda-graph"], 1)])
+def test_cli_records_by_default_and_not_with_no_cuda_graph(corpus, rerun, flags, recordings):
+    assert cli.main(["train", "--backend", "numpy", *flags, "--data", corpus, "--epochs", "1",
+                     "--hidden", "8", "--batch-size", "4", "--num-steps", "8",
+                     "--max-tokens", "600", "--quiet"]) == 0
+    assert rerun.recordings == recordings
+
+
 def test_cli_names_the_problem_with_cuda_graph_on_the_cpu(corpus, capsys):
     code = cli.main(["train", "--backend", "numpy", "--cuda-graph", "--data", corpus,
                      "--epochs", "1", "--hidden", "8", "--batch-size", "4", "--num-steps", "8",
@@ -230,6 +256,8 @@ def test_prechecked_indices_skip_only_the_tensor_check():
 
 
 # ====================================================================== on a GPU
+ref = tg.backends.get("numpy")
+
 @pytest.fixture(params=backend_params(["cupy"]))
 def gpu(request):
     return tg.backends.get(request.param)
@@ -255,6 +283,88 @@ def test_a_recorded_graph_replays_on_the_same_memory(gpu):
     np.testing.assert_array_equal(y.get(), [12, 12, 12, 12])
 
 
+# (a shape, b shape, how a is laid out): 2-D, edges of the 64 x 64 tiles, K not a
+# multiple of 16, transposed and reversed views, broadcast batch axes, and K split
+# into chunks (few tiles, long K: dW_hq and dW_hh at D2L's sizes, a batch of them)
+GEMM_CASES = [
+    ((1, 1), (1, 1), "c"),
+    ((70, 33), (33, 129), "c"),
+    ((64, 16), (16, 64), "c"),
+    ((65, 17), (17, 3), "reversed"),
+    ((3, 1, 5, 7), (4, 7, 2), "c"),
+    ((2, 40, 9), (9, 66), "transposed"),
+    ((512, 1120), (1120, 28), "transposed"),
+    ((512, 1120), (1120, 512), "transposed"),
+    ((3, 20, 300), (300, 5), "c"),
+]
+
+
+def gemm_operand(rng, shape, layout, dtype, xp):
+    """A ``shape`` array laid out as a C array, a transposed view or a reversed view."""
+    if layout == "transposed":  # the last two axes swapped: strides (1, M) in a matrix
+        data = rng.uniform(-1, 1, (*shape[:-2], shape[-1], shape[-2])).astype(dtype)
+        return xp.asarray(data).swapaxes(-1, -2)
+    data = rng.uniform(-1, 1, shape).astype(dtype)
+    return xp.asarray(data)[..., ::-1, :] if layout == "reversed" else xp.asarray(data)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("a_shape", "b_shape", "layout"), GEMM_CASES, ids=str)
+def test_the_graphs_gemm_matches_numpy(gpu, a_shape, b_shape, layout, dtype):
+    """tiled_matmul, the GEMM a graph records instead of cuBLAS, against NumPy's:
+    each element sums K products, each rounding adds at most about one ε."""
+    rng = np.random.default_rng(sum(a_shape) + len(layout))
+    a = gemm_operand(rng, a_shape, layout, dtype, gpu.xp)
+    b = gemm_operand(rng, b_shape, "c", dtype, gpu.xp)
+    got = gpu.tiled_matmul(a, b)
+    close_to_ulps(got.get(), a.get() @ b.get(), terms=a_shape[-1])
+
+
+def test_the_graphs_gemm_handles_empty_operands_and_refuses_what_it_cannot_do(gpu):
+    xp = gpu.xp
+    zeros = gpu.tiled_matmul(xp.ones((3, 0)), xp.ones((0, 4)))  # K = 0: a sum of nothing
+    np.testing.assert_array_equal(zeros.get(), np.zeros((3, 4)))
+    assert gpu.tiled_matmul(xp.ones((0, 2)), xp.ones((2, 4))).shape == (0, 4)
+    with pytest.raises(tg.backends.BackendError, match="float32/float64 matrices of one"):
+        gpu.tiled_matmul(xp.ones((2, 2), dtype=np.int64), xp.ones((2, 2), dtype=np.int64))
+    with pytest.raises(tg.backends.BackendError, match="of one dtype"):
+        gpu.tiled_matmul(xp.ones((2, 2), dtype=np.float32), xp.ones((2, 2)))
+    with pytest.raises(tg.backends.BackendError, match="do not align"):
+        gpu.tiled_matmul(xp.ones((2, 3)), xp.ones((2, 3)))
+    with pytest.raises(tg.backends.BackendError, match="C-contiguous"):
+        gpu.tiled_matmul(xp.ones((2, 3)), xp.ones((3, 4)), out=xp.empty((4, 2)).T)
+
+
+@pytest.mark.parametrize("strategy", ["loop", "rows"])
+def test_a_recorded_recurrence_and_matmul_replay_numpys_numbers(gpu, strategy):
+    """The GEMMs of a recorded step (MatMul, and the recurrence's per-step and dW_hh
+    GEMMs with ``out=``) run on tg_gemm there; replayed, they give NumPy's results."""
+    xp, T, N, h = gpu.xp, 5, 3, 20
+    Zx, H0, W = rnn_inputs(T, N, h, np.float64, seed=3, scale=1.5)
+    dH = np.random.default_rng(4).normal(size=(T, N, h))
+    inputs = [xp.asarray(a) for a in (Zx, H0, W, dH)]
+    results = {}
+
+    def body():
+        H = gpu.rnn_forward(*inputs[:3], "tanh")
+        results["H"], results["grads"] = H, gpu.rnn_backward(inputs[3], H, *inputs[1:3], "tanh")
+        results["HW"] = gpu.matmul(H, inputs[2])  # batched: (T, N, h) @ (h, h)
+
+    gpu.rnn_strategy = strategy
+    try:
+        replay = gpu.record_graph(body)
+    finally:
+        gpu.rnn_strategy = None
+    replay()
+    H = ref.rnn_forward(Zx, H0, W, "tanh")
+    for got, want in zip(
+        (results["H"], *results["grads"], results["HW"]),
+        (H, *ref.rnn_backward(dH, H, H0, W, "tanh"), H @ W),
+        strict=True,
+    ):
+        close_to_ulps(got.get(), want, terms=T * N * h)
+
+
 @pytest.mark.parametrize("what", ["read-back", "upload"])
 def test_recording_a_read_back_or_upload_fails_clearly_and_leaves_cupy_usable(gpu, what):
     """A replayed upload would copy from a pinned host buffer long since reused; CuPy's
@@ -274,15 +384,18 @@ def test_graphed_training_on_the_gpu_matches_eager(gpu, corpus, dtype):
     """Two epochs (step 1 eager, step 2 recorded, then replays) against eager CuPy,
     with eager work between them.
 
-    The kernels are the same; only ``cupy.add.at`` (the backward of the row lookup
-    of W_xh) adds in a varying order. float64: 1e-9 is far above that. float32: a
-    gradient element sums at most T·N = 32 terms, its order changes it by ≲ 32·ε of
-    its scale, and k = 36 SGD steps with lr 1 and clipped norm ≤ 1 add those up:
-    ``k·32·ε32`` absolute, for parameters of order 0.01–1.
+    The kernels are the same but for two, which add in another order: ``cupy.add.at``
+    (the backward of the row lookup of W_xh, atomic adds in a varying order), and the
+    GEMMs, cuBLAS when eager and tg_gemm in the graph, each element a sum of at most
+    max(T·N, h, V) = 32 products. float64: 1e-9 is far above that. float32: the order
+    changes such a sum by ≲ 32·ε of its scale, and k = 36 SGD steps with lr 1 and
+    clipped norm ≤ 1 add those up: ``k·32·ε32`` absolute, for parameters of order
+    0.01–1.
     """
     cfg = config(dtype=dtype)
-    eager = Trainer.create(cfg, corpus, "cupy")
-    graphed = Trainer.create(cfg, corpus, "cupy", cuda_graph=True)
+    eager = Trainer.create(cfg, corpus, "cupy", cuda_graph=False)
+    graphed = Trainer.create(cfg, corpus, "cupy")  # the default there
+    assert graphed.graphed_step is not None
     steps = 0
     for _ in range(2):
         a, b = eager.train_epoch(), graphed.train_epoch()

@@ -711,7 +711,7 @@ def test_training_steps_match_numpy(dtype):
 
 
 @needs_gpu
-@pytest.mark.parametrize("flags", [[], ["--cuda-graph"]], ids=["eager", "cuda-graph"])
+@pytest.mark.parametrize("flags", [["--no-cuda-graph"], []], ids=["eager", "cuda-graph"])
 def test_cli_trains_on_cupy(corpus, capsys, flags):
     code = cli.main(["train", "--backend", "cupy", *flags, "--data", corpus, "--epochs", "2",
                      "--hidden", "16", "--batch-size", "4", "--num-steps", "8",

@@ -134,9 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--metrics", type=Path, default=None,
                    help="write one JSON record per epoch to this .jsonl file (it replaces "
                         "an earlier run's records; with --resume, those after the checkpoint)")
-    t.add_argument("--cuda-graph", action="store_true",
-                   help="with --backend cupy: record the training step once as a CUDA graph "
-                        "and replay it (SGD only)")
+    t.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="record the training step once as a CUDA graph and replay it "
+                        "(backend cupy, optimizer sgd; default: on wherever it can be)")
     t.add_argument("--prefix", default=None,
                    help="continue this text every 10 epochs and at the end (default: D2L's "
                         "'time traveller' and 'traveller')")

@@ -123,12 +123,15 @@ class Trainer:
     optimizer: optim.Optimizer
     epoch: int = 0
     history: list[EpochStats] = field(default_factory=list)
-    #: Replay each step from a CUDA graph (backend ``cupy``, optimizer SGD): the
-    #: same arithmetic, a fraction of the host time (:mod:`tinygrad_rnn.cuda_graph`).
-    cuda_graph: bool = False
+    #: Replay each step from a CUDA graph (backend ``cupy``, plain SGD): the same
+    #: arithmetic, a fraction of the host time (:mod:`tinygrad_rnn.cuda_graph`). None:
+    #: wherever it can (``GraphedStep.can_record``); it is then True or False.
+    cuda_graph: bool | None = None
     graphed_step: GraphedStep | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.cuda_graph is None:
+            self.cuda_graph = GraphedStep.can_record(self.optimizer)
         if self.cuda_graph:  # built now, so a wrong backend or optimizer fails at once
             cfg = self.config
             self.graphed_step = GraphedStep(
@@ -138,8 +141,9 @@ class Trainer:
 
     @classmethod
     def create(cls, config: TrainConfig, data: str | None = None,
-               backend: str | None = None, cuda_graph: bool = False) -> Trainer:
-        """Load the corpus, build the model on ``backend`` and its optimizer."""
+               backend: str | None = None, cuda_graph: bool | None = None) -> Trainer:
+        """Load the corpus, build the model on ``backend`` and its optimizer; ``cuda_graph``
+        as :attr:`Trainer.cuda_graph` (None: on where it can be)."""
         manual_seed(config.seed)
         corpus, vocab = load_corpus(data, config.max_tokens)
         try:
@@ -233,7 +237,7 @@ class Trainer:
 
     @classmethod
     def resume(cls, path: str | Path, data: str | None = None, backend: str | None = None,
-               num_epochs: int | None = None, cuda_graph: bool = False) -> Trainer:
+               num_epochs: int | None = None, cuda_graph: bool | None = None) -> Trainer:
         """Rebuild a run from a checkpoint (on any backend) to continue where it stopped."""
         ckpt = checkpoint.load(path)
         with checkpoint.reading(path):
