@@ -366,7 +366,7 @@ __global__ void tg_gemm(const T* __restrict__ A, const T* __restrict__ B, T* __r
                         const int M, const int N, const int K,
                         const long long sam, const long long sak, const long long sab,
                         const long long sbk, const long long sbn, const long long sbb,
-                        const int splits, const int k_chunk) {
+                        const int splits, const long long k_chunk) {
     constexpr int TM = 64, TN = 64, TK = 16, THREADS = 256;
     __shared__ T As[TK][TM + 1];  // A's tile transposed: a thread reads along m
     __shared__ T Bs[TK][TN + 1];
@@ -374,8 +374,8 @@ __global__ void tg_gemm(const T* __restrict__ A, const T* __restrict__ B, T* __r
     A += batch * sab;
     B += batch * sbb;
     C += z * M * N;  // with splits > 1, the partial C of this chunk
-    const int k_begin = (int)(z % splits) * k_chunk;
-    const int k_end = min(K, k_begin + k_chunk);
+    const long long k_begin = (z % splits) * k_chunk;  // 64-bit: K may be near 2^31
+    const long long k_end = min((long long)K, k_begin + k_chunk);
     const int row0 = blockIdx.y * TM, col0 = blockIdx.x * TN;
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     const bool a_along_k = sak == 1, b_along_n = sbn == 1;
@@ -385,17 +385,19 @@ __global__ void tg_gemm(const T* __restrict__ A, const T* __restrict__ B, T* __r
 #pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
     }
-    for (int k0 = k_begin; k0 < k_end; k0 += TK) {
+    for (long long k0 = k_begin; k0 < k_end; k0 += TK) {
         for (int e = threadIdx.x; e < TM * TK; e += THREADS) {
             const int m = a_along_k ? e / TK : e % TM;
             const int k = a_along_k ? e % TK : e / TM;
-            const int gm = row0 + m, gk = k0 + k;
+            const int gm = row0 + m;
+            const long long gk = k0 + k;
             As[k][m] = gm < M && gk < k_end ? A[gm * sam + gk * sak] : T(0);
         }
         for (int e = threadIdx.x; e < TK * TN; e += THREADS) {
             const int n = b_along_n ? e % TN : e / TK;
             const int k = b_along_n ? e / TN : e % TK;
-            const int gk = k0 + k, gn = col0 + n;
+            const int gn = col0 + n;
+            const long long gk = k0 + k;
             Bs[k][n] = gk < k_end && gn < N ? B[gk * sbk + gn * sbn] : T(0);
         }
         __syncthreads();
@@ -676,7 +678,9 @@ class CupyBackend(Backend):
         """
         cupy = self.xp
         for dtype in _FLOATS:  # compiled and loaded now, not while the stream records
-            self._k.gemm("tg_gemm", dtype)
+            for name in ("tg_gemm", "tg_sum_splits"):
+                self._k.gemm(name, dtype)
+        _ = self._sm_count  # a device query: made now, not while the stream records
         pool = cupy.cuda.MemoryPool()
         stream = cupy.cuda.Stream(non_blocking=True)  # the legacy default stream cannot capture
         with cupy.cuda.using_allocator(pool.malloc), stream:
@@ -684,17 +688,19 @@ class CupyBackend(Backend):
             self._recording = True
             try:
                 body()
-            except Exception as e:
-                self._recording = False
+            except BaseException as e:  # Ctrl-C too must end the capture
                 try:
                     stream.end_capture()
                 except cupy.cuda.runtime.CUDARuntimeError:
                     pass  # the failure above invalidated the capture; its error is the one to see
+                if not isinstance(e, Exception):
+                    raise
                 raise BackendError(
                     f"recording a CUDA graph failed: {type(e).__name__}: {e} (the recorded code "
                     "must only queue GPU work: no read-back, no upload, no synchronisation)"
                 ) from e
-            self._recording = False
+            finally:
+                self._recording = False
             graph = stream.end_capture()
         return _Replay(graph, pool)
 
@@ -770,7 +776,7 @@ class CupyBackend(Backend):
         strides = (*a_strides[1:], a_strides[0], *b_strides[1:], b_strides[0])
         target = out if splits == 1 else xp.empty((count * splits, M, N), dtype=dtype)
         self._k.gemm("tg_gemm", dtype)(
-            grid, (256,), (a, b, target, *sizes, *strides, np.int32(splits), np.int32(chunk)))
+            grid, (256,), (a, b, target, *sizes, *strides, np.int32(splits), np.int64(chunk)))
         if splits > 1:
             self._k.gemm("tg_sum_splits", dtype)(
                 (max(1, min(1024, -(-out.size // 256))),), (256,),

@@ -226,6 +226,32 @@ def test_the_graph_is_on_by_default_where_it_can_be(corpus, rerun, monkeypatch):
     assert not GraphedStep.can_record(tg.optim.SGD(model.parameters(), lr=0.1))
 
 
+def test_by_default_a_resumed_momentum_run_trains_eagerly(corpus, rerun, tmp_path):
+    """The optimizer state a checkpoint brings decides: SGD with momentum (from the API)
+    resumes eagerly by default, and refuses an explicit graph at once."""
+    trainer = Trainer.create(config(), corpus, "numpy", cuda_graph=False)
+    trainer.optimizer = tg.optim.SGD(trainer.model.parameters(), lr=0.5, momentum=0.9)
+    trainer.train_epoch()
+    path = trainer.save(tmp_path / "momentum.npz")
+    resumed = Trainer.resume(path, corpus, "numpy")
+    assert resumed.optimizer.momentum == 0.9
+    assert resumed.cuda_graph is False and resumed.graphed_step is None
+    assert np.isfinite(resumed.train_epoch().perplexity)
+    with pytest.raises(ValueError, match=r"replays plain SGD .*this SGD has momentum=0.9"):
+        Trainer.resume(path, corpus, "numpy", cuda_graph=True)
+    plain = Trainer.create(config(), corpus, "numpy", cuda_graph=False)
+    plain.train_epoch()
+    assert Trainer.resume(plain.save(tmp_path / "plain.npz"), corpus, "numpy").cuda_graph
+
+
+def test_by_default_float16_trains_eagerly(corpus, rerun):
+    """The cupy backend's kernels take float32 and float64; float16 falls back to code
+    that calls cuBLAS, which a recording refuses."""
+    assert Trainer.create(config(dtype="float16"), corpus, "numpy").graphed_step is None
+    with pytest.raises(ValueError, match="float32/float64 kernels; this model is float16"):
+        Trainer.create(config(dtype="float16"), corpus, "numpy", cuda_graph=True)
+
+
 @pytest.mark.parametrize(("flags", "recordings"), [([], 1), (["--no-cuda-graph"], 0),
                                                    (["--cuda-graph"], 1)])
 def test_cli_records_by_default_and_not_with_no_cuda_graph(corpus, rerun, flags, recordings):
@@ -377,6 +403,30 @@ def test_recording_a_read_back_or_upload_fails_clearly_and_leaves_cupy_usable(gp
     with pytest.raises(tg.backends.BackendError, match="recording a CUDA graph failed"):
         gpu.record_graph(body)
     assert float((x * 3).sum()) == 12.0
+    assert not gpu._recording  # GEMMs are cuBLAS's again
+
+
+def test_an_interrupted_recording_ends_and_leaves_cupy_usable(gpu):
+    import cupy
+
+    def body():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        gpu.record_graph(body)
+    assert not gpu._recording
+    a = cupy.ones((3, 4), dtype=cupy.float32)
+    assert float(gpu.matmul(a, a.T).sum()) == 36.0
+
+
+def test_the_graphs_gemm_sums_a_k_near_2_to_the_31(gpu):
+    """K = 2³¹ - 1 (one row by one column, both broadcast from a single 1.0): the chunk
+    bounds of the split K pass 2³¹ and must not wrap. Every partial sum is an integer
+    below 2⁵³, so float64 gets it exactly."""
+    xp, K = gpu.xp, 2**31 - 1
+    one = xp.ones((1, 1))
+    got = gpu.tiled_matmul(xp.broadcast_to(one, (1, K)), xp.broadcast_to(one, (K, 1)))
+    assert float(got[0, 0]) == K
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

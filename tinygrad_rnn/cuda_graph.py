@@ -24,9 +24,9 @@ The first step runs eagerly: kernels compile and cuBLAS sets itself up, so
 the recording meets no first-use work. The second records the graph, then launches it.
 
 ``Trainer`` (and ``train``) replay the step from a graph wherever one can be recorded
-(:meth:`GraphedStep.can_record`: backend ``cupy``, plain SGD); ``cuda_graph=False``
-(``--no-cuda-graph``) runs it eagerly. ``docs/benchmarks.md`` has the figures for both
-on an H100.
+(:meth:`GraphedStep.can_record`: backend ``cupy``, float32 or float64, plain SGD);
+``cuda_graph=False`` (``--no-cuda-graph``) runs it eagerly. ``docs/benchmarks.md`` has
+the figures for both on an H100.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from .tensor import Tensor
 #: ``step(tokens (N, T), targets (T·N,), H0 (N, h)) -> (mean loss, H_T)``: one
 #: training step (forward, loss, backward, clip, update) on tensors of one backend.
 Step = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+#: The dtypes the cupy backend's kernels take; others fall back to code that calls cuBLAS.
+_GRAPH_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _check_plain(optimizer: optim.SGD) -> None:
@@ -77,6 +79,11 @@ class GraphedStep:
                 f"update is all on the GPU: SGD; {type(optimizer).__name__} keeps its step "
                 f"count on the host")
         _check_plain(optimizer)
+        dtype = optimizer.params[0].dtype
+        if dtype not in _GRAPH_DTYPES:
+            raise ValueError(
+                f"a CUDA graph records the backend's float32/float64 kernels; this model is "
+                f"{dtype} (train without the graph: --no-cuda-graph, cuda_graph=False)")
         self._step, self._optimizer = step, optimizer
         self._settings, self._vocab_size = settings, vocab_size
         self._backend = backend = optimizer.params[0]._backend
@@ -98,11 +105,12 @@ class GraphedStep:
     @staticmethod
     def can_record(optimizer: optim.Optimizer) -> bool:
         """Whether a step with ``optimizer`` can be replayed from a graph: its parameters
-        on a backend that records graphs (``cupy``), and plain SGD."""
+        float32 or float64 on a backend that records graphs (``cupy``), and plain SGD."""
         params = optimizer.params
         return (
             bool(params)
             and params[0]._backend.records_graphs
+            and params[0].dtype in _GRAPH_DTYPES
             and type(optimizer) is optim.SGD
             and not (optimizer.momentum or optimizer.weight_decay)
         )

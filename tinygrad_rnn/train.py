@@ -130,14 +130,21 @@ class Trainer:
     graphed_step: GraphedStep | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.cuda_graph is None:
-            self.cuda_graph = GraphedStep.can_record(self.optimizer)
-        if self.cuda_graph:  # built now, so a wrong backend or optimizer fails at once
+        self._set_cuda_graph(self.cuda_graph)
+
+    def _set_cuda_graph(self, on: bool | None) -> None:
+        """Replay the step from a graph (True), run it eagerly (False), or the first where
+        it can be (None). The graph is built now, so True fails at once, with the reason."""
+        if on is None:
+            on = GraphedStep.can_record(self.optimizer)
+        graphed = None
+        if on:
             cfg = self.config
-            self.graphed_step = GraphedStep(
+            graphed = GraphedStep(
                 self._step, self.model, self.optimizer, (cfg.batch_size, cfg.num_steps),
                 self.model.vocab_size,
                 settings=lambda: (self.optimizer.lr, self.config.clip_theta))
+        self.cuda_graph, self.graphed_step = bool(on), graphed
 
     @classmethod
     def create(cls, config: TrainConfig, data: str | None = None,
@@ -250,8 +257,9 @@ class Trainer:
                         f"checkpoint {path} is already at epoch {epoch}, so {num_epochs} "
                         "epochs leaves nothing to train; give a larger total")
                 config.num_epochs = num_epochs
+            # eager until the optimizer's state is in: it decides whether a graph can run
             trainer = cls.create(config, data, backend or _stored_backend(path, meta),
-                                 cuda_graph)
+                                 cuda_graph=False)
             here = corpus_sha1(trainer.loader.corpus)  # older checkpoints lack theirs
             if trainer.vocab.idx_to_token != ckpt["vocab"] or meta.get("corpus_sha1",
                                                                        here) != here:
@@ -264,6 +272,7 @@ class Trainer:
             trainer.loader.load_state_dict(meta["loader"])
             trainer.epoch = epoch
             trainer.history = [EpochStats(**s) for s in meta["history"]]
+        trainer._set_cuda_graph(cuda_graph)
         return trainer
 
 
