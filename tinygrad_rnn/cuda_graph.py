@@ -47,12 +47,26 @@ Step = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 _GRAPH_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _check_plain(optimizer: optim.SGD) -> None:
+def _refusal(optimizer: optim.Optimizer, recorder_given: bool = False) -> str | None:
+    """Why a step with ``optimizer`` cannot be replayed from a graph, or None if it can."""
+    if not isinstance(optimizer, optim.SGD):
+        return (f"a CUDA graph replays the step as recorded, so it needs an optimizer whose "
+                f"update is all on the GPU: SGD; {type(optimizer).__name__} keeps its step "
+                f"count on the host")
     if optimizer.momentum or optimizer.weight_decay:
-        raise ValueError(
-            "a CUDA graph replays plain SGD (the fused update D2L trains with); this SGD "
-            f"has momentum={optimizer.momentum}, weight_decay={optimizer.weight_decay} "
-            "(train without the graph: --no-cuda-graph, cuda_graph=False)")
+        return ("a CUDA graph replays plain SGD (the fused update D2L trains with); this SGD "
+                f"has momentum={optimizer.momentum}, weight_decay={optimizer.weight_decay} "
+                "(train without the graph: --no-cuda-graph, cuda_graph=False)")
+    if not optimizer.params:
+        return "a CUDA graph needs parameters to train; this optimizer has none"
+    param = optimizer.params[0]
+    if param.dtype not in _GRAPH_DTYPES:
+        return (f"a CUDA graph records the backend's float32/float64 kernels; this model is "
+                f"{param.dtype} (train without the graph: --no-cuda-graph, cuda_graph=False)")
+    if not recorder_given and not param._backend.records_graphs:
+        return (f"a CUDA graph needs backend 'cupy'; this model is on {param._backend.name!r}, "
+                "where a step does not wait on the host (drop --cuda-graph)")
+    return None
 
 
 class GraphedStep:
@@ -73,24 +87,12 @@ class GraphedStep:
                  settings: Callable[[], tuple] = tuple,
                  record: Callable[[Callable[[], None]], Callable[[], None]] | None = None
                  ) -> None:
-        if not isinstance(optimizer, optim.SGD):
-            raise ValueError(
-                f"a CUDA graph replays the step as recorded, so it needs an optimizer whose "
-                f"update is all on the GPU: SGD; {type(optimizer).__name__} keeps its step "
-                f"count on the host")
-        _check_plain(optimizer)
-        dtype = optimizer.params[0].dtype
-        if dtype not in _GRAPH_DTYPES:
-            raise ValueError(
-                f"a CUDA graph records the backend's float32/float64 kernels; this model is "
-                f"{dtype} (train without the graph: --no-cuda-graph, cuda_graph=False)")
+        reason = _refusal(optimizer, recorder_given=record is not None)
+        if reason:
+            raise ValueError(reason)
         self._step, self._optimizer = step, optimizer
         self._settings, self._vocab_size = settings, vocab_size
         self._backend = backend = optimizer.params[0]._backend
-        if record is None and not backend.records_graphs:
-            raise ValueError(
-                f"a CUDA graph needs backend 'cupy'; this model is on {backend.name!r}, where a "
-                "step does not wait on the host (drop --cuda-graph)")
         self._record = record or backend.record_graph
         N, T = batch_shape
         xp = backend.xp
@@ -106,17 +108,12 @@ class GraphedStep:
     def can_record(optimizer: optim.Optimizer) -> bool:
         """Whether a step with ``optimizer`` can be replayed from a graph: its parameters
         float32 or float64 on a backend that records graphs (``cupy``), and plain SGD."""
-        params = optimizer.params
-        return (
-            bool(params)
-            and params[0]._backend.records_graphs
-            and params[0].dtype in _GRAPH_DTYPES
-            and type(optimizer) is optim.SGD
-            and not (optimizer.momentum or optimizer.weight_decay)
-        )
+        return _refusal(optimizer) is None
 
     def __call__(self, X: np.ndarray, Y: np.ndarray, fresh: bool) -> Any:
-        _check_plain(self._optimizer)  # load_state_dict may have turned momentum on
+        reason = _refusal(self._optimizer, recorder_given=True)
+        if reason:  # load_state_dict may have turned momentum on
+            raise ValueError(reason)
         X, Y = np.asarray(X), np.asarray(Y)
         if X.shape != self._tokens.shape or Y.shape != X.shape:
             raise ValueError(
