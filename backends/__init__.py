@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 
-from .base import Backend, BackendError, BackendUnavailable
+from .base import Backend, BackendError, BackendUnavailable, no_read_back, read_back_allowed
 
 __all__ = [
     "Backend",
@@ -24,6 +24,8 @@ __all__ = [
     "get",
     "get_backend",
     "names",
+    "no_read_back",
+    "read_back_allowed",
     "register",
     "set_backend",
     "use_backend",

@@ -10,6 +10,9 @@ Shapes in the RNN kernels follow D2L §8.4.2: ``T`` steps, ``N`` batch, ``h`` hi
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from types import ModuleType
 from typing import Any
 
@@ -25,6 +28,8 @@ class BackendUnavailable(BackendError):
 
 
 NONLINEARITIES = ("tanh", "relu")
+#: The dtypes the compiled kernels (Numba, CUDA) are built for; others use the fallbacks.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _by_name(name: str) -> Backend:
@@ -32,6 +37,39 @@ def _by_name(name: str) -> Backend:
     from . import get  # the registry imports this module: resolve it at call time
 
     return get(name)
+
+
+_NO_READ_BACK: ContextVar[bool] = ContextVar("no_read_back", default=False)
+
+
+@contextlib.contextmanager
+def no_read_back() -> Iterator[None]:
+    """Within: nothing reads device data back to the host, so the host never waits for
+    the device. The framework's checks of device data that would need a read-back
+    (token ids in range) are skipped: the caller has checked that data on the host
+    before copying it over. A CUDA graph's recording runs within it (nothing may wait
+    then), and so does a step meant to be recorded. Per thread (a context variable)."""
+    token = _NO_READ_BACK.set(True)
+    try:
+        yield
+    finally:
+        _NO_READ_BACK.reset(token)
+
+
+def read_back_allowed() -> bool:
+    """False within :func:`no_read_back`."""
+    return not _NO_READ_BACK.get()
+
+
+def common_float_dtype(array_type: type, *arrays: Any) -> np.dtype | None:
+    """The dtype shared by ``arrays`` if all are non-empty ``array_type`` arrays of one
+    dtype, float32 or float64 (what a compiled kernel takes), else None (fall back)."""
+    if not all(isinstance(a, array_type) for a in arrays):
+        return None
+    dtype = arrays[0].dtype
+    if dtype not in FLOAT_DTYPES or any(a.dtype != dtype or a.size == 0 for a in arrays):
+        return None
+    return dtype
 
 
 def rnn_shapes_ok(H: Any, H0: Any, W_hh: Any) -> bool:

@@ -40,14 +40,21 @@ from typing import Any
 
 import numpy as np
 
-from .base import Backend, BackendError, BackendUnavailable, rnn_shapes_ok
+from .base import (
+    FLOAT_DTYPES,
+    Backend,
+    BackendError,
+    BackendUnavailable,
+    common_float_dtype,
+    no_read_back,
+    rnn_shapes_ok,
+)
 
 INSTALL_HINT = (
     "install CuPy for your CUDA version: pip install 'tinygrad_rnn[cuda12]' "
     "(CUDA 12) or 'tinygrad_rnn[cuda13]' (CUDA 13)"
 )
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 _MAX_GRID_X = 2**31 - 1
 _MAX_SMEM = 48 * 1024  # shared memory a block gets without opting in
@@ -677,7 +684,7 @@ class CupyBackend(Backend):
         stream, in order with the work before and after them.
         """
         cupy = self.xp
-        for dtype in _FLOATS:  # compiled and loaded now, not while the stream records
+        for dtype in FLOAT_DTYPES:  # compiled and loaded now, not while the stream records
             for name in ("tg_gemm", "tg_sum_splits"):
                 self._k.gemm(name, dtype)
         _ = self._sm_count  # a device query: made now, not while the stream records
@@ -687,7 +694,8 @@ class CupyBackend(Backend):
             stream.begin_capture()
             self._recording = True
             try:
-                body()
+                with no_read_back():
+                    body()
             except BaseException as e:  # Ctrl-C too must end the capture
                 try:
                     stream.end_capture()
@@ -706,12 +714,7 @@ class CupyBackend(Backend):
 
     def _float_dtype(self, *arrays: Any) -> np.dtype | None:
         """The dtype shared by ``arrays`` if all are non-empty float32/float64 CuPy arrays."""
-        if not all(isinstance(a, self.xp.ndarray) for a in arrays):
-            return None
-        dtype = arrays[0].dtype
-        if dtype not in _FLOATS or any(a.dtype != dtype or a.size == 0 for a in arrays):
-            return None
-        return dtype
+        return common_float_dtype(self.xp.ndarray, *arrays)
 
     # ------------------------------------------------------------------- GEMM
     def matmul(self, a: Any, b: Any) -> Any:
@@ -733,7 +736,7 @@ class CupyBackend(Backend):
         """
         xp = self.xp
         dtype = a.dtype if isinstance(a, xp.ndarray) and isinstance(b, xp.ndarray) else None
-        if dtype not in _FLOATS or b.dtype != dtype or a.ndim < 2 or b.ndim < 2:
+        if dtype not in FLOAT_DTYPES or b.dtype != dtype or a.ndim < 2 or b.ndim < 2:
             raise BackendError(
                 "a recorded CUDA graph multiplies CuPy float32/float64 matrices of one dtype "
                 f"(CuPy allows no cuBLAS call while it records); got {_describe(a)} @ "

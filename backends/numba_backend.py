@@ -32,20 +32,13 @@ from typing import Any
 import numpy as np
 
 from . import _numba_kernels as K
-from .base import rnn_shapes_ok
+from .base import common_float_dtype, rnn_shapes_ok
 from .numpy_backend import NumpyBackend
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _float_dtype(*arrays: Any) -> np.dtype | None:
     """The dtype shared by ``arrays`` if all are non-empty float32/float64 ndarrays, else None."""
-    if not all(isinstance(a, np.ndarray) for a in arrays):
-        return None
-    dtype = arrays[0].dtype
-    if dtype not in _FLOATS or any(a.dtype != dtype or a.size == 0 for a in arrays):
-        return None
-    return dtype
+    return common_float_dtype(np.ndarray, *arrays)
 
 
 def _c(a: np.ndarray, dtype: Any = None) -> np.ndarray:

@@ -906,3 +906,18 @@ def test_clamp_keeps_the_tensors_dtype_and_takes_only_numbers(backend):
     for bound in (tg.Tensor([0.5, 3.0], backend=backend), "a", True):
         with pytest.raises(TypeError, match="clamp's bounds must be numbers"):
             x.clamp(bound)
+
+
+def test_as_tensor_shares_an_array_of_its_backend_and_dtype_and_converts_the_rest():
+    a = np.arange(3, dtype=np.float64)
+    t = tg.as_tensor(a, backend="numpy")
+    assert t.dtype == np.float64 and t.data is a  # shared, float64 kept (as torch.as_tensor)
+    a[0] = 7
+    assert t.tolist() == [7.0, 1.0, 2.0]
+    assert tg.as_tensor(t) is t and tg.as_tensor(t, dtype="float64") is t
+    cast = tg.as_tensor(a, dtype="float32", backend="numpy")
+    assert cast.dtype == np.float32 and not np.shares_memory(cast.data, a)
+    assert tg.as_tensor([1.0, 2.0], backend="numpy").dtype == np.float32  # as Tensor(...)
+    assert tg.as_tensor(np.array([1, 2], np.int16), backend="numpy").dtype == np.int16
+    with pytest.raises(TypeError, match="kind 'U'"):
+        tg.as_tensor(np.array(["a"]), backend="numpy")

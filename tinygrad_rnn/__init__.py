@@ -16,7 +16,7 @@ from .backends import get_backend, set_backend, use_backend
 from .gradcheck import GradcheckError, gradcheck
 from .ops import cat, stack
 from .random import manual_seed
-from .tensor import BackendMismatchError, Tensor
+from .tensor import BackendMismatchError, Tensor, as_tensor
 
 __version__ = "0.1.0"
 
@@ -25,6 +25,7 @@ __all__ = [
     "Function",
     "GradcheckError",
     "Tensor",
+    "as_tensor",
     "backends",
     "cat",
     "enable_grad",

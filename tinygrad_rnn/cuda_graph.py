@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from . import optim
-from .nn.functional import prechecked_indices
+from .backends import no_read_back
 from .tensor import Tensor
 
 #: ``step(tokens (N, T), targets (T·N,), H0 (N, h)) -> (mean loss, H_T)``: one
@@ -159,7 +159,7 @@ class GraphedStep:
         """The step on the static buffers; queues GPU work, never waits for it."""
         backend, xp = self._backend, self._backend.xp
         wrap = Tensor._wrap
-        with prechecked_indices():  # checked on the host in __call__
+        with no_read_back():  # the ids were checked on the host in __call__
             loss, state = self._step(wrap(self._tokens, backend), wrap(self._targets, backend),
                                      wrap(self._state, backend))
         xp.copyto(self._loss, loss.data)

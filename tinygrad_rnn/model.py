@@ -13,9 +13,9 @@ import numpy as np
 
 from . import nn
 from .autograd import no_grad
+from .checks import check_sizes
 from .data import Vocab
 from .nn import init
-from .nn.layers import _check_sizes
 from .tensor import Tensor
 
 
@@ -32,7 +32,7 @@ class RNNLM(nn.Module):
                  embed_size: int | None = None, fused: bool = True, dtype: Any = None,
                  backend: str | None = None) -> None:
         super().__init__()
-        _check_sizes(vocab_size=vocab_size, num_hiddens=num_hiddens)
+        check_sizes(vocab_size=vocab_size, num_hiddens=num_hiddens)
         dtype = np.dtype(dtype or np.float32)
         self.vocab_size, self.num_hiddens, self.embed_size = vocab_size, num_hiddens, embed_size
         if embed_size is not None:

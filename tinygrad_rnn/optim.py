@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import backends as _backends
-from .ops import as_flag, as_nonnegative, is_real
+from .checks import as_flag, as_nonnegative, is_real
 from .tensor import Tensor
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd
+from . import autograd, checks
 from . import backends as _backends
 
 Number = int | float
@@ -58,6 +58,30 @@ def _int_dtype(value: int, like: np.dtype) -> np.dtype:
         if np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:
             return np.dtype(dtype)
     return np.dtype(np.float64)
+
+
+def as_tensor(data: Any, dtype: Any = None, backend: str | _backends.Backend | None = None
+              ) -> Tensor:
+    """``data`` as a tensor, sharing its memory where it can, as ``torch.as_tensor``.
+
+    An array already on ``backend`` (default: the current one; for a tensor, its own)
+    whose dtype is ``dtype`` (default: its own, float64 included) is used as it is: a
+    change to one shows in the other. Anything else is converted, as ``Tensor(data,
+    dtype=dtype, backend=backend)`` converts it, except that an array keeps its dtype.
+    """
+    be = None if backend is None else _backends.get(backend)
+    if isinstance(data, Tensor):
+        if (be is None or be is data._backend) and (
+                dtype is None or _checked_dtype(dtype) == data.dtype):
+            return data
+        return Tensor(data, dtype=data.dtype if dtype is None else dtype, backend=be)
+    be = be or _backends.get_backend()
+    if be.is_array(data) and data.dtype.kind in "fiub":
+        if dtype is None or _checked_dtype(dtype) == data.dtype:
+            return Tensor._wrap(data, be)
+    if dtype is None and getattr(getattr(data, "dtype", None), "kind", "") == "f":
+        dtype = data.dtype  # Tensor() would make float data float32
+    return Tensor(data, dtype=dtype, backend=be)
 
 
 class Tensor:
@@ -263,7 +287,7 @@ class Tensor:
         is accepted and changes nothing.
         """
         if retain_graph is not None:
-            _ops.as_flag(retain_graph, "backward(): retain_graph")
+            checks.as_flag(retain_graph, "backward(): retain_graph")
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require grad: none of its "
@@ -354,7 +378,7 @@ class Tensor:
         other = self._lift(other)
         what = f"in-place {symbol}="
         self._check_same_backend(other, what)
-        shape = _ops.check_broadcast(self.shape, other.shape, what)
+        shape = checks.check_broadcast(self.shape, other.shape, what)
         if shape != self.shape:
             raise ValueError(
                 f"{what}: the result has shape {shape}, which does not fit this tensor's "
@@ -458,7 +482,7 @@ class Tensor:
         xp = self._backend.xp
         fn = {"<": xp.less, "<=": xp.less_equal, ">": xp.greater, ">=": xp.greater_equal,
               "==": xp.equal, "!=": xp.not_equal}[op]
-        _ops.check_broadcast(self.shape, other.shape, op)
+        checks.check_broadcast(self.shape, other.shape, op)
         return Tensor._wrap(fn(self.data, other.data), self._backend)
 
     def __lt__(self, other: Any) -> Tensor:
@@ -520,27 +544,27 @@ class Tensor:
     # ------------------------------------------------------------------ methods
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes if None); ``keepdims`` keeps them as size 1."""
-        return _ops.Sum.apply(self, axis=axis, keepdims=_ops.as_flag(keepdims, "keepdims"))
+        return _ops.Sum.apply(self, axis=axis, keepdims=checks.as_flag(keepdims, "keepdims"))
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis`` (all axes if None): ``sum / count``; integer tensors give float32."""
         count = 1
-        for a in _ops.normalize_axes(axis, self.ndim):
+        for a in checks.normalize_axes(axis, self.ndim):
             count *= self.shape[a]
         return self.sum(axis, keepdims) / count
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Max over ``axis`` (all axes if None); tied maxima share the gradient equally."""
-        return _ops.Max.apply(self, axis=axis, keepdims=_ops.as_flag(keepdims, "keepdims"))
+        return _ops.Max.apply(self, axis=axis, keepdims=checks.as_flag(keepdims, "keepdims"))
 
     def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Min over ``axis`` (all axes if None): for floats composed, ``-max(-x)`` (exact);
         integers and bools (no gradient) directly, since ``-x`` would wrap."""
         if self.dtype.kind != "f":  # the same argument errors as max's
-            axes = _ops.normalize_axes(axis, self.ndim)
+            axes = checks.normalize_axes(axis, self.ndim)
             if any(self.shape[i] == 0 for i in axes):
                 raise ValueError(f"min over an empty axis of a tensor of shape {self.shape}")
-            keepdims = _ops.as_flag(keepdims, "keepdims")
+            keepdims = checks.as_flag(keepdims, "keepdims")
             out = self._backend.xp.min(self.data, axis=axes, keepdims=keepdims)
             return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
         return -(-self).max(axis, keepdims)
@@ -548,11 +572,11 @@ class Tensor:
     def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
         """Indices of the maxima along ``axis`` (of the flattened tensor for None), int64;
         no gradient."""
-        keepdims = _ops.as_flag(keepdims, "keepdims")
+        keepdims = checks.as_flag(keepdims, "keepdims")
         if axis is not None:
             if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
                 raise TypeError(f"argmax takes one axis (an int) or None, got {axis!r}")
-            axis = _ops.normalize_axes(axis, self.ndim)[0]
+            axis = checks.normalize_axes(axis, self.ndim)[0]
         if (self.size if axis is None else self.shape[axis]) == 0:
             where = "" if axis is None else f" along axis {axis}"
             raise ValueError(f"argmax of an empty tensor of shape {self.shape}{where}")
@@ -606,7 +630,7 @@ class Tensor:
             raise ValueError("clamp needs min, max or both")
         bounds = [b for b in (min, max) if b is not None]
         for b in bounds:
-            if not _ops.is_real(b):
+            if not checks.is_real(b):
                 raise TypeError(f"clamp's bounds must be numbers, got {b!r} (for a bound "
                                 "per element, compose: x - (x - hi).relu())")
         floats = any(isinstance(b, (float, np.floating)) for b in bounds)
@@ -628,7 +652,7 @@ class Tensor:
         inferred): a view where the layout allows, else a copy, as PyTorch's reshape."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops.Reshape.apply(self, shape=tuple(_ops.as_int(s, "reshape's sizes")
+        return _ops.Reshape.apply(self, shape=tuple(checks.as_int(s, "reshape's sizes")
                                                     for s in shape))
 
     def flatten(self) -> Tensor:
@@ -637,13 +661,13 @@ class Tensor:
 
     def unsqueeze(self, axis: int) -> Tensor:
         """A view with a new axis of size 1 at ``axis`` (``-1``: last)."""
-        ax = _ops.normalize_axes(_ops.as_int(axis, "unsqueeze's axis"), self.ndim + 1)[0]
+        ax = checks.normalize_axes(checks.as_int(axis, "unsqueeze's axis"), self.ndim + 1)[0]
         return self.reshape(self.shape[:ax] + (1,) + self.shape[ax:])
 
     def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
         """A view without the size-1 axes ``axis`` (an int or a tuple; all if None)."""
         axes = [i for i, n in enumerate(self.shape) if n == 1] if axis is None else \
-            _ops.normalize_axes(axis, self.ndim)
+            checks.normalize_axes(axis, self.ndim)
         for ax in axes:
             if self.shape[ax] != 1:
                 raise ValueError(f"squeeze: axis {ax} of shape {self.shape} is not of size 1")
@@ -653,13 +677,13 @@ class Tensor:
         """A view with axes permuted by ``axes`` (ints, or one tuple); reversed if none given."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        axes = tuple(_ops.as_int(ax, "transpose's axes") for ax in axes)
+        axes = tuple(checks.as_int(ax, "transpose's axes") for ax in axes)
         return _ops.Transpose.apply(self, axes=axes or None)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """A view with two axes exchanged (PyTorch's ``transpose(i, j)``)."""
         axes = list(range(self.ndim))
-        axis1, axis2 = (_ops.as_int(ax, "swapaxes' axes") for ax in (axis1, axis2))
+        axis1, axis2 = (checks.as_int(ax, "swapaxes' axes") for ax in (axis1, axis2))
         for ax in (axis1, axis2):
             if not -self.ndim <= ax < self.ndim:
                 raise ValueError(f"swapaxes: axis {ax} is out of range for shape {self.shape}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..ops import as_int
+from ..checks import as_int
 from .module import Module
 
 

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
+from ..backends import read_back_allowed
 from ..ops import SoftmaxCrossEntropy, getitem
 from ..tensor import Tensor
-
-_PRECHECKED: ContextVar[bool] = ContextVar("prechecked_indices", default=False)
-
-
-@contextmanager
-def prechecked_indices() -> Iterator[None]:
-    """Within: integer tensors are taken to be in range, not read back to be checked.
-
-    For a step recorded as a CUDA graph, where nothing may wait for the GPU; the
-    caller has checked the ids on the host before copying them over.
-    """
-    token = _PRECHECKED.set(True)
-    try:
-        yield
-    finally:
-        _PRECHECKED.reset(token)
 
 
 def _expect_tensor(x: Any, fn: str, what: str) -> Tensor:
@@ -42,7 +24,7 @@ def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> 
 
     Host data (a list, a NumPy array) is checked before it moves, which costs nothing;
     a tensor already on a GPU is checked there, with one read-back of its min and max
-    (none within :func:`prechecked_indices`).
+    (none within :func:`tinygrad_rnn.backends.no_read_back`).
     """
     if isinstance(indices, Tensor):
         if like is not None:
@@ -52,7 +34,7 @@ def _as_indices(indices: Any, n: int, what: str, like: Tensor | None = None) -> 
         data, backend = np.asarray(indices), None
     if data.dtype.kind not in "iu":
         raise TypeError(f"{what} must be an integer tensor, got {data.dtype}")
-    if data.size and not (backend is not None and _PRECHECKED.get()):
+    if data.size and (backend is None or read_back_allowed()):
         if backend is None:
             low, high = int(data.min()), int(data.max())
         else:  # one array: one read-back from a GPU, not two

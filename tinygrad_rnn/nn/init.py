@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import backends as _backends
-from ..ops import as_nonnegative
+from ..checks import as_nonnegative
 from ..random import generator
 from .module import Parameter
 

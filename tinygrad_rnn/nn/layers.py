@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import NONLINEARITIES
+from ..checks import check_sizes
 from ..ops import RNNRecurrence, getitem, stack
 from ..tensor import Tensor
 from . import init
@@ -24,7 +25,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None,
                  backend: str | None = None) -> None:
         super().__init__()
-        _check_sizes(in_features=in_features, out_features=out_features)
+        check_sizes(in_features=in_features, out_features=out_features)
         dtype = np.dtype(dtype or np.float32)
         self.in_features, self.out_features = in_features, out_features
         self.W = init.xavier_uniform((in_features, out_features), dtype=dtype, backend=backend)
@@ -89,7 +90,7 @@ class RNN(Module):
                  fused: bool = True, dtype: Any = None, backend: str | None = None,
                  std: float = init.D2L_STD) -> None:
         super().__init__()
-        _check_sizes(input_size=input_size, hidden_size=hidden_size)
+        check_sizes(input_size=input_size, hidden_size=hidden_size)
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
         dtype = np.dtype(dtype or np.float32)
@@ -169,8 +170,3 @@ class RNN(Module):
         return (f"{self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r}, "
                 f"fused={self.fused}")
 
-
-def _check_sizes(**sizes: int) -> None:
-    for name, value in sizes.items():
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import backends as _backends
-from ..ops import as_flag
+from ..checks import as_flag
 from ..tensor import Tensor
 
 

@@ -1,0 +1,79 @@
+"""Argument checks shared by the framework and the programs built on it.
+
+Each turns a value into what the caller needs (an int, a flag, a tuple of axes) or
+raises one clear error naming the argument: a ``TypeError`` for a value of the wrong
+type, a ``ValueError`` for one out of range. None of them knows about tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def check_broadcast(a: tuple, b: tuple, op: str) -> tuple:
+    """The broadcast shape of ``a`` and ``b``, or a ValueError naming both."""
+    try:
+        return np.broadcast_shapes(a, b)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together") from None
+
+
+def as_int(value: Any, what: str) -> int:
+    """``value`` as a Python int, or a TypeError naming ``what``: an int or NumPy integer,
+    not a bool, a float or a string (``int()`` would silently truncate or parse them)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    return int(value)
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number: an int or a float (Python or NumPy), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
+
+
+def as_nonnegative(value: Any, what: str) -> float:
+    """``value`` as a float if it is a finite number >= 0 (a spread, a decay, a momentum),
+    else a TypeError or ValueError naming ``what``: a NaN or inf would spread silently."""
+    if not is_real(value):
+        raise TypeError(f"{what} must be a number, got {value!r}")
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"{what} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+def as_flag(value: Any, what: str) -> bool:
+    """``value`` if it is True or False, else a TypeError naming ``what``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes (all axes for ``None``)."""
+    if axis is None:
+        return tuple(range(ndim))
+    if not isinstance(axis, (int, np.integer, Sequence)):
+        raise TypeError(f"axis must be an int or a sequence of ints, got {axis!r}")
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"axis must be an int or a sequence of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(sorted(out))
+
+
+
+def check_sizes(**sizes: Any) -> None:
+    """Each size must be a positive int (``Linear(in_features=0)`` is refused by name)."""
+    for name, value in sizes.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
