@@ -14,11 +14,19 @@ import threading
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 
-from .base import Backend, BackendError, BackendUnavailable, no_read_back, read_back_allowed
+from .base import (
+    Backend,
+    BackendError,
+    BackendMismatchError,
+    BackendUnavailable,
+    no_read_back,
+    read_back_allowed,
+)
 
 __all__ = [
     "Backend",
     "BackendError",
+    "BackendMismatchError",
     "BackendUnavailable",
     "available",
     "get",

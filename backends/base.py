@@ -23,6 +23,10 @@ class BackendError(RuntimeError):
     """A tensor operation met a backend problem (mixing two backends, say)."""
 
 
+class BackendMismatchError(BackendError, ValueError):
+    """An op was given tensors that live on two different backends."""
+
+
 class BackendUnavailable(BackendError):
     """A known backend cannot run on this machine; the message says what is missing."""
 

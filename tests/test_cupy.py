@@ -34,8 +34,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import cli
-from tinygrad_rnn.tensor import BackendMismatchError
+from tinygrad_rnn import BackendMismatchError, cli
 
 Backend, BackendUnavailable = tg.backends.Backend, tg.backends.BackendUnavailable
 

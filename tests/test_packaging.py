@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import platform
+import site
 import subprocess
 import sys
 import threading
@@ -266,3 +267,36 @@ def test_copies_and_pickles_of_a_tensor_stay_on_the_same_backend(mine):
     for clone in (copy.deepcopy(t), pickle.loads(pickle.dumps(t))):
         assert clone._backend is t._backend
         np.testing.assert_array_equal((clone + t).numpy(), [2.0, 4.0])
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_imports_from_the_repo_root_and_from_elsewhere(tmp_path):
+    """``pip install .`` (not editable), then ``import tinygrad_rnn, tinygrad_rnn.backends``:
+    from the repository root the source folder shadows the install and must still find
+    ``backends/``; from anywhere else the installed copy is imported, with its own.
+    ``python -S`` with site-packages on PYTHONPATH: the dependencies import, but no
+    ``.pth`` file runs, so this suite's own editable install maps nothing."""
+    target = tmp_path / "site"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+         str(target), str(REPO)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (target / "tinygrad_rnn" / "backends" / "numba_backend.py").is_file()
+    code = ("import json, tinygrad_rnn as tg, tinygrad_rnn.backends as b;"
+            "x = tg.Tensor([1.0, 2.0], backend='numba') * 2;"
+            "print(json.dumps({'tg': tg.__file__, 'backends': b.__file__,"
+            " 'numba': __import__('tinygrad_rnn.backends.numba_backend', fromlist=['x']).__file__,"
+            " 'x': x.tolist()}))")
+    paths = [str(target), *site.getsitepackages()]
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"},
+           "PYTHONPATH": os.pathsep.join(paths)}
+    for cwd, root in ((REPO, REPO), (tmp_path, target)):
+        proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"from {cwd}: {proc.stderr}"
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["x"] == [2.0, 4.0]
+        assert Path(out["tg"]).resolve() == (root / "tinygrad_rnn" / "__init__.py").resolve()
+        where = REPO / "backends" if root == REPO else target / "tinygrad_rnn" / "backends"
+        assert Path(out["backends"]).resolve() == (where / "__init__.py").resolve()
+        assert Path(out["numba"]).resolve() == (where / "numba_backend.py").resolve()

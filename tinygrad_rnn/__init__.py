@@ -10,13 +10,14 @@ model of *Dive into Deep Learning* §8.4–8.6 on top::
     x.grad          # Tensor([[2., 4.]])
 """
 
-from . import backends, nn, optim, viz
+# _source_tree first: in a source checkout it maps tinygrad_rnn.backends to backends/
+from . import _source_tree, backends, checks, dtypes, nn, optim, viz  # noqa: F401
+from ._tensor import Tensor, as_tensor
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
-from .backends import get_backend, set_backend, use_backend
+from .backends import BackendMismatchError, get_backend, set_backend, use_backend
+from .functions import cat, matmul, stack
 from .gradcheck import GradcheckError, gradcheck
-from .ops import cat, stack
 from .random import manual_seed
-from .tensor import BackendMismatchError, Tensor, as_tensor
 
 __version__ = "0.1.0"
 
@@ -28,11 +29,14 @@ __all__ = [
     "as_tensor",
     "backends",
     "cat",
+    "checks",
+    "dtypes",
     "enable_grad",
     "get_backend",
     "gradcheck",
     "is_grad_enabled",
     "manual_seed",
+    "matmul",
     "nn",
     "no_grad",
     "optim",

@@ -6,6 +6,13 @@ style). Calling ``Fn.apply(*tensors)`` runs ``forward`` and, when a gradient is
 needed, remembers the inputs: the output tensor's ``_ctx`` is the Function that
 made it. ``backward`` walks that graph once, in reverse topological order,
 without recursion, so a 5,000-step unrolled RNN is no problem.
+
+Tensor and Function need each other: a Function makes tensors, a tensor's methods
+call Functions. The need is cut here, one way: this module knows a tensor only as a
+:class:`Node` (its array, backend, gradient, the Function that made it, its version
+count), and ``Tensor`` (``_tensor.py``) is the Node that adds the user's API. So
+``_tensor.py`` imports this module, ``ops.py`` and ``functions.py``; none of them
+imports ``_tensor.py``.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from .backends.base import BackendMismatchError
+
 if TYPE_CHECKING:
     from .backends import Backend
-    from .tensor import Tensor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,7 +139,36 @@ class VersionCounter:
         self.holders: list[weakref.ref] | None = None
 
 
-def share_version(base: Tensor, view: Tensor) -> None:
+class Node:
+    """A tensor as autograd sees it; :class:`tinygrad_rnn.Tensor` is the one subclass.
+
+    ``_data``: the backend's array; ``_backend``: the backend it is on;
+    ``requires_grad``; ``grad`` (a tensor, or None); ``_ctx``: the :class:`Function`
+    that computed it while recording, None for a leaf; ``_version``: its array's
+    :class:`VersionCounter`. ``_new`` makes a result tensor, so this module never
+    needs to name the Tensor class.
+    """
+
+    __slots__ = ("_data", "_backend", "requires_grad", "grad", "_ctx", "_version",
+                 "__weakref__")
+
+    def _new(self, array: Any, requires_grad: bool = False) -> Node:
+        """A new tensor around ``array``, already on this one's backend (no checks, no copy)."""
+        raise NotImplementedError
+
+    def _accumulate_grad(self, g: Any) -> None:
+        """Add the array ``g`` (of this tensor's shape) to ``.grad``."""
+        if self.grad is None:
+            # An owned, contiguous copy: the upstream gradient may be a broadcast view
+            # or the caller's own array, and optimizers update .grad in place.
+            self.grad = self._new(
+                self._backend.xp.array(g, dtype=self._data.dtype, order="C", copy=True))
+        else:
+            # cast: a gradient from a mixed-dtype op must not change .grad's dtype
+            self.grad._data = self.grad._data + g.astype(self._data.dtype, copy=False)
+
+
+def share_version(base: Node, view: Node) -> None:
     """``view`` looks into ``base``'s array: it takes ``base``'s counter, and both are
     noted as its holders."""
     counter = view._version = base._version
@@ -142,7 +179,7 @@ def share_version(base: Tensor, view: Tensor) -> None:
     counter.holders.append(weakref.ref(view))
 
 
-def has_alias(t: Tensor) -> bool:
+def has_alias(t: Node) -> bool:
     """Whether another live tensor shares ``t``'s array (a view, its base, a detach())."""
     return any(other is not None and other is not t
                for other in (ref() for ref in t._version.holders or ()))
@@ -161,7 +198,7 @@ class Function(ABC):
     in :func:`backward`, not in every op.
     """
 
-    inputs: tuple[Tensor, ...] = ()
+    inputs: tuple[Node, ...] = ()
     #: The VersionCounters of what backward() reads, and their counts when it was saved:
     #: backward() refuses to run if any count has moved (an in-place change since).
     counters: tuple[VersionCounter, ...] = ()
@@ -186,17 +223,17 @@ class Function(ABC):
         """Gradients w.r.t. each input, given the gradient w.r.t. the output."""
 
     @classmethod
-    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+    def apply(cls, *inputs: Node, **params: Any) -> Node:
         """Run ``forward`` on the inputs' arrays; the output tensor's ``_ctx`` is the
         Function (holding the inputs) when any input requires grad and grad is on."""
         for i, t in enumerate(inputs):
-            if not isinstance(t, _tensor.Tensor):
+            if not isinstance(t, Node):
                 raise TypeError(f"{cls.__name__}.apply takes Tensors; input {i} is of type "
                                 f"{type(t).__name__} (wrap it in tg.Tensor)")
         backend = inputs[0]._backend
         for other in inputs[1:]:
             if other._backend is not backend:
-                raise _tensor.BackendMismatchError(
+                raise BackendMismatchError(
                     f"{cls.__name__} got tensors on two backends, {backend.name!r} and "
                     f"{other._backend.name!r}; move one with .to({backend.name!r})"
                 )
@@ -205,8 +242,8 @@ class Function(ABC):
         if isinstance(out, np.generic):  # NumPy reduces to an immutable scalar
             out = np.asarray(out)
         needs_grad = _state.enabled and any(t.requires_grad for t in inputs)
-        result = _tensor.Tensor._wrap(out, backend, needs_grad)
-        if fn.view_of_input and fn.xp.may_share_memory(out, inputs[0].data):
+        result = inputs[0]._new(out, needs_grad)
+        if fn.view_of_input and fn.xp.may_share_memory(out, inputs[0]._data):
             share_version(inputs[0], result)
         if needs_grad:
             fn.inputs = inputs
@@ -235,11 +272,19 @@ def unbroadcast(backend: Backend, grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Tensors that need a gradient, each after all of its inputs (iterative DFS)."""
-    order: list[Tensor] = []
+def topological_order(root: Node, grad_only: bool = True, first_input_first: bool = False
+                      ) -> list[Node]:
+    """``root`` and the tensors it was computed from, each after all of its inputs
+    (an iterative depth-first search: no recursion limit, even for a 5,000-step
+    unrolled RNN). ``grad_only``: only the tensors that require grad, which is what
+    :func:`backward` visits; else every tensor, inputs and constants too (what a
+    picture of the graph shows, :mod:`tinygrad_rnn.viz`). A Function's last input is
+    visited first (that order fixes the order in which backward() adds up a tensor's
+    gradients from its several uses), its first input first with ``first_input_first``
+    (a picture numbers them as they are written)."""
+    order: list[Node] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
         node, inputs_done = stack.pop()
         if inputs_done:
@@ -250,12 +295,14 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         visited.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
-            stack.extend((t, False) for t in node._ctx.inputs
-                         if t.requires_grad and id(t) not in visited)
+            inputs = node._ctx.inputs
+            # the stack pops the last input pushed first
+            stack.extend((t, False) for t in (reversed(inputs) if first_input_first else inputs)
+                         if (t.requires_grad or not grad_only) and id(t) not in visited)
     return order
 
 
-def backward(root: Tensor, grad: Any) -> None:
+def backward(root: Node, grad: Any) -> None:
     """Accumulate d root / d leaf into ``leaf.grad`` for every leaf that requires grad.
 
     ``grad`` is the gradient flowing into ``root`` (an array of root's shape). The
@@ -263,8 +310,8 @@ def backward(root: Tensor, grad: Any) -> None:
     gradient is complete (summed over all its uses) before it is passed on.
     """
     grads: dict[int, Any] = {id(root): grad}
-    leaves: list[tuple[Tensor, Any]] = []
-    for node in reversed(_topological_order(root)):
+    leaves: list[tuple[Node, Any]] = []
+    for node in reversed(topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -276,8 +323,8 @@ def backward(root: Tensor, grad: Any) -> None:
         for inp, g_in in zip(fn.inputs, _checked(fn, fn.backward(g)), strict=True):
             if g_in is None or not inp.requires_grad:
                 continue
-            if g_in.shape != inp.shape:
-                g_in = unbroadcast(fn.backend, g_in, inp.shape)
+            if g_in.shape != inp._data.shape:
+                g_in = unbroadcast(fn.backend, g_in, inp._data.shape)
             key = id(inp)
             # ``+`` makes a new array: an upstream gradient may be shared, never mutated.
             grads[key] = g_in if key not in grads else grads[key] + g_in
@@ -306,25 +353,26 @@ def _checked(fn: Function, grads: Any) -> tuple[Any, ...]:
                          f"{len(fn.inputs)} inputs")
     for i, (inp, g) in enumerate(zip(fn.inputs, grads)):
         # the common case costs one comparison: an array of exactly the input's shape
-        if g is not None and (isinstance(g, _tensor.Tensor)
+        if g is not None and (isinstance(g, Node)
                               or getattr(g, "shape", None) != inp._data.shape):
             _check_one(fn, i, inp, g)
     return grads
 
 
-def _check_one(fn: Function, i: int, inp: Tensor, g: Any) -> None:
+def _check_one(fn: Function, i: int, inp: Node, g: Any) -> None:
     """Gradient ``i`` is not an array of input ``i``'s shape: fine if it is one of a shape
     the input was broadcast to (or the input needs no gradient), else an error."""
     name = f"{type(fn).__name__}.backward"
     if not inp.requires_grad:
         return
-    if isinstance(g, _tensor.Tensor) or not hasattr(g, "shape"):
+    if isinstance(g, Node) or not hasattr(g, "shape"):
         raise TypeError(f"{name} must return arrays ({fn.backend.name} backend) or None; "
                         f"gradient {i} is a {type(g).__name__}")
-    lead = g.ndim - inp.ndim  # broadcasting adds leading axes and stretches 1s
-    if lead < 0 or any(n not in (1, m) for n, m in zip(inp.shape, g.shape[lead:])):
+    shape = tuple(inp._data.shape)
+    lead = g.ndim - len(shape)  # broadcasting adds leading axes and stretches 1s
+    if lead < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[lead:])):
         raise ValueError(f"{name} returned a gradient of shape {tuple(g.shape)} for input "
-                         f"{i} of shape {inp.shape}")
+                         f"{i} of shape {shape}")
 
 
 def _check_versions(fn: Function) -> None:
@@ -341,5 +389,3 @@ def _check_versions(fn: Function) -> None:
         "through an RNN state carried over without state.detach() meets the optimizer's "
         "update of the weights this way.)")
 
-
-from . import tensor as _tensor  # noqa: E402  (tensor.py builds on this module)

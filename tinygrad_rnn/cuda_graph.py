@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from . import optim
+from ._tensor import Tensor
 from .backends import no_read_back
-from .tensor import Tensor
 
 #: ``step(tokens (N, T), targets (T·N,), H0 (N, h)) -> (mean loss, H_T)``: one
 #: training step (forward, loss, backward, clip, update) on tensors of one backend.

@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ._tensor import Tensor
 from .autograd import no_grad
-from .tensor import Tensor
 
 
 class GradcheckError(AssertionError):

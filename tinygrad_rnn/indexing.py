@@ -9,11 +9,14 @@ PyTorch lay out differently.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .autograd import Node
+
+if TYPE_CHECKING:
+    from ._tensor import Tensor
 
 
 def describe_index(index: Any) -> str:
@@ -31,7 +34,7 @@ def backend_index(t: Tensor, index: Any, check_layout: bool = True) -> tuple[Any
     parts = index if isinstance(index, tuple) else (index,)
     converted, advanced = [], False
     for p in parts:
-        if isinstance(p, Tensor):
+        if isinstance(p, Node):  # a Tensor
             t._check_same_backend(p, "indexing")
             if p.dtype.kind not in "iub":
                 raise TypeError(f"index tensors must be integer or bool, got {p.dtype}")

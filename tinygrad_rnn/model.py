@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from . import nn
+from ._tensor import Tensor
 from .autograd import no_grad
 from .checks import check_sizes
 from .data import Vocab
 from .nn import init
-from .tensor import Tensor
 
 
 class RNNLM(nn.Module):

@@ -1,55 +1,32 @@
-"""The primitive differentiable ops. Each backward sits right under its forward.
+"""The primitive differentiable ops: one :class:`Function` each, its backward right
+under its forward.
 
-Arrays here are the backend's (``self.xp`` is NumPy or CuPy). Gradients may come
-back in the output's broadcast shape: :func:`autograd.unbroadcast` sums them down.
-Composite ops (``mean``, ``stack``, ``softmax``, ``log_softmax``, the composed RNN)
-are built from these in Python and need no backward of their own.
+Arrays here are the backend's (``self.xp`` is NumPy or CuPy), already checked and of
+the dtypes the rules give (:mod:`functions` and ``Tensor``'s methods do both before
+calling ``Fn.apply``). Gradients may come back in the output's broadcast shape:
+:func:`autograd.unbroadcast` sums them down. Composite ops (``mean``, ``stack``,
+``softmax``, ``log_softmax``, the composed RNN) are built from these in Python and
+need no backward of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 
 from .autograd import Function
-from .checks import check_broadcast, normalize_axes
-from .indexing import backend_index, describe_index
-from .tensor import Tensor
-
-
-def promote(a: Tensor, b: Tensor, true_divide: bool = False) -> tuple[Tensor, Tensor]:
-    """PyTorch's dtype rule for mixing integers and floats, where NumPy's differs: an
-    integer or bool operand takes the float operand's dtype (NumPy makes float32 and
-    int64 float64), and integers divided are float32. Other mixes keep NumPy's rules.
-    Integer tensors have no gradient, so the cast records nothing."""
-    ka, kb = a.data.dtype.kind, b.data.dtype.kind
-    if ka == "f" and kb != "f":
-        b = Tensor._wrap(b.data.astype(a.data.dtype), b._backend)
-    elif kb == "f" and ka != "f":
-        a = Tensor._wrap(a.data.astype(b.data.dtype), a._backend)
-    elif true_divide and ka != "f":
-        a = Tensor._wrap(a.data.astype(np.float32), a._backend)
-        b = Tensor._wrap(b.data.astype(np.float32), b._backend)
-    return a, b
-
-
-class _Binary(Function):
-    """Elementwise op of two broadcastable arrays."""
-
-    symbol = "?"
-
-    @classmethod
-    def apply(cls, a: Tensor, b: Tensor, **params: Any) -> Tensor:
-        check_broadcast(a.shape, b.shape, f"{cls.__name__} ({cls.symbol})")
-        if a.data.dtype is not b.data.dtype or cls is Div:
-            a, b = promote(a, b, true_divide=cls is Div)
-        return super().apply(a, b, **params)
+from .checks import normalize_axes
+from .indexing import describe_index
 
 
 # --------------------------------------------------------------- arithmetic
-class Add(_Binary):
+class Binary(Function):
+    """Elementwise op of two arrays that broadcast together, of the dtypes
+    :func:`dtypes.of_operands` gives (see :func:`functions.elementwise`)."""
+
+    symbol = "?"  # for error messages: "Add (+)"
+
+
+class Add(Binary):
     """``a + b`` (broadcasting); backward: ``(g, g)``."""
 
     symbol, saves_inputs = "+", False
@@ -61,7 +38,7 @@ class Add(_Binary):
         return g, g
 
 
-class Sub(_Binary):
+class Sub(Binary):
     """``a - b`` (broadcasting); backward: ``(g, -g)``."""
 
     symbol, saves_inputs = "-", False
@@ -73,7 +50,7 @@ class Sub(_Binary):
         return g, -g
 
 
-class Mul(_Binary):
+class Mul(Binary):
     """``a * b`` (broadcasting); backward: ``(g * b, g * a)``."""
 
     symbol = "*"
@@ -86,7 +63,7 @@ class Mul(_Binary):
         return g * self.b, g * self.a
 
 
-class Div(_Binary):
+class Div(Binary):
     """``a / b`` (integers give float32); backward: ``(g / b, -g * a / b**2)``."""
 
     symbol = "/"
@@ -136,24 +113,6 @@ class MatMul(Function):
     def backward(self, g):
         swap, mm = self.xp.swapaxes, self.backend.matmul
         return mm(g, swap(self.b, -1, -2)), mm(swap(self.a, -1, -2), g)
-
-
-def matmul(a: Tensor, b: Tensor) -> Tensor:
-    """``a @ b`` with NumPy's rules; 1-D operands are promoted and squeezed, as in NumPy."""
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: scalar operand (shapes {a.shape} and {b.shape}); use *")
-    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
-        raise ValueError(
-            f"matmul: shapes {a.shape} and {b.shape} do not align "
-            f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})"
-        )
-    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m); (k,) @ (k,) -> ()
-        out_shape = b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else ()
-        return matmul(a.reshape(1, -1), b).reshape(out_shape)
-    if b.ndim == 1:
-        return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
-    check_broadcast(a.shape[:-2], b.shape[:-2], "matmul batch axes")
-    return MatMul.apply(*promote(a, b))
 
 
 class Cast(Function):
@@ -363,12 +322,6 @@ class GetItem(Function):
         return (out,)
 
 
-def getitem(t: Tensor, index: Any) -> Tensor:
-    """Index ``t`` with ints, slices, None, Ellipsis and integer/bool arrays or tensors."""
-    index, advanced = backend_index(t, index)
-    return GetItem.apply(t, index=index, advanced=advanced)
-
-
 class Cat(Function):
     """``concatenate(arrays, axis)``; backward: ``g`` split along ``axis`` at the inputs' sizes."""
 
@@ -382,50 +335,6 @@ class Cat(Function):
     def backward(self, g):
         edges = np.cumsum(self.sizes)[:-1].tolist()
         return tuple(self.xp.split(g, edges, axis=self.axis))
-
-
-def _tensor_list(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
-    tensors = list(tensors)
-    for i, t in enumerate(tensors):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{what}() takes tensors, but item {i} is a {type(t).__name__}; "
-                            "wrap it in tg.Tensor(...)")
-    return tensors
-
-
-def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis (``torch.cat``); shapes must agree elsewhere."""
-    tensors = _tensor_list(tensors, "cat")
-    if not tensors:
-        raise ValueError("cat() needs at least one tensor")
-    kinds = {t.dtype.kind == "f" for t in tensors}
-    if kinds == {True, False}:  # PyTorch's rule, as for +: integers take the float dtype
-        floats = np.result_type(*(t.dtype for t in tensors if t.dtype.kind == "f"))
-        tensors = [t if t.dtype.kind == "f" else t.astype(floats) for t in tensors]
-    first = tensors[0]
-    if first.ndim == 0:
-        raise ValueError("cat() cannot join 0-d tensors; use stack()")
-    ax = normalize_axes(axis, first.ndim)[0]
-    for t in tensors[1:]:
-        if t.ndim != first.ndim or any(
-                i != ax and m != n for i, (m, n) in enumerate(zip(t.shape, first.shape))):
-            raise ValueError(
-                f"cat along axis {axis}: shapes {first.shape} and {t.shape} differ off that axis")
-    return Cat.apply(*tensors, axis=ax)
-
-
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis: ``cat`` of reshaped copies."""
-    tensors = _tensor_list(tensors, "stack")
-    if not tensors:
-        raise ValueError("stack() needs at least one tensor")
-    shape = tensors[0].shape
-    for t in tensors[1:]:
-        if t.shape != shape:
-            raise ValueError(f"stack: shapes {shape} and {t.shape} differ")
-    ax = normalize_axes(axis, len(shape) + 1)[0]
-    new_shape = shape[:ax] + (1,) + shape[ax:]
-    return cat([t.reshape(new_shape) for t in tensors], axis=ax)
 
 
 # ------------------------------------------------------------- fused kernels

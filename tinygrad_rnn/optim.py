@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from . import backends as _backends
+from ._tensor import Tensor
 from .checks import as_flag, as_nonnegative, is_real
-from .tensor import Tensor
 
 
 def _param_list(params: Iterable[Tensor]) -> list[Tensor]:

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from . import backends, checkpoint, optim
+from ._tensor import Tensor
 from .cuda_graph import GraphedStep
 from .data import SeqDataLoader, Vocab, load_corpus
 from .model import RNNLM
 from .nn.functional import cross_entropy
 from .random import manual_seed
-from .tensor import Tensor
 
 
 @dataclass

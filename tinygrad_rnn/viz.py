@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .autograd import Function
-from .tensor import Tensor
+from ._tensor import Tensor
+from .autograd import Function, topological_order
 
 __all__ = ["GraphvizNotFound", "graph", "render", "to_dot"]
 
@@ -42,31 +42,13 @@ class GraphvizNotFound(RuntimeError):
 def graph(root: Tensor) -> tuple[list[Tensor], list[Function]]:
     """Every tensor and Function that ``root`` was computed from.
 
-    Returns ``(tensors, functions)``, each input before whatever uses it. Unlike
-    ``autograd._topological_order`` it keeps tensors that do not require grad
-    (inputs, one-hot matrices), because a picture should show them. Iterative
-    (an explicit stack), so a 5,000-step unrolled RNN does not hit Python's
-    recursion limit.
+    Returns ``(tensors, functions)``, each input before whatever uses it: autograd's
+    :func:`~tinygrad_rnn.autograd.topological_order`, but keeping the tensors that do
+    not require grad (inputs, one-hot matrices), because a picture should show them,
+    and numbering a Function's inputs in the order they are written.
     """
-    tensors: list[Tensor] = []
-    functions: list[Function] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        if inputs_done:
-            tensors.append(node)
-            if node._ctx is not None:
-                functions.append(node._ctx)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        if node._ctx is not None:
-            # reversed: the first input is popped, and so numbered, first
-            stack.extend((t, False) for t in reversed(node._ctx.inputs) if id(t) not in seen)
-    return tensors, functions
+    tensors = topological_order(root, grad_only=False, first_input_first=True)
+    return tensors, [t._ctx for t in tensors if t._ctx is not None]
 
 
 def _names_from(names: Mapping[int, str] | Any | None) -> dict[int, str]:

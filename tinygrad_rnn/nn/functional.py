@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from .._tensor import Tensor
 from ..backends import read_back_allowed
-from ..ops import SoftmaxCrossEntropy, getitem
-from ..tensor import Tensor
+from ..functions import getitem
+from ..ops import SoftmaxCrossEntropy
 
 
 def _expect_tensor(x: Any, fn: str, what: str) -> Tensor:

@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from .._tensor import Tensor
 from ..backends.base import NONLINEARITIES
 from ..checks import check_sizes
-from ..ops import RNNRecurrence, getitem, stack
-from ..tensor import Tensor
+from ..functions import getitem, stack
+from ..ops import RNNRecurrence
 from . import init
 from .functional import _as_indices, _one_hot
 from .module import Module

@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import backends as _backends
+from .._tensor import Tensor
 from ..checks import as_flag
-from ..tensor import Tensor
 
 
 class Parameter(Tensor):

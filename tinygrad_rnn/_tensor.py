@@ -1,4 +1,11 @@
-"""``Tensor``: an array on some backend, plus what autograd needs to differentiate it."""
+"""``Tensor``: an array on some backend, plus what autograd needs to differentiate it.
+
+The module is ``_tensor`` (as PyTorch's ``torch/_tensor.py``): ``tg.Tensor`` is the
+class, and the name ``tensor`` is left free for a factory function. A Tensor is the
+:class:`autograd.Node` that adds the user's API; its methods check their arguments,
+take their dtypes from :mod:`dtypes` and call :mod:`functions` or :mod:`ops`, which
+never import this module.
+"""
 
 from __future__ import annotations
 
@@ -7,57 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd, checks
+from . import autograd, checks, dtypes, functions, indexing, ops
 from . import backends as _backends
+from .autograd import Node
 
 Number = int | float
 
 
-class BackendMismatchError(_backends.BackendError, ValueError):
-    """An op was given tensors that live on two different backends."""
-
-
-def _checked_dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt.kind not in "fiub":
-        raise TypeError(f"unsupported tensor dtype {dt}; use a float, int or bool dtype")
-    return dt
-
-
-def _canonical_dtype(data: Any, dtype: Any) -> np.dtype | None:
-    """The dtype a new tensor gets: as asked, else float32 for any float data.
-
-    The data's own kind is checked either way: ``None`` or a string cast to float
-    would be NaN or a parsed number, not an error.
-    """
-    kind = getattr(getattr(data, "dtype", None), "kind", None)
-    if kind is None:
-        kind = np.asarray(data).dtype.kind
-    if kind not in "fiub":
-        raise TypeError(
-            f"cannot make a tensor from data of kind {kind!r} ({type(data).__name__}); "
-            "give numbers, nested lists of numbers or a numeric array")
-    if dtype is not None:
-        return _checked_dtype(dtype)
-    return np.dtype(np.float32) if kind == "f" else None  # ints/bools keep NumPy's dtype
-
+BackendMismatchError = _backends.BackendMismatchError
 
 #: The operator ``x op= y`` falls back to while a graph is recorded.
 _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__",
                  "true_divide": "__truediv__"}
-
-
-def _int_dtype(value: int, like: np.dtype) -> np.dtype:
-    """The dtype a Python int takes beside a tensor of dtype ``like``: ``like`` itself for
-    an integer tensor it fits (int32 * 2 is int32, as in PyTorch and NumPy 2); else the
-    narrowest of int64, uint64 and float64 that holds it, so ``u8 / 256`` and ``u8 == 300``
-    come out right instead of wrapping."""
-    if like.kind in "iu" and np.iinfo(like).min <= value <= np.iinfo(like).max:
-        return like
-    for dtype in (np.int64, np.uint64):
-        if np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    return np.dtype(np.float64)
 
 
 def as_tensor(data: Any, dtype: Any = None, backend: str | _backends.Backend | None = None
@@ -72,19 +40,19 @@ def as_tensor(data: Any, dtype: Any = None, backend: str | _backends.Backend | N
     be = None if backend is None else _backends.get(backend)
     if isinstance(data, Tensor):
         if (be is None or be is data._backend) and (
-                dtype is None or _checked_dtype(dtype) == data.dtype):
+                dtype is None or dtypes.checked(dtype) == data.dtype):
             return data
         return Tensor(data, dtype=data.dtype if dtype is None else dtype, backend=be)
     be = be or _backends.get_backend()
     if be.is_array(data) and data.dtype.kind in "fiub":
-        if dtype is None or _checked_dtype(dtype) == data.dtype:
+        if dtype is None or dtypes.checked(dtype) == data.dtype:
             return Tensor._wrap(data, be)
     if dtype is None and getattr(getattr(data, "dtype", None), "kind", "") == "f":
         dtype = data.dtype  # Tensor() would make float data float32
     return Tensor(data, dtype=dtype, backend=be)
 
 
-class Tensor:
+class Tensor(Node):
     """An n-dimensional array with reverse-mode autograd.
 
     ``Tensor(data, requires_grad=False, dtype=None, backend=None)``: float data
@@ -95,7 +63,7 @@ class Tensor:
 
     # _version counts in-place changes (``x += y``), shared by views of one array, so
     # backward() can refuse a graph whose saved arrays changed since (autograd.apply)
-    __slots__ = ("_data", "_backend", "requires_grad", "grad", "_ctx", "_version", "__weakref__")
+    __slots__ = ()  # the fields are autograd.Node's
     __array_priority__ = 1000  # numpy scalars on the left defer to our __radd__ etc.
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -121,7 +89,7 @@ class Tensor:
             except ValueError as e:  # ragged nested lists
                 raise ValueError(
                     f"cannot make a tensor from this {type(data).__name__}: {e}") from None
-        self.data = be.asarray(data, dtype=_canonical_dtype(data, dtype))
+        self.data = be.asarray(data, dtype=dtypes.of_data(data, dtype))
         if self.data is given or (isinstance(given, np.ndarray) and isinstance(
                 self.data, np.ndarray) and np.may_share_memory(self.data, given)):
             # own the data: in-place updates (optimizers) must not write to the caller's
@@ -142,6 +110,11 @@ class Tensor:
         t._data, t._backend, t.requires_grad = array, backend, requires_grad
         t.grad, t._ctx, t._version = None, None, autograd.VersionCounter()
         return t
+
+    def _new(self, array: Any, requires_grad: bool = False) -> Tensor:
+        """A Tensor (never a subclass such as Parameter) around ``array``, on this
+        tensor's backend: how ops and functions make their results."""
+        return Tensor._wrap(array, self._backend, requires_grad)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return self; only float tensors can require
@@ -272,10 +245,10 @@ class Tensor:
 
     def astype(self, dtype: Any) -> Tensor:
         """A copy cast to ``dtype``; a cast to an int or bool dtype ends the graph."""
-        dtype = _checked_dtype(dtype)
+        dtype = dtypes.checked(dtype)
         if dtype.kind != "f":  # integers carry no gradient: the cast ends the graph
             return Tensor._wrap(self.data.astype(dtype), self._backend)
-        return _ops.Cast.apply(self, dtype=dtype)
+        return ops.Cast.apply(self, dtype=dtype)
 
     # ---------------------------------------------------------------- autograd
     def backward(self, grad: Tensor | Any | None = None, retain_graph: bool | None = None
@@ -315,17 +288,6 @@ class Tensor:
                 )
         autograd.backward(self, g)
 
-    def _accumulate_grad(self, g: Any) -> None:
-        if self.grad is None:
-            # An owned, contiguous copy: the upstream gradient may be a broadcast view
-            # or the caller's own array, and optimizers update .grad in place.
-            self.grad = Tensor._wrap(
-                self._backend.xp.array(g, dtype=self.data.dtype, order="C", copy=True),
-                self._backend)
-        else:
-            # cast: a gradient from a mixed-dtype op must not change .grad's dtype
-            self.grad.data = self.grad.data + g.astype(self.data.dtype, copy=False)
-
     def zero_grad(self) -> None:
         """Drop the gradient: ``.grad = None``."""
         self.grad = None
@@ -339,23 +301,14 @@ class Tensor:
 
     # ---------------------------------------------------------- lifting scalars
     def _lift(self, other: Any) -> Tensor:
-        """``other`` as a tensor on this backend. Beside a float tensor any number takes
-        its dtype; beside an integer or bool tensor a float is float32, a Python int takes
-        :func:`_int_dtype`'s dtype (int32 * 2 is int32), and a NumPy scalar or a bool
-        keeps its own."""
+        """``other`` as a tensor on this backend; a number takes the dtype
+        :func:`dtypes.of_scalar` gives it beside this tensor (int32 * 2 is int32)."""
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (complex, np.complexfloating)):
             raise TypeError(f"complex numbers are not supported, got {other!r}")
         if isinstance(other, (bool, int, float, np.number)):
-            if self.dtype.kind == "f":
-                dtype = self.dtype
-            elif isinstance(other, (float, np.floating)):
-                dtype = np.float32
-            elif isinstance(other, int) and not isinstance(other, bool):
-                dtype = _int_dtype(other, self.dtype)
-            else:  # a typed NumPy integer, or a bool
-                dtype = None
+            dtype = dtypes.of_scalar(other, self.dtype)
             return Tensor._wrap(self._backend.asarray(other, dtype=dtype), self._backend)
         if other is None or isinstance(other, (str, bytes)):
             raise TypeError(f"cannot combine a tensor with {type(other).__name__} {other!r}")
@@ -387,13 +340,8 @@ class Tensor:
         if recording and not (self.is_leaf and self.requires_grad) and not autograd.has_alias(self):
             return getattr(self, _OUT_OF_PLACE[ufunc_name])(other)
         self._check_writable(what, other.requires_grad, f"write x = x {symbol} y")
-        xp = self._backend.xp
-        result = np.result_type(self.dtype, other.dtype)
-        if ufunc_name == "true_divide" and result.kind != "f":
-            result = np.dtype(np.float64)
-        if not np.can_cast(result, self.dtype, "same_kind"):
-            raise TypeError(f"{what}: a {result} result cannot be stored in a {self.dtype} tensor")
-        getattr(xp, ufunc_name)(self.data, other.data, out=self.data)
+        dtypes.check_in_place(self.dtype, other.dtype, what, divide=ufunc_name == "true_divide")
+        getattr(self._backend.xp, ufunc_name)(self.data, other.data, out=self.data)
         self._version.count += 1
         return self
 
@@ -431,31 +379,31 @@ class Tensor:
 
     # --------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
-        return _ops.Add.apply(self, self._lift(other))
+        return functions.elementwise(ops.Add, self, self._lift(other))
 
     def __radd__(self, other: Any) -> Tensor:
-        return _ops.Add.apply(self._lift(other), self)
+        return functions.elementwise(ops.Add, self._lift(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _ops.Sub.apply(self, self._lift(other))
+        return functions.elementwise(ops.Sub, self, self._lift(other))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _ops.Sub.apply(self._lift(other), self)
+        return functions.elementwise(ops.Sub, self._lift(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _ops.Mul.apply(self, self._lift(other))
+        return functions.elementwise(ops.Mul, self, self._lift(other))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _ops.Mul.apply(self._lift(other), self)
+        return functions.elementwise(ops.Mul, self._lift(other), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _ops.Div.apply(self, self._lift(other))
+        return functions.elementwise(ops.Div, self, self._lift(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.Div.apply(self._lift(other), self)
+        return functions.elementwise(ops.Div, self._lift(other), self)
 
     def __neg__(self) -> Tensor:
-        return _ops.Neg.apply(self)
+        return ops.Neg.apply(self)
 
     def __pow__(self, exponent: Number) -> Tensor:
         if isinstance(exponent, Tensor) or not isinstance(
@@ -463,18 +411,16 @@ class Tensor:
             raise TypeError(
                 f"tensor ** exponent needs a Python number exponent, got {type(exponent).__name__}"
             )
-        if isinstance(exponent, (float, np.floating)):  # float powers make floats: float32
-            return _ops.Pow.apply(self._floats(), exponent=float(exponent))
-        if self.dtype.kind != "f" and exponent < 0:
-            raise ValueError("integers to negative integer powers are not allowed (as in "
-                             "PyTorch); make the tensor float first, or use a float exponent")
-        return _ops.Pow.apply(self, exponent=int(exponent))
+        dtype = dtypes.of_power(self.dtype, exponent)
+        base = self if dtype == self.dtype else self.astype(dtype)
+        exponent = float(exponent) if isinstance(exponent, (float, np.floating)) else int(exponent)
+        return ops.Pow.apply(base, exponent=exponent)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(self, self._lift(other))
+        return functions.matmul(self, self._lift(other))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(self._lift(other), self)
+        return functions.matmul(self._lift(other), self)
 
     def _compare(self, other: Any, op: str) -> Tensor:
         other = self._lift(other)
@@ -514,7 +460,7 @@ class Tensor:
         return bool(self.item())
 
     def __getitem__(self, index: Any) -> Tensor:
-        return _ops.getitem(self, index)
+        return functions.getitem(self, index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         """``x[index] = value`` in place, under the rules of ``x += y`` (so ``x[i] += v``,
@@ -524,27 +470,25 @@ class Tensor:
         self._check_same_backend(value, what)
         self._check_writable(what, value.requires_grad,
                              "build the tensor with tg.cat, or blend with a mask")
-        if not np.can_cast(value.dtype, self.dtype, "same_kind"):
-            raise TypeError(f"{what}: a {value.dtype} value cannot be stored in a {self.dtype} "
-                            "tensor")
+        dtypes.check_assignable(self.dtype, value.dtype, what)
         # one value written everywhere: the order of the result's axes does not matter
-        index, _ = _indexing.backend_index(self, index, check_layout=value.size != 1)
+        index, _ = indexing.backend_index(self, index, check_layout=value.size != 1)
         try:
             self.data[index] = value.data
         except ValueError as e:  # NumPy's and CuPy's words differ: say it in ours
             raise ValueError(
                 f"{what}: a value of shape {value.shape} does not fit "
-                f"x{_indexing.describe_index(index)} of a tensor of shape {self.shape} ({e})"
+                f"x{indexing.describe_index(index)} of a tensor of shape {self.shape} ({e})"
             ) from None
         except IndexError as e:
-            raise IndexError(f"{what}: index {_indexing.describe_index(index)} into shape "
+            raise IndexError(f"{what}: index {indexing.describe_index(index)} into shape "
                              f"{self.shape}: {e}") from None
         self._version.count += 1
 
     # ------------------------------------------------------------------ methods
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes if None); ``keepdims`` keeps them as size 1."""
-        return _ops.Sum.apply(self, axis=axis, keepdims=checks.as_flag(keepdims, "keepdims"))
+        return ops.Sum.apply(self, axis=axis, keepdims=checks.as_flag(keepdims, "keepdims"))
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Mean over ``axis`` (all axes if None): ``sum / count``; integer tensors give float32."""
@@ -555,7 +499,7 @@ class Tensor:
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Max over ``axis`` (all axes if None); tied maxima share the gradient equally."""
-        return _ops.Max.apply(self, axis=axis, keepdims=checks.as_flag(keepdims, "keepdims"))
+        return ops.Max.apply(self, axis=axis, keepdims=checks.as_flag(keepdims, "keepdims"))
 
     def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Min over ``axis`` (all axes if None): for floats composed, ``-max(-x)`` (exact);
@@ -592,29 +536,30 @@ class Tensor:
         return bool(self._backend.xp.all(self.data))
 
     def _floats(self) -> Tensor:
-        """This tensor, or for integers and bools a float32 copy (PyTorch's dtype for
-        ``exp`` of an int tensor; NumPy's would be float64)."""
-        return self if self.dtype.kind == "f" else self.astype(np.float32)
+        """This tensor in :func:`dtypes.of_float_function`'s dtype: itself if float, else
+        a float32 copy (PyTorch's dtype for ``exp`` of an int tensor)."""
+        dtype = dtypes.of_float_function(self.dtype)
+        return self if dtype == self.dtype else self.astype(dtype)
 
     def exp(self) -> Tensor:
         """Elementwise ``e ** x``, same shape (float32 for an integer tensor)."""
-        return _ops.Exp.apply(self._floats())
+        return ops.Exp.apply(self._floats())
 
     def log(self) -> Tensor:
         """Elementwise natural log, same shape (float32 for an integer tensor)."""
-        return _ops.Log.apply(self._floats())
+        return ops.Log.apply(self._floats())
 
     def tanh(self) -> Tensor:
         """Elementwise tanh, same shape (float32 for an integer tensor)."""
-        return _ops.Tanh.apply(self._floats())
+        return ops.Tanh.apply(self._floats())
 
     def sigmoid(self) -> Tensor:
         """Elementwise ``1 / (1 + e ** -x)``, same shape (float32 for an integer tensor)."""
-        return _ops.Sigmoid.apply(self._floats())
+        return ops.Sigmoid.apply(self._floats())
 
     def relu(self) -> Tensor:
         """Elementwise ``max(x, 0)``, same shape."""
-        return _ops.ReLU.apply(self)
+        return ops.ReLU.apply(self)
 
     def abs(self) -> Tensor:
         """Elementwise ``|x|``: for floats composed, ``relu(x) + relu(-x)`` (exact: one term
@@ -633,15 +578,12 @@ class Tensor:
             if not checks.is_real(b):
                 raise TypeError(f"clamp's bounds must be numbers, got {b!r} (for a bound "
                                 "per element, compose: x - (x - hi).relu())")
-        floats = any(isinstance(b, (float, np.floating)) for b in bounds)
-        x = self._floats() if floats else self
-        # each bound as a 0-d array of x's dtype (an int that does not fit lifts wider)
-        lo = None if min is None else x._lift(min if floats else int(min)).data
-        hi = None if max is None else x._lift(max if floats else int(max)).data
-        if any(b is not None and b.dtype != x.dtype for b in (lo, hi)):
-            raise OverflowError(f"clamp's bounds {min}, {max} do not fit this tensor's dtype "
-                                f"{x.dtype}; convert the tensor with .astype() first")
-        return _ops.Clip.apply(x, lo=lo, hi=hi)
+        dtype = dtypes.of_clamp(self.dtype, min, max)
+        x = self if dtype == self.dtype else self.astype(dtype)
+        # each bound as a 0-d array of x's dtype, which of_clamp has checked it fits
+        lo = None if min is None else x._backend.asarray(min, dtype=dtype)
+        hi = None if max is None else x._backend.asarray(max, dtype=dtype)
+        return ops.Clip.apply(x, lo=lo, hi=hi)
 
     def sqrt(self) -> Tensor:
         """Elementwise square root, as ``x ** 0.5`` (integer tensors give float32)."""
@@ -652,7 +594,7 @@ class Tensor:
         inferred): a view where the layout allows, else a copy, as PyTorch's reshape."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return _ops.Reshape.apply(self, shape=tuple(checks.as_int(s, "reshape's sizes")
+        return ops.Reshape.apply(self, shape=tuple(checks.as_int(s, "reshape's sizes")
                                                     for s in shape))
 
     def flatten(self) -> Tensor:
@@ -678,7 +620,7 @@ class Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         axes = tuple(checks.as_int(ax, "transpose's axes") for ax in axes)
-        return _ops.Transpose.apply(self, axes=axes or None)
+        return ops.Transpose.apply(self, axes=axes or None)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """A view with two axes exchanged (PyTorch's ``transpose(i, j)``)."""
@@ -695,6 +637,3 @@ class Tensor:
         """The transpose, all axes reversed: ``x.transpose()``; (N, d) -> (d, N)."""
         return self.transpose()
 
-
-from . import indexing as _indexing  # noqa: E402  (both build on Tensor, so they come last)
-from . import ops as _ops  # noqa: E402

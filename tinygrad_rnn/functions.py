@@ -1,0 +1,109 @@
+"""The Tensor-level functions: arguments checked, dtype rules applied, then one op.
+
+``a + b``, ``a @ b``, ``x[i]``, ``tg.cat`` and ``tg.stack`` come here from
+``Tensor``'s methods (or from the user): each checks its arguments, casts the
+operands as :mod:`dtypes` says, and calls the primitive :class:`~ops.Function`'s
+``apply`` (the one entry to every op). Like :mod:`ops`, this module knows tensors
+only through :class:`autograd.Node` and their methods, so it never imports
+``_tensor.py``, which imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import dtypes
+from .autograd import Node
+from .checks import check_broadcast, normalize_axes
+from .indexing import backend_index
+from .ops import Binary, Cat, Div, GetItem, MatMul
+
+if TYPE_CHECKING:
+    from ._tensor import Tensor
+
+
+def _cast_operands(a: Tensor, b: Tensor, divide: bool = False) -> tuple[Tensor, Tensor]:
+    """``a`` and ``b`` cast to :func:`dtypes.of_operands`' dtypes (integer operands
+    carry no gradient, so the cast records nothing)."""
+    da, db = dtypes.of_operands(a._data.dtype, b._data.dtype, divide)
+    if da != a._data.dtype:
+        a = a._new(a._data.astype(da))
+    if db != b._data.dtype:
+        b = b._new(b._data.astype(db))
+    return a, b
+
+
+def elementwise(op: type[Binary], a: Tensor, b: Tensor) -> Tensor:
+    """``op`` (``Add``, ``Sub``, ``Mul``, ``Div``) of two tensors whose shapes broadcast."""
+    check_broadcast(a.shape, b.shape, f"{op.__name__} ({op.symbol})")
+    if a._data.dtype is not b._data.dtype or op is Div:
+        a, b = _cast_operands(a, b, divide=op is Div)
+    return op.apply(a, b)
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` with NumPy's rules; 1-D operands are promoted and squeezed, as in NumPy."""
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: scalar operand (shapes {a.shape} and {b.shape}); use *")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} do not align "
+            f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})"
+        )
+    if a.ndim == 1:  # (k,) @ (..., k, m) -> (..., m); (k,) @ (k,) -> ()
+        out_shape = b.shape[:-2] + b.shape[-1:] if b.ndim > 1 else ()
+        return matmul(a.reshape(1, -1), b).reshape(out_shape)
+    if b.ndim == 1:
+        return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
+    check_broadcast(a.shape[:-2], b.shape[:-2], "matmul batch axes")
+    return MatMul.apply(*_cast_operands(a, b))
+
+
+def getitem(t: Tensor, index: Any) -> Tensor:
+    """Index ``t`` with ints, slices, None, Ellipsis and integer/bool arrays or tensors."""
+    index, advanced = backend_index(t, index)
+    return GetItem.apply(t, index=index, advanced=advanced)
+
+
+def _tensor_list(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
+    tensors = list(tensors)
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Node):
+            raise TypeError(f"{what}() takes tensors, but item {i} is a {type(t).__name__}; "
+                            "wrap it in tg.Tensor(...)")
+    return tensors
+
+
+def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (``torch.cat``); shapes must agree elsewhere."""
+    tensors = _tensor_list(tensors, "cat")
+    if not tensors:
+        raise ValueError("cat() needs at least one tensor")
+    floats = dtypes.of_joined([t.dtype for t in tensors])
+    if floats is not None:
+        tensors = [t if t.dtype.kind == "f" else t.astype(floats) for t in tensors]
+    first = tensors[0]
+    if first.ndim == 0:
+        raise ValueError("cat() cannot join 0-d tensors; use stack()")
+    ax = normalize_axes(axis, first.ndim)[0]
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(
+                i != ax and m != n for i, (m, n) in enumerate(zip(t.shape, first.shape))):
+            raise ValueError(
+                f"cat along axis {axis}: shapes {first.shape} and {t.shape} differ off that axis")
+    return Cat.apply(*tensors, axis=ax)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis: ``cat`` of reshaped copies."""
+    tensors = _tensor_list(tensors, "stack")
+    if not tensors:
+        raise ValueError("stack() needs at least one tensor")
+    shape = tensors[0].shape
+    for t in tensors[1:]:
+        if t.shape != shape:
+            raise ValueError(f"stack: shapes {shape} and {t.shape} differ")
+    ax = normalize_axes(axis, len(shape) + 1)[0]
+    new_shape = shape[:ax] + (1,) + shape[ax:]
+    return cat([t.reshape(new_shape) for t in tensors], axis=ax)
