@@ -89,7 +89,7 @@ def test_mkdocs_build_strict(tmp_path):
         assert (tmp_path / "site" / page).is_file(), page
     api = (tmp_path / "site" / "api" / "core" / "index.html").read_text()
     assert (
-        "tinygrad_rnn.tensor.Tensor" in api
+        "tinygrad_rnn.Tensor" in api
         and "rnn_backward" in (tmp_path / "site" / "api" / "backends" / "index.html").read_text()
     )
 
