@@ -38,7 +38,7 @@ GRAPHED = "tinygrad_rnn cupy (CUDA graph)"  # the step replayed: train's default
 # ------------------------------------------------------------------ workloads
 def load_batches(n: int = 8) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
     """D2L's first ``n`` sequential minibatches of the book (random tokens if it is absent)."""
-    from tinygrad_rnn.data import DataError, SeqDataLoader, load_corpus
+    from tinygrad_rnn.charlm.data import DataError, SeqDataLoader, load_corpus
 
     try:
         corpus, vocab = load_corpus(None, 10000)
@@ -55,9 +55,9 @@ def ours(backend: str, hidden: int, vocab_size: int, cuda_graph: bool = False):
     (replayed from a CUDA graph with ``cuda_graph``, as ``train`` does on cupy by
     default; else eagerly, as ``train --no-cuda-graph``)."""
     from tinygrad_rnn import optim
-    from tinygrad_rnn.data import Vocab
-    from tinygrad_rnn.model import RNNLM
-    from tinygrad_rnn.train import TrainConfig, Trainer
+    from tinygrad_rnn.charlm.data import Vocab
+    from tinygrad_rnn.charlm.model import RNNLM
+    from tinygrad_rnn.charlm.train import TrainConfig, Trainer
 
     config = TrainConfig(num_hiddens=hidden, batch_size=BATCH, num_steps=STEPS)
     model = RNNLM(vocab_size, hidden, backend=backend)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TRAIN = """
 import json, sys, time
-from tinygrad_rnn.train import Trainer, TrainConfig
+from tinygrad_rnn.charlm.train import Trainer, TrainConfig
 t0 = time.perf_counter()
 trainer = Trainer.create(TrainConfig(num_epochs={epochs}), backend="{backend}")
 setup = time.perf_counter() - t0

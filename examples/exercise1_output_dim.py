@@ -8,7 +8,7 @@ distribution. Fewer outputs leave some tokens with no probability at all (the
 cross-entropy of such a target is undefined); more outputs waste probability on
 tokens that never occur. The input is one-hot, so it is V wide too.
 
-This script checks it on the real model, ``tinygrad_rnn.model.RNNLM``, fed a
+This script checks it on the real model, ``tinygrad_rnn.charlm.model.RNNLM``, fed a
 minibatch of *The Time Machine*: the logits are (T·N, V) with V = len(vocab) = 28
 for characters (26 letters, space, '<unk>'), every row of their softmax sums to 1,
 and the loss is the cross-entropy against the next characters. Tokenised into
@@ -29,9 +29,9 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.cli import DefaultsHelp
-from tinygrad_rnn.data import DataError, Vocab, load_corpus, read_lines, tokenize
-from tinygrad_rnn.model import RNNLM
+from tinygrad_rnn.charlm.cli import DefaultsHelp
+from tinygrad_rnn.charlm.data import DataError, Vocab, load_corpus, read_lines, tokenize
+from tinygrad_rnn.charlm.model import RNNLM
 
 
 def check_model(

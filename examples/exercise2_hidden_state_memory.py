@@ -37,10 +37,10 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.cli import DefaultsHelp
-from tinygrad_rnn.data import DataError, load_corpus
-from tinygrad_rnn.model import RNNLM
-from tinygrad_rnn.train import TrainConfig, Trainer
+from tinygrad_rnn.charlm.cli import DefaultsHelp
+from tinygrad_rnn.charlm.data import DataError, load_corpus
+from tinygrad_rnn.charlm.model import RNNLM
+from tinygrad_rnn.charlm.train import TrainConfig, Trainer
 
 
 def large_weight_model(V: int, h: int, rho: float, backend: str, seed: int) -> RNNLM:

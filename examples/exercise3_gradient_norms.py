@@ -43,9 +43,9 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.cli import DefaultsHelp
-from tinygrad_rnn.data import DataError, SeqDataLoader, load_corpus
-from tinygrad_rnn.model import RNNLM
+from tinygrad_rnn.charlm.cli import DefaultsHelp
+from tinygrad_rnn.charlm.data import DataError, SeqDataLoader, load_corpus
+from tinygrad_rnn.charlm.model import RNNLM
 
 PHIS = ("identity", "tanh", "relu")
 

@@ -38,10 +38,10 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.cli import DefaultsHelp
-from tinygrad_rnn.data import DataError, load_corpus
-from tinygrad_rnn.model import RNNLM
-from tinygrad_rnn.train import TrainConfig, Trainer, fastest_backend
+from tinygrad_rnn.charlm.cli import DefaultsHelp
+from tinygrad_rnn.charlm.data import DataError, load_corpus
+from tinygrad_rnn.charlm.model import RNNLM
+from tinygrad_rnn.charlm.train import TrainConfig, Trainer, fastest_backend
 
 
 def perplexity(model: RNNLM, ids: np.ndarray, rows: int = 32) -> float:

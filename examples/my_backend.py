@@ -33,7 +33,7 @@ from tinygrad_rnn.backends.numpy_backend import NumpyBackend
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.model import RNNLM
+from tinygrad_rnn.charlm.model import RNNLM
 
 
 class MyBackend(NumpyBackend):

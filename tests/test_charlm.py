@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import checkpoint
-from tinygrad_rnn.data import Vocab, load_corpus
-from tinygrad_rnn.model import RNNLM
-from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged, load_model
+from tinygrad_rnn.charlm import checkpoint
+from tinygrad_rnn.charlm.data import Vocab, load_corpus
+from tinygrad_rnn.charlm.model import RNNLM
+from tinygrad_rnn.charlm.train import TrainConfig, Trainer, TrainingDiverged, load_model
 
 BOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "timemachine.txt"
 
@@ -465,7 +465,7 @@ def test_a_checkpoint_is_synced_before_it_replaces_the_old_one(tmp_path, monkeyp
 
 def test_load_refuses_another_format_version(tmp_path):
     path = tmp_path / "x.npz"
-    meta = json.dumps({"format": "tinygrad_rnn.checkpoint/999"})
+    meta = json.dumps({"format": "tinygrad_rnn.charlm.checkpoint/999"})
     np.savez(path, vocab=np.array(["<unk>"]), meta=np.array(meta))
     with pytest.raises(checkpoint.CheckpointError, match="format"):
         checkpoint.load(path)

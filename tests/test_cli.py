@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tinygrad_rnn import checkpoint
-from tinygrad_rnn.cli import main
-from tinygrad_rnn.train import DEFAULT_LR
+from tinygrad_rnn.charlm import checkpoint
+from tinygrad_rnn.charlm.cli import main
+from tinygrad_rnn.charlm.train import DEFAULT_LR
 
 BOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "timemachine.txt"
 TINY = ["--hidden", "16", "--batch-size", "4", "--num-steps", "8", "--max-tokens", "600",

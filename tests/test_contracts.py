@@ -22,10 +22,11 @@ from test_viz import parse, rnn_step
 from tinygrad_rnn.backends import BackendUnavailable
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import checkpoint, viz
-from tinygrad_rnn.cli import build_parser, main
-from tinygrad_rnn.cuda_graph import GraphedStep
-from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged, load_model
+from tinygrad_rnn import viz
+from tinygrad_rnn.charlm import checkpoint
+from tinygrad_rnn.charlm.cli import build_parser, main
+from tinygrad_rnn.charlm.cuda_graph import GraphedStep
+from tinygrad_rnn.charlm.train import TrainConfig, Trainer, TrainingDiverged, load_model
 
 SIZES = ["--hidden", "16", "--batch-size", "4", "--num-steps", "8", "--max-tokens", "600"]
 TINY = [*SIZES, "--quiet", "--backend", "numpy"]
@@ -278,7 +279,7 @@ def test_the_summary_reports_the_last_epoch_and_the_backend_used(corpus, tmp_pat
                                                                  capsys):
     """catches: the summary prints the first epoch's perplexity; catches: it names the --backend
     argument, None when not given, instead of the backend the model is on."""
-    monkeypatch.setattr("tinygrad_rnn.train.fastest_backend", lambda: "numpy")
+    monkeypatch.setattr("tinygrad_rnn.charlm.train.fastest_backend", lambda: "numpy")
     metrics = tmp_path / "m.jsonl"
     assert main(["train", "--data", corpus, *SIZES, "--quiet", "--epochs", "4",
                  "--metrics", str(metrics)]) == 0
@@ -559,7 +560,7 @@ def test_atomic_write_puts_the_data_on_disk_before_the_rename(tmp_path, monkeypa
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
-    checkpoint.atomic_write(path, lambda f: f.write(b"x" * 1000))
+    tg.serialization.atomic_write(path, lambda f: f.write(b"x" * 1000))
     assert synced == [(1000, False)]
     assert path.read_bytes() == b"x" * 1000
 
@@ -571,7 +572,7 @@ def test_atomic_write_leaves_no_temporary_file_after_ctrl_c(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.atomic_write(tmp_path / "f.bin", interrupted)
+        tg.serialization.atomic_write(tmp_path / "f.bin", interrupted)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -580,7 +581,7 @@ def test_atomic_write_stages_a_hidden_file_next_to_the_target(tmp_path):
     atomic; catches: temporary not hidden: a glob for *.png picks up a half-written plot."""
     target = tmp_path / "out" / "plot.png"
     during = []
-    checkpoint.atomic_write(target, lambda f: during.append(
+    tg.serialization.atomic_write(target, lambda f: during.append(
         [p.name for p in target.parent.iterdir()]), suffix=".png")
     (names,) = during
     assert len(names) == 1 and names[0].startswith(".plot.png.") and names[0].endswith(".png")
@@ -591,20 +592,20 @@ def test_atomic_write_refuses_a_directory_or_a_read_only_file_and_follows_a_link
     """As ``open(path, "wb")``: a directory is refused, a read-only file too (checked with
     os.access, which root passes, so it is faked here), and a symlink is written through."""
     with pytest.raises(IsADirectoryError, match=f"cannot write {tmp_path}: it is a directory"):
-        checkpoint.atomic_write(tmp_path, lambda f: f.write(b"x"))
+        tg.serialization.atomic_write(tmp_path, lambda f: f.write(b"x"))
     target, link = tmp_path / "target.bin", tmp_path / "link.bin"
     target.write_bytes(b"old")
     link.symlink_to(target)
-    assert checkpoint.atomic_write(link, lambda f: f.write(b"new")) == link
+    assert tg.serialization.atomic_write(link, lambda f: f.write(b"new")) == link
     assert link.is_symlink() and target.read_bytes() == b"new"
     dangling = tmp_path / "dangling.bin"  # into a folder that does not exist: not made
     dangling.symlink_to(tmp_path / "missing" / "x.bin")
     with pytest.raises(FileNotFoundError):
-        checkpoint.atomic_write(dangling, lambda f: f.write(b"x"))
+        tg.serialization.atomic_write(dangling, lambda f: f.write(b"x"))
     dangling.unlink()
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(PermissionError, match="target.bin: the file is read-only"):
-        checkpoint.atomic_write(target, lambda f: f.write(b"x"))
+        tg.serialization.atomic_write(target, lambda f: f.write(b"x"))
     assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [link, target]
 
 
@@ -613,11 +614,11 @@ def test_atomic_write_names_the_callers_path_and_survives_a_link_loop(tmp_path, 
     (tmp_path / "link").symlink_to(tmp_path / "real")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(IsADirectoryError) as info:
-        checkpoint.atomic_write("link", lambda f: f.write(b"x"))
+        tg.serialization.atomic_write("link", lambda f: f.write(b"x"))
     assert str(info.value) == "cannot write link: it is a directory"
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
-    checkpoint.atomic_write("a", lambda f: f.write(b"x"))  # Path.resolve() would raise
+    tg.serialization.atomic_write("a", lambda f: f.write(b"x"))  # Path.resolve() would raise
     assert (tmp_path / "a").read_bytes() == b"x"
 
 
@@ -651,7 +652,7 @@ def test_atomic_write_leaves_the_umask_alone(tmp_path):
     every later file of the process would be world-writable."""
     old = os.umask(0o027)
     try:
-        checkpoint.atomic_write(tmp_path / "f.bin", lambda f: f.write(b"x"))
+        tg.serialization.atomic_write(tmp_path / "f.bin", lambda f: f.write(b"x"))
         now = os.umask(0o027)
     finally:
         os.umask(old)

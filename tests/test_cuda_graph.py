@@ -17,11 +17,11 @@ from helpers import close_to_ulps, rnn_inputs
 from tinygrad_rnn.backends import no_read_back
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import cli
-from tinygrad_rnn.cuda_graph import GraphedStep
-from tinygrad_rnn.model import RNNLM
+from tinygrad_rnn.charlm import cli
+from tinygrad_rnn.charlm.cuda_graph import GraphedStep
+from tinygrad_rnn.charlm.model import RNNLM
+from tinygrad_rnn.charlm.train import TrainConfig, Trainer, TrainingDiverged
 from tinygrad_rnn.nn.functional import _as_indices
-from tinygrad_rnn.train import TrainConfig, Trainer, TrainingDiverged
 
 
 def config(**overrides) -> TrainConfig:

@@ -34,7 +34,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import BackendMismatchError, cli
+from tinygrad_rnn import BackendMismatchError
+from tinygrad_rnn.charlm import cli
 
 Backend, BackendUnavailable = tg.backends.Backend, tg.backends.BackendUnavailable
 
@@ -85,7 +86,7 @@ def test_core_never_imports_cupy():
         "import tinygrad_rnn as tg\n"
         "from tinygrad_rnn.backends import cupy_backend\n"
         "from tinygrad_rnn import optim\n"
-        "from tinygrad_rnn.model import RNNLM\n"
+        "from tinygrad_rnn.charlm.model import RNNLM\n"
         "from tinygrad_rnn.nn.functional import cross_entropy\n"
         "tg.backends.names()\n"
         "m = RNNLM(10, 8, backend='numpy')\n"
@@ -582,7 +583,7 @@ def test_tensor_to_cupy_and_back(dtype):
 
 @needs_gpu
 def test_module_to_cupy_and_back():
-    from tinygrad_rnn.model import RNNLM
+    from tinygrad_rnn.charlm.model import RNNLM
 
     model = RNNLM(12, 16, dtype="float64")
     tokens = np.random.default_rng(0).integers(0, 12, (3, 5))
@@ -620,7 +621,7 @@ def test_mixing_cupy_and_numpy_tensors_names_both():
 # ----------------------------------------------------------- checkpoints, training
 @needs_gpu
 def test_checkpoint_from_the_gpu_loads_on_the_cpu_and_back(corpus, tmp_path):
-    from tinygrad_rnn.train import TrainConfig, Trainer, load_model
+    from tinygrad_rnn.charlm.train import TrainConfig, Trainer, load_model
 
     # float64, so that the logits of the two backends agree to 1e-9 (a few hundred
     # roundings of O(1) values) and any difference in the restored state would show
@@ -674,7 +675,7 @@ def test_training_steps_match_numpy(dtype):
     lr·grad, so after k steps they differ by at most ~2·k·L·ε32 (``f32_tol``).
     """
     from tinygrad_rnn import optim
-    from tinygrad_rnn.model import RNNLM
+    from tinygrad_rnn.charlm.model import RNNLM
     from tinygrad_rnn.nn.functional import cross_entropy
 
     V, h, N, T, steps = 28, 32, 4, 10, 3

@@ -1,4 +1,4 @@
-"""Tests for tinygrad_rnn.data: D2L §8.2–8.3 preprocessing, vocabulary and iterators.
+"""Tests for tinygrad_rnn.charlm.data: D2L §8.2–8.3 preprocessing, vocabulary and iterators.
 
 The only hard-coded results are facts D2L (v0.17) publishes for *The Time Machine*.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn.data import (
+from tinygrad_rnn.charlm.data import (
     DATA_ENV_VAR,
     TIME_MACHINE_SHA1,
     DataError,

@@ -11,13 +11,14 @@ model of *Dive into Deep Learning* §8.4–8.6 on top::
 """
 
 # _source_tree first: in a source checkout it maps tinygrad_rnn.backends to backends/
-from . import _source_tree, backends, checks, dtypes, nn, optim, viz  # noqa: F401
+from . import _source_tree, backends, checks, dtypes, hub, nn, optim, serialization, viz  # noqa: F401
 from ._tensor import Tensor, as_tensor
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backends import BackendMismatchError, get_backend, set_backend, use_backend
 from .functions import cat, matmul, stack
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .serialization import load, save
 
 __version__ = "0.1.0"
 
@@ -34,12 +35,16 @@ __all__ = [
     "enable_grad",
     "get_backend",
     "gradcheck",
+    "hub",
     "is_grad_enabled",
+    "load",
     "manual_seed",
     "matmul",
     "nn",
     "no_grad",
     "optim",
+    "save",
+    "serialization",
     "set_backend",
     "stack",
     "use_backend",

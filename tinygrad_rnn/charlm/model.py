@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from . import nn
-from ._tensor import Tensor
-from .autograd import no_grad
-from .checks import check_sizes
+from tinygrad_rnn import Tensor, nn, no_grad
+from tinygrad_rnn.checks import check_sizes
+from tinygrad_rnn.nn import init
+
 from .data import Vocab
-from .nn import init
 
 
 class RNNLM(nn.Module):

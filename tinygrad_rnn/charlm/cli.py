@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -15,7 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import backends
+import tinygrad_rnn as tg
+from tinygrad_rnn import backends
+
 from .checkpoint import CheckpointError
 from .data import DataError, clean_text
 from .model import check_prefix
@@ -205,8 +206,6 @@ def save_plot(history: list[EpochStats], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .checkpoint import atomic_write
-
     fig, ax = plt.subplots(figsize=(5, 3.2))
     epochs = [s.epoch for s in history]
     ax.plot(epochs, [s.perplexity for s in history], marker="." if len(history) < 30 else None)
@@ -222,7 +221,8 @@ def save_plot(history: list[EpochStats], path: Path) -> None:
         ax.yaxis.set_minor_formatter(plain)  # within a decade only minor ticks show
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), suffix=".png")
+    tg.serialization.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120),
+                                  suffix=".png")
     plt.close(fig)
 
 
@@ -245,36 +245,6 @@ def _check_output_files(args: argparse.Namespace) -> None:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ValueError(f"{flag} {path} cannot be written: no permission to write in "
                              f"{folder}")
-
-
-def _open_metrics(path: Path | None, epochs_done: int) -> Any:
-    """The --metrics file, open to add records after those of the first ``epochs_done``
-    epochs it holds: a fresh run replaces an earlier run's records, a resumed one drops
-    those after its checkpoint (they are about to be redone). A file that holds anything
-    but epoch records is refused, not overwritten."""
-    if path is None:
-        return None
-    if not path.is_file():  # new, or a pipe such as /dev/stdout: only written to
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "w", encoding="utf-8")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        lines = ["(binary data)"]
-    kept = []
-    for line in filter(str.strip, lines):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-            raise ValueError(f"--metrics {path} holds something other than epoch records "
-                             f"({line[:60]!r}); give another file")
-        if record["epoch"] <= epochs_done:
-            kept.append(line + "\n")
-    file = open(path, "w", encoding="utf-8")
-    file.writelines(kept)
-    return file
 
 
 def _check_resumed_settings(args: argparse.Namespace, kept: TrainConfig) -> None:
@@ -309,35 +279,21 @@ def train(args: argparse.Namespace) -> int:
     if args.resume is not None and args.save is None:
         print(f"train: without --save, this run's progress is not saved (--save {args.resume} "
               "would update the checkpoint)", file=sys.stderr)
-    metrics = _open_metrics(args.metrics, trainer.epoch if args.resume else 0)
-    # a file already at --save may be another run's: name it only once it is this run's
-    saved = args.save is not None and args.resume is not None and args.save.exists() and \
-        args.save.resolve() == args.resume.resolve()
+
+    def show(stats: EpochStats, sample: str | None) -> None:
+        progress.update(stats)
+        if sample is not None:
+            progress.write(f"epoch {stats.epoch}: {sample}")
+
     try:
-        while trainer.epoch < total:
-            stats = trainer.train_epoch()
-            if metrics:
-                metrics.write(json.dumps({"epoch": stats.epoch, "perplexity": stats.perplexity,
-                                          "tokens_per_sec": stats.tokens_per_sec,
-                                          "seconds": stats.seconds}) + "\n")
-                metrics.flush()
-            progress.update(stats)
-            if stats.epoch % 10 == 0:
-                progress.write(f"epoch {stats.epoch}: {trainer.predict(prefixes[0])}")
-                if args.save:
-                    trainer.save(args.save)
-                    saved = True
+        trainer.fit(callback=show, save_path=args.save, metrics=args.metrics,
+                    prefix=prefixes[0])
     except TrainingDiverged as e:
         progress.close()
-        kept = f"; the last good checkpoint is {args.save}" if saved else ""
+        kept = f"; the last good checkpoint is {e.last_checkpoint}" if e.last_checkpoint else ""
         print(f"tinygrad-rnn: error: {e}{kept}", file=sys.stderr)
         return 1
-    finally:
-        if metrics:
-            metrics.close()
     progress.close()
-    if args.save:
-        trainer.save(args.save)
     if args.plot:
         save_plot(trainer.history, args.plot)
     last = trainer.history[-1] if trainer.history else None

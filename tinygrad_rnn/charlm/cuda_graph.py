@@ -36,9 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from . import optim
-from ._tensor import Tensor
-from .backends import no_read_back
+from tinygrad_rnn import Tensor, as_tensor, backends, optim
+from tinygrad_rnn.backends import no_read_back
 
 #: ``step(tokens (N, T), targets (T·N,), H0 (N, h)) -> (mean loss, H_T)``: one
 #: training step (forward, loss, backward, clip, update) on tensors of one backend.
@@ -63,8 +62,8 @@ def _refusal(optimizer: optim.Optimizer, recorder_given: bool = False) -> str | 
     if param.dtype not in _GRAPH_DTYPES:
         return (f"a CUDA graph records the backend's float32/float64 kernels; this model is "
                 f"{param.dtype} (train without the graph: --no-cuda-graph, cuda_graph=False)")
-    if not recorder_given and not param._backend.records_graphs:
-        return (f"a CUDA graph needs backend 'cupy'; this model is on {param._backend.name!r}, "
+    if not recorder_given and not backends.get(param.backend).records_graphs:
+        return (f"a CUDA graph needs backend 'cupy'; this model is on {param.backend!r}, "
                 "where a step does not wait on the host (drop --cuda-graph)")
     return None
 
@@ -92,7 +91,7 @@ class GraphedStep:
             raise ValueError(reason)
         self._step, self._optimizer = step, optimizer
         self._settings, self._vocab_size = settings, vocab_size
-        self._backend = backend = optimizer.params[0]._backend
+        self._backend = backend = backends.get(optimizer.params[0].backend)
         self._record = record or backend.record_graph
         N, T = batch_shape
         xp = backend.xp
@@ -158,9 +157,9 @@ class GraphedStep:
     def _body(self) -> None:
         """The step on the static buffers; queues GPU work, never waits for it."""
         backend, xp = self._backend, self._backend.xp
-        wrap = Tensor._wrap
+        tokens, targets, state = (as_tensor(a, backend=backend)  # the buffers, not copies
+                                  for a in (self._tokens, self._targets, self._state))
         with no_read_back():  # the ids were checked on the host in __call__
-            loss, state = self._step(wrap(self._tokens, backend), wrap(self._targets, backend),
-                                     wrap(self._state, backend))
+            loss, state = self._step(tokens, targets, state)
         xp.copyto(self._loss, loss.data)
         xp.copyto(self._state, state.data)  # after the backward, which reads H0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import sys
 import time
@@ -21,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from . import backends, checkpoint, optim
-from ._tensor import Tensor
+from tinygrad_rnn import Tensor, backends, manual_seed, optim
+from tinygrad_rnn.nn.functional import cross_entropy
+
+from . import checkpoint
 from .cuda_graph import GraphedStep
 from .data import SeqDataLoader, Vocab, load_corpus
 from .model import RNNLM
-from .nn.functional import cross_entropy
-from .random import manual_seed
 
 
 @dataclass
@@ -109,7 +110,15 @@ class EpochStats:
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch and step."""
+    """The loss became NaN or infinite; the message names the epoch and step.
+    ``last_checkpoint``: the checkpoint :meth:`Trainer.fit` last wrote for this run
+    (or resumed it from), if any."""
+
+    last_checkpoint: Path | None = None
+
+#: ``callback(stats, sample)`` after each epoch: its :class:`EpochStats`, and the
+#: continuation of the prefix on the epochs :meth:`Trainer.fit` samples (else None).
+EpochCallback = Callable[["EpochStats", "str | None"], None]
 
 
 @dataclass
@@ -128,6 +137,8 @@ class Trainer:
     #: wherever it can (``GraphedStep.can_record``); it is then True or False.
     cuda_graph: bool | None = None
     graphed_step: GraphedStep | None = field(init=False, default=None, repr=False)
+    #: The checkpoint this run was resumed from (:meth:`resume`), else None.
+    resumed_from: Path | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._set_cuda_graph(self.cuda_graph)
@@ -205,7 +216,7 @@ class Trainer:
                     loss, state = self.train_step(X, Y, state)  # detached: truncated BPTT
                     losses.append(loss)
                 sizes.append(Y.size)
-        backend = self.model.W_hq._backend
+        backend = backends.get(self.model.backend)
         losses = backend.to_numpy(backend.xp.stack(losses)).astype(np.float64)
         bad = np.flatnonzero(~np.isfinite(losses))
         if bad.size:
@@ -220,6 +231,52 @@ class Trainer:
         stats = EpochStats(self.epoch, perplexity, total_tokens / seconds, seconds)
         self.history.append(stats)
         return stats
+
+    def fit(self, num_epochs: int | None = None, *, callback: EpochCallback | None = None,
+            save_path: str | Path | None = None, save_every: int = 10,
+            metrics: str | Path | None = None, prefix: str | None = "time traveller",
+            sample_every: int = 10) -> list[EpochStats]:
+        """Train until epoch ``num_epochs`` (default: the config's ``num_epochs``), as
+        D2L's ``train_ch8``; returns the history of all epochs so far.
+
+        After each epoch: its record goes to the ``metrics`` file (one JSON line; a
+        resumed run first drops the records after its checkpoint, a fresh one those of
+        an earlier run), then ``callback(stats, sample)`` runs, ``sample`` being
+        ``prefix`` continued by 50 characters every ``sample_every`` epochs (else
+        None); every ``save_every`` epochs and at the end a checkpoint is written to
+        ``save_path``. A NaN or infinite loss raises :class:`TrainingDiverged`, whose
+        ``last_checkpoint`` names the last checkpoint of this run, if there is one.
+        """
+        total = self.config.num_epochs if num_epochs is None else num_epochs
+        save_path = None if save_path is None else Path(save_path)
+        # a file already at save_path may be another run's: name it only once it is ours
+        last = save_path if (save_path is not None and self.resumed_from is not None
+                             and save_path.exists()
+                             and save_path.resolve() == self.resumed_from.resolve()) else None
+        log = _open_metrics(None if metrics is None else Path(metrics), self.epoch)
+        try:
+            while self.epoch < total:
+                try:
+                    stats = self.train_epoch()
+                except TrainingDiverged as e:
+                    e.last_checkpoint = last
+                    raise
+                if log:
+                    log.write(json.dumps({"epoch": stats.epoch, "perplexity": stats.perplexity,
+                                          "tokens_per_sec": stats.tokens_per_sec,
+                                          "seconds": stats.seconds}) + "\n")
+                    log.flush()
+                sampling = prefix is not None and stats.epoch % sample_every == 0
+                if callback is not None:
+                    callback(stats, self.predict(prefix) if sampling else None)
+                if save_path is not None and stats.epoch % save_every == 0:
+                    last = self.save(save_path)
+        finally:
+            if log:
+                log.close()
+        if save_path is not None:
+            self.save(save_path)
+        return self.history
 
     def predict(self, prefix: str, num_preds: int = 50, temperature: float = 0.0,
                 rng: Any = None) -> str:
@@ -273,7 +330,38 @@ class Trainer:
             trainer.epoch = epoch
             trainer.history = [EpochStats(**s) for s in meta["history"]]
         trainer._set_cuda_graph(cuda_graph)
+        trainer.resumed_from = Path(path)
         return trainer
+
+
+def _open_metrics(path: Path | None, epochs_done: int) -> Any:
+    """The --metrics file, open to add records after those of the first ``epochs_done``
+    epochs it holds: a fresh run replaces an earlier run's records, a resumed one drops
+    those after its checkpoint (they are about to be redone). A file that holds anything
+    but epoch records is refused, not overwritten."""
+    if path is None:
+        return None
+    if not path.is_file():  # new, or a pipe such as /dev/stdout: only written to
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", encoding="utf-8")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        lines = ["(binary data)"]
+    kept = []
+    for line in filter(str.strip, lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            raise ValueError(f"--metrics {path} holds something other than epoch records "
+                             f"({line[:60]!r}); give another file")
+        if record["epoch"] <= epochs_done:
+            kept.append(line + "\n")
+    file = open(path, "w", encoding="utf-8")
+    file.writelines(kept)
+    return file
 
 
 def corpus_sha1(corpus: Any) -> str:

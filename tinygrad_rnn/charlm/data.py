@@ -13,26 +13,23 @@ NumPy ``int64`` arrays instead of framework tensors, and bad input raises clear 
 (``ValueError`` for bad arguments, ``DataError`` for a missing, corrupt or undownloadable
 file) instead of printing or failing later.
 
-It needs only the standard library, NumPy and ``checkpoint.new_file_mode``: no tensors,
+It needs only the standard library, NumPy and ``tinygrad_rnn.hub``: no tensors,
 so it can be used without the rest of the package.
 """
 
 from __future__ import annotations
 
 import collections
-import hashlib
-import http.client
 import os
 import re
-import tempfile
-import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .checkpoint import new_file_mode
+from tinygrad_rnn import hub
+from tinygrad_rnn.hub import cache_dir, sha1_of
 
 __all__ = [
     "DATA_ENV_VAR",
@@ -77,23 +74,6 @@ class DataError(OSError):
 # --------------------------------------------------------------------------------------
 
 
-def cache_dir() -> Path:
-    """Folder for downloads: ``$XDG_CACHE_HOME/tinygrad_rnn``, else ``~/.cache/tinygrad_rnn``."""
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    # The XDG spec says an empty (or relative) value is to be ignored.
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "tinygrad_rnn"
-
-
-def sha1_of(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-1 of a file's bytes, read in chunks so large files need little memory."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 16), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _manual_hint(dest: Path) -> str:
     """How to supply the file by hand when the download does not work."""
     return (
@@ -103,59 +83,13 @@ def _manual_hint(dest: Path) -> str:
 
 
 def download(url: str, sha1: str, dest: str | os.PathLike[str], timeout: float = 30) -> Path:
-    """Download ``url`` to ``dest`` unless a file with SHA-1 ``sha1`` is already there.
-
-    The bytes go to a temporary file in ``dest``'s folder that is renamed onto ``dest``
-    (``os.replace``, atomic) only once its hash checks out, so ``dest`` is never left
-    half-written and two processes downloading at once cannot corrupt each other.
-
-    Raises ``DataError`` if the download fails or the hash is wrong (the bad bytes are
-    removed); the message says how to supply the file by hand.
-    """
+    """:func:`tinygrad_rnn.hub.download` of the book: a failure is a :class:`DataError`
+    whose message says how to supply the file by hand."""
     dest = Path(dest)
-    found = sha1_of(dest) if dest.is_file() else None
-    if found == sha1:
-        return dest
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-        os.fchmod(fd, new_file_mode())  # a shared cache must stay readable by others
-    except OSError as e:
-        raise DataError(f"cannot create {dest}: {e}. {_manual_hint(dest)}") from e
-    tmp = Path(tmp_name)
-    try:
-        try:
-            actual = _fetch(url, fd, timeout, dest)
-        except DataError as e:
-            if found is None:
-                raise
-            raise DataError(f"{e} (the file already at {dest} is not the book: its SHA-1 is "
-                            f"{found}, expected {sha1})") from e
-        if actual != sha1:
-            raise DataError(
-                f"downloaded {url} but its SHA-1 is {actual}, expected {sha1}; "
-                f"the bad file was removed. {_manual_hint(dest)}"
-            )
-        os.replace(tmp, dest)
-    finally:
-        # On success the temporary file has become dest; on any failure remove it.
-        tmp.unlink(missing_ok=True)
-    return dest
-
-
-def _fetch(url: str, fd: int, timeout: float, dest: Path) -> str:
-    """Stream ``url`` into the open file descriptor ``fd``; return the SHA-1 of the bytes."""
-    digest = hashlib.sha1()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            for chunk in iter(lambda: resp.read(1 << 16), b""):
-                digest.update(chunk)
-                out.write(chunk)
-    # URLError, HTTPError, timeouts and refused connections are all OSErrors; a server
-    # that hangs up mid-response raises http.client.IncompleteRead, which is not.
-    except (OSError, http.client.HTTPException) as e:
-        raise DataError(f"download of {url} failed: {e}. {_manual_hint(dest)}") from e
-    return digest.hexdigest()
+        return hub.download(url, sha1, dest, timeout, hint=_manual_hint(dest), what="the book")
+    except hub.DownloadError as e:
+        raise DataError(str(e)) from e.__cause__
 
 
 def time_machine_path(path: str | os.PathLike[str] | None = None) -> Path:

@@ -1,0 +1,103 @@
+"""Saving and loading a ``state_dict``: one ``.npz`` of plain arrays, without pickle.
+
+``tg.save(model.state_dict(), "model.npz")`` and ``model.load_state_dict(tg.load(
+"model.npz"))``, as ``torch.save`` / ``torch.load(weights_only=True)``: the file is a
+zip of ``.npy`` arrays, written atomically (:func:`atomic_write`) and read with
+``allow_pickle=False``, so a file carrying pickled objects is refused before any of its
+code could run. Strings may be stored as NumPy string arrays.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._tensor import Tensor
+
+__all__ = ["SerializationError", "atomic_write", "load", "new_file_mode", "save"]
+
+
+class SerializationError(ValueError):
+    """A file cannot be saved or loaded as a state dict; the message names the file."""
+
+
+def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp") -> Path:
+    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it.
+
+    A crash midway leaves the previous file (if any) intact, never a torn one. A symlink
+    is written through (its target is replaced); a directory or a read-only file is
+    refused, as ``open(path, "wb")`` would refuse it.
+    """
+    given = path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # the caller's folders, not a link's
+    path = Path(os.path.realpath(path))  # no error on a loop of links: the link is replaced
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {given}: it is a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"cannot write {given}: the file is read-only")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        # mkstemp makes it 0600; open() keeps an existing file's mode, else 0666 - umask
+        os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else new_file_mode())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return given
+
+
+def new_file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file: 0666 less the process's umask."""
+    mask = os.umask(0)  # the only way to read the umask is to set it
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def save(state: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``state`` (name -> Tensor or array, e.g. ``module.state_dict()``) to an
+    ``.npz`` file at ``path``, atomically. Object arrays (which would need pickle) are
+    refused; returns ``path``."""
+    arrays = {}
+    for key, value in state.items():
+        if not isinstance(key, str):
+            raise TypeError(f"save: state dict keys must be strings, got {key!r}")
+        array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+        if array.dtype == object:
+            raise SerializationError(
+                f"entry {key!r} is an object array; refusing to pickle it")
+        arrays[key] = array
+    return atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file written by :func:`save`, name -> NumPy array.
+    Never unpickles: a file that would need it is refused, as is anything not an
+    ``.npz`` file, each with a :class:`SerializationError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise SerializationError(f"{path} {what}")
+    if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
+        raise SerializationError(f"{path} is not a valid .npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise SerializationError(
+                f"{path} contains pickled Python objects; refusing to load it (a pickle can "
+                "run arbitrary code). Files written by tinygrad_rnn never do.") from None
+        raise SerializationError(f"{path} is not a valid .npz file: {e}") from None
+    except (zipfile.BadZipFile, OSError, EOFError, MemoryError) as e:  # MemoryError: a
+        # header claiming a huge array
+        raise SerializationError(f"{path} is not a valid .npz file: {e}") from None
