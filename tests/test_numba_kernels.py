@@ -311,11 +311,11 @@ def test_unusual_inputs_fall_back_or_convert_and_match_numpy():
 
 
 def test_blas_thread_count_is_restored(monkeypatch):
-    from tinygrad_rnn.backends.numba_backend import _scipy_blas_threads
+    from tinygrad_rnn.backends.blas_threads import scipy_blas_threads
 
     monkeypatch.setattr(nb, "single_thread_below", 1 << 30)  # every GEMM is "small"
 
-    control = _scipy_blas_threads()
+    control = scipy_blas_threads()
     if control is None:
         pytest.skip("SciPy's BLAS is not OpenBLAS here")
     before = control[0]()
