@@ -93,7 +93,7 @@ def test_tanh_kernel_is_within_two_ulps():
 def test_pow2_from_exponent_bits_is_exact_and_keeps_its_dtype():
     """2**n written into the exponent field, over the whole range exp and tanh use."""
     import numba
-    from tinygrad_rnn.backends._numba_kernels import _pow2_neg
+    from tinygrad_rnn.backends._numba_math import _pow2_neg
 
     @numba.njit
     def powers(ns):
