@@ -7,32 +7,27 @@ defines the semantics (dtype promotion, error messages, negative indices). Input
 are made C-contiguous and writable first where that is a cheap copy, so each kernel
 compiles once per float dtype; the kernels live in :mod:`._numba_kernels`.
 
-BLAS: Numba's ``np.dot`` calls SciPy's OpenBLAS, while NumPy's ``@`` calls NumPy's
-own copy, so a process can hold two OpenBLAS thread pools whose idle workers
-spin-wait. On a machine with few cores a GEMM then waits on a worker that cannot get
-a core while the other pool spins (measured here, 2 cores: the fused RNN layer at
-h=32 took 14 ms instead of 0.5 ms). So only one pool ever has threads: products of
-fewer than ``NumbaBackend.single_thread_below`` multiply-adds run in SciPy's BLAS on
-ONE thread (the caller's; inside the compiled RNN kernels, whole sequence per call),
-larger ones in NumPy's BLAS on ``OPENBLAS_NUM_THREADS`` threads, which was faster
-for them (measured here: 32×512 by 512×512, 212 against 234 µs; the step at h=256
-and 512 5-8% faster). NumPy's BLAS is slower with a transposed operand, so the
-backward's per-step GEMM gets a contiguous copy of ``W_hhᵀ``.
+BLAS: products of fewer than ``NumbaBackend.single_thread_below`` multiply-adds run
+in SciPy's BLAS (Numba's ``np.dot``) on ONE thread (inside the compiled RNN kernels,
+whole sequence per call), larger ones in NumPy's BLAS on ``OPENBLAS_NUM_THREADS``
+threads, so only one of the two OpenBLAS thread pools ever has threads; why, and the
+thread-count control, in :mod:`.blas_threads`. For large h the RNN's time loop is
+therefore Python here (``_rnn_forward_steps``), a NumPy GEMM and a compiled add+φ per
+step. NumPy's BLAS is slower with a transposed operand, so the backward's per-step
+GEMM gets a contiguous copy of ``W_hhᵀ``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import math
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from . import _numba_kernels as K
 from .base import common_float_dtype, rnn_shapes_ok
+from .blas_threads import one_scipy_blas_thread
 from .numpy_backend import NumpyBackend
 
 
@@ -71,35 +66,6 @@ def _relu_flag(nonlinearity: str) -> bool | None:
     return {"tanh": False, "relu": True}.get(nonlinearity)
 
 
-@functools.cache
-def _scipy_blas_threads() -> tuple[Callable, Callable] | None:
-    """``(get, set)`` of the thread count of the BLAS that Numba's ``np.dot`` calls, or None.
-
-    That is the library behind ``scipy.linalg.cython_blas``. Symbols are looked up
-    through that module's handle, which searches it and its dependencies only, so
-    NumPy's OpenBLAS is never touched even where both export the same names. A BLAS
-    that is not OpenBLAS (MKL, Accelerate): None, and nothing is changed.
-    """
-    try:
-        import scipy.linalg.cython_blas as cython_blas
-
-        lib = ctypes.CDLL(cython_blas.__file__)
-    except (ImportError, OSError):
-        return None
-    for prefix in ("scipy_openblas", "openblas"):
-        try:
-            get, set_ = (
-                getattr(lib, prefix + "_get_num_threads"),
-                getattr(lib, prefix + "_set_num_threads"),
-            )
-        except AttributeError:
-            continue
-        get.restype, get.argtypes = ctypes.c_int, []
-        set_.restype, set_.argtypes = None, [ctypes.c_int]
-        return get, set_
-    return None
-
-
 class NumbaBackend(NumpyBackend):
     """NumPy for everything except the kernels overridden here with ``@njit`` code."""
 
@@ -115,24 +81,22 @@ class NumbaBackend(NumpyBackend):
     #: 125-148k against 98-111k tokens/s).
     single_thread_below: int = 1 << 21
 
-    @contextlib.contextmanager
-    def _blas_scope(self, work: int) -> Iterator[None]:
+    def _blas_scope(self, work: int) -> contextlib.AbstractContextManager:
         """SciPy's BLAS on one thread within the block if one GEMM of ``work`` multiply-adds
         is small (see ``single_thread_below``); the thread count is restored after."""
-        control = _scipy_blas_threads() if work < self.single_thread_below else None
-        previous = control[0]() if control else None
-        if previous is None or previous == 1:
-            yield
-            return
-        control[1](1)
-        try:
-            yield
-        finally:
-            control[1](previous)
+        if work < self.single_thread_below:
+            return one_scipy_blas_thread()
+        return contextlib.nullcontext()
 
     # ------------------------------------------------------------- fused RNN
     def rnn_forward(self, Zx: Any, H0: Any, W_hh: Any, nonlinearity: str) -> Any:
-        """Zx (T, N, h), H0 (N, h), W_hh (h, h) -> H (T, N, h), all T steps in one call."""
+        """Zx (T, N, h), H0 (N, h), W_hh (h, h) -> H (T, N, h), all T steps in one call.
+
+        For φ = tanh the kernels use their own (Cephes) tanh, not ``np.tanh`` as the
+        composed path does (``ops.Tanh``): Numba's ``np.tanh`` is a scalar libm call, 40x
+        slower. The two are under 3 ulp apart, within the tolerance of the tests that
+        compare fused and composed (see :func:`._numba_kernels._add_tanh`).
+        """
         relu = _relu_flag(nonlinearity)
         if relu is None or not rnn_shapes_ok(Zx, H0, W_hh) or _float_dtype(Zx, H0, W_hh) is None:
             return super().rnn_forward(Zx, H0, W_hh, nonlinearity)

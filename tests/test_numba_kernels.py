@@ -93,7 +93,7 @@ def test_tanh_kernel_is_within_two_ulps():
 def test_pow2_from_exponent_bits_is_exact_and_keeps_its_dtype():
     """2**n written into the exponent field, over the whole range exp and tanh use."""
     import numba
-    from tinygrad_rnn.backends._numba_kernels import _pow2_neg
+    from tinygrad_rnn.backends._numba_math import _pow2_neg
 
     @numba.njit
     def powers(ns):
@@ -311,11 +311,11 @@ def test_unusual_inputs_fall_back_or_convert_and_match_numpy():
 
 
 def test_blas_thread_count_is_restored(monkeypatch):
-    from tinygrad_rnn.backends.numba_backend import _scipy_blas_threads
+    from tinygrad_rnn.backends.blas_threads import scipy_blas_threads
 
     monkeypatch.setattr(nb, "single_thread_below", 1 << 30)  # every GEMM is "small"
 
-    control = _scipy_blas_threads()
+    control = scipy_blas_threads()
     if control is None:
         pytest.skip("SciPy's BLAS is not OpenBLAS here")
     before = control[0]()

@@ -1,0 +1,66 @@
+"""The thread count of SciPy's OpenBLAS, the BLAS that Numba's ``np.dot`` calls: process policy.
+
+Numba's ``np.dot`` calls SciPy's OpenBLAS, while NumPy's ``@`` calls NumPy's own copy,
+so a process can hold two OpenBLAS thread pools whose idle workers spin-wait. On a
+machine with few cores a GEMM then waits on a worker that cannot get a core while the
+other pool spins (measured here, 2 cores: the fused RNN layer at h=32 took 14 ms
+instead of 0.5 ms). So only one pool ever has threads: the Numba backend runs small
+products in SciPy's BLAS on ONE thread, the caller's (inside :func:`one_scipy_blas_thread`),
+and large ones in NumPy's BLAS on ``OPENBLAS_NUM_THREADS`` threads, which was faster
+for them (measured here: 32×512 by 512×512, 212 against 234 µs; the step at h=256
+and 512 5-8% faster). Where "small" ends is ``NumbaBackend.single_thread_below``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+from collections.abc import Callable, Iterator
+
+
+@functools.cache
+def scipy_blas_threads() -> tuple[Callable, Callable] | None:
+    """``(get, set)`` of the thread count of the BLAS that Numba's ``np.dot`` calls, or None.
+
+    That is the library behind ``scipy.linalg.cython_blas``. Symbols are looked up
+    through that module's handle, which searches it and its dependencies only, so
+    NumPy's OpenBLAS is never touched even where both export the same names. A BLAS
+    that is not OpenBLAS (MKL, Accelerate): None, and nothing is changed.
+    """
+    try:
+        import scipy.linalg.cython_blas as cython_blas
+
+        lib = ctypes.CDLL(cython_blas.__file__)
+    except (ImportError, OSError):
+        return None
+    for prefix in ("scipy_openblas", "openblas"):
+        try:
+            get, set_ = (
+                getattr(lib, prefix + "_get_num_threads"),
+                getattr(lib, prefix + "_set_num_threads"),
+            )
+        except AttributeError:
+            continue
+        get.restype, get.argtypes = ctypes.c_int, []
+        set_.restype, set_.argtypes = None, [ctypes.c_int]
+        return get, set_
+    return None
+
+
+@contextlib.contextmanager
+def one_scipy_blas_thread() -> Iterator[None]:
+    """SciPy's BLAS on one thread within the block; the thread count is restored after.
+
+    Nothing is changed where that BLAS is not OpenBLAS or already runs on one thread.
+    """
+    control = scipy_blas_threads()
+    previous = control[0]() if control else None
+    if previous is None or previous == 1:
+        yield
+        return
+    control[1](1)
+    try:
+        yield
+    finally:
+        control[1](previous)
