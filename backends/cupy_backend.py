@@ -32,7 +32,8 @@ what the caller reads back. CuPy compiles with ``-ftz``: float32 subnormals beco
 (:mod:`tinygrad_rnn.cuda_graph`; what ``train`` does on this backend by default).
 
 This module is the dispatch. The kernels' CUDA C++ is in ``backends/cuda/*.cu``,
-loaded and cached by :mod:`._cupy_kernels`.
+loaded and cached by :mod:`._cupy_kernels`; the tiled GEMM's driver is
+:mod:`._cupy_gemm`, the graph capture :mod:`._cupy_graph`.
 """
 
 from __future__ import annotations
@@ -43,16 +44,10 @@ from typing import Any
 
 import numpy as np
 
+from . import _cupy_graph
+from ._cupy_gemm import TiledGemm
 from ._cupy_kernels import LIST, MAX_GRID_X, Kernels, blocks, chunks, list_args
-from .base import (
-    FLOAT_DTYPES,
-    Backend,
-    BackendError,
-    BackendUnavailable,
-    common_float_dtype,
-    no_read_back,
-    rnn_shapes_ok,
-)
+from .base import Backend, BackendUnavailable, common_float_dtype, rnn_shapes_ok
 
 INSTALL_HINT = (
     "install CuPy for your CUDA version: pip install 'tinygrad_rnn[cuda12]' "
@@ -84,27 +79,9 @@ def _import_cupy() -> Any:
     return cupy
 
 
-_GEMM_TILE = 64  # rows and columns of C per block
-_MAX_GRID_YZ = 65535
-
-
-def _describe(x: Any) -> str:
-    return f"{type(x).__name__} {getattr(x, 'dtype', '')} {getattr(x, 'shape', '')}".strip()
-
-
 def _group_size(h: int) -> int:
     """Threads that take one slice of the rows kernel's k sum: whole warps, at most 1024."""
     return min(1024, -(-h // 32) * 32)
-
-
-class _Replay:
-    """A recorded CUDA graph, and the memory pool its kernels read and write."""
-
-    def __init__(self, graph: Any, pool: Any) -> None:
-        self.graph, self.pool = graph, pool  # the pool lives as long as the graph
-
-    def __call__(self) -> None:
-        self.graph.launch()
 
 
 class CupyBackend(Backend):
@@ -186,34 +163,16 @@ class CupyBackend(Backend):
         since every replay writes to those same blocks. Replays queue on the current
         stream, in order with the work before and after them.
         """
-        cupy = self.xp
-        for dtype in FLOAT_DTYPES:  # compiled and loaded now, not while the stream records
-            for name in ("tg_gemm", "tg_sum_splits"):
-                self._k.gemm(name, dtype)
-        _ = self._sm_count  # a device query: made now, not while the stream records
-        pool = cupy.cuda.MemoryPool()
-        stream = cupy.cuda.Stream(non_blocking=True)  # the legacy default stream cannot capture
-        with cupy.cuda.using_allocator(pool.malloc), stream:
-            stream.begin_capture()
+        self._tiled_gemm.prepare()
+
+        def recorded() -> None:
             self._recording = True
             try:
-                with no_read_back():
-                    body()
-            except BaseException as e:  # Ctrl-C too must end the capture
-                try:
-                    stream.end_capture()
-                except cupy.cuda.runtime.CUDARuntimeError:
-                    pass  # the failure above invalidated the capture; its error is the one to see
-                if not isinstance(e, Exception):
-                    raise
-                raise BackendError(
-                    f"recording a CUDA graph failed: {type(e).__name__}: {e} (the recorded code "
-                    "must only queue GPU work: no read-back, no upload, no synchronisation)"
-                ) from e
+                body()
             finally:
                 self._recording = False
-            graph = stream.end_capture()
-        return _Replay(graph, pool)
+
+        return _cupy_graph.record(self.xp, recorded)
 
     def _float_dtype(self, *arrays: Any) -> np.dtype | None:
         """The dtype shared by ``arrays`` if all are non-empty float32/float64 CuPy arrays."""
@@ -237,61 +196,11 @@ class CupyBackend(Backend):
         ``a`` (..., M, K) and ``b`` (..., K, N) of one float dtype; ``out``, if given,
         a C-contiguous array of the result's shape and dtype.
         """
-        xp = self.xp
-        dtype = a.dtype if isinstance(a, xp.ndarray) and isinstance(b, xp.ndarray) else None
-        if dtype not in FLOAT_DTYPES or b.dtype != dtype or a.ndim < 2 or b.ndim < 2:
-            raise BackendError(
-                "a recorded CUDA graph multiplies CuPy float32/float64 matrices of one dtype "
-                f"(CuPy allows no cuBLAS call while it records); got {_describe(a)} @ "
-                f"{_describe(b)}")
-        (M, K), (K_b, N) = a.shape[-2:], b.shape[-2:]
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-        if K_b != K:
-            raise BackendError(f"matmul: shapes {a.shape} and {b.shape} do not align")
-        shape = (*batch, M, N)
-        if out is None:
-            out = xp.empty(shape, dtype=dtype)
-        elif out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
-            raise BackendError(
-                f"tiled_matmul: out must be C-contiguous {dtype} of shape {shape}, "
-                f"got {_describe(out)}")
-        count = int(np.prod(batch, dtype=np.int64))
-        if out.size == 0:
-            return out
-        if K == 0:
-            out.fill(0)
-            return out
-        if batch:  # one stride per operand for the whole batch: flatten it (a copy if need be)
-            a = xp.broadcast_to(a, (*batch, M, K)).reshape(count, M, K)
-            b = xp.broadcast_to(b, (*batch, K, N)).reshape(count, K, N)
-        else:
-            a, b = a[None], b[None]
-        tiles = -(-N // _GEMM_TILE), -(-M // _GEMM_TILE)
-        # K in chunks of 4 or more k-steps of 16, until the blocks fill the GPU twice
-        steps = -(-K // 16)
-        splits = max(1, min(steps // 4, -(-2 * self._sm_count // (tiles[0] * tiles[1] * count))))
-        chunk = -(-steps // splits) * 16
-        splits = -(-K // chunk)  # no chunk left empty
-        grid = (*tiles, count * splits)
-        if max(grid[1:]) > _MAX_GRID_YZ or max(N, K) > MAX_GRID_X:  # and int32 sizes
-            raise BackendError(
-                f"tiled_matmul: {shape} is too large for one launch (grid {grid})")
-        a_strides = [np.int64(s // dtype.itemsize) for s in a.strides]
-        b_strides = [np.int64(s // dtype.itemsize) for s in b.strides]
-        sizes = (np.int32(M), np.int32(N), np.int32(K))
-        strides = (*a_strides[1:], a_strides[0], *b_strides[1:], b_strides[0])
-        target = out if splits == 1 else xp.empty((count * splits, M, N), dtype=dtype)
-        self._k.gemm("tg_gemm", dtype)(
-            grid, (256,), (a, b, target, *sizes, *strides, np.int32(splits), np.int64(chunk)))
-        if splits > 1:
-            self._k.gemm("tg_sum_splits", dtype)(
-                (max(1, min(1024, -(-out.size // 256))),), (256,),
-                (target, out, np.int64(M * N), np.int64(out.size), np.int32(splits)))
-        return out
+        return self._tiled_gemm(a, b, out)
 
     @functools.cached_property
-    def _sm_count(self) -> int:
-        return int(self.xp.cuda.Device().attributes["MultiProcessorCount"])
+    def _tiled_gemm(self) -> TiledGemm:
+        return TiledGemm(self.xp, self._k)
 
     # -------------------------------------------------------------- fused RNN
     def rnn_forward(self, Zx: Any, H0: Any, W_hh: Any, nonlinearity: str) -> Any:
