@@ -2,9 +2,11 @@
 
 The cupy tests run only where there is a GPU, so a typo in a kernel could sit
 unnoticed on CPU-only machines. These tests hand every kernel the backend builds to
-the CUDA toolkit's compiler: each RawModule with each template instance it asks for,
-and each ElementwiseKernel body wrapped the way CuPy wraps it (inputs as ``const T``
-locals, outputs as ``T&``, the flat index ``i``), at float32 and float64. They skip,
+the CUDA toolkit's compiler: each RawModule (``backends/cuda/<module>.cu``, as the
+backend reads it) with each template instance it asks for, and each ElementwiseKernel
+body wrapped the way CuPy wraps it (inputs as ``const T`` locals, outputs as ``T&``,
+the flat index ``i``), at float32 and float64. A compiler error names the real file
+and line. They skip,
 with the reason, where ``nvcc`` is not on the PATH. CuPy compiles with NVRTC, which
 has the same front end; what nvcc cannot check is the kernels' behaviour, which
 ``test_cupy.py`` tests on a GPU.
@@ -18,7 +20,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tinygrad_rnn.backends.cupy_backend import ELEMENTWISE_SPECS, RAW_MODULES
+from tinygrad_rnn.backends._cupy_kernels import (
+    CUDA_DIR,
+    ELEMENTWISE_SPECS,
+    RAW_MODULES,
+    cuda_source,
+)
 
 NVCC = shutil.which("nvcc")
 pytestmark = pytest.mark.skipif(NVCC is None, reason="nvcc (the CUDA toolkit) is not on PATH")
@@ -75,9 +82,13 @@ def wrap_elementwise(in_params: str, out_params: str, operation: str, name: str)
     )
 
 
+def test_every_cu_file_is_a_module_the_backend_builds():
+    assert sorted(p.stem for p in CUDA_DIR.glob("*.cu")) == sorted(RAW_MODULES)
+
+
 @pytest.mark.parametrize("module", sorted(RAW_MODULES))
 def test_raw_module_compiles_every_instance(module, tmp_path):
-    source, names = RAW_MODULES[module]
+    source, names = cuda_source(f"{module}.cu"), RAW_MODULES[module]
     options = ("-DTG_UNROLL=8",) if module == "rnn_rows" else ()  # as the backend's default
     ptx = compile_ptx(source + instantiating(names), tmp_path, *options)
     assert len(entries(ptx)) == len(names), f"{module}: {entries(ptx)} for {names}"
@@ -85,9 +96,38 @@ def test_raw_module_compiles_every_instance(module, tmp_path):
 
 def test_rows_kernels_compile_without_unrolling(tmp_path):
     """``rnn_row_unroll = 1`` (``benchmarks/gpu_rnn.py`` compares unrollings) is valid too."""
-    source, names = RAW_MODULES["rnn_rows"]
+    source, names = cuda_source("rnn_rows.cu"), RAW_MODULES["rnn_rows"]
     ptx = compile_ptx(source + instantiating(names), tmp_path, "-DTG_UNROLL=1")
     assert len(entries(ptx)) == len(names)
+
+
+def test_the_cu_files_compile_as_they_are_with_their_includes(tmp_path):
+    """The files are real CUDA sources: nvcc, including the header itself, compiles them
+    all (one translation unit) to the same kernels as the strings the backend builds."""
+    source = "".join(f'#include "{(CUDA_DIR / f"{m}.cu").as_posix()}"\n' for m in RAW_MODULES)
+    names = [name for m in RAW_MODULES for name in RAW_MODULES[m]]
+    ptx = compile_ptx(source + instantiating(names), tmp_path, "-DTG_UNROLL=8", f"-I{CUDA_DIR}")
+    assert len(entries(ptx)) == len(names)
+
+
+@pytest.mark.parametrize(
+    "module, file, old, new",
+    [
+        ("multi", "multi.cu", "acc += v * v;", "acc += v * w;"),  # after the included header
+        ("softmax_xent", "block_reduce.cuh", "return b > a ? b : a;", "return b > a ? b : c;"),
+    ],
+)
+def test_a_compiler_error_names_the_real_file_and_line(module, file, old, new, tmp_path):
+    """The ``#line`` directives: nvcc's message points at the line of ``backends/cuda``'s
+    file that holds the error, not at a line of the string it was handed."""
+    lines = (CUDA_DIR / file).read_text(encoding="utf-8").split("\n")
+    line = next(n for n, text in enumerate(lines, start=1) if old in text)
+    source = cuda_source(f"{module}.cu")
+    assert source.count(old) == 1
+    broken = source.replace(old, new) + instantiating(RAW_MODULES[module])
+    with pytest.raises(AssertionError, match="nvcc failed") as failure:
+        compile_ptx(broken, tmp_path)
+    assert f"{(CUDA_DIR / file).as_posix()}({line}): error" in str(failure.value)
 
 
 def test_elementwise_kernels_compile_at_both_float_dtypes(tmp_path):
@@ -109,7 +149,8 @@ def test_elementwise_kernels_compile_at_both_float_dtypes(tmp_path):
 def test_a_typo_in_a_kernel_fails_the_check(old, new, tmp_path):
     """The check is not vacuous: each typo above fails it, the second one only because
     the template is instantiated (its error depends on T)."""
-    for source, names in RAW_MODULES.values():
+    for module, names in RAW_MODULES.items():
+        source = cuda_source(f"{module}.cu")
         if old in source:
             broken = source.replace(old, new) + instantiating(names)
             break
