@@ -29,7 +29,7 @@ DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md")) + [ROOT / "README.md"]  # the README runs too
 BOOK = ROOT.parent / "shared" / "data" / "timemachine.txt"
 
-QUOTE = re.compile(r"`([\w./-]+\.py)`:\s*$")
+QUOTE = re.compile(r"`([\w./-]+\.(?:py|cu|cuh))`:\s*$")
 RUN = re.compile(r"^<!-- run(: needs-book)? -->$")
 
 
@@ -45,7 +45,7 @@ def python_blocks(page: Path) -> list[Block]:
     lines = page.read_text(encoding="utf-8").split("\n")
     blocks, i = [], 0
     while i < len(lines):
-        if lines[i].strip() in ("```python", "```cuda"):  # CUDA source lives in .py files
+        if lines[i].strip() in ("```python", "```cuda"):  # CUDA source lives in .cu files
             start = i
             j = i + 1
             while lines[j].strip() != "```":

@@ -154,7 +154,14 @@ class Log(Function):
 
 
 class Tanh(Function):
-    """``tanh(a)``; backward: ``g * (1 - y²)`` from the saved output y."""
+    """``tanh(a)``; backward: ``g * (1 - y²)`` from the saved output y.
+
+    On the numba backend the fused RNN (``nn.RNN(fused=True)``) does not come through
+    here: its kernel uses its own branch-free Cephes tanh (``backends/_numba_math.py``),
+    because Numba compiles ``np.tanh`` to a scalar libm call, 40x slower. Each is
+    within 1.5 ulp of the true tanh, so the two are under 3 ulp apart, which the
+    fused-vs-composed tests (``tests/test_rnn.py``, ``tests/test_parity.py``) allow for.
+    """
 
     saves_inputs, saves_output = False, True
 
