@@ -13,15 +13,16 @@ minibatch of *The Time Machine*: the logits are (T·N, V) with V = len(vocab) = 
 for characters (26 letters, space, '<unk>'), every row of their softmax sums to 1,
 and the loss is the cross-entropy against the next characters. Tokenised into
 words, the same model needs an output as wide as the word vocabulary. Exit status
-1 if a shape check fails; 2 if the book cannot be found (--data or
-$TINYGRAD_RNN_DATA).
+1 if a shape check fails; 2 if the book cannot be read. The loader downloads the
+book and verifies its checksum; for an offline copy give --data PATH or set
+$TINYGRAD_RNN_DATA.
 
-    python examples/exercise1_output_dim.py --data ../shared/data/timemachine.txt
+    python examples/exercise1_output_dim.py
+    python examples/exercise1_output_dim.py --data timemachine.txt --hidden 64
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -29,7 +30,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.charlm.cli import DefaultsHelp
+from tinygrad_rnn.charlm.cli import experiment_parser
 from tinygrad_rnn.charlm.data import DataError, Vocab, load_corpus, read_lines, tokenize
 from tinygrad_rnn.charlm.model import RNNLM
 
@@ -66,18 +67,10 @@ def check_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelp
-    )
-    parser.add_argument(
-        "--data",
-        default=None,
-        help="The Time Machine as text (default: $TINYGRAD_RNN_DATA, else download)",
-    )
+    parser = experiment_parser(__doc__, data=True)
     parser.add_argument("--hidden", type=int, default=32, help="hidden units h")
     parser.add_argument("--batch", type=int, default=4, help="minibatch size N")
     parser.add_argument("--steps", type=int, default=10, help="time steps T")
-    parser.add_argument("--backend", default="numpy", help="array backend")
     args = parser.parse_args(argv)
     tg.manual_seed(0)
     try:

@@ -22,22 +22,23 @@ current character.
 
 Claims checked (exit status 1 if one fails): with W_hh = 0 changing any earlier
 character (k >= 1) changes nothing, exactly; with the recurrence every change,
-even at the far end of the window, changes the prediction (effect > 1e-12).
+even at the far end of the window, changes the prediction (effect > 1e-12). The
+loader downloads *The Time Machine* and verifies its checksum; for an offline copy give
+--data PATH or set $TINYGRAD_RNN_DATA.
 
-    python examples/exercise2_hidden_state_memory.py --data ../shared/data/timemachine.txt
+    python examples/exercise2_hidden_state_memory.py
     python examples/exercise2_hidden_state_memory.py --train-epochs 20 --hidden 128
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.charlm.cli import DefaultsHelp
+from tinygrad_rnn.charlm.cli import experiment_parser
 from tinygrad_rnn.charlm.data import DataError, load_corpus
 from tinygrad_rnn.charlm.model import RNNLM
 from tinygrad_rnn.charlm.train import TrainConfig, Trainer
@@ -64,8 +65,7 @@ def trained_model(data: str | None, V: int, h: int, epochs: int, backend: str) -
     """A small model trained on the book's first 10,000 characters, copied to float64."""
     config = TrainConfig(num_hiddens=h, num_epochs=epochs)
     trainer = Trainer.create(config, data, backend)
-    for _ in range(epochs):
-        stats = trainer.train_epoch()
+    stats = trainer.fit(prefix=None)[-1]
     print(f"trained {epochs} epochs, h={h}: training perplexity {stats.perplexity:.2f}")
     model = RNNLM(V, h, dtype="float64", backend=backend)
     model.load_state_dict(trainer.model.state_dict())
@@ -99,12 +99,7 @@ def effect_by_distance(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelp
-    )
-    parser.add_argument(
-        "--data", default=None, help="The Time Machine (default: $TINYGRAD_RNN_DATA, else download)"
-    )
+    parser = experiment_parser(__doc__, data=True, seed=True)
     parser.add_argument("--length", type=int, default=30, help="window length L")
     parser.add_argument("--windows", type=int, default=64, help="windows averaged over")
     parser.add_argument("--hidden", type=int, default=64, help="hidden units h")
@@ -117,8 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="train a small model this long instead of drawing large weights",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--backend", default="numpy", help="array backend")
     args = parser.parse_args(argv)
 
     try:

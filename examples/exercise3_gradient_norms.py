@@ -35,7 +35,6 @@ perplexity than the unclipped one and than a uniform guess (V).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -43,7 +42,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.charlm.cli import DefaultsHelp
+from tinygrad_rnn.charlm.cli import experiment_parser
 from tinygrad_rnn.charlm.data import DataError, SeqDataLoader, load_corpus
 from tinygrad_rnn.charlm.model import RNNLM
 
@@ -216,9 +215,7 @@ def clipping_runs(data, hidden, epochs, lr, theta, backend, seed) -> tuple[dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelp
-    )
+    parser = experiment_parser(__doc__, data=True, seed=True)
     parser.add_argument("--max-len", type=int, default=100, help="longest sequence T")
     parser.add_argument(
         "--rhos", type=float, nargs="+", default=[0.5, 1.0, 1.5], help="spectral radii of W_hh"
@@ -228,12 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", type=int, default=8, help="input size d")
     parser.add_argument("--out", default="gradient_norms.png", help="PNG of the norms")
     parser.add_argument("--no-plot", action="store_true", help="print the tables only")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--backend", default="numpy", help="array backend")
     clip = parser.add_argument_group("clipping run (the char-LM on The Time Machine)")
-    clip.add_argument(
-        "--data", default=None, help="the book (default: $TINYGRAD_RNN_DATA, else download)"
-    )
     clip.add_argument("--clip-epochs", type=int, default=15, help="epochs per run (0: skip)")
     clip.add_argument("--clip-hidden", type=int, default=64, help="hidden units of the LM")
     clip.add_argument("--clip-lr", type=float, default=10.0, help="the (large) learning rate")

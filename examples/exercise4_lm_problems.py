@@ -30,7 +30,6 @@ cannot be found (--data or $TINYGRAD_RNN_DATA).
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -38,10 +37,10 @@ import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.charlm.cli import DefaultsHelp
+from tinygrad_rnn.charlm.cli import experiment_parser
 from tinygrad_rnn.charlm.data import DataError, load_corpus
 from tinygrad_rnn.charlm.model import RNNLM
-from tinygrad_rnn.charlm.train import TrainConfig, Trainer, fastest_backend
+from tinygrad_rnn.charlm.train import EpochStats, TrainConfig, Trainer, fastest_backend
 
 
 def perplexity(model: RNNLM, ids: np.ndarray, rows: int = 32) -> float:
@@ -59,12 +58,7 @@ def perplexity(model: RNNLM, ids: np.ndarray, rows: int = 32) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelp
-    )
-    parser.add_argument(
-        "--data", default=None, help="The Time Machine (default: $TINYGRAD_RNN_DATA, else download)"
-    )
+    parser = experiment_parser(__doc__, data=True, seed=True, backend_default=None)
     parser.add_argument("--hidden", type=int, default=256, help="hidden units h")
     parser.add_argument("--epochs", type=int, default=200, help="training epochs")
     parser.add_argument("--lr", type=float, default=1.0, help="learning rate (SGD, clip θ=1)")
@@ -81,10 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         help="held-out text starts at this character of the book",
     )
     parser.add_argument("--every", type=int, default=20, help="report every N epochs")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument(
-        "--backend", default=None, help="array backend (default: the fastest available)"
-    )
     args = parser.parse_args(argv)
 
     try:
@@ -112,13 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"a uniform guess has perplexity {len(vocab)}")
     print(f"{'epoch':>6} {'training text':>14} {'held-out text':>14}")
     curve = []
-    for epoch in range(1, args.epochs + 1):
-        trainer.train_epoch()
+
+    def report(stats: EpochStats, _sample: None) -> None:
+        epoch = stats.epoch
         if epoch % args.every == 0 or epoch == args.epochs:
             curve.append(
                 (epoch, perplexity(trainer.model, train_text), perplexity(trainer.model, held_out))
             )
             print(f"{epoch:6d} {curve[-1][1]:14.2f} {curve[-1][2]:14.2f}", flush=True)
+
+    trainer.fit(callback=report, prefix=None)
 
     _, train_ppl, held_ppl = curve[-1]
     best_epoch, _, best_held = min(curve, key=lambda row: row[2])

@@ -21,13 +21,13 @@ correctly, and the linear model (no φ, no H) stays below 75 %.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn.charlm.cli import experiment_parser
 from tinygrad_rnn.nn import init
 
 
@@ -86,15 +86,11 @@ def accuracy(model: tg.nn.Module, X: tg.Tensor, y: np.ndarray) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = experiment_parser(__doc__, seed=True)
     parser.add_argument("--hidden", type=int, default=16, help="hidden units h")
     parser.add_argument("--epochs", type=int, default=300, help="full-batch SGD steps")
     parser.add_argument("--lr", type=float, default=1.0, help="learning rate")
     parser.add_argument("--n", type=int, default=512, help="training points")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (data and init)")
-    parser.add_argument("--backend", default="numpy", help="array backend")
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)

@@ -24,7 +24,6 @@ kernel really ran (a call counter), i.e. dispatch reached it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
@@ -33,6 +32,7 @@ from tinygrad_rnn.backends.numpy_backend import NumpyBackend
 
 import tinygrad_rnn as tg
 import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn.charlm.cli import experiment_parser
 from tinygrad_rnn.charlm.model import RNNLM
 
 
@@ -71,9 +71,7 @@ def lm_loss_and_grads(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = experiment_parser(__doc__, backend=False)
     parser.add_argument("--vocab", type=int, default=10, help="vocabulary size V")
     parser.add_argument("--hidden", type=int, default=16, help="hidden units h")
     args = parser.parse_args(argv)

@@ -22,7 +22,6 @@ give the same outputs and the same gradients for W_xh, W_hh and b_h.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 import shutil
@@ -33,6 +32,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import viz
+from tinygrad_rnn.charlm.cli import experiment_parser
 
 T, N, D, H = 3, 2, 5, 4  # steps, batch, inputs, hidden: small enough to read the shapes
 
@@ -61,9 +61,7 @@ def op_counts(dot: str) -> collections.Counter:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = experiment_parser(__doc__, backend=False)
     parser.add_argument("--out-dir", type=Path, default=Path("."), help="where to write")
     parser.add_argument("--format", choices=viz.FORMATS, default="svg", help="picture format")
     args = parser.parse_args(argv)

@@ -80,6 +80,27 @@ class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def experiment_parser(doc: str, *, data: bool = False, seed: bool = False, backend: bool = True,
+                      backend_default: str | None = "numpy") -> argparse.ArgumentParser:
+    """The parser an example script starts from: its docstring's first paragraph as the
+    description, :class:`DefaultsHelp`, and the flags the examples share, each when asked
+    for: ``--data`` (the book), ``--seed`` (default 0) and ``--backend`` (default
+    ``backend_default``; None: the fastest available). The script adds its own flags."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=DefaultsHelp)
+    if data:
+        parser.add_argument("--data", default=None,
+                            help="The Time Machine as text (default: $TINYGRAD_RNN_DATA, else "
+                                 "downloaded and verified)")
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help="random seed")
+    if backend:
+        parser.add_argument("--backend", default=backend_default,
+                            help="array backend" if backend_default is not None
+                            else "array backend (default: the fastest available)")
+    return parser
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (no usage dump)."""
 
