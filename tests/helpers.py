@@ -1,4 +1,6 @@
-"""Shared test helpers: float64 finite differences, reasoned tolerances, strategies.
+"""Shared test helpers: float64 finite differences, reasoned tolerances.
+
+The hypothesis strategies are in ``strategies``.
 
 Tolerances, worked out once here rather than tuned per test:
 
@@ -22,9 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import hypothesis.extra.numpy as hnp
 import numpy as np
-from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
 
@@ -33,55 +33,6 @@ EPS64 = float(np.finfo(np.float64).eps)
 FD_STEP = 1e-6
 FD_ATOL_PER_UNIT = 1e-7
 F64_VALUE_TOL = 1e-9
-
-# ----------------------------------------------------------------------- strategies
-BOUND = 3.0
-
-
-def floats(lo: float = -BOUND, hi: float = BOUND) -> st.SearchStrategy[float]:
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, width=64)
-
-
-def away_from_zero(lo: float, hi: float = BOUND) -> st.SearchStrategy[float]:
-    """Floats with ``lo <= |x| <= hi``, either sign (denominators, relu kinks)."""
-    return st.builds(lambda s, m: s * m, st.sampled_from([-1.0, 1.0]), floats(lo, hi))
-
-
-def f64_arrays(shape, elements=None) -> st.SearchStrategy[np.ndarray]:
-    return hnp.arrays(np.float64, shape, elements=elements if elements is not None else floats())
-
-
-def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 3):
-    return hnp.array_shapes(
-        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
-    )
-
-
-@st.composite
-def distinct_arrays(draw, shape, gap: float = 0.1) -> np.ndarray:
-    """Float64 arrays whose entries differ pairwise by at least ``gap`` (no max ties)."""
-    size = int(np.prod(shape, dtype=np.int64))
-    ints = draw(hnp.arrays(np.int64, (size,), elements=st.integers(-30, 30), unique=True))
-    return (ints * gap).reshape(shape)
-
-
-@st.composite
-def axis_args(draw, ndim: int):
-    """An ``axis`` argument for a reduction over an ``ndim``-d array: None, int or tuple,
-    possibly negative."""
-    if ndim == 0:
-        return None
-    kind = draw(st.sampled_from(["none", "int", "tuple"]))
-    if kind == "none":
-        return None
-    if kind == "int":
-        return draw(st.integers(-ndim, ndim - 1))
-    axes = draw(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
-    return tuple(a - ndim if draw(st.booleans()) else a for a in axes)
-
-
-seeds = st.integers(0, 2**32 - 1)
-
 
 # ----------------------------------------------------------------- tensor helpers
 def t64(array, backend: str, requires_grad: bool = True) -> tg.Tensor:
@@ -293,19 +244,6 @@ def rnn_inputs(T, N, h, dtype, seed, scale):
     H0 = rng.uniform(-1, 1, (N, h)).astype(dtype)
     W = (rng.normal(0, scale / np.sqrt(h), (h, h))).astype(dtype)
     return Zx, H0, W
-
-
-def rnn_kernel_cases(max_h: int) -> dict:
-    """``@given`` keyword strategies for RNN kernel tests: T, N, h, dtype, nl, seed, scale."""
-    return dict(
-        T=st.integers(1, 8),
-        N=st.integers(1, 5),
-        h=st.integers(1, max_h),
-        dtype=st.sampled_from([np.float32, np.float64]),
-        nl=st.sampled_from(["tanh", "relu"]),
-        seed=st.integers(0, 2**32 - 1),
-        scale=st.floats(0.1, 1.2),
-    )
 
 
 def kernel_calls(backend, dtype) -> list[tuple[str, Callable, tuple]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -484,3 +485,28 @@ def test_train_config_takes_none_as_the_library_does():
     config = small_config(dtype=None, seed=None)
     assert config.dtype == "float32" and config.seed is None
     assert small_config(clip_theta=math.inf).clip_theta == math.inf  # no clipping
+
+
+def test_checkpoint_save_and_load_refuse_what_would_not_round_trip(tmp_path):
+    params = {"W": np.ones(2)}
+    with pytest.raises(checkpoint.CheckpointError, match="meta has format 'x'"):
+        checkpoint.save(tmp_path / "a.npz", params, ["a"], {"format": "x"})
+    with pytest.raises(checkpoint.CheckpointError, match="token ends in NUL"):
+        checkpoint.save(tmp_path / "a.npz", params, ["a", "b\0"], {})
+    assert not list(tmp_path.iterdir())
+    flat = tmp_path / "flat.npz"
+    np.savez(flat, vocab=np.array("a"), meta=np.array(json.dumps({"format": checkpoint.FORMAT})))
+    with pytest.raises(checkpoint.CheckpointError, match=r"vocab entry of shape \(\)"):
+        checkpoint.load(flat)
+    np.savez(flat, vocab=np.array([["a", "b"], ["c", "d"]]),
+             meta=np.array(json.dumps({"format": checkpoint.FORMAT})))
+    with pytest.raises(checkpoint.CheckpointError, match=r"vocab entry of shape \(2, 2\)"):
+        checkpoint.load(flat)
+    huge = tmp_path / "huge.npz"  # a header that claims 2**50 elements
+    header = io.BytesIO()
+    np.lib.format.write_array_header_2_0(
+        header, {"descr": "<U1", "fortran_order": False, "shape": (2**50,)})
+    with zipfile.ZipFile(huge, "w") as z:
+        z.writestr("vocab.npy", header.getvalue())
+    with pytest.raises(checkpoint.CheckpointError, match="huge.npz is not a valid .npz file"):
+        checkpoint.load(huge)

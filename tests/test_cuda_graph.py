@@ -282,6 +282,38 @@ def test_no_read_back_skips_only_the_tensor_check():
         _as_indices(ids, 4, "ids")
 
 
+# ================================================================ an explicit recorder
+@pytest.fixture
+def plain_step(corpus):
+    """A GraphedStep on plain numpy (no records_graphs), given its recorder explicitly."""
+    cfg = TrainConfig(num_hiddens=16, num_epochs=1, batch_size=4, num_steps=8, max_tokens=600)
+    trainer = Trainer.create(cfg, corpus, "numpy")
+    step = GraphedStep(trainer._step, trainer.model, trainer.optimizer, (4, 8),
+                       len(trainer.vocab), record=lambda body: body)
+    X, Y = next(iter(trainer.loader))
+    return step, X, Y
+
+
+def test_an_explicit_recorder_works_on_any_backend(plain_step):
+    """catches: a recorder passed in is refused on a backend that records no graphs."""
+    step, X, Y = plain_step
+    for fresh in (True, False, False):
+        assert np.isfinite(float(step(X, Y, fresh)))
+
+
+def test_targets_of_another_shape_are_refused(plain_step):
+    """catches: only the tokens' shape checked: transposed targets of the same size pass."""
+    step, X, Y = plain_step
+    with pytest.raises(ValueError, match=r"shape \(4, 8\), got \(4, 8\) and \(8, 4\)"):
+        step(X, Y.T.copy(), fresh=True)
+
+
+def test_unsigned_token_ids_are_accepted(plain_step):
+    """catches: unsigned ids refused as 'not integers'."""
+    step, X, Y = plain_step
+    assert np.isfinite(float(step(X.astype(np.uint16), Y.astype(np.uint8), fresh=True)))
+
+
 # ====================================================================== on a GPU
 ref = tg.backends.get("numpy")
 

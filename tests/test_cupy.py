@@ -28,10 +28,10 @@ from helpers import (
     close_to_ulps,
     kernel_calls,
     rnn_inputs,
-    rnn_kernel_cases,
 )
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import float_dtypes, rnn_kernel_cases, seeds
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import BackendMismatchError
@@ -188,11 +188,6 @@ def test_unusable_cupy_says_what_is_missing(case, monkeypatch, corpus, capsys):
 
 
 # ====================================================================== on a GPU
-DTYPES = st.sampled_from([np.float32, np.float64])
-NONLINEARITIES = st.sampled_from(["tanh", "relu"])
-SEEDS = st.integers(0, 2**32 - 1)
-
-
 @pytest.fixture
 def gpu():
     return tg.backends.get("cupy")
@@ -306,8 +301,8 @@ def test_rnn_at_the_d2l_shape(rnn_gpu):
 @given(
     N=st.integers(1, 6),
     C=st.integers(1, 600),
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
     scale=st.sampled_from([1.0, 30.0, 1000.0]),
 )
 def test_softmax_cross_entropy_matches_numpy(gpu, N, C, dtype, seed, scale):
@@ -355,8 +350,8 @@ def test_softmax_cross_entropy_at_the_d2l_shape(gpu):
 @needs_gpu
 @given(
     shape=st.lists(st.integers(1, 6), min_size=0, max_size=3).map(tuple),
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
     broadcast=st.booleans(),
 )
 def test_tanh_backward_matches_numpy(gpu, shape, dtype, seed, broadcast):
@@ -371,8 +366,8 @@ def test_tanh_backward_matches_numpy(gpu, shape, dtype, seed, broadcast):
     V=st.integers(1, 6),
     rest=st.lists(st.integers(1, 4), max_size=2).map(tuple),
     index_shape=st.lists(st.integers(1, 5), min_size=1, max_size=2).map(tuple),
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
 )
 def test_scatter_add_matches_numpy(gpu, V, rest, index_shape, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -384,7 +379,7 @@ def test_scatter_add_matches_numpy(gpu, V, rest, index_shape, dtype, seed):
 
 
 @needs_gpu
-@given(sizes=st.lists(st.integers(1, 300), min_size=1, max_size=5), dtype=DTYPES, seed=SEEDS)
+@given(sizes=st.lists(st.integers(1, 300), min_size=1, max_size=5), dtype=float_dtypes, seed=seeds)
 def test_global_norm_sq_is_a_float64_device_scalar(gpu, sizes, dtype, seed):
     import cupy
 
@@ -400,8 +395,8 @@ def test_global_norm_sq_is_a_float64_device_scalar(gpu, sizes, dtype, seed):
 @needs_gpu
 @given(
     sizes=st.lists(st.integers(1, 300), min_size=1, max_size=11),  # > 8: two launches
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
     max_norm=st.floats(0.1, 100.0),
 )
 def test_clip_by_global_norm_matches_numpy(gpu, sizes, dtype, seed, max_norm):
@@ -440,8 +435,8 @@ def test_clip_by_global_norm_leaves_nan_gradients_and_non_contiguous_ones(gpu, d
 @needs_gpu
 @given(
     sizes=st.lists(st.integers(1, 300), min_size=1, max_size=11),
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
     lr=st.floats(1e-3, 10.0),
 )
 def test_sgd_update_matches_numpy_exactly(gpu, sizes, dtype, seed, lr):
@@ -462,8 +457,8 @@ def test_sgd_update_matches_numpy_exactly(gpu, sizes, dtype, seed, lr):
     n=st.integers(1, 6),
     k=st.integers(1, 70),
     m=st.integers(1, 6),
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
     transpose=st.booleans(),
 )
 def test_matmul_matches_numpy(gpu, n, k, m, dtype, seed, transpose):

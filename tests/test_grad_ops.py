@@ -11,27 +11,24 @@ from __future__ import annotations
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-from helpers import (
-    EPS64,
+from helpers import EPS64, check_gradients, np_log_softmax, np_logsumexp, t64
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import (
     away_from_zero,
     axis_args,
-    check_gradients,
+    basic_indices,
+    cat_case,
     distinct_arrays,
     f64_arrays,
     floats,
-    np_log_softmax,
-    np_logsumexp,
+    pair_shapes,
     seeds,
     shapes,
-    t64,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.nn import functional as F
-
-pair_shapes = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)
 
 # ------------------------------------------------------------------ binary arithmetic
 BINARY = {
@@ -187,29 +184,6 @@ def test_transpose(backend, data, seed):
     check_gradients(lambda x: x.T, [a], backend, seed, reference=lambda x: x.T)
 
 
-@st.composite
-def basic_indices(draw, shape):
-    """A tuple of ints, slices (any step sign), None and Ellipsis for ``shape``."""
-    parts = []
-    n_axes = draw(st.integers(1, len(shape)))
-    for n in shape[:n_axes]:
-        kind = draw(st.sampled_from(["int", "slice", "full"]))
-        if kind == "int":
-            parts.append(draw(st.integers(-n, n - 1)))
-        elif kind == "slice":
-            start = draw(st.none() | st.integers(-n, n))
-            stop = draw(st.none() | st.integers(-n, n))
-            step = draw(st.sampled_from([None, 1, 2, -1, -2]))
-            parts.append(slice(start, stop, step))
-        else:
-            parts.append(slice(None))
-    if draw(st.booleans()):
-        parts.insert(draw(st.integers(0, len(parts))), None)
-    if draw(st.booleans()) and len(parts) < len(shape):
-        parts.append(Ellipsis)
-    return tuple(parts)
-
-
 @given(data=st.data(), seed=seeds)
 def test_getitem_basic(backend, data, seed):
     shape = data.draw(shapes(min_dims=1))
@@ -259,20 +233,6 @@ def test_row_gather_gradient_with_small_or_unsigned_index_dtypes(backend, dtype,
     want = np.zeros((V, width))
     np.add.at(want, np.array(rows), 1.0)
     np.testing.assert_array_equal(W.grad.numpy(), want)
-
-
-@st.composite
-def cat_case(draw):
-    ndim = draw(st.integers(1, 3))
-    base = list(draw(shapes(min_dims=ndim, max_dims=ndim)))
-    axis = draw(st.integers(-ndim, ndim - 1))
-    count = draw(st.integers(1, 3))
-    out = []
-    for _ in range(count):
-        s = list(base)
-        s[axis] = draw(st.integers(1, 3))
-        out.append(tuple(s))
-    return out, axis
 
 
 @given(case=cat_case(), data=st.data(), seed=seeds)

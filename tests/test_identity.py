@@ -14,13 +14,11 @@ in the concatenated form they are the same products followed by an exact split.
 from __future__ import annotations
 
 import numpy as np
-from helpers import EPS32, seeds
+from helpers import EPS32
 from hypothesis import given
-from hypothesis import strategies as st
+from strategies import cell_sizes, seeds
 
 import tinygrad_rnn as tg
-
-sizes = st.integers(1, 8)
 
 
 def _inputs(n, d, h, seed):
@@ -42,7 +40,7 @@ def _within(actual, expected, bound, what):
     )
 
 
-@given(n=sizes, d=sizes, h=sizes, seed=seeds)
+@given(n=cell_sizes, d=cell_sizes, h=cell_sizes, seed=seeds)
 def test_concatenation_identity(backend, n, d, h, seed):
     a = _inputs(n, d, h, seed)
     sides = {}

@@ -7,9 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import EPS32, EPS64, f64_arrays, seeds, shapes
+from helpers import EPS32, EPS64
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import f64_arrays, seeds, shapes
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.autograd import Function

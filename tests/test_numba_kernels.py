@@ -16,19 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import EPS32, close_to_ulps, kernel_calls, rnn_inputs, rnn_kernel_cases
+from helpers import EPS32, close_to_ulps, kernel_calls, rnn_inputs
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from strategies import float_dtypes, nonlinearities, rnn_kernel_cases, seeds
 
 import tinygrad_rnn as tg
 
 nb = tg.backends.get("numba")
 ref = tg.backends.get("numpy")
-
-DTYPES = st.sampled_from([np.float32, np.float64])
-NONLINEARITIES = st.sampled_from(["tanh", "relu"])
-SEEDS = st.integers(0, 2**32 - 1)
-
 
 rnn_shapes = rnn_kernel_cases(max_h=9)
 
@@ -119,8 +115,8 @@ def test_pow2_from_exponent_bits_is_exact_and_keeps_its_dtype():
 @given(
     N=st.integers(1, 5),
     C=st.integers(1, 7),
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
     scale=st.sampled_from([1.0, 30.0, 1000.0]),
 )
 def test_softmax_cross_entropy_matches_numpy(N, C, dtype, seed, scale):
@@ -159,7 +155,9 @@ def test_softmax_cross_entropy_extreme_logits_stay_finite(dtype):
 
 # --------------------------------------------------------------------- tanh backward
 @given(
-    shape=st.lists(st.integers(1, 6), min_size=0, max_size=3).map(tuple), dtype=DTYPES, seed=SEEDS
+    shape=st.lists(st.integers(1, 6), min_size=0, max_size=3).map(tuple),
+    dtype=float_dtypes,
+    seed=seeds,
 )
 def test_tanh_backward_is_bitwise_numpy(shape, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -177,8 +175,8 @@ def test_tanh_backward_is_bitwise_numpy(shape, dtype, seed):
 @given(
     lead=st.lists(st.integers(1, 40), min_size=1, max_size=3).map(tuple),
     rest=st.lists(st.integers(1, 30), min_size=0, max_size=2).map(tuple),
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
 )
 def test_sum_leading_axes_is_bitwise_numpy(lead, rest, dtype, seed):
     """Column sums in NumPy's own order (row after row), so equal to the bit."""
@@ -194,7 +192,7 @@ def test_sum_leading_axes_is_bitwise_numpy(lead, rest, dtype, seed):
         np.testing.assert_array_equal(nb.sum_leading_axes(g[::2], len(lead)), g[::2].sum(axis=axes))
 
 
-@given(sizes=st.lists(st.integers(1, 300), min_size=1, max_size=4), dtype=DTYPES, seed=SEEDS)
+@given(sizes=st.lists(st.integers(1, 300), min_size=1, max_size=4), dtype=float_dtypes, seed=seeds)
 def test_global_norm_sq_sums_in_float64(sizes, dtype, seed):
     """Σ‖a‖² over arrays of any length (the four running sums' tail included): squares
     of float32/64 values are exact in float64 or nearly, so the only error is the
@@ -209,7 +207,7 @@ def test_global_norm_sq_sums_in_float64(sizes, dtype, seed):
     assert abs(float(got) - exact) <= 2 * sum(sizes) * 2.0**-53 * exact
 
 
-@given(n=st.integers(1, 40), m=st.integers(1, 40), dtype=DTYPES, seed=SEEDS)
+@given(n=st.integers(1, 40), m=st.integers(1, 40), dtype=float_dtypes, seed=seeds)
 def test_tiled_transpose_is_exact(n, m, dtype, seed):
     """W_hhᵀ for BPTT, in 16×16 tiles: sizes off the tile grid included."""
     from tinygrad_rnn.backends._numba_kernels import transposed
@@ -226,8 +224,8 @@ def test_tiled_transpose_is_exact(n, m, dtype, seed):
     rest=st.lists(st.integers(1, 4), max_size=2).map(tuple),
     index_shape=st.lists(st.integers(1, 5), min_size=0, max_size=2).map(tuple),
     index_dtype=st.sampled_from([np.int64, np.int32, np.uint8]),
-    dtype=DTYPES,
-    seed=SEEDS,
+    dtype=float_dtypes,
+    seed=seeds,
 )
 def test_scatter_add_is_bitwise_numpy(V, rest, index_shape, index_dtype, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -363,10 +361,10 @@ def test_softmax_cross_entropy_refuses_a_target_past_the_last_class(backend):
     N=st.integers(1, 5),
     d=st.integers(1, 6),
     h=st.integers(1, 9),
-    dtype=DTYPES,
-    nl=NONLINEARITIES,
+    dtype=float_dtypes,
+    nl=nonlinearities,
     tokens=st.booleans(),
-    seed=SEEDS,
+    seed=seeds,
 )
 def test_fused_numba_rnn_layer_matches_composed_numpy(T, N, d, h, dtype, nl, tokens, seed):
     rng = np.random.default_rng(seed)

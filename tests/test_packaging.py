@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tinygrad_rnn.backends import BackendUnavailable
 
 import tinygrad_rnn as tg
 
@@ -108,11 +109,16 @@ class MineBackend(NumpyBackend):
 
 
 @pytest.fixture
-def mine(monkeypatch):
-    # keep the registration local to this test
+def registry(monkeypatch):
+    """``tg.backends`` with registrations local to the test."""
     monkeypatch.setattr(tg.backends, "_registered", dict(tg.backends._registered))
     monkeypatch.setattr(tg.backends, "_instances", dict(tg.backends._instances))
-    tg.backends.register("mine", MineBackend)
+    return tg.backends
+
+
+@pytest.fixture
+def mine(registry):
+    registry.register("mine", MineBackend)
     MineBackend.calls = 0
     return "mine"
 
@@ -300,3 +306,64 @@ def test_a_non_editable_install_imports_from_the_repo_root_and_from_elsewhere(tm
         where = REPO / "backends" if root == REPO else target / "tinygrad_rnn" / "backends"
         assert Path(out["backends"]).resolve() == (where / "__init__.py").resolve()
         assert Path(out["numba"]).resolve() == (where / "numba_backend.py").resolve()
+
+
+# ====================================================================== registry
+def _unavailable():
+    raise BackendUnavailable("the frobnicator is missing: pip install frobnicator")
+
+
+class Other(NumpyBackend):
+    name = "numpy"
+
+
+class Another(NumpyBackend):
+    name = "numpy"
+
+
+def test_register_overrides_a_built_in_name(registry):
+    """catches: entry points listed after, and over, register()'s backends."""
+    registry.register("numba", Other)
+    assert isinstance(registry.get("numba"), Other)
+
+
+def test_registering_a_new_factory_replaces_the_backend(registry):
+    """catches: the old instance kept after a new factory is registered."""
+    registry.register("swap", Other)
+    assert isinstance(registry.get("swap"), Other)
+    registry.register("swap", Another)
+    assert isinstance(registry.get("swap"), Another)
+
+
+def test_an_empty_backend_name_is_refused(registry):
+    with pytest.raises(TypeError, match="non-empty string, got ''"):
+        registry.register("", Other)
+
+
+def test_unknown_backend_lists_only_the_usable_ones(registry):
+    """catches: the message lists every name, unusable ones too."""
+    registry.register("broken", _unavailable)
+    with pytest.raises(ValueError, match="unknown backend 'nope'") as info:
+        registry.get("nope")
+    assert "numpy" in str(info.value) and "broken" not in str(info.value)
+
+
+def test_a_plugin_failing_with_any_error_is_unavailable_not_fatal(registry):
+    """catches: only ImportError contained: a plug-in raising anything else breaks available()."""
+    def boom():
+        raise RuntimeError("no device")
+
+    registry.register("boom", boom)
+    with pytest.raises(BackendUnavailable, match="'boom' failed to load: RuntimeError: no device"):
+        registry.get("boom")
+    assert "boom" not in registry.available() and "numpy" in registry.available()
+
+
+def test_a_fresh_process_defaults_to_numpy():
+    """catches: another process-wide default; conftest resets it to numpy before every test, so
+    only a fresh interpreter sees the real default."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import tinygrad_rnn as tg; "
+         "print(tg.get_backend().name, tg.Tensor([1.0]).backend)"],
+        capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["numpy", "numpy"]

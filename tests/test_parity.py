@@ -14,9 +14,10 @@ from __future__ import annotations
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-from helpers import EPS32, assert_within_f32, f32_tol, np_rnn, np_rnn_magnitudes, seeds
+from helpers import EPS32, assert_within_f32, f32_tol, np_rnn, np_rnn_magnitudes
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from strategies import rnn_layer_cases, seeds
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.nn import functional as F
@@ -199,9 +200,7 @@ def test_reductions_and_softmax(other_backend, data, seed):
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("tokens", [False, True], ids=["float-input", "token-ids"])
-@given(
-    T=st.integers(1, 5), N=st.integers(1, 3), d=st.integers(1, 4), h=st.integers(1, 5), seed=seeds
-)
+@given(**rnn_layer_cases())
 def test_rnn(other_backend, fused, nonlinearity, tokens, T, N, d, h, seed):
     rng = np.random.default_rng(seed)
     X = (rng.integers(0, d, (T, N)) if tokens else rng.standard_normal((T, N, d))).astype(

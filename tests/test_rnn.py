@@ -16,22 +16,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_within_f32, np_rnn, np_rnn_magnitudes, seeds
+from helpers import assert_within_f32, np_rnn, np_rnn_magnitudes
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from strategies import rnn_layer_cases, seeds
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.nn import functional as F
 
 F64_TOL = 1e-9
 STD = 0.5
-dims = {
-    "T": st.integers(1, 5),
-    "N": st.integers(1, 3),
-    "d": st.integers(1, 4),
-    "h": st.integers(1, 5),
-    "seed": seeds,
-}
 
 
 def _make(d, h, nonlinearity, fused, dtype, backend, seed):
@@ -76,7 +70,7 @@ def _run(rnn, X, H0, U, use, backend, dtype):
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("given_h0", [True, False], ids=["H0", "default-H0"])
 @pytest.mark.parametrize("use", ["outputs", "H_T", "both"])
-@given(**dims)
+@given(**rnn_layer_cases())
 def test_fused_equals_composed(backend, dtype, nonlinearity, given_h0, use, T, N, d, h, seed):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((T, N, d))
@@ -122,7 +116,7 @@ def test_fused_equals_composed(backend, dtype, nonlinearity, given_h0, use, T, N
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-@given(**dims)
+@given(**rnn_layer_cases())
 def test_token_ids_equal_one_hot(backend, fused, nonlinearity, T, N, d, h, seed):
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, d, (T, N))
@@ -147,9 +141,7 @@ def test_token_ids_equal_one_hot(backend, fused, nonlinearity, T, N, d, h, seed)
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-@given(
-    T=st.integers(1, 3), N=st.integers(1, 2), d=st.integers(1, 3), h=st.integers(1, 3), seed=seeds
-)
+@given(**rnn_layer_cases(T=3, N=2, d=3, h=3))
 def test_rnn_gradcheck(backend, fused, nonlinearity, T, N, d, h, seed):
     """All parameters, H0 and X against finite differences (float64, small sizes)."""
     rng = np.random.default_rng(seed)

@@ -7,9 +7,10 @@ import time
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
-from helpers import EPS64, f64_arrays, seeds, shapes, t64
+from helpers import EPS64, t64
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import f64_arrays, seeds, shapes
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.nn import functional as F

@@ -170,3 +170,86 @@ def test_render_passes_options_and_refuses_them_for_dot_text(tmp_path):
     with pytest.raises(RuntimeError, match=r"dot took more than 1e-06 s .*larger timeout"):
         viz.render(y, tmp_path / "g.svg", timeout=1e-6, title="t")
     assert viz.render(y, tmp_path / "g.svg", title="doubled").read_text().count("doubled") >= 1
+
+
+# ================================================================ DOT ids, options, render
+def test_a_tensor_used_twice_is_one_node():
+    """catches: graph() without its visited check: a tensor reached twice is listed twice."""
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    a = x * 2
+    b = a + a
+    c = b * a.tanh()
+    nodes, edges = parse(viz.to_dot(c))  # parse fails on a node declared twice
+    assert sum(nid[0] == "t" for nid in nodes) == 6  # x, the constant 2, a, b, tanh(a), c
+    tensors, functions = viz.graph(c)
+    assert len({id(t) for t in tensors}) == len(tensors)
+    assert len({id(f) for f in functions}) == len(functions)
+
+
+def test_node_ids_number_the_first_input_first():
+    """catches: inputs pushed unreversed: the second input becomes t0."""
+    x = tg.Tensor(np.ones((2, 3)))
+    w = tg.Tensor(np.ones((3, 4)), requires_grad=True)
+    nodes, _ = parse(viz.to_dot(x @ w, names={x: "x", w: "w"}))
+    assert nodes["t0"].startswith("x\\n") and nodes["t1"].startswith("w\\n")
+
+
+def test_requires_grad_is_labelled_on_exactly_the_tensors_that_need_it():
+    """catches: the label follows is_leaf instead of requires_grad."""
+    x = tg.Tensor([1.0, 2.0])  # a leaf without grad
+    w = tg.Tensor([3.0, 4.0], requires_grad=True)
+    y = x * w  # made by an op, requires grad
+    nodes, _ = parse(viz.to_dot(y, names={x: "x", w: "w", y: "y"}))
+    labels = {label.split("\\n")[0]: label for label in nodes.values()}
+    assert labels["x"] == "x\\n(2,) float32"
+    assert labels["w"].endswith("\\nrequires_grad") and labels["y"].endswith("\\nrequires_grad")
+
+
+@pytest.mark.parametrize("rankdir", ["LR", "RL", "TB", "BT"])
+def test_every_documented_rankdir_is_accepted(rankdir):
+    """catches: BT refused."""
+    assert f"rankdir={rankdir};" in viz.to_dot(tg.Tensor([1.0]), rankdir=rankdir)
+
+
+def test_compact_keeps_a_named_intermediate_as_a_box():
+    """catches: compact hides named intermediates too."""
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    a = x * 2
+    y = a.tanh()
+    nodes, _ = parse(viz.to_dot(y, names={a: "a"}, compact=True))
+    assert any(label.startswith("a\\n") for label in nodes.values())
+    assert sum(nid[0] == "t" for nid in nodes) == 4  # x, the constant 2, a, y
+
+
+def test_a_title_is_quoted_as_dot_needs():
+    """catches: the title written unescaped: a quote in it breaks the DOT."""
+    dot = viz.to_dot(tg.Tensor([1.0]), title='say "hi"')
+    assert '  labelloc=t; label="say \\"hi\\"";' in dot.splitlines()
+    if shutil.which("dot") is not None:
+        done = subprocess.run(["dot", "-Tcanon"], input=dot.encode(), capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()
+
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+
+
+@needs_dot
+def test_render_defaults_to_svg_and_reads_the_suffix_in_any_case(tmp_path):
+    """catches: no suffix: png instead of the documented svg; catches: ".PNG" refused."""
+    _, H = rnn_step()
+    assert "<svg" in viz.render(H, tmp_path / "graph").read_text()
+    assert viz.render(H, tmp_path / "graph.PNG").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_dot
+def test_render_makes_the_folder(tmp_path):
+    """catches: render does not create the output folder: dot fails."""
+    _, H = rnn_step()
+    assert viz.render(H, tmp_path / "a" / "b" / "g.svg").is_file()
+
+
+@needs_dot
+def test_render_reports_dot_failing(tmp_path):
+    """catches: exit status 1, dot's syntax error, taken for success."""
+    with pytest.raises(RuntimeError, match=r"dot failed \(exit 1\): .*syntax error"):
+        viz.render("this is not DOT", tmp_path / "g.svg")

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import os
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -96,5 +97,7 @@ def _fetch(url: str, fd: int, timeout: float, hint: str) -> str:
     # URLError, HTTPError, timeouts and refused connections are all OSErrors; a server
     # that hangs up mid-response raises http.client.IncompleteRead, which is not.
     except (OSError, http.client.HTTPException) as e:
+        if isinstance(e, urllib.error.HTTPError):
+            e.close()  # it holds the response's socket open
         raise DownloadError(f"download of {url} failed: {e}. {hint}") from e
     return digest.hexdigest()

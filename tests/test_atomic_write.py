@@ -1,0 +1,96 @@
+"""``tinygrad_rnn.serialization.atomic_write``: the data on disk before the rename, no
+temporary file left behind, the target's permissions, links and the umask respected."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import tinygrad_rnn as tg
+
+
+def test_atomic_write_puts_the_data_on_disk_before_the_rename(tmp_path, monkeypatch):
+    """catches: fsync before flush: the data is still in Python's buffer; catches: no fsync."""
+    path = tmp_path / "f.bin"
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append((os.fstat(fd).st_size, path.exists()))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    tg.serialization.atomic_write(path, lambda f: f.write(b"x" * 1000))
+    assert synced == [(1000, False)]
+    assert path.read_bytes() == b"x" * 1000
+
+
+def test_atomic_write_leaves_no_temporary_file_after_ctrl_c(tmp_path):
+    """catches: only Exception cleaned up: an interrupt leaves the temporary file."""
+    def interrupted(f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tg.serialization.atomic_write(tmp_path / "f.bin", interrupted)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_stages_a_hidden_file_next_to_the_target(tmp_path):
+    """catches: temporary file in $TMPDIR: os.replace across file systems fails, and is not
+    atomic; catches: temporary not hidden: a glob for *.png picks up a half-written plot."""
+    target = tmp_path / "out" / "plot.png"
+    during = []
+    tg.serialization.atomic_write(target, lambda f: during.append(
+        [p.name for p in target.parent.iterdir()]), suffix=".png")
+    (names,) = during
+    assert len(names) == 1 and names[0].startswith(".plot.png.") and names[0].endswith(".png")
+
+
+def test_atomic_write_refuses_a_directory_or_a_read_only_file_and_follows_a_link(
+        tmp_path, monkeypatch):
+    """As ``open(path, "wb")``: a directory is refused, a read-only file too (checked with
+    os.access, which root passes, so it is faked here), and a symlink is written through."""
+    with pytest.raises(IsADirectoryError, match=f"cannot write {tmp_path}: it is a directory"):
+        tg.serialization.atomic_write(tmp_path, lambda f: f.write(b"x"))
+    target, link = tmp_path / "target.bin", tmp_path / "link.bin"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    assert tg.serialization.atomic_write(link, lambda f: f.write(b"new")) == link
+    assert link.is_symlink() and target.read_bytes() == b"new"
+    dangling = tmp_path / "dangling.bin"  # into a folder that does not exist: not made
+    dangling.symlink_to(tmp_path / "missing" / "x.bin")
+    with pytest.raises(FileNotFoundError):
+        tg.serialization.atomic_write(dangling, lambda f: f.write(b"x"))
+    dangling.unlink()
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError, match="target.bin: the file is read-only"):
+        tg.serialization.atomic_write(target, lambda f: f.write(b"x"))
+    assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [link, target]
+
+
+def test_atomic_write_names_the_callers_path_and_survives_a_link_loop(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(IsADirectoryError) as info:
+        tg.serialization.atomic_write("link", lambda f: f.write(b"x"))
+    assert str(info.value) == "cannot write link: it is a directory"
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    tg.serialization.atomic_write("a", lambda f: f.write(b"x"))  # Path.resolve() would raise
+    assert (tmp_path / "a").read_bytes() == b"x"
+
+
+def test_atomic_write_leaves_the_umask_alone(tmp_path):
+    """catches: new_file_mode reads the umask by setting it to 0, and does not set it back:
+    every later file of the process would be world-writable."""
+    old = os.umask(0o027)
+    try:
+        tg.serialization.atomic_write(tmp_path / "f.bin", lambda f: f.write(b"x"))
+        now = os.umask(0o027)
+    finally:
+        os.umask(old)
+    assert now == 0o027
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o640
