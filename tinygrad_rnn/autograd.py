@@ -154,7 +154,7 @@ class Node:
 
     def _new(self, array: Any, requires_grad: bool = False) -> Node:
         """A new tensor around ``array``, already on this one's backend (no checks, no copy)."""
-        raise NotImplementedError
+        raise NotImplementedError  # abstract: Tensor defines it (no ABC: isinstance stays fast)
 
     def _accumulate_grad(self, g: Any) -> None:
         """Add the array ``g`` (of this tensor's shape) to ``.grad``."""
