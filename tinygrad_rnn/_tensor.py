@@ -17,11 +17,9 @@ import numpy as np
 from . import autograd, checks, dtypes, functions, indexing, ops
 from . import backends as _backends
 from .autograd import Node
+from .backends import BackendMismatchError
 
 Number = int | float
-
-
-BackendMismatchError = _backends.BackendMismatchError
 
 #: The operator ``x op= y`` falls back to while a graph is recorded.
 _OUT_OF_PLACE = {"add": "__add__", "subtract": "__sub__", "multiply": "__mul__",
