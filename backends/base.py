@@ -235,6 +235,131 @@ class Backend:
         dW_hh = H_prev.T @ dZ.reshape(T * N, h)
         return dZ, carry, dW_hh
 
+    # -------------------------------------------------- fused GRU and LSTM (BPTT)
+    # Gate blocks lie side by side along the last axis in PyTorch's order (GRU r, z, n;
+    # LSTM i, f, g, o), each H wide; weights are (in, G·H), as X @ W wants them.
+    def sigmoid(self, x: Any) -> Any:
+        """``1 / (1 + exp(-x))`` without overflow (``exp(-|x|)`` never overflows)."""
+        xp = self.xp
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def gru_forward(self, Zx: Any, H0: Any, W_hh: Any, b_hh: Any) -> tuple[Any, Any, Any]:
+        """PyTorch's GRU over all T steps; ``Zx`` (T, N, 3H) = X W_ih + b_ih, blocks [r|z|n].
+
+        Per step, with ``Gh = H_{t-1} W_hh + b_hh`` (N, 3H):
+        ``r = σ(Zx_r + Gh_r)``, ``z = σ(Zx_z + Gh_z)``, ``n = tanh(Zx_n + r ⊙ Gh_n)``,
+        ``H_t = (1 - z) ⊙ n + z ⊙ H_{t-1}``. ``H0`` (N, H), ``W_hh`` (H, 3H), ``b_hh``
+        (3H,). Returns ``H`` (T, N, H), the activated ``gates`` [r|z|n] (T, N, 3H) and
+        ``Gh_n`` (T, N, H): what the backward reads.
+        """
+        xp = self.xp
+        T, N, G = Zx.shape
+        h = G // 3
+        H = xp.empty((T, N, h), dtype=Zx.dtype)
+        gates = xp.empty_like(Zx)
+        hn = xp.empty((T, N, h), dtype=Zx.dtype)
+        prev = H0
+        for t in range(T):
+            Gh = prev @ W_hh + b_hh
+            rz = self.sigmoid(Zx[t, :, :2 * h] + Gh[:, :2 * h])
+            r, z = rz[:, :h], rz[:, h:]
+            n = xp.tanh(Zx[t, :, 2 * h:] + r * Gh[:, 2 * h:])
+            H[t] = (1 - z) * n + z * prev
+            gates[t, :, :2 * h], gates[t, :, 2 * h:], hn[t] = rz, n, Gh[:, 2 * h:]
+            prev = H[t]
+        return H, gates, hn
+
+    def gru_backward(self, dH: Any, H: Any, gates: Any, hn: Any, H0: Any,
+                     W_hh: Any) -> tuple[Any, Any, Any, Any]:
+        """BPTT of :meth:`gru_forward`. ``dH`` (T, N, H) is dL/dH_t from outside.
+
+        Walking back, ``g = dH_t + carry``; ``dn = g ⊙ (1 - z) ⊙ (1 - n²)``,
+        ``dz = g ⊙ (H_{t-1} - n) ⊙ z(1 - z)``, ``dr = dn ⊙ Gh_n ⊙ r(1 - r)``. The input
+        side gets ``dZx_t = [dr|dz|dn]``, the hidden side ``dGh_t = [dr|dz|dn ⊙ r]``, and
+        ``carry = g ⊙ z + dGh_t W_hhᵀ``. ``dW_hh = Σ_t H_{t-1}ᵀ dGh_t`` and
+        ``db_hh = Σ dGh`` over the stacked steps. Returns ``(dZx (T, N, 3H), dH0 (N, H),
+        dW_hh (H, 3H), db_hh (3H,))``.
+        """
+        xp = self.xp
+        T, N, h = H.shape
+        dZx = xp.empty_like(gates)
+        dGh = xp.empty_like(gates)
+        carry = xp.zeros_like(H0)
+        W_hh_T = W_hh.T
+        for t in range(T - 1, -1, -1):
+            prev = H0 if t == 0 else H[t - 1]
+            r, z, n = gates[t, :, :h], gates[t, :, h:2 * h], gates[t, :, 2 * h:]
+            g = dH[t] + carry
+            dn = g * (1 - z) * (1 - n * n)
+            dz = g * (prev - n) * (z * (1 - z))
+            dr = dn * hn[t] * (r * (1 - r))
+            dZx[t, :, :h], dZx[t, :, h:2 * h], dZx[t, :, 2 * h:] = dr, dz, dn
+            dGh[t, :, :2 * h], dGh[t, :, 2 * h:] = dZx[t, :, :2 * h], dn * r
+            carry = g * z + dGh[t] @ W_hh_T
+        H_prev = xp.concatenate([H0[None], H[:-1]], axis=0).reshape(T * N, h)
+        dW_hh = H_prev.T @ dGh.reshape(T * N, 3 * h)
+        return dZx, carry, dW_hh, dGh.reshape(T * N, 3 * h).sum(axis=0)
+
+    def lstm_forward(self, Zx: Any, H0: Any, C0: Any, W_hh: Any) -> tuple[Any, Any, Any]:
+        """PyTorch's LSTM over all T steps; ``Zx`` (T, N, 4H) = X W_ih + b_ih + b_hh,
+        blocks [i|f|g|o] (both biases sit outside the recurrence, so they are added once).
+
+        Per step, with ``A = Zx_t + H_{t-1} W_hh``: ``i, f, o = σ(A_i), σ(A_f), σ(A_o)``,
+        ``g = tanh(A_g)``, ``C_t = f ⊙ C_{t-1} + i ⊙ g``, ``H_t = o ⊙ tanh(C_t)``.
+        ``H0``, ``C0`` (N, H), ``W_hh`` (H, 4H). Returns ``H``, ``C`` (T, N, H) and the
+        activated ``gates`` (T, N, 4H).
+        """
+        xp = self.xp
+        T, N, G = Zx.shape
+        h = G // 4
+        H = xp.empty((T, N, h), dtype=Zx.dtype)
+        C = xp.empty_like(H)
+        gates = xp.empty_like(Zx)
+        prev_h, prev_c = H0, C0
+        for t in range(T):
+            A = Zx[t] + prev_h @ W_hh
+            gates[t, :, :2 * h] = self.sigmoid(A[:, :2 * h])
+            gates[t, :, 2 * h:3 * h] = xp.tanh(A[:, 2 * h:3 * h])
+            gates[t, :, 3 * h:] = self.sigmoid(A[:, 3 * h:])
+            i, f, g, o = (gates[t, :, k * h:(k + 1) * h] for k in range(4))
+            C[t] = f * prev_c + i * g
+            H[t] = o * xp.tanh(C[t])
+            prev_h, prev_c = H[t], C[t]
+        return H, C, gates
+
+    def lstm_backward(self, dH: Any, dC_T: Any, H: Any, C: Any, gates: Any, H0: Any, C0: Any,
+                      W_hh: Any) -> tuple[Any, Any, Any, Any]:
+        """BPTT of :meth:`lstm_forward`. ``dH`` (T, N, H) is dL/dH_t from outside, ``dC_T``
+        (N, H) dL/dC_T (through ``c_n``).
+
+        Walking back, ``dh = dH_t + carry_h``, ``dc = carry_c + dh ⊙ o ⊙ (1 - tanh²C_t)``;
+        ``dA = [dc ⊙ g ⊙ i(1-i) | dc ⊙ C_{t-1} ⊙ f(1-f) | dc ⊙ i ⊙ (1-g²) |
+        dh ⊙ tanh C_t ⊙ o(1-o)]``, ``carry_c = dc ⊙ f``, ``carry_h = dA W_hhᵀ``.
+        Returns ``(dZx (T, N, 4H), dH0, dC0 (N, H), dW_hh (H, 4H))``; ``dZx`` is also
+        the gradient of both biases, summed over steps and batch.
+        """
+        xp = self.xp
+        T, N, h = H.shape
+        dA = xp.empty_like(gates)
+        carry_h, carry_c = xp.zeros_like(H0), dC_T
+        W_hh_T = W_hh.T
+        for t in range(T - 1, -1, -1):
+            prev_c = C0 if t == 0 else C[t - 1]
+            i, f, g, o = (gates[t, :, k * h:(k + 1) * h] for k in range(4))
+            tanh_c = xp.tanh(C[t])
+            dh = dH[t] + carry_h
+            dc = carry_c + dh * o * (1 - tanh_c * tanh_c)
+            dA[t, :, :h] = dc * g * (i * (1 - i))
+            dA[t, :, h:2 * h] = dc * prev_c * (f * (1 - f))
+            dA[t, :, 2 * h:3 * h] = dc * i * (1 - g * g)
+            dA[t, :, 3 * h:] = dh * tanh_c * (o * (1 - o))
+            carry_c = dc * f
+            carry_h = dA[t] @ W_hh_T
+        H_prev = xp.concatenate([H0[None], H[:-1]], axis=0).reshape(T * N, h)
+        dW_hh = H_prev.T @ dA.reshape(T * N, 4 * h)
+        return dA, carry_h, carry_c, dW_hh
+
     # -------------------------------------------------------------- reductions
     def sum_leading_axes(self, grad: Any, n: int) -> Any:
         """``grad`` summed over its first ``n`` axes: (A_1..A_n, *rest) -> rest.

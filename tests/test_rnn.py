@@ -28,9 +28,24 @@ F64_TOL = 1e-9
 STD = 0.5
 
 
+#: The layer's parameter names -> the book's, as the helpers' NumPy reference calls them
+#: (``b_h`` is ``b_ih``; ``b_hh`` is the second bias, added beside it).
+BOOK_NAMES = {"W_ih_l0": "W_xh", "W_hh_l0": "W_hh", "b_ih_l0": "b_h", "b_hh_l0": "b_hh"}
+
+
 def _make(d, h, nonlinearity, fused, dtype, backend, seed):
     tg.manual_seed(seed)  # same parameters for every variant built with this seed
-    return tg.nn.RNN(d, h, nonlinearity, fused=fused, dtype=dtype, backend=backend, std=STD)
+    rnn = tg.nn.RNN(d, h, nonlinearity=nonlinearity, fused=fused, dtype=dtype, backend=backend)
+    rnn.reset_parameters(std=STD)  # weights N(0, STD²), biases zero
+    return rnn
+
+
+def _book_params(rnn):
+    """The layer's parameters under the book's names, float64, with ``b_h`` the sum of
+    both biases (what the forward adds)."""
+    p = {BOOK_NAMES[k]: q.numpy().astype(np.float64) for k, q in rnn.named_parameters()}
+    p["b_h"] = p["b_h"] + p.pop("b_hh")
+    return p
 
 
 def _assume_off_relu_kink(nonlinearity, X, H0, params, margin):
@@ -48,7 +63,9 @@ def _run(rnn, X, H0, U, use, backend, dtype):
     tokens = X.dtype.kind == "i"
     Xt = tg.Tensor(X, backend=backend, dtype=None if tokens else dtype, requires_grad=not tokens)
     H0t = None if H0 is None else tg.Tensor(H0, dtype=dtype, backend=backend, requires_grad=True)
-    out, H_T = rnn(Xt, H0t)
+    out, h_n = rnn(Xt, None if H0t is None else H0t[None])
+    assert h_n.shape == (1,) + out.shape[1:]
+    H_T = h_n[0]
     assert out.dtype == np.dtype(dtype) and H_T.dtype == np.dtype(dtype)
     assert out.backend == backend
     loss = None
@@ -58,7 +75,7 @@ def _run(rnn, X, H0, U, use, backend, dtype):
         term = (H_T * tg.Tensor(U[-1], dtype=dtype, backend=backend)).sum()
         loss = term if loss is None else loss + term
     loss.backward()
-    grads = {k: p.grad.numpy() for k, p in rnn.named_parameters()}
+    grads = {BOOK_NAMES[k]: p.grad.numpy() for k, p in rnn.named_parameters()}
     if H0t is not None:
         grads["H0"] = H0t.grad.numpy()
     if not tokens:
@@ -78,7 +95,7 @@ def test_fused_equals_composed(backend, dtype, nonlinearity, given_h0, use, T, N
     U = rng.standard_normal((T, N, h))
     fused = _make(d, h, nonlinearity, True, dtype, backend, seed)
     composed = _make(d, h, nonlinearity, False, dtype, backend, seed)
-    params = {k: p.numpy().astype(np.float64) for k, p in fused.named_parameters()}
+    params = _book_params(fused)
     H0_ref = np.zeros((N, h)) if H0 is None else H0
     _assume_off_relu_kink(nonlinearity, X, H0_ref, params, 1e-3)
 
@@ -99,6 +116,8 @@ def test_fused_equals_composed(backend, dtype, nonlinearity, given_h0, use, T, N
         X, H0_ref, params["W_xh"], params["W_hh"], params["b_h"], nonlinearity, U_out, U_last
     )
     length = d + h + 4 + T * N
+
+    mags["b_hh"] = mags["b_h"]  # the two biases get the same gradient
 
     def close(a, b, what):
         if dtype == "float64":
@@ -127,7 +146,7 @@ def test_token_ids_equal_one_hot(backend, fused, nonlinearity, T, N, d, h, seed)
     for X in (tokens, one_hot):
         rnn = _make(d, h, nonlinearity, fused, "float64", backend, seed)
         if X is tokens:
-            params = {k: p.numpy() for k, p in rnn.named_parameters()}
+            params = _book_params(rnn)
             _assume_off_relu_kink(nonlinearity, one_hot, H0, params, 1e-6)
         res.append(_run(rnn, X, H0, U, "both", backend, "float64"))
     (o_t, h_t, g_t), (o_1, h_1, g_1) = res
@@ -148,20 +167,21 @@ def test_rnn_gradcheck(backend, fused, nonlinearity, T, N, d, h, seed):
     rnn = _make(d, h, nonlinearity, fused, "float64", backend, seed)
     X = rng.standard_normal((T, N, d))
     H0 = rng.standard_normal((N, h))
-    params = {k: p.numpy() for k, p in rnn.named_parameters()}
-    params["b_h"] = rng.normal(0, STD, h)  # a non-zero bias, so its gradient path is exercised
+    params = _book_params(rnn)
+    b_ih, b_hh = rng.normal(0, STD, h), rng.normal(0, STD, h)  # non-zero biases, so their
+    params["b_h"] = b_ih + b_hh                                  # gradient paths are exercised
     # gradcheck's step is 1e-6: a pre-activation 1e-4 from 0 cannot cross the kink
     _assume_off_relu_kink(nonlinearity, X, H0, params, 1e-4)
 
-    def fn(X, H0, W_xh, W_hh, b_h):
+    def fn(X, H0, W_ih, W_hh, b_ih, b_hh):
         # plain tensors swapped in, past Module.__setattr__ (which wants Parameters)
-        vars(rnn).update(W_xh=W_xh, W_hh=W_hh, b_h=b_h)
-        out, H_T = rnn(X, H0)
-        return out.sum(axis=0) * 0.5 + H_T.tanh()  # outputs and H_T both reach the loss
+        vars(rnn).update(W_ih_l0=W_ih, W_hh_l0=W_hh, b_ih_l0=b_ih, b_hh_l0=b_hh)
+        out, h_n = rnn(X, H0[None])
+        return out.sum(axis=0) * 0.5 + h_n[0].tanh()  # outputs and h_n both reach the loss
 
     inputs = [
         tg.Tensor(a, dtype="float64", backend=backend, requires_grad=True)
-        for a in (X, H0, params["W_xh"], params["W_hh"], params["b_h"])
+        for a in (X, H0, params["W_xh"], params["W_hh"], b_ih, b_hh)
     ]
     assert tg.gradcheck(fn, inputs, seed=seed % 2**31)
 
@@ -180,7 +200,7 @@ def test_char_lm_step_loss_matches_numpy(backend, fused, T, N, v, h, seed):
     out, _ = rnn(tg.Tensor(X, backend=backend))
     logits = head(out).reshape(-1, v)
     loss = F.cross_entropy(logits, tg.Tensor(Y.reshape(-1), backend=backend))
-    p = {k: q.numpy() for k, q in rnn.named_parameters()}
+    p = _book_params(rnn)
     H, _ = np_rnn(np.eye(v)[X], np.zeros((N, h)), p["W_xh"], p["W_hh"], p["b_h"], "tanh")
     L = H.reshape(-1, h) @ head.W.numpy() + head.b.numpy()
     shifted = L - L.max(axis=1, keepdims=True)
@@ -195,5 +215,5 @@ def test_char_lm_step_loss_matches_numpy(backend, fused, T, N, v, h, seed):
 @pytest.mark.parametrize("fused", [True, False])
 def test_an_empty_batch_runs(fused):
     rnn = tg.nn.RNN(3, 4, fused=fused)
-    outputs, H_T = rnn(np.zeros((5, 0), dtype=np.int64))
-    assert outputs.shape == (5, 0, 4) and H_T.shape == (0, 4)
+    outputs, h_n = rnn(np.zeros((5, 0), dtype=np.int64))
+    assert outputs.shape == (5, 0, 4) and h_n.shape == (1, 0, 4)

@@ -393,3 +393,45 @@ class RNNRecurrence(Function):
 
     def backward(self, g):
         return self.backend.rnn_backward(g, self.H, self.H0, self.W_hh, self.nonlinearity)
+
+
+class GRURecurrence(Function):
+    """PyTorch's GRU for all T steps in one backend kernel (:meth:`Backend.gru_forward`).
+
+    Inputs ``Zx`` (T, N, 3H) = X W_ih + b_ih, blocks [r|z|n]; ``H0`` (N, H); ``W_hh``
+    (H, 3H); ``b_hh`` (3H,), which stays apart from ``b_ih`` because ``r`` multiplies
+    ``W_hn h + b_hn``. Output ``H`` (T, N, H); the backward is the hand-written BPTT of
+    :meth:`Backend.gru_backward`, reading the saved gate activations.
+    """
+
+    saves_output = True  # the BPTT reads every H_t
+
+    def forward(self, Zx, H0, W_hh, b_hh):
+        self.H0, self.W_hh = H0, W_hh
+        self.H, self.gates, self.hn = self.backend.gru_forward(Zx, H0, W_hh, b_hh)
+        return self.H
+
+    def backward(self, g):
+        return self.backend.gru_backward(g, self.H, self.gates, self.hn, self.H0, self.W_hh)
+
+
+class LSTMRecurrence(Function):
+    """PyTorch's LSTM for all T steps in one backend kernel (:meth:`Backend.lstm_forward`).
+
+    Inputs ``Zx`` (T, N, 4H) = X W_ih + b_ih + b_hh, blocks [i|f|g|o]; ``H0``, ``C0``
+    (N, H); ``W_hh`` (H, 4H). One output (a Function has one) of shape (T + 1, N, H):
+    ``H_1 .. H_T`` and then ``C_T``, so that a loss on ``c_n`` reaches the backward. The
+    other cell states stay inside; the backward is :meth:`Backend.lstm_backward`.
+    """
+
+    saves_output = True
+
+    def forward(self, Zx, H0, C0, W_hh):
+        self.H0, self.C0, self.W_hh = H0, C0, W_hh
+        self.H, self.C, self.gates = self.backend.lstm_forward(Zx, H0, C0, W_hh)
+        return self.xp.concatenate([self.H, self.C[-1:]], axis=0)
+
+    def backward(self, g):
+        T = self.H.shape[0]
+        return self.backend.lstm_backward(g[:T], g[T], self.H, self.C, self.gates, self.H0,
+                                          self.C0, self.W_hh)

@@ -8,8 +8,10 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..backends import read_back_allowed
+from ..checks import as_flag, is_real
 from ..functions import getitem
 from ..ops import SoftmaxCrossEntropy
+from ..random import generator
 
 
 def _expect_tensor(x: Any, fn: str, what: str) -> Tensor:
@@ -71,6 +73,26 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
     weight = _expect_tensor(weight, "embedding", "weight")
     indices = _as_indices(indices, weight.shape[0], "embedding indices", like=weight)
     return getitem(weight, indices)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (in
+    ``x``'s dtype), so the expectation is ``x``; a fresh mask per call, drawn from
+    ``tg.manual_seed``'s generator. Identity when not ``training`` or ``p = 0``."""
+    x = _expect_tensor(x, "dropout", "x")
+    if not is_real(p) or not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p!r}")
+    if not as_flag(training, "dropout: training") or p == 0:
+        return x
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout expects a float tensor, got {x.dtype}")
+    be = x._backend
+    if p == 1:
+        mask = be.xp.zeros(x.shape, dtype=x.dtype)
+    else:
+        keep = be.random_uniform(generator(), x.shape, 0.0, 1.0, np.float64) >= p
+        mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - p))
+    return x * Tensor._wrap(mask, be)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:

@@ -31,6 +31,16 @@ def normal(shape: tuple[int, ...], std: float = D2L_STD, dtype: Any = np.float32
                      dtype=dtype, backend=be)
 
 
+def uniform(shape: tuple[int, ...], low: float, high: float, dtype: Any = np.float32,
+            backend: str | None = None) -> Parameter:
+    """A parameter drawn from U(low, high) (PyTorch's RNN default: ``±1/√hidden_size``)."""
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ValueError(f"uniform: need finite low <= high, got {low}, {high}")
+    be = _backend(backend)
+    return Parameter(be.random_uniform(generator(), shape, low, high, np.dtype(dtype)),
+                     dtype=dtype, backend=be)
+
+
 def xavier_uniform(shape: tuple[int, int], gain: float = 1.0, dtype: Any = np.float32,
                    backend: str | None = None) -> Parameter:
     """A (fan_in, fan_out) parameter from U(-a, a), ``a = gain·sqrt(6 / (fan_in + fan_out))``."""

@@ -120,8 +120,8 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set ``training`` on this module and every sub-module (``eval()``: False).
 
-        No layer here behaves differently in evaluation (no dropout, no batch norm);
-        the flag is kept for code written for PyTorch, and for layers that will.
+        ``Dropout`` and the inter-layer dropout of multi-layer RNNs act only in
+        training; a new module starts in training mode, as in PyTorch.
         """
         mode = as_flag(mode, "train(mode)")
         for _, module in self.named_modules():
