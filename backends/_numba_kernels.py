@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._numba_math import JIT_OPTIONS, exp_nonpositive, tanh
+from ._numba_math import JIT_OPTIONS, exp_nonpositive, sigmoid, tanh
 
 _jit = numba.njit(**JIT_OPTIONS)
 
@@ -154,6 +154,201 @@ def rnn_backward(dH, H, H0, W_hh, relu):
         np.dot(dZ[t], W_hh_T, carry)  # carry was consumed above, so overwrite it in place
     dW_hh = np.dot(stack_prev(H, H0).T, dZ.reshape(T * N, h))
     return dZ, carry, dW_hh
+
+
+# ------------------------------------------------------------------- GRU and LSTM
+# Gate blocks side by side on the last axis (GRU r|z|n, LSTM i|f|g|o), each h wide, as in
+# ``Backend.gru_forward``; the step kernels do the base backend's elementwise operations
+# in its order, so only the GEMMs' summation order and the kernels' tanh and sigmoid
+# (within 1.5 and 2.5 ulp, :mod:`._numba_math`) make the two backends differ.
+# Each kernel writes a row's gate blocks through 1-D views of their own (``gates_t[i, :h]``
+# ...): storing to ``gates_t[i, k*h + j]`` for three or four k in one loop, LLVM's vectorized
+# loop was never taken (its overlap checks failed) and the step ran 10-15x slower (measured).
+@_jit
+def gru_step(Zx_t, gh, b_hh, prev, H_t, gates_t, hn_t):
+    """One GRU step after its GEMM ``gh = H_{t-1} W_hh`` (N, 3h): everything else, fused.
+
+    ``Gh = gh + b_hh``; ``r, z = σ(Zx_t + Gh)`` (blocks r, z), ``n = tanh(Zx_n + r ⊙ Gh_n)``,
+    ``H_t = (1 - z) ⊙ n + z ⊙ H_{t-1}``; writes H_t (N, h), gates_t [r|z|n] (N, 3h) and
+    hn_t = Gh_n (N, h). Zx_t (N, 3h), b_hh (3h,), prev = H_{t-1} (N, h).
+    """
+    one = H_t.dtype.type(1)
+    N, h = H_t.shape
+    for i in range(N):
+        r_out, z_out, n_out = gates_t[i, :h], gates_t[i, h:2 * h], gates_t[i, 2 * h:]
+        for j in range(h):
+            r = sigmoid(Zx_t[i, j] + (gh[i, j] + b_hh[j]))
+            z = sigmoid(Zx_t[i, h + j] + (gh[i, h + j] + b_hh[h + j]))
+            ghn = gh[i, 2 * h + j] + b_hh[2 * h + j]
+            n = tanh(Zx_t[i, 2 * h + j] + r * ghn)
+            H_t[i, j] = (one - z) * n + z * prev[i, j]
+            r_out[j], z_out[j], n_out[j] = r, z, n
+            hn_t[i, j] = ghn
+
+
+@_jit
+def gru_forward(Zx, H0, W_hh, b_hh):
+    """PyTorch's GRU over T steps: Zx (T, N, 3h), H0 (N, h), W_hh (h, 3h), b_hh (3h,)
+    -> ``(H (T, N, h), gates (T, N, 3h), hn (T, N, h))`` as ``Backend.gru_forward``.
+
+    One GEMM per step into a preallocated buffer, then :func:`gru_step`.
+    """
+    T, N, G = Zx.shape
+    h = H0.shape[1]
+    H = np.empty((T, N, h), dtype=Zx.dtype)
+    gates = np.empty_like(Zx)
+    hn = np.empty((T, N, h), dtype=Zx.dtype)
+    gh = np.empty((N, G), dtype=Zx.dtype)
+    prev = H0
+    for t in range(T):
+        np.dot(prev, W_hh, gh)
+        gru_step(Zx[t], gh, b_hh, prev, H[t], gates[t], hn[t])
+        prev = H[t]
+    return H, gates, hn
+
+
+@_jit
+def gru_local_grad(dH_t, gz, hw, prev, gates_t, hn_t, dZx_t, dGh_t):
+    """The local gradient of one GRU step, fused; ``gz`` (N, h) is overwritten.
+
+    The carry into the step is ``gz + hw``: ``g ⊙ z`` and ``dGh W_hhᵀ`` of the step after
+    it, added here rather than in a loop of their own. With ``g = dH_t + carry``:
+    ``dn = g ⊙ (1 - z) ⊙ (1 - n²)``, ``dz = g ⊙ (H_{t-1} - n) ⊙ z(1 - z)``,
+    ``dr = dn ⊙ Gh_n ⊙ r(1 - r)``; writes dZx_t = [dr|dz|dn], dGh_t = [dr|dz|dn ⊙ r]
+    (N, 3h), and ``gz = g ⊙ z`` for the step before.
+    """
+    one = gz.dtype.type(1)
+    N, h = gz.shape
+    for i in range(N):
+        dr_x, dz_x, dn_x = dZx_t[i, :h], dZx_t[i, h:2 * h], dZx_t[i, 2 * h:]
+        dr_h, dz_h, dn_h = dGh_t[i, :h], dGh_t[i, h:2 * h], dGh_t[i, 2 * h:]
+        for j in range(h):
+            g = dH_t[i, j] + (gz[i, j] + hw[i, j])
+            r, z, n = gates_t[i, j], gates_t[i, h + j], gates_t[i, 2 * h + j]
+            dn = g * (one - z) * (one - n * n)
+            dz = g * (prev[i, j] - n) * (z * (one - z))
+            dr = dn * hn_t[i, j] * (r * (one - r))
+            dr_x[j], dz_x[j], dn_x[j] = dr, dz, dn
+            dr_h[j], dz_h[j], dn_h[j] = dr, dz, dn * r
+            gz[i, j] = g * z
+
+
+@_jit
+def gru_backward(dH, H, gates, hn, H0, W_hh):
+    """BPTT of :func:`gru_forward` -> ``(dZx (T, N, 3h), dH0 (N, h), dW_hh (h, 3h),
+    db_hh (3h,))`` as ``Backend.gru_backward``.
+
+    Per step :func:`gru_local_grad`, then ``hw = dGh_t W_hhᵀ`` into its buffer; after the
+    loop ``dW_hh = H_prevᵀ dGh`` is one GEMM over all T·N rows and ``db_hh`` the column
+    sums of dGh, in NumPy's order.
+    """
+    T, N, h = H.shape
+    G = gates.shape[2]
+    dZx = np.empty_like(gates)
+    dGh = np.empty_like(gates)
+    gz = np.zeros_like(H0)
+    hw = np.zeros_like(H0)
+    W_hh_T = transposed(W_hh)
+    for t in range(T - 1, -1, -1):
+        prev = H0 if t == 0 else H[t - 1]
+        gru_local_grad(dH[t], gz, hw, prev, gates[t], hn[t], dZx[t], dGh[t])
+        np.dot(dGh[t], W_hh_T, hw)  # hw was consumed above
+    dGh_rows = dGh.reshape(T * N, G)
+    dW_hh = np.dot(stack_prev(H, H0).T, dGh_rows)
+    return dZx, gz + hw, dW_hh, column_sums(dGh_rows)
+
+
+@_jit
+def lstm_step(Zx_t, aw, prev_c, C_t, H_t, gates_t):
+    """One LSTM step after its GEMM ``aw = H_{t-1} W_hh`` (N, 4h): everything else, fused.
+
+    ``A = Zx_t + aw``; ``i, f, o = σ(A_i), σ(A_f), σ(A_o)``, ``g = tanh(A_g)``,
+    ``C_t = f ⊙ C_{t-1} + i ⊙ g``, ``H_t = o ⊙ tanh(C_t)``; writes C_t, H_t (N, h) and
+    gates_t [i|f|g|o] (N, 4h). Zx_t (N, 4h), prev_c = C_{t-1} (N, h).
+    """
+    N, h = H_t.shape
+    for k in range(N):
+        i_out, f_out = gates_t[k, :h], gates_t[k, h:2 * h]
+        g_out, o_out = gates_t[k, 2 * h:3 * h], gates_t[k, 3 * h:]
+        for j in range(h):
+            i = sigmoid(Zx_t[k, j] + aw[k, j])
+            f = sigmoid(Zx_t[k, h + j] + aw[k, h + j])
+            g = tanh(Zx_t[k, 2 * h + j] + aw[k, 2 * h + j])
+            o = sigmoid(Zx_t[k, 3 * h + j] + aw[k, 3 * h + j])
+            c = f * prev_c[k, j] + i * g
+            C_t[k, j] = c
+            H_t[k, j] = o * tanh(c)
+            i_out[j], f_out[j], g_out[j], o_out[j] = i, f, g, o
+
+
+@_jit
+def lstm_forward(Zx, H0, C0, W_hh):
+    """PyTorch's LSTM over T steps: Zx (T, N, 4h), H0, C0 (N, h), W_hh (h, 4h)
+    -> ``(H, C (T, N, h), gates (T, N, 4h))`` as ``Backend.lstm_forward``.
+
+    One GEMM per step into a preallocated buffer, then :func:`lstm_step`.
+    """
+    T, N, G = Zx.shape
+    h = H0.shape[1]
+    H = np.empty((T, N, h), dtype=Zx.dtype)
+    C = np.empty_like(H)
+    gates = np.empty_like(Zx)
+    aw = np.empty((N, G), dtype=Zx.dtype)
+    prev_h, prev_c = H0, C0
+    for t in range(T):
+        np.dot(prev_h, W_hh, aw)
+        lstm_step(Zx[t], aw, prev_c, C[t], H[t], gates[t])
+        prev_h, prev_c = H[t], C[t]
+    return H, C, gates
+
+
+@_jit
+def lstm_local_grad(dH_t, carry_h, carry_c, C_t, prev_c, gates_t, dA_t):
+    """The local gradient of one LSTM step, fused; ``carry_c`` (N, h) is updated in place.
+
+    ``tanh C_t`` is recomputed (the forward keeps only C). With ``dh = dH_t + carry_h``,
+    ``dc = carry_c + dh ⊙ o ⊙ (1 - tanh²C_t)``; writes ``dA_t = [dc ⊙ g ⊙ i(1-i) |
+    dc ⊙ C_{t-1} ⊙ f(1-f) | dc ⊙ i ⊙ (1-g²) | dh ⊙ tanh C_t ⊙ o(1-o)]`` (N, 4h) and
+    ``carry_c = dc ⊙ f``.
+    """
+    one = carry_c.dtype.type(1)
+    N, h = carry_c.shape
+    for k in range(N):
+        di, df = dA_t[k, :h], dA_t[k, h:2 * h]
+        dg, do = dA_t[k, 2 * h:3 * h], dA_t[k, 3 * h:]
+        for j in range(h):
+            i, f = gates_t[k, j], gates_t[k, h + j]
+            g, o = gates_t[k, 2 * h + j], gates_t[k, 3 * h + j]
+            tanh_c = tanh(C_t[k, j])
+            dh = dH_t[k, j] + carry_h[k, j]
+            dc = carry_c[k, j] + dh * o * (one - tanh_c * tanh_c)
+            di[j] = dc * g * (i * (one - i))
+            df[j] = dc * prev_c[k, j] * (f * (one - f))
+            dg[j] = dc * i * (one - g * g)
+            do[j] = dh * tanh_c * (o * (one - o))
+            carry_c[k, j] = dc * f
+
+
+@_jit
+def lstm_backward(dH, dC_T, H, C, gates, H0, C0, W_hh):
+    """BPTT of :func:`lstm_forward` -> ``(dZx (T, N, 4h), dH0, dC0 (N, h), dW_hh (h, 4h))``
+    as ``Backend.lstm_backward``.
+
+    Per step :func:`lstm_local_grad`, then ``carry_h = dA_t W_hhᵀ`` in place; after the
+    loop ``dW_hh = H_prevᵀ dA`` is one GEMM over all T·N rows.
+    """
+    T, N, h = H.shape
+    G = gates.shape[2]
+    dA = np.empty_like(gates)
+    carry_h = np.zeros_like(H0)
+    carry_c = dC_T.copy()  # updated in place: the caller's dC_T stays as it was
+    W_hh_T = transposed(W_hh)
+    for t in range(T - 1, -1, -1):
+        prev_c = C0 if t == 0 else C[t - 1]
+        lstm_local_grad(dH[t], carry_h, carry_c, C[t], prev_c, gates[t], dA[t])
+        np.dot(dA[t], W_hh_T, carry_h)  # carry_h was consumed above
+    dW_hh = np.dot(stack_prev(H, H0).T, dA.reshape(T * N, G))
+    return dA, carry_h, carry_c, dW_hh
 
 
 # ------------------------------------------------------------ softmax cross-entropy

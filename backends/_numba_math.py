@@ -1,15 +1,18 @@
-"""Elementwise math for the Numba kernels: tanh and exp in arithmetic LLVM vectorizes.
+"""Elementwise math for the Numba kernels: tanh, exp, sigmoid in arithmetic LLVM vectorizes.
 
 Numba compiles ``np.tanh`` and ``np.exp`` to a scalar libm call per element; the
-kernels of :mod:`._numba_kernels` call :func:`tanh` and :func:`exp_nonpositive` from
-here instead (Cephes' polynomials, branch-free). Each helper is an ``@overload`` (one
-implementation per float type, chosen while compiling) or an ``@njit(inline="always")``
-function, so it compiles into the calling kernel and is cached with it.
+kernels of :mod:`._numba_kernels` call :func:`tanh`, :func:`exp_nonpositive` and
+:func:`sigmoid` from here instead (Cephes' polynomials, branch-free). Each helper is an
+``@overload`` (one implementation per float type, chosen while compiling) or an
+``@njit(inline="always")`` function, so it compiles into the calling kernel and is
+cached with it.
 
 Numba's ``cache=True`` checks only the source file of each cached kernel, not the
-files of the functions it calls: after editing this module, touch
-``_numba_kernels.py`` (or delete ``backends/__pycache__/_numba_kernels.*.nb[ic]``), or
-a second process keeps loading the kernels compiled from the old version.
+files of the functions it calls: after editing this module, delete
+``backends/__pycache__/_numba_kernels.*.nb[ic]``, or a second process keeps loading
+the kernels compiled from the old version. Touching ``_numba_kernels.py`` is not
+enough where Numba stamps its cache with the file's content hash (0.68 does), not
+its modification time.
 """
 
 from __future__ import annotations
@@ -197,3 +200,21 @@ def exp_nonpositive(y):
     e = _exp_reduced(floor if y < floor else y)
     return T(0) if y < floor else e
 
+
+# ----------------------------------------------------------------------- sigmoid
+@numba.njit(inline="always", **JIT_OPTIONS)
+def sigmoid(x):
+    """1 / (1 + exp(-x)) as ``(1 or e) / (1 + e)`` with e = exp(-|x|) <= 1, branch-free.
+
+    The base backend's overflow-free form (``Backend.sigmoid``) with this module's exp,
+    so LLVM vectorizes it; NaN stays NaN, ±inf gives 1 and 0. Against long-double
+    sigmoid on 7.5M points in [-80, 80] (float32) and [-700, 700] (float64): at most
+    2.40 ulp off (float32) and 2.41 (float64); NumPy's exp in the same form, 3.48 and
+    2.41. Below x = -87 (float32) or -708 (float64) exp is flushed to 0 (see
+    :func:`exp_nonpositive`), so sigmoid is 0 where NumPy's is a subnormal.
+    Not ``0.5 + 0.5·tanh(x/2)``: that cancels for x < 0 (float32, measured: 12 ulp off
+    at x = -5, 2455 at -10, and 0 from x = -18.5 on).
+    """
+    T = type(x)
+    e = exp_nonpositive(-abs(x))
+    return (T(1) if x >= 0 else e) / (T(1) + e)

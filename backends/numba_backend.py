@@ -11,10 +11,10 @@ BLAS: products of fewer than ``NumbaBackend.single_thread_below`` multiply-adds 
 in SciPy's BLAS (Numba's ``np.dot``) on ONE thread (inside the compiled RNN kernels,
 whole sequence per call), larger ones in NumPy's BLAS on ``OPENBLAS_NUM_THREADS``
 threads, so only one of the two OpenBLAS thread pools ever has threads; why, and the
-thread-count control, in :mod:`.blas_threads`. For large h the RNN's time loop is
-therefore Python here (``_rnn_forward_steps``), a NumPy GEMM and a compiled add+φ per
-step. NumPy's BLAS is slower with a transposed operand, so the backward's per-step
-GEMM gets a contiguous copy of ``W_hhᵀ``.
+thread-count control, in :mod:`.blas_threads`. For large h the time loop of the RNN, GRU
+and LSTM is therefore Python here (``_rnn_forward_steps``, ``_gru_forward_steps``, ...),
+a NumPy GEMM and one compiled elementwise kernel per step. NumPy's BLAS is slower with
+a transposed operand, so the backward's per-step GEMM gets a contiguous copy of ``W_hhᵀ``.
 """
 
 from __future__ import annotations
@@ -123,6 +123,74 @@ class NumbaBackend(NumpyBackend):
             return _rnn_backward_steps(_c(dH), _c(H), _c(H0), _c(W_hh), relu)
         with self._blas_scope(N * h * h):
             return K.rnn_backward(_c(dH), _c(H), _c(H0), _c(W_hh), relu)
+
+    # ------------------------------------------------------ fused GRU and LSTM
+    def _whole_or_by_step(self, work: int, whole: Any, by_step: Any, *arrays: np.ndarray):
+        """``whole(*arrays)``, the sequence in one compiled call, if a step's GEMM of
+        ``work`` multiply-adds is small (SciPy's BLAS on one thread), else ``by_step``: the
+        time loop in Python, NumPy's BLAS (see ``single_thread_below``)."""
+        arrays = tuple(_c(a) for a in arrays)
+        if work >= self.single_thread_below:
+            return by_step(*arrays)
+        with self._blas_scope(work):
+            return whole(*arrays)
+
+    def gru_forward(self, Zx: Any, H0: Any, W_hh: Any, b_hh: Any) -> tuple[Any, Any, Any]:
+        """Zx (T, N, 3h), H0 (N, h), W_hh (h, 3h), b_hh (3h,) -> (H (T, N, h), gates
+        (T, N, 3h), hn (T, N, h)): one compiled call, or a step loop for large h
+        (:meth:`_whole_or_by_step`); σ and tanh are the kernels' own (:mod:`._numba_math`),
+        a few ulps from NumPy's."""
+        dims = _gate_dims(Zx, 3)
+        if dims is None or _float_dtype(Zx, H0, W_hh, b_hh) is None:
+            return super().gru_forward(Zx, H0, W_hh, b_hh)
+        _, N, h = dims
+        if not _shapes_are((H0, (N, h)), (W_hh, (h, 3 * h)), (b_hh, (3 * h,))):
+            return super().gru_forward(Zx, H0, W_hh, b_hh)
+        return self._whole_or_by_step(N * h * 3 * h, K.gru_forward, _gru_forward_steps,
+                                      Zx, H0, W_hh, b_hh)
+
+    def gru_backward(self, dH: Any, H: Any, gates: Any, hn: Any, H0: Any,
+                     W_hh: Any) -> tuple[Any, Any, Any, Any]:
+        """dH, H, hn (T, N, h), gates (T, N, 3h), H0 (N, h), W_hh (h, 3h) -> (dZx (T, N, 3h),
+        dH0 (N, h), dW_hh (h, 3h), db_hh (3h,))."""
+        dims = _gate_dims(gates, 3)
+        if dims is None or _float_dtype(dH, H, gates, hn, H0, W_hh) is None:
+            return super().gru_backward(dH, H, gates, hn, H0, W_hh)
+        T, N, h = dims
+        if not _shapes_are(
+            (dH, (T, N, h)), (H, (T, N, h)), (hn, (T, N, h)), (H0, (N, h)), (W_hh, (h, 3 * h))
+        ):
+            return super().gru_backward(dH, H, gates, hn, H0, W_hh)
+        return self._whole_or_by_step(N * h * 3 * h, K.gru_backward, _gru_backward_steps,
+                                      dH, H, gates, hn, H0, W_hh)
+
+    def lstm_forward(self, Zx: Any, H0: Any, C0: Any, W_hh: Any) -> tuple[Any, Any, Any]:
+        """Zx (T, N, 4h), H0, C0 (N, h), W_hh (h, 4h) -> (H, C (T, N, h), gates (T, N, 4h)),
+        as :meth:`gru_forward` does its steps."""
+        dims = _gate_dims(Zx, 4)
+        if dims is None or _float_dtype(Zx, H0, C0, W_hh) is None:
+            return super().lstm_forward(Zx, H0, C0, W_hh)
+        _, N, h = dims
+        if not _shapes_are((H0, (N, h)), (C0, (N, h)), (W_hh, (h, 4 * h))):
+            return super().lstm_forward(Zx, H0, C0, W_hh)
+        return self._whole_or_by_step(N * h * 4 * h, K.lstm_forward, _lstm_forward_steps,
+                                      Zx, H0, C0, W_hh)
+
+    def lstm_backward(self, dH: Any, dC_T: Any, H: Any, C: Any, gates: Any, H0: Any, C0: Any,
+                      W_hh: Any) -> tuple[Any, Any, Any, Any]:
+        """dH, H, C (T, N, h), dC_T, H0, C0 (N, h), gates (T, N, 4h), W_hh (h, 4h)
+        -> (dZx (T, N, 4h), dH0, dC0 (N, h), dW_hh (h, 4h))."""
+        dims = _gate_dims(gates, 4)
+        if dims is None or _float_dtype(dH, dC_T, H, C, gates, H0, C0, W_hh) is None:
+            return super().lstm_backward(dH, dC_T, H, C, gates, H0, C0, W_hh)
+        T, N, h = dims
+        if not _shapes_are(
+            (dH, (T, N, h)), (H, (T, N, h)), (C, (T, N, h)),
+            (dC_T, (N, h)), (H0, (N, h)), (C0, (N, h)), (W_hh, (h, 4 * h)),
+        ):
+            return super().lstm_backward(dH, dC_T, H, C, gates, H0, C0, W_hh)
+        return self._whole_or_by_step(N * h * 4 * h, K.lstm_backward, _lstm_backward_steps,
+                                      dH, dC_T, H, C, gates, H0, C0, W_hh)
 
     # -------------------------------------------------- softmax cross-entropy
     def softmax_cross_entropy(self, logits: Any, targets: Any) -> tuple[Any, Any]:
@@ -255,6 +323,93 @@ def _rnn_backward_steps(dH: np.ndarray, H: np.ndarray, H0: np.ndarray, W_hh: np.
         np.matmul(dZ[t], W_hh_T, out=carry)  # carry was consumed above
     dW_hh = np.matmul(K.stack_prev(H, H0).T, dZ.reshape(T * N, h))
     return dZ, carry, dW_hh
+
+
+def _gate_dims(gates: Any, n_gates: int) -> tuple[int, int, int] | None:
+    """(T, N, h) of a (T, N, n_gates·h) array of gate blocks, None if it is not one."""
+    shape = getattr(gates, "shape", None)
+    if shape is None or len(shape) != 3 or shape[2] % n_gates:
+        return None
+    T, N, width = shape
+    return T, N, width // n_gates
+
+
+def _shapes_are(*pairs: tuple[Any, tuple]) -> bool:
+    """Whether each ``(array, shape)`` pair's array has that shape."""
+    return all(getattr(a, "shape", None) == shape for a, shape in pairs)
+
+
+def _gru_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
+                       b_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`K.gru_forward` with each step's GEMM in NumPy's BLAS (as
+    :func:`_rnn_forward_steps`): a GEMM and a compiled :func:`K.gru_step` per step."""
+    T, N, G = Zx.shape
+    h = H0.shape[1]
+    H = np.empty((T, N, h), dtype=Zx.dtype)
+    gates = np.empty_like(Zx)
+    hn = np.empty((T, N, h), dtype=Zx.dtype)
+    gh = np.empty((N, G), dtype=Zx.dtype)
+    prev = H0
+    for t in range(T):
+        np.matmul(prev, W_hh, out=gh)
+        K.gru_step(Zx[t], gh, b_hh, prev, H[t], gates[t], hn[t])
+        prev = H[t]
+    return H, gates, hn
+
+
+def _gru_backward_steps(dH: np.ndarray, H: np.ndarray, gates: np.ndarray, hn: np.ndarray,
+                        H0: np.ndarray, W_hh: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`K.gru_backward` with its GEMMs in NumPy's BLAS."""
+    T, N, h = H.shape
+    G = gates.shape[2]
+    dZx = np.empty_like(gates)
+    dGh = np.empty_like(gates)
+    gz = np.zeros_like(H0)
+    hw = np.zeros_like(H0)
+    W_hh_T = K.transposed(W_hh)  # NumPy's BLAS is slower with a transposed operand
+    for t in range(T - 1, -1, -1):
+        prev = H0 if t == 0 else H[t - 1]
+        K.gru_local_grad(dH[t], gz, hw, prev, gates[t], hn[t], dZx[t], dGh[t])
+        np.matmul(dGh[t], W_hh_T, out=hw)  # hw was consumed above
+    dGh_rows = dGh.reshape(T * N, G)
+    dW_hh = np.matmul(K.stack_prev(H, H0).T, dGh_rows)
+    return dZx, gz + hw, dW_hh, K.column_sums(dGh_rows)
+
+
+def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray,
+                        W_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`K.lstm_forward` with each step's GEMM in NumPy's BLAS: a GEMM and a
+    compiled :func:`K.lstm_step` per step."""
+    T, N, G = Zx.shape
+    h = H0.shape[1]
+    H = np.empty((T, N, h), dtype=Zx.dtype)
+    C = np.empty_like(H)
+    gates = np.empty_like(Zx)
+    aw = np.empty((N, G), dtype=Zx.dtype)
+    prev_h, prev_c = H0, C0
+    for t in range(T):
+        np.matmul(prev_h, W_hh, out=aw)
+        K.lstm_step(Zx[t], aw, prev_c, C[t], H[t], gates[t])
+        prev_h, prev_c = H[t], C[t]
+    return H, C, gates
+
+
+def _lstm_backward_steps(dH: np.ndarray, dC_T: np.ndarray, H: np.ndarray, C: np.ndarray,
+                         gates: np.ndarray, H0: np.ndarray, C0: np.ndarray,
+                         W_hh: np.ndarray) -> tuple[np.ndarray, ...]:
+    """:func:`K.lstm_backward` with its GEMMs in NumPy's BLAS."""
+    T, N, h = H.shape
+    G = gates.shape[2]
+    dA = np.empty_like(gates)
+    carry_h = np.zeros_like(H0)
+    carry_c = dC_T.copy()  # updated in place: the caller's dC_T stays as it was
+    W_hh_T = K.transposed(W_hh)
+    for t in range(T - 1, -1, -1):
+        prev_c = C0 if t == 0 else C[t - 1]
+        K.lstm_local_grad(dH[t], carry_h, carry_c, C[t], prev_c, gates[t], dA[t])
+        np.matmul(dA[t], W_hh_T, out=carry_h)  # carry_h was consumed above
+    dW_hh = np.matmul(K.stack_prev(H, H0).T, dA.reshape(T * N, G))
+    return dA, carry_h, carry_c, dW_hh
 
 
 def _targets(targets: Any, shape: tuple) -> np.ndarray | None:

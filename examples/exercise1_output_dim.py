@@ -43,15 +43,15 @@ def check_model(
     model = RNNLM(V, hidden, backend=backend)
     X = corpus[: batch * steps].reshape(batch, steps)  # (N, T) token ids
     Y = corpus[1 : batch * steps + 1].reshape(batch, steps)  # the next tokens
-    logits, H = model(X)
+    logits, h_n = model(X)
     probs = F.softmax(logits, axis=1).numpy()
     loss = F.cross_entropy(logits, Y.T.reshape(-1))  # rows are step-major
     print(f"{what}: V = len(vocab) = {V}")
     print(
-        f"  W_xh {model.rnn.W_xh.shape}  W_hh {model.rnn.W_hh.shape}  "
+        f"  W_ih_l0 {model.rnn.W_ih_l0.shape}  W_hh_l0 {model.rnn.W_hh_l0.shape}  "
         f"W_hq {model.W_hq.shape}  b_q {model.b_q.shape}"
     )
-    print(f"  tokens X {X.shape} -> logits {logits.shape} = (T*N, V), state H_T {H.shape}")
+    print(f"  tokens X {X.shape} -> logits {logits.shape} = (T*N, V), state h_n {h_n.shape}")
     print(
         f"  loss at initialisation {loss.item():.4f}  (log V = {math.log(V):.4f}: "
         "near-uniform predictions from small weights)"

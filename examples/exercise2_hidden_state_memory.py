@@ -51,9 +51,10 @@ def large_weight_model(V: int, h: int, rho: float, backend: str, seed: int) -> R
     Q, _ = np.linalg.qr(rng.normal(size=(h, h)))
     model.load_state_dict(
         {
-            "rnn.W_xh": rng.normal(size=(V, h)),
-            "rnn.W_hh": rho * Q,
-            "rnn.b_h": np.zeros(h),
+            "rnn.W_ih_l0": rng.normal(size=(V, h)),  # W_xh
+            "rnn.W_hh_l0": rho * Q,
+            "rnn.b_ih_l0": np.zeros(h),  # b_h = b_ih + b_hh
+            "rnn.b_hh_l0": np.zeros(h),
             "W_hq": rng.normal(size=(h, V)) / np.sqrt(h),
             "b_q": np.zeros(V),
         }
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = f"RNN, W_hh = {args.rho}·Q (h={args.hidden})"
     memoryless = RNNLM(V, args.hidden, dtype="float64", backend=args.backend)
     memoryless.load_state_dict(
-        {**model.state_dict(), "rnn.W_hh": np.zeros_like(model.rnn.W_hh.numpy())}
+        {**model.state_dict(), "rnn.W_hh_l0": np.zeros_like(model.rnn.W_hh_l0.numpy())}
     )
 
     with_state = effect_by_distance(model, windows, V, np.random.default_rng(args.seed))

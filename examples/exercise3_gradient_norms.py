@@ -84,9 +84,12 @@ class Problem:
                 H = X[t] @ W_xh + H @ W_hh
         else:
             rnn = tg.nn.RNN(X.shape[2], self.h, nonlinearity=phi, **f64)
-            rnn.load_state_dict({"W_xh": self.W_xh, "W_hh": self.W_hh, "b_h": np.zeros(self.h)})
-            W_hh = rnn.W_hh
-            _, H = rnn(X, H0)
+            zero = np.zeros(self.h)  # b_h = b_ih + b_hh = 0
+            rnn.load_state_dict({"W_ih_l0": self.W_xh, "W_hh_l0": self.W_hh, "b_ih_l0": zero,
+                                 "b_hh_l0": zero})
+            W_hh = rnn.W_hh_l0
+            _, h_n = rnn(X, H0.reshape(1, self.N, self.h))  # h_n (1, N, h): one layer
+            H = h_n.reshape(self.N, self.h)
         (H * tg.Tensor(self.U, **f64)).sum().backward()
         return (float(np.linalg.norm(H0.grad.numpy())), float(np.linalg.norm(W_hh.grad.numpy())))
 

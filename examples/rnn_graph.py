@@ -1,11 +1,14 @@
 """Pictures of back-propagation through time: the 3-step RNN of D2L §8.4.2, unrolled.
 
 Draws the computation graph that autograd walks (``tg.viz.to_dot``) for three
-steps of H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h), twice:
+steps of H_t = tanh(X_t W_xh + b_ih + H_{t-1} W_hh + b_hh), twice (``tg.nn.RNN`` has
+PyTorch's two biases, b_h = b_ih + b_hh; its parameters are W_ih_l0 = W_xh, W_hh_l0,
+b_ih_l0, b_hh_l0):
 
-* composed: written with primitive ops, exactly ``RNN._forward_composed``. Every
-  step adds two MatMul, two Add and a Tanh; W_xh, W_hh and b_h feed every step,
-  which is why their gradients are sums over t. Autograd derives BPTT from it.
+* composed: written with primitive ops, exactly ``tg.nn.cells.rnn_step``, which
+  ``tg.nn.RNN(fused=False)`` runs. Every step adds two MatMul, three Add and a Tanh;
+  the weights and biases feed every step, which is why their gradients are sums
+  over t. Autograd derives BPTT from it.
 * fused: ``tg.nn.RNN(fused=True)``. One MatMul for X W_xh at all steps, then a
   single RNNRecurrence node whose backward is the hand-written BPTT of
   ``Backend.rnn_backward``.
@@ -14,8 +17,8 @@ Writes ``rnn_composed.dot`` and ``rnn_fused.dot`` to --out-dir, and ``.svg`` fil
 beside them where Graphviz's ``dot`` is installed (the docs use these).
 
 Claims checked (exit status 1 if one fails): the composed graph has 3 Tanh,
-6 MatMul and 6 Add nodes, the fused one a single RNNRecurrence and no Tanh; both
-give the same outputs and the same gradients for W_xh, W_hh and b_h.
+6 MatMul and 9 Add nodes, the fused one a single RNNRecurrence and no Tanh; both
+give the same outputs and the same gradients for every parameter.
 
     python examples/rnn_graph.py --out-dir docs/img
 """
@@ -38,15 +41,16 @@ T, N, D, H = 3, 2, 5, 4  # steps, batch, inputs, hidden: small enough to read th
 
 
 def composed(rnn: tg.nn.RNN, X: tg.Tensor) -> tuple[tg.Tensor, dict[int, str]]:
-    """RNN._forward_composed's loop, keeping each X_t and H_t to label them."""
+    """The composed layer's loop of ``cells.rnn_step``, keeping each X_t and H_t to label
+    them."""
     names = {id(p): name for name, p in rnn.named_parameters()}
-    H_t = rnn.begin_state(N)
+    H_t = tg.Tensor(np.zeros((N, H)), dtype="float64")
     names[id(H_t)] = "H_0"
     outputs = []
     for t in range(X.shape[0]):
         X_t = X[t]
         names[id(X_t)] = f"X_{t + 1}"
-        Z = X_t @ rnn.W_xh + H_t @ rnn.W_hh + rnn.b_h
+        Z = X_t @ rnn.W_ih_l0 + rnn.b_ih_l0 + H_t @ rnn.W_hh_l0 + rnn.b_hh_l0
         H_t = Z.tanh()
         names[id(H_t)] = f"H_{t + 1}"
         outputs.append(H_t)
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     rnn.zero_grad()
     rnn.fused = True
     H_0 = rnn.begin_state(N)
-    out_f, H_T = rnn(X, H_0)
+    out_f, h_n = rnn(X, H_0)  # H_0, h_n (1, N, H): one layer, one direction
     dot_f = viz.to_dot(
         out_f,
         {**{id(p): n for n, p in rnn.named_parameters()}, id(H_0): "H_0", id(out_f): "outputs"},
@@ -104,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     print("composed graph ops:", dict(sorted(counts_c.items())))
     print("fused graph ops:   ", dict(sorted(counts_f.items())))
     failures = []
-    if (counts_c["Tanh"], counts_c["MatMul"], counts_c["Add"]) != (T, 2 * T, 2 * T):
-        failures.append(f"composed graph: expected {T} Tanh, {2 * T} MatMul, {2 * T} Add")
+    if (counts_c["Tanh"], counts_c["MatMul"], counts_c["Add"]) != (T, 2 * T, 3 * T):
+        failures.append(f"composed graph: expected {T} Tanh, {2 * T} MatMul, {3 * T} Add")
     if counts_f["RNNRecurrence"] != 1 or counts_f["Tanh"] != 0:
         failures.append("fused graph: expected one RNNRecurrence and no Tanh")
     if not np.allclose(out_c.numpy(), out_f.numpy(), rtol=1e-12, atol=1e-14):
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         "claims hold: the graphs have the expected ops; composed and fused agree in "
-        "values and in the gradients of W_xh, W_hh and b_h"
+        "values and in the gradients of W_ih_l0, W_hh_l0, b_ih_l0 and b_hh_l0"
     )
     return 0
 

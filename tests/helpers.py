@@ -258,6 +258,12 @@ def kernel_calls(backend, dtype) -> list[tuple[str, Callable, tuple]]:
     logits, targets = rng.normal(size=(3, 4)).astype(dtype), np.array([0, 3, 3])
     probs, grad = ref.softmax_cross_entropy(logits, targets)[1], rng.normal(size=3).astype(dtype)
     index, values = np.array([[1, 1], [0, 2]]), rng.normal(size=(2, 2, 5)).astype(dtype)
+    # GRU (3 gate blocks of 5) and LSTM (4), on the RNN's H0 and dH
+    Zg, Wg = rng.normal(size=(4, 3, 15)).astype(dtype), rng.normal(0, 0.4, (5, 15)).astype(dtype)
+    bg, C0 = rng.normal(size=15).astype(dtype), rng.uniform(-1, 1, (3, 5)).astype(dtype)
+    Zl, Wl = rng.normal(size=(4, 3, 20)).astype(dtype), rng.normal(0, 0.4, (5, 20)).astype(dtype)
+    dC = rng.normal(size=(3, 5)).astype(dtype)
+    gru, lstm = ref.gru_forward(Zg, H0, Wg, bg), ref.lstm_forward(Zl, H0, C0, Wl)
     b, c = backend, backend.asarray
     return [
         ("matmul", b.matmul, (c(H[0]), c(W))),
@@ -273,6 +279,10 @@ def kernel_calls(backend, dtype) -> list[tuple[str, Callable, tuple]]:
         ("scatter_add", lambda *a: b.scatter_add((3, 5), *a), (c(index), c(values))),
         ("global_norm_sq", lambda *a: b.global_norm_sq(list(a)), (c(H), c(W))),  # float64
         ("sum_leading_axes", lambda a: b.sum_leading_axes(a, 2), (c(dH),)),
+        ("gru_forward", b.gru_forward, (c(Zg), c(H0), c(Wg), c(bg))),
+        ("gru_backward", b.gru_backward, (c(dH), *map(c, gru), c(H0), c(Wg))),
+        ("lstm_forward", b.lstm_forward, (c(Zl), c(H0), c(C0), c(Wl))),
+        ("lstm_backward", b.lstm_backward, (c(dH), c(dC), *map(c, lstm), c(H0), c(C0), c(Wl))),
     ]
 
 

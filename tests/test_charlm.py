@@ -43,11 +43,92 @@ def test_model_shapes_and_parameter_names():
     model = RNNLM(28, 16)
     logits, state = model(np.zeros((4, 7), dtype=np.int64))
     assert logits.shape == (7 * 4, 28)
-    assert state.shape == (4, 16)
+    assert state.shape == (1, 4, 16)  # (D·L, N, h), as PyTorch's h_n
     names = dict(model.named_parameters())
     assert {n: p.shape for n, p in names.items()} == {
-        "W_hq": (16, 28), "b_q": (28,), "rnn.W_xh": (28, 16), "rnn.W_hh": (16, 16),
-        "rnn.b_h": (16,)}
+        "W_hq": (16, 28), "b_q": (28,), "rnn.W_ih_l0": (28, 16), "rnn.W_hh_l0": (16, 16),
+        "rnn.b_ih_l0": (16,), "rnn.b_hh_l0": (16,)}
+
+
+@pytest.mark.parametrize("model,layers,bidirectional", [
+    ("gru", 1, False), ("lstm", 1, False), ("lstm", 2, False), ("gru", 2, True),
+    ("rnn", 1, True)])
+def test_every_model_gives_logits_of_its_layer_and_a_state_that_continues(model, layers,
+                                                                          bidirectional):
+    """Logits = the recurrent layer's output (T, N, D·h) @ W_hq + b_q, step-major; a
+    unidirectional model's state (an LSTM's tuple) handed back in continues the sequence
+    exactly where it stopped."""
+    tg.manual_seed(3)
+    V, h, N, T = 9, 5, 3, 6
+    lm = RNNLM(V, h, model=model, num_layers=layers, bidirectional=bidirectional,
+               dtype="float64", init="torch")
+    D = 2 if bidirectional else 1
+    assert lm.W_hq.shape == (D * h, V) and lm.config()["model"] == model
+    tokens = np.random.default_rng(0).integers(0, V, size=(N, T))
+    logits, state = lm(tokens)
+    output, _ = lm.rnn(tokens.T)
+    np.testing.assert_allclose(
+        logits.numpy(), output.numpy().reshape(T * N, D * h) @ lm.W_hq.numpy() + lm.b_q.numpy(),
+        rtol=1e-12, atol=1e-12)
+    parts = state if model == "lstm" else (state,)
+    assert isinstance(state, tuple) == (model == "lstm")
+    assert [p.shape for p in parts] == [(D * layers, N, h)] * len(parts)
+    zero = lm.begin_state(N)
+    assert [z.shape for z in (zero if model == "lstm" else (zero,))] == [p.shape for p in parts]
+    if not bidirectional:
+        _, half = lm(tokens[:, :2])
+        tail, _ = lm(tokens[:, 2:], half)
+        np.testing.assert_allclose(tail.numpy(), logits.numpy()[2 * N:], rtol=1e-12,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
+def test_d2l_init_draws_weights_from_n_0_001_and_zero_biases_torch_init_u(model):
+    """init='d2l': every weight N(0, 0.01²), every bias 0 (D2L's scratch models);
+    'torch': PyTorch's U(±1/√h) for the recurrent and the output layer."""
+    h = 64
+    d2l = RNNLM(28, h, model=model, num_layers=2)
+    for name, p in d2l.named_parameters():
+        a = p.numpy().astype(np.float64)
+        if ".b_" in name or name == "b_q":
+            assert not a.any(), name
+        else:  # the sample std within 5 standard errors of 0.01
+            assert abs(a.std() / 0.01 - 1) < 5 / math.sqrt(2 * a.size), name
+    torch_like = RNNLM(28, h, model=model, num_layers=2, init="torch")
+    for name, p in torch_like.named_parameters():
+        a, bound = np.abs(p.numpy()), 1 / math.sqrt(h)
+        assert a.max() <= bound and a.max() > 0.9 * bound, name
+    assert torch_like.config()["init"] == "torch"
+
+
+def test_model_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"model must be one of \['rnn', 'gru', 'lstm'\]"):
+        RNNLM(5, 4, model="transformer")
+    with pytest.raises(ValueError, match="init must be one of"):
+        RNNLM(5, 4, init="xavier")
+    with pytest.raises(ValueError, match="nonlinearity='relu' is for model 'rnn'"):
+        RNNLM(5, 4, model="gru", nonlinearity="relu")
+    with pytest.raises(TypeError):  # everything after num_hiddens is by keyword
+        RNNLM(5, 4, "relu")
+    assert RNNLM(5, 4, nonlinearity="relu").config()["nonlinearity"] == "relu"
+
+
+def test_dropout_acts_in_training_and_never_while_generating(corpus):
+    """Dropout between the layers of a deep GRU: two training forwards differ, the
+    samples are greedy and repeatable (predict runs in eval mode), and predict leaves
+    the model in the mode it found it in."""
+    _, vocab = load_corpus(corpus, 600)
+    tg.manual_seed(0)
+    lm = RNNLM(len(vocab), 16, model="gru", num_layers=2, dropout=0.5, init="torch")
+    tokens = np.random.default_rng(0).integers(0, len(vocab), size=(2, 5))
+    a, b = lm(tokens)[0].numpy(), lm(tokens)[0].numpy()
+    assert not np.array_equal(a, b)
+    first = lm.predict("the", 20, vocab)
+    assert lm.training and lm.predict("the", 20, vocab) == first
+    lm.eval()
+    np.testing.assert_array_equal(lm(tokens)[0].numpy(), lm(tokens)[0].numpy())
+    lm.predict("the", 1, vocab)
+    assert not lm.training
 
 
 def test_logits_are_step_major_like_d2l():
@@ -76,12 +157,13 @@ def test_logits_follow_d2l_formulas(backend):
     tokens = rng.integers(1, V, size=(N, T))
     H, rows = np.zeros((N, h)), []
     for t in range(T):
-        H = np.tanh(np.eye(V)[tokens[:, t]] @ P["rnn.W_xh"] + H @ P["rnn.W_hh"] + P["rnn.b_h"])
+        H = np.tanh(np.eye(V)[tokens[:, t]] @ P["rnn.W_ih_l0"] + P["rnn.b_ih_l0"]
+                    + H @ P["rnn.W_hh_l0"] + P["rnn.b_hh_l0"])
         rows.append(H @ P["W_hq"] + P["b_q"])
     logits, state = model(tokens)
     # float64 throughout, h = 5 terms per dot product, 4 steps: ~1e-15 apart
     np.testing.assert_allclose(logits.numpy(), np.concatenate(rows), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(state.numpy(), H, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(state.numpy(), H[None], rtol=1e-12, atol=1e-12)
     _, state = model(tokens[:, :2])
     tail, _ = model(tokens[:, 2:], state)
     np.testing.assert_allclose(tail.numpy(), np.concatenate(rows[2:]), rtol=1e-12, atol=1e-12)
@@ -243,8 +325,10 @@ def _rewrite(path: Path, change) -> None:
 @pytest.mark.parametrize("change,reader,what", [
     (lambda c: c["params"].pop("b_q"), "resume", "missing ['b_q']"),
     (lambda c: c["params"].pop("b_q"), "load_model", "missing ['b_q']"),
-    (lambda c: c["meta"]["train"].update(dropout=0.5), "resume",
-     "unexpected keyword argument 'dropout'"),
+    (lambda c: c["meta"]["train"].update(teacher_forcing=0.5), "resume",
+     "unexpected keyword argument 'teacher_forcing'"),
+    (lambda c: c["meta"]["model"].update(model="transformer"), "load_model",
+     "model must be one of"),
     (lambda c: c["meta"].pop("model"), "load_model", "KeyError: 'model'"),
     (lambda c: c["meta"].pop("loader"), "resume", "KeyError: 'loader'"),
     (lambda c: c["params"].update(b_q=np.zeros(3)), "resume", "'b_q' has shape (3,)"),
@@ -374,13 +458,15 @@ def test_a_corpus_too_short_names_the_max_tokens_cut(corpus):
         Trainer.create(small_config(num_steps=500), corpus, "numpy")
 
 
-def _states_seen(corpus, use_random_iter):
+def _states_seen(corpus, use_random_iter, **model):
     """The state each train_step of one epoch was given, as arrays."""
-    trainer = Trainer.create(small_config(use_random_iter=use_random_iter), corpus, "numpy")
+    trainer = Trainer.create(small_config(use_random_iter=use_random_iter, **model), corpus,
+                             "numpy")
     seen, step = [], trainer.train_step
 
     def spy(X, Y, state):
-        seen.append((state.numpy().copy(), state.requires_grad))
+        parts = state if isinstance(state, tuple) else (state,)
+        seen.append((np.stack([p.numpy() for p in parts]), any(p.requires_grad for p in parts)))
         return step(X, Y, state)
 
     trainer.train_step = spy
@@ -388,17 +474,23 @@ def _states_seen(corpus, use_random_iter):
     return seen
 
 
-def test_random_sampling_starts_every_minibatch_from_zero(corpus):
-    seen = _states_seen(corpus, True)
+MODELS = [{}, {"model": "lstm"}, {"model": "gru", "num_layers": 2, "bidirectional": True}]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=["rnn", "lstm", "deep-bi-gru"])
+def test_random_sampling_starts_every_minibatch_from_zero(corpus, model):
+    seen = _states_seen(corpus, True, **model)
     assert len(seen) > 2 and all(not state.any() for state, _ in seen)
 
 
-def test_sequential_partitioning_carries_the_state_detached(corpus):
-    """D2L §8.5.6: the state goes on into the next minibatch (rows continue each other),
-    detached, so back-propagation stops at the minibatch edge."""
-    seen = _states_seen(corpus, False)
+@pytest.mark.parametrize("model", MODELS, ids=["rnn", "lstm", "deep-bi-gru"])
+def test_sequential_partitioning_carries_the_state_detached(corpus, model):
+    """D2L §8.5.6: the state (an LSTM's H and C both) goes on into the next minibatch
+    (rows continue each other), detached, so back-propagation stops at the minibatch edge."""
+    seen = _states_seen(corpus, False, **model)
     assert not seen[0][0].any()
-    assert all(state.any() and not requires_grad for state, requires_grad in seen[1:])
+    assert all(state.reshape(len(state), -1).any(axis=1).all() and not requires_grad
+               for state, requires_grad in seen[1:])  # every part (H, C) carried over
 
 
 def test_tokens_per_sec_counts_every_target_token(corpus):
@@ -510,3 +602,151 @@ def test_checkpoint_save_and_load_refuse_what_would_not_round_trip(tmp_path):
         z.writestr("vocab.npy", header.getvalue())
     with pytest.raises(checkpoint.CheckpointError, match="huge.npz is not a valid .npz file"):
         checkpoint.load(huge)
+
+
+# ============================================================ GRU, LSTM, deep, bidirectional
+@pytest.mark.parametrize("model", [
+    dict(model="gru"), dict(model="lstm", num_layers=2, bidirectional=True),
+    dict(model="gru", num_layers=2, dropout=0.3)], ids=["gru", "deep-bi-lstm", "gru-dropout"])
+def test_every_model_round_trips_through_a_checkpoint_and_resumes_the_same_run(
+        corpus, tmp_path, model):
+    """load_model rebuilds the model from its config (kind, layers, directions, dropout)
+    with its parameters; a resumed run (an LSTM's state a tuple, the dropout masks drawn
+    by the generator whose state the checkpoint keeps) continues exactly as the
+    uninterrupted one."""
+    config = small_config(num_hiddens=8, num_epochs=2, batch_size=4, num_steps=8,
+                          max_tokens=600, optimizer="adam", lr=0.01, **model)
+    straight = Trainer.create(config, corpus, "numpy")
+    straight.train_epoch()
+    path = straight.save(tmp_path / "m.npz")
+    sample = straight.predict("the", 12)
+    straight.train_epoch()
+    resumed = Trainer.resume(path, corpus)
+    resumed.train_epoch()
+    loaded, vocab = load_model(path, "numpy")
+    assert loaded.config() == straight.model.config()
+    assert loaded.config()["model"] == model["model"]
+    assert loaded.predict("the", 12, vocab) == sample
+    assert resumed.config == straight.config
+    for name, value in straight.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("model", ["gru", "lstm"])
+def test_gru_and_lstm_learn(corpus, model):
+    trainer = Trainer.create(small_config(model=model, num_hiddens=32, optimizer="adam",
+                                          lr=0.02, max_tokens=3000), corpus, "numba")
+    first = trainer.train_epoch().perplexity
+    for _ in range(4):
+        last = trainer.train_epoch().perplexity
+    assert last < 0.7 * first, (first, last)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(model="cnn"), "model must be one of ['rnn', 'gru', 'lstm'], got 'cnn'"),
+    (dict(init="he"), "init must be one of ['d2l', 'torch'], got 'he'"),
+    (dict(num_layers=0), "num_layers must be a positive integer, got 0"),
+    (dict(num_layers=1.5), "num_layers must be an integer, got 1.5"),
+    (dict(bidirectional="yes"), "bidirectional must be True or False, got 'yes'"),
+    (dict(dropout=1.0), "dropout must be a number in [0, 1), got 1.0"),
+    (dict(dropout=float("nan"), num_layers=2), "dropout must be a number in [0, 1), got nan"),
+    (dict(dropout=0.5), "with num_layers = 1 it would do nothing"),
+    (dict(model="lstm", nonlinearity="relu"), "nonlinearity 'relu' is for model 'rnn'"),
+])
+def test_train_config_names_a_bad_network(overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        small_config(**overrides)
+
+
+# ============================================================= checkpoints of the old RNN
+OLD_FORMAT = "tinygrad_rnn.checkpoint/1"  # the format string those files carry
+
+
+def write_old_checkpoint(path: Path, corpus: str, P: dict[str, np.ndarray]) -> None:
+    """A checkpoint exactly as the code before GRUs and LSTMs wrote it (``git show
+    <that commit>:tinygrad_rnn/charlm/checkpoint.py``): arrays ``param/<name>`` with the
+    old RNN's ``rnn.W_xh``, ``rnn.W_hh``, ``rnn.b_h``, ``optim/<key>`` (Adam's moments
+    indexed in the old parameter order W_hq, b_q, W_xh, W_hh, b_h), ``vocab`` and a JSON
+    ``meta`` whose model and train configs lack today's ``model``, ``num_layers``...
+    keys. Written with ``tg.save``, the call the old ``checkpoint.save`` made."""
+    from tinygrad_rnn.charlm.data import SeqDataLoader
+    from tinygrad_rnn.charlm.train import corpus_sha1
+
+    ids, vocab = load_corpus(corpus, 600)
+    order = ["W_hq", "b_q", "rnn.W_xh", "rnn.W_hh", "rnn.b_h"]  # old parameters() order
+    rng = np.random.default_rng(9)
+    optim = {"lr": np.asarray(0.01), "t": np.full(5, 3, dtype=np.int64),
+             "betas": np.asarray([0.9, 0.999]), "eps": np.asarray(1e-8),
+             "weight_decay": np.asarray(0.0)}
+    for i, name in enumerate(order):
+        optim[f"m.{i}"] = rng.normal(0, 1e-3, P[name].shape)
+        optim[f"v.{i}"] = rng.uniform(0, 1e-6, P[name].shape)
+    loader = SeqDataLoader(ids, 4, 8, False, seed=0)
+    meta = {
+        "model": {"vocab_size": len(vocab), "num_hiddens": 6, "nonlinearity": "tanh",
+                  "embed_size": None, "fused": True, "dtype": "float64"},
+        "train": {"num_hiddens": 6, "num_epochs": 1, "lr": 0.01, "batch_size": 4,
+                  "num_steps": 8, "max_tokens": 600, "use_random_iter": False,
+                  "optimizer": "adam", "clip_theta": 1.0, "seed": 0, "nonlinearity": "tanh",
+                  "dtype": "float64"},
+        "epoch": 1,
+        "history": [{"epoch": 1, "perplexity": 20.5, "tokens_per_sec": 1e5, "seconds": 0.01}],
+        "loader": loader.state_dict(),
+        "backend": "numpy",
+        "corpus_sha1": corpus_sha1(ids),
+    }
+    arrays = {f"param/{k}": np.asarray(v) for k, v in P.items()}
+    arrays.update({f"optim/{k}": np.asarray(v) for k, v in optim.items()})
+    arrays["vocab"] = np.array(vocab.idx_to_token, dtype=str)
+    arrays["meta"] = np.array(json.dumps({"format": OLD_FORMAT, **meta}))
+    tg.save(arrays, path)
+
+
+def old_rnnlm_logits(P: dict[str, np.ndarray], tokens: np.ndarray) -> np.ndarray:
+    """The old model's maths in NumPy: H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) with
+    one-hot X_t, O_t = H_t W_hq + b_q, rows step-major."""
+    V = P["b_q"].shape[0]
+    H, rows = np.zeros((tokens.shape[0], P["rnn.b_h"].shape[0])), []
+    for t in range(tokens.shape[1]):
+        H = np.tanh(np.eye(V)[tokens[:, t]] @ P["rnn.W_xh"] + H @ P["rnn.W_hh"] + P["rnn.b_h"])
+        rows.append(H @ P["W_hq"] + P["b_q"])
+    return np.concatenate(rows)
+
+
+def test_a_checkpoint_of_the_old_rnn_loads_computes_the_same_and_resumes(corpus, tmp_path):
+    _, vocab = load_corpus(corpus, 600)
+    V, h = len(vocab), 6
+    rng = np.random.default_rng(0)
+    P = {"W_hq": rng.normal(0, 0.5, (h, V)), "b_q": rng.normal(0, 0.5, V),
+         "rnn.W_xh": rng.normal(0, 0.5, (V, h)), "rnn.W_hh": rng.normal(0, 0.5, (h, h)),
+         "rnn.b_h": rng.normal(0, 0.5, h)}
+    path = tmp_path / "old.npz"
+    write_old_checkpoint(path, corpus, P)
+
+    model, loaded_vocab = load_model(path, "numpy")
+    assert loaded_vocab.idx_to_token == vocab.idx_to_token
+    assert model.config()["model"] == "rnn" and model.config()["num_layers"] == 1
+    state = model.state_dict()
+    np.testing.assert_array_equal(state["rnn.W_ih_l0"], P["rnn.W_xh"])
+    np.testing.assert_array_equal(state["rnn.b_ih_l0"], P["rnn.b_h"])
+    assert not state["rnn.b_hh_l0"].any()
+    tokens = rng.integers(0, V, size=(3, 7))
+    logits, _ = model(tokens)
+    # float64, h = 6 and V = 24 terms per dot product, 7 steps: ~1e-15 apart
+    np.testing.assert_allclose(logits.numpy(), old_rnnlm_logits(P, tokens), rtol=1e-12,
+                               atol=1e-12)
+    prefix = "the time"
+    ids = np.array([vocab[list(prefix)]])
+    last = old_rnnlm_logits(P, ids)[-1]
+    last[vocab.unk] = -np.inf
+    assert model.predict(prefix, 1, vocab)[-1] == vocab.to_tokens(int(last.argmax()))
+
+    resumed = Trainer.resume(path, corpus, num_epochs=2)
+    assert resumed.epoch == 1 and resumed.config.model == "rnn"
+    assert resumed.optimizer.steps == [3, 3, 3, 3, 3, 0]  # b_hh_l0: new, never stepped
+    np.testing.assert_array_equal(resumed.optimizer.m[4], np.asarray(
+        checkpoint.load(path)["optim"]["m.4"]))  # b_h's moments went to b_ih_l0
+    assert not np.asarray(resumed.optimizer.m[5]).any()
+    assert math.isfinite(resumed.train_epoch().perplexity)
+    resaved = checkpoint.load(resumed.save(tmp_path / "new.npz"))
+    assert resaved["meta"]["model"]["model"] == "rnn" and "rnn.W_xh" not in resaved["params"]

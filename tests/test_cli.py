@@ -235,6 +235,10 @@ def test_a_closed_stdout_ends_quietly(corpus, tmp_path):
     (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
     (["generate", "x.npz", "--temperature", "-1"], "expected a finite number >= 0"),
     (["train", "--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+    (["train", "--model", "cnn"], "--model: invalid choice: 'cnn'"),
+    (["train", "--layers", "0"], "--layers: expected a positive integer, got 0"),
+    (["train", "--dropout", "1"], "--dropout: expected a number in [0, 1), got 1.0"),
+    (["train", "--init", "he"], "--init: invalid choice: 'he'"),
     (["generate", "x.npz", "--seed", "-5"], "--seed: expected an integer >= 0, got -5"),
     ([], "required: {train,generate}"),
 ])
@@ -301,9 +305,13 @@ def test_python_dash_m_and_help():
                           capture_output=True, text=True, check=True)
     for flag in ("--backend", "--hidden", "--epochs", "--lr", "--batch-size", "--num-steps",
                  "--max-tokens", "--random-iter", "--data", "--save", "--resume", "--plot",
-                 "--seed", "--optimizer", "--metrics"):
+                 "--seed", "--optimizer", "--metrics", "--model", "--layers", "--bidirectional",
+                 "--dropout", "--init"):
         assert flag in done.stdout
     assert "hidden units h (512)" in done.stdout
+    # the book's §9 runs, as flags
+    assert "tinygrad-rnn train --model gru --hidden 256" in done.stdout
+    assert "tinygrad-rnn train --model lstm --layers 2 --hidden 256 --lr 2" in done.stdout
 
 
 def test_plot_writes_a_png_of_the_perplexity_curve(book, tmp_path, capsys):
@@ -405,7 +413,10 @@ def test_resume_refuses_every_run_flag_that_contradicts_the_checkpoint(corpus, t
                                ("--max-tokens", "500", "max_tokens"),
                                ("--num-steps", "9", "num_steps"),
                                ("--batch-size", "3", "batch_size"),
-                               ("--random-iter", None, "use_random_iter")]:
+                               ("--random-iter", None, "use_random_iter"),
+                               ("--model", "gru", "model"), ("--layers", "2", "num_layers"),
+                               ("--bidirectional", None, "bidirectional"),
+                               ("--dropout", "0.1", "dropout"), ("--init", "torch", "init")]:
         argv = [*resume, flag] + ([value] if value is not None else [])
         assert main(argv) == 2, flag
         err = capsys.readouterr().err
@@ -680,3 +691,53 @@ def test_a_folder_without_write_permission_is_refused_before_training(corpus, tm
     captured = capsys.readouterr()
     assert f"no permission to write in {folder}" in captured.err
     assert "perplexity" not in captured.out
+
+
+# ============================================================== GRU, LSTM, deep, bidirectional
+BIDIRECTIONAL_WARNING = "warning: a bidirectional model reads each sequence from both ends"
+
+
+@pytest.mark.parametrize("flags,stored", [
+    (["--model", "gru"], {"model": "gru", "num_layers": 1}),
+    (["--model", "lstm", "--layers", "2"], {"model": "lstm", "num_layers": 2}),
+    (["--model", "gru", "--layers", "2", "--dropout", "0.3"], {"model": "gru", "dropout": 0.3}),
+    (["--init", "torch"], {"model": "rnn", "init": "torch"}),
+    (["--model", "lstm", "--bidirectional"], {"model": "lstm", "bidirectional": True}),
+], ids=["gru", "deep-lstm", "dropout", "torch-init", "bidirectional"])
+def test_each_model_flag_trains_saves_and_generates(corpus, tmp_path, capsys, flags, stored):
+    """The flags reach the model and the run's config, and generate rebuilds the model
+    from its checkpoint; a bidirectional model gets a warning, in train and generate."""
+    ckpt = tmp_path / "m.npz"
+    assert train(corpus, "--epochs", "1", "--hidden", "8", "--save", str(ckpt), *flags) == 0
+    out, err = capsys.readouterr()
+    assert "tokens/sec on numpy" in out
+    meta = checkpoint.load(ckpt)["meta"]
+    for config in ("model", "train"):  # the keys are the same in both
+        assert meta[config] == {**meta[config], **stored}
+    warned = stored.get("bidirectional", False)
+    assert (BIDIRECTIONAL_WARNING in err) == warned == ("(D2L §9.4)" in err)
+    assert main(["generate", str(ckpt), "--prefix", "the", "-n", "12", "--backend",
+                 "numpy"]) == 0
+    out, err = capsys.readouterr()
+    model, vocab = load_model(ckpt, "numpy")
+    assert out.strip("\n") == model.predict("the", 12, vocab) and len(out.strip("\n")) == 15
+    assert (BIDIRECTIONAL_WARNING in err) == warned
+
+
+def test_dropout_without_a_second_layer_is_refused_in_one_line(corpus, capsys):
+    assert train(corpus, "--epochs", "1", "--dropout", "0.5") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinygrad-rnn: error: dropout 0.5 acts between recurrent layers")
+    assert "num_layers >= 2" in err and len(err.splitlines()) == 1
+
+
+def test_a_resumed_lstm_keeps_its_model(corpus, tmp_path, capsys):
+    """--resume rebuilds the LSTM (its flags need not be given again) and goes on."""
+    ckpt = tmp_path / "m.npz"
+    assert train(corpus, "--epochs", "1", "--model", "lstm", "--layers", "2", "--save",
+                 str(ckpt)) == 0
+    assert main(["train", "--resume", str(ckpt), "--data", corpus, "--epochs", "2",
+                 "--model", "lstm", "--save", str(ckpt), "--quiet"]) == 0
+    meta = checkpoint.load(ckpt)["meta"]
+    assert meta["epoch"] == 2 and meta["model"]["model"] == "lstm"
+    assert meta["model"]["num_layers"] == 2

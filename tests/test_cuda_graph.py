@@ -19,7 +19,7 @@ from tinygrad_rnn.backends import no_read_back
 import tinygrad_rnn as tg
 from tinygrad_rnn.charlm import cli
 from tinygrad_rnn.charlm.cuda_graph import GraphedStep
-from tinygrad_rnn.charlm.model import RNNLM
+from tinygrad_rnn.charlm.model import RNNLM, detach_state
 from tinygrad_rnn.charlm.train import TrainConfig, Trainer, TrainingDiverged
 from tinygrad_rnn.nn.functional import _as_indices
 
@@ -55,9 +55,17 @@ def params(trainer: Trainer) -> dict[str, np.ndarray]:
     return {k: np.array(v) for k, v in trainer.model.state_dict().items()}
 
 
+#: Every cell kind and layout the graph must capture: the state a tensor (D·L, N, h), or
+#: an LSTM's tuple (H, C).
+MODELS = {"rnn": {}, "gru": {"model": "gru"}, "lstm": {"model": "lstm"},
+          "deep-bi-lstm": {"model": "lstm", "num_layers": 2, "bidirectional": True},
+          "deep-gru": {"model": "gru", "num_layers": 2}}
+
+
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("random_iter", [False, True], ids=["sequential", "random"])
-def test_graphed_training_matches_eager_bit_for_bit(corpus, rerun, random_iter):
-    cfg = config(use_random_iter=random_iter)
+def test_graphed_training_matches_eager_bit_for_bit(corpus, rerun, random_iter, model):
+    cfg = config(use_random_iter=random_iter, **MODELS[model])
     eager = Trainer.create(cfg, corpus, "numpy", cuda_graph=False)
     graphed = Trainer.create(cfg, corpus, "numpy", cuda_graph=True)
     for _ in range(2):
@@ -94,7 +102,8 @@ class HostGuard:
         return np.array(data, *args, **kwargs)
 
 
-def test_the_recorded_step_never_reads_back_nor_uploads(corpus, rerun, monkeypatch):
+@pytest.mark.parametrize("model", ["rnn", "deep-bi-lstm", "deep-gru"])
+def test_the_recorded_step_never_reads_back_nor_uploads(corpus, rerun, monkeypatch, model):
     """Neither can be recorded in a CUDA graph: each waits on the GPU, or on an event
     recorded with it, which CuPy refuses while capturing. Here every read-back of the
     numpy backend (``to_numpy``: ``.numpy()``, ``.item()``, ``float()`` of a tensor,
@@ -119,7 +128,7 @@ def test_the_recorded_step_never_reads_back_nor_uploads(corpus, rerun, monkeypat
     monkeypatch.setattr(numpy_backend, "to_numpy", guarded)
     monkeypatch.setattr(numpy_backend, "xp", HostGuard(inside))
     monkeypatch.setattr(GraphedStep, "_body", watched)
-    trainer = Trainer.create(config(), corpus, "numpy", cuda_graph=True)
+    trainer = Trainer.create(config(**MODELS[model]), corpus, "numpy", cuda_graph=True)
     trainer.train_epoch()
     assert rerun.recordings == 1
     monkeypatch.setattr(GraphedStep, "_body", body)  # the guards themselves can fail:
@@ -179,16 +188,46 @@ def test_the_graphed_step_checks_its_input_on_the_host(corpus, rerun):
         step(X - np.eye(4, 8, dtype=np.int64), X, fresh=True)
 
 
-def test_graphed_step_carries_the_state_unless_fresh(corpus, rerun):
-    """``fresh=False`` goes on from the H_T of the call before; ``fresh`` from zeros."""
-    eager = Trainer.create(config(), corpus, "numpy", cuda_graph=False)
-    graphed = Trainer.create(config(), corpus, "numpy", cuda_graph=True)
+@pytest.mark.parametrize("model", ["rnn", "lstm"])
+def test_graphed_step_carries_the_state_unless_fresh(corpus, rerun, model):
+    """``fresh=False`` goes on from the state the call before left (an LSTM's H and C);
+    ``fresh`` from zeros."""
+    eager = Trainer.create(config(**MODELS[model]), corpus, "numpy", cuda_graph=False)
+    graphed = Trainer.create(config(**MODELS[model]), corpus, "numpy", cuda_graph=True)
     state = None
     for (X, Y), fresh in zip(list(eager.loader)[:4], [True, False, True, False], strict=True):
-        state = eager.model.begin_state(X.shape[0]) if fresh else state.detach()
+        state = eager.model.begin_state(X.shape[0]) if fresh else detach_state(state)
         loss, state = eager.train_step(X, Y, state)
         assert float(graphed.graphed_step(X, Y, fresh)) == float(loss)
     assert rerun.recordings == 1
+
+
+def test_dropout_trains_eagerly_and_refuses_a_graph_with_the_reason(corpus, rerun):
+    """Dropout masks are drawn on the host (an upload a graph cannot record), and a
+    replay would reuse one mask: by default such a run trains eagerly."""
+    cfg = config(model="gru", num_layers=2, dropout=0.2)
+    assert Trainer.create(cfg, corpus, "numpy").graphed_step is None
+    with pytest.raises(ValueError, match=r"cannot replay dropout \(p = 0.2\)"):
+        Trainer.create(cfg, corpus, "numpy", cuda_graph=True)
+    model = RNNLM(5, 4, model="gru", num_layers=2, dropout=0.2)
+    assert not GraphedStep.can_record(tg.optim.SGD(model.parameters(), lr=0.1), model)
+    # without the model, the dropout is not known
+    assert GraphedStep.can_record(tg.optim.SGD(model.parameters(), lr=0.1))
+
+
+def test_a_failed_recording_says_how_to_train_without_the_graph(corpus, monkeypatch):
+    """What CuPy refuses while it records (a cuBLAS call, an upload) fails the recording
+    with the backend's error; the step adds the way out."""
+    def refuse(body):
+        raise tg.backends.BackendError("recording a CUDA graph failed: RuntimeError: cuBLAS")
+
+    numpy_backend = tg.backends.get("numpy")
+    monkeypatch.setattr(numpy_backend, "records_graphs", True)
+    monkeypatch.setattr(numpy_backend, "record_graph", refuse, raising=False)
+    trainer = Trainer.create(config(model="lstm"), corpus, "numpy")
+    with pytest.raises(tg.backends.BackendError, match="cuBLAS; train without the graph: "
+                                                       "--no-cuda-graph"):
+        trainer.train_epoch()  # step 1 eager, step 2 records
 
 
 def test_a_cpu_backend_or_adam_is_refused_with_the_reason(corpus):
@@ -462,8 +501,10 @@ def test_the_graphs_gemm_sums_a_k_near_2_to_the_31(gpu):
     assert float(got[0, 0]) == K
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_graphed_training_on_the_gpu_matches_eager(gpu, corpus, dtype):
+@pytest.mark.parametrize(("dtype", "model"), [("float64", "rnn"), ("float32", "rnn"),
+                                             ("float64", "lstm"), ("float64", "deep-bi-lstm"),
+                                             ("float64", "deep-gru")])
+def test_graphed_training_on_the_gpu_matches_eager(gpu, corpus, dtype, model):
     """Two epochs (step 1 eager, step 2 recorded, then replays) against eager CuPy,
     with eager work between them.
 
@@ -473,9 +514,10 @@ def test_graphed_training_on_the_gpu_matches_eager(gpu, corpus, dtype):
     max(T·N, h, V) = 32 products. float64: 1e-9 is far above that. float32: the order
     changes such a sum by ≲ 32·ε of its scale, and k = 36 SGD steps with lr 1 and
     clipped norm ≤ 1 add those up: ``k·32·ε32`` absolute, for parameters of order
-    0.01–1.
+    0.01–1. The GRU and LSTM (float64) check that every cell kind is recorded: their
+    recurrences' GEMMs too must run on tg_gemm while a graph records.
     """
-    cfg = config(dtype=dtype)
+    cfg = config(dtype=dtype, **MODELS[model])
     eager = Trainer.create(cfg, corpus, "cupy", cuda_graph=False)
     graphed = Trainer.create(cfg, corpus, "cupy")  # the default there
     assert graphed.graphed_step is not None

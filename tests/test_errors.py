@@ -78,7 +78,7 @@ def test_mixing_backends_names_both(other_backend, op):
         "backward": lambda: (a * a).backward(tg.Tensor([[1.0, 1.0]], backend=other_backend)),
         "cross_entropy": lambda: F.cross_entropy(a, tg.Tensor([0], backend=other_backend)),
         "rnn_h0": lambda: tg.nn.RNN(2, 2, backend="numpy")(
-            tg.Tensor(np.ones((1, 1, 2))), tg.Tensor(np.zeros((1, 2)), backend=other_backend)
+            tg.Tensor(np.ones((1, 1, 2))), tg.Tensor(np.zeros((1, 1, 2)), backend=other_backend)
         ),
     }
     with pytest.raises(tg.BackendMismatchError) as info:
@@ -192,14 +192,26 @@ def test_cross_entropy_bad_reduction():
 @pytest.mark.parametrize("fused", [True, False])
 def test_rnn_input_of_wrong_shape(fused):
     rnn = tg.nn.RNN(3, 4, fused=fused)
-    with pytest.raises(ValueError, match=r"\(T, N, 3\).*\(2, 3\)"):
-        rnn(tg.Tensor(np.ones((2, 3))))  # float input missing the batch axis
+    # float input is (T, N, d) or, as in PyTorch, unbatched (T, d): other ranks are refused
+    for shape in ((3,), (2, 1, 1, 3)):
+        with pytest.raises(ValueError, match=r"\(T, N, 3\) or \(T, 3\) \(unbatched\).*"
+                                             + re.escape(str(shape))):
+            rnn(tg.Tensor(np.ones(shape)))
+    out, h_n = rnn(tg.Tensor(np.ones((2, 3))))  # unbatched: runs, without the N axis
+    assert out.shape == (2, 4) and h_n.shape == (1, 4)
     with pytest.raises(ValueError, match=r"\(T, N, 3\).*\(2, 1, 5\)"):
         rnn(tg.Tensor(np.ones((2, 1, 5))))  # wrong feature size
+    with pytest.raises(ValueError, match=r"\(T, N, 3\).*\(2, 5\)"):
+        rnn(tg.Tensor(np.ones((2, 5))))  # wrong feature size, unbatched
     with pytest.raises(ValueError, match=r"token ids.*\(T, N\).*\(2, 1, 1\)"):
         rnn(tg.Tensor(np.zeros((2, 1, 1), dtype=np.int64)))
-    with pytest.raises(ValueError, match=r"H0.*\(1, 4\).*\(1, 3\)"):
-        rnn(tg.Tensor(np.ones((2, 1, 3))), tg.Tensor(np.zeros((1, 3))))
+    # hx is (D·num_layers, N, H), (D·num_layers, H) for unbatched input
+    with pytest.raises(ValueError, match=r"hx.*\(1, 1, 4\).*\(1, 1, 3\)"):
+        rnn(tg.Tensor(np.ones((2, 1, 3))), tg.Tensor(np.zeros((1, 1, 3))))
+    with pytest.raises(ValueError, match=r"hx.*\(1, 1, 4\).*\(1, 4\)"):
+        rnn(tg.Tensor(np.ones((2, 1, 3))), tg.Tensor(np.zeros((1, 4))))  # (N, H): no layer axis
+    with pytest.raises(ValueError, match=r"hx.*\(1, 4\).*\(1, 1, 4\)"):
+        rnn(tg.Tensor(np.ones((2, 3))), tg.Tensor(np.zeros((1, 1, 4))))  # unbatched input
     with pytest.raises(IndexError, match="out of range"):
         rnn(tg.Tensor(np.array([[3]])))  # token id 3 with input_size 3
     with pytest.raises(ValueError, match="T = 0"):

@@ -56,7 +56,8 @@ def test_has_help_and_a_docstring_naming_its_section(script):
     doc = ast.get_docstring(ast.parse((EXAMPLES / script).read_text(encoding="utf-8")))
     assert doc, f"{script} has no module docstring"
     if script != "concat_identity.py":  # the seed example; it takes no arguments
-        assert re.search(r"§8\.4|exercise|backend", doc.split("\n")[0], re.I), doc.split("\n")[0]
+        assert re.search(r"§8\.4|§9\.[1-4]|exercise|backend", doc.split("\n")[0], re.I), \
+            doc.split("\n")[0]
         out = run(script, "--help")
         assert out.startswith("usage:")
 
@@ -71,6 +72,10 @@ def test_the_examples_are_the_expected_ones():
         "my_backend.py",
         "rnn_graph.py",
         "concat_identity.py",
+        "gru.py",
+        "lstm.py",
+        "deep_rnn.py",
+        "bidirectional_rnn.py",
     } <= set(SCRIPTS)
 
 
@@ -224,3 +229,79 @@ def test_rnn_graph_pictures(tmp_path):
         assert (tmp_path / f"{stem}.dot").read_text().startswith("digraph computation {")
         if shutil.which("dot"):
             assert "<svg" in (tmp_path / f"{stem}.svg").read_text()
+
+
+# ------------------------------------------------------------- D2L §9, each claim
+#: Small runs of the §9 examples: D2L's batches of 32 × 35 on its 10,000 characters, but
+#: a few epochs of a small model.
+TINY_CH9 = ["--hidden", "16", "--epochs", "3", "--every", "1", "--backend", "numpy"]
+
+
+def book_runs(out: str) -> list[tuple[float, float, list[str]]]:
+    """Each trained model's last lines, as D2L's train_ch8 prints them: (perplexity,
+    tokens/s, the two continuations)."""
+    lines = out.splitlines()
+    runs = []
+    for i, line in enumerate(lines):
+        m = re.fullmatch(r"perplexity ([\d.]+), ([\d.]+) tokens/sec on numpy", line)
+        if m:
+            runs.append((float(m.group(1)), float(m.group(2)), lines[i + 1:i + 3]))
+    return runs
+
+
+def epoch_perplexities(out: str) -> list[float]:
+    return [float(x) for x in re.findall(r"epoch +\d+: perplexity +([\d.]+)", out)]
+
+
+def check_book_runs(out: str, variants: int, epochs: int) -> None:
+    runs = book_runs(out)
+    assert len(runs) == variants, out
+    for _, speed, (first, second) in runs:
+        assert speed > 0 and first.startswith("time traveller") and second.startswith("traveller")
+    curves = epoch_perplexities(out)
+    assert len(curves) == variants * epochs
+    for k in range(variants):  # each model's perplexity fell
+        curve = curves[k * epochs:(k + 1) * epochs]
+        assert curve[-1] < curve[0], curve
+    assert "claims hold" in out and "CLAIM FAILED" not in out
+
+
+@pytest.mark.parametrize("script", ["gru.py", "lstm.py"])
+def test_gru_and_lstm_from_scratch_and_concise_train(script):
+    out = run(script, "--data", book(), *TINY_CH9)
+    check_book_runs(out, variants=2, epochs=3)
+    assert "from scratch" in out and "concise" in out
+    if script == "lstm.py":
+        assert "nn.LSTM with the scratch weights: the same logits, state and gradients" in out
+
+
+def test_deep_rnn_stacks_two_lstm_layers():
+    out = run("deep_rnn.py", "--data", book(), *TINY_CH9)
+    check_book_runs(out, variants=2, epochs=3)
+    assert "nn.LSTM(num_layers=2) with the scratch weights: the same logits" in out
+
+
+def test_bidirectional_rnn_reads_the_future_and_cannot_generate():
+    """Trained long enough to read ahead (one layer, lr 4), the bidirectional LSTM does
+    far better on whole rows than one character at a time; a left-to-right model does
+    the same both ways. The scratch model (1 epoch, no claim on training) computes
+    nn.LSTM's function."""
+    out = run("bidirectional_rnn.py", "--data", book(), "--hidden", "32", "--layers", "1",
+              "--lr", "4", "--epochs", "12", "--every", "4", "--variants", "concise",
+              "--backend", "numpy")
+    whole, stepwise = map(float, re.search(
+        r"perplexity ([\d.]+) reading whole rows \(as in training\), ([\d.]+) one", out).groups())
+    assert stepwise > 5 * whole, out
+    before = re.search(r"left-to-right LSTM: perplexity ([\d.]+) reading whole rows, ([\d.]+)",
+                       out).groups()
+    assert before[0] == before[1]
+    assert "claims hold" in out
+    out = run("bidirectional_rnn.py", "--data", book(), "--hidden", "8", "--epochs", "1",
+              "--variants", "scratch", "--backend", "numpy")
+    assert "bidirectional=True) with the scratch weights: the same logits" in out
+    assert "needs a trained model" in out and "claims hold" in out
+
+
+def test_chapter9_examples_without_the_book_exit_2(tmp_path):
+    out = run("gru.py", "--data", str(tmp_path / "missing.txt"), expect=2)
+    assert out == ""

@@ -34,14 +34,16 @@ class Net(tg.nn.Module):
 def test_named_parameters_dotted_names():
     net = Net()
     names = [n for n, _ in net.named_parameters()]
-    assert names == ["scale", "rnn.W_xh", "rnn.W_hh", "rnn.b_h", "head.proj.W", "head.proj.b"]
+    assert names == ["scale", "rnn.W_ih_l0", "rnn.W_hh_l0", "rnn.b_ih_l0", "rnn.b_hh_l0",
+                     "head.proj.W", "head.proj.b"]
     assert [id(p) for p in net.parameters()] == [id(p) for _, p in net.named_parameters()]
     assert all(isinstance(p, tg.nn.Parameter) and p.requires_grad for p in net.parameters())
     assert [n for n, _ in net.named_modules()] == ["", "rnn", "head", "head.proj"]
     net.head = Head(4, 5)  # reassignment replaces, does not duplicate
-    assert len(list(net.named_parameters())) == 6
+    assert len(list(net.named_parameters())) == 7
     # a prefix goes in front with a dot, as in PyTorch
-    assert [n for n, _ in net.named_parameters(prefix="net")][:2] == ["net.scale", "net.rnn.W_xh"]
+    assert [n for n, _ in net.named_parameters(prefix="net")][:2] == [
+        "net.scale", "net.rnn.W_ih_l0"]
     assert [n for n, _ in net.named_modules(prefix="net")] == [
         "net", "net.rnn", "net.head", "net.head.proj"]
 
@@ -53,7 +55,7 @@ def test_a_sub_module_slot_takes_only_a_module_or_none():
         net.head = [Head(4, 5)]
     assert [n for n, _ in net.named_parameters()][-2:] == ["head.proj.W", "head.proj.b"]
     net.head = None
-    assert len(net.parameters()) == 4
+    assert len(net.parameters()) == 5  # scale and the RNN's four
     with pytest.raises(TypeError, match="train\\(mode\\) must be True or False, got 'False'"):
         net.train("False")
 
@@ -122,9 +124,9 @@ def test_module_to_moves_parameters(other_backend):
     for name, p in net.named_parameters():
         assert p.backend == other_backend
         np.testing.assert_array_equal(p.numpy(), before[name])
-    out, H = net.rnn(tg.Tensor([[0, 1]], backend=other_backend))
+    out, h_n = net.rnn(tg.Tensor([[0, 1]], backend=other_backend))
     out.sum().backward()
-    assert net.rnn.W_xh.grad.backend == other_backend
+    assert net.rnn.W_ih_l0.grad.backend == other_backend
     net.to("numpy")
     assert all(p.backend == "numpy" and p.grad is None for p in net.parameters())
 
@@ -160,10 +162,50 @@ def test_normal_init_std():
     assert p.dtype == np.float32 and p.requires_grad
     assert abs(w.mean()) < 5 * 0.01 / math.sqrt(n)
     assert abs(w.std() / 0.01 - 1) < 5 / math.sqrt(2 * n)
-    # the RNN uses it: its weights are D2L's N(0, 0.01²)
+
+
+def test_rnn_default_init_is_pytorchs_uniform():
+    """PyTorch's rule: every parameter from U(-k, k), k = 1/sqrt(H), whose std is
+    k/sqrt(3) = 1/sqrt(3H). For n draws of U(-k, k) the sample variance has relative
+    standard error sqrt((μ4/σ⁴ - 1)/n) = sqrt((9/5 - 1)/n) = sqrt(0.8/n), so the sample
+    std has sqrt(0.2/n); the mean has standard error σ/sqrt(n); 5 standard errors each.
+    Each weight is n = 40,000 draws; the two biases pool 400."""
+    H = 200
+    k = 1 / math.sqrt(H)
+    sigma = 1 / math.sqrt(3 * H)
+    rnn = tg.nn.RNN(200, H)
+    W_ih, W_hh = rnn.W_ih_l0.numpy(), rnn.W_hh_l0.numpy()
+    b = np.concatenate([rnn.b_ih_l0.numpy(), rnn.b_hh_l0.numpy()])
+    for what, w in (("W_ih_l0", W_ih), ("W_hh_l0", W_hh), ("biases", b)):
+        w = w.astype(np.float64)
+        n = w.size
+        # the bounds, up to float32 rounding (a normal of this std puts 8.3% beyond ±k)
+        assert np.abs(w).max() <= k * (1 + EPS32), what
+        assert abs(w.mean()) < 5 * sigma / math.sqrt(n), what
+        assert abs(w.std() / sigma - 1) < 5 * math.sqrt(0.2 / n), what
+    # P(all 40,000 draws fall in (1-δ)·k) = (1-δ)^n ≈ e^-40 for δ = 1e-3: the range is ±k
+    assert np.abs(W_ih).max() > k * (1 - 1e-3) and np.abs(W_hh).max() > k * (1 - 1e-3)
+    assert not np.array_equal(rnn.b_ih_l0.numpy(), rnn.b_hh_l0.numpy())  # two draws
+
+
+def test_rnn_reset_parameters_std_is_d2ls_normal():
+    """``reset_parameters(std=0.01)``: D2L's scratch init, weights N(0, 0.01²) (n = 40,000
+    draws each: relative s.e. of the std 1/sqrt(2n), of the mean 0.01/sqrt(n); 5 s.e.),
+    biases exactly zero; ``reset_parameters()`` goes back to U(±1/sqrt(H))."""
     rnn = tg.nn.RNN(200, 200)
-    assert abs(rnn.W_xh.numpy().std() / 0.01 - 1) < 5 / math.sqrt(2 * n)
-    assert (rnn.b_h.numpy() == 0).all()
+    rnn.reset_parameters(std=0.01)
+    for w in (rnn.W_ih_l0.numpy(), rnn.W_hh_l0.numpy()):
+        w = w.astype(np.float64)
+        n = w.size
+        assert abs(w.mean()) < 5 * 0.01 / math.sqrt(n)
+        assert abs(w.std() / 0.01 - 1) < 5 / math.sqrt(2 * n)
+    assert (rnn.b_ih_l0.numpy() == 0).all() and (rnn.b_hh_l0.numpy() == 0).all()
+    assert all(p.dtype == np.float32 and p.requires_grad for p in rnn.parameters())
+    rnn.reset_parameters()
+    k = 1 / math.sqrt(200)
+    for p in rnn.parameters():
+        assert np.abs(p.numpy()).max() <= k * (1 + EPS32)
+    assert (rnn.b_ih_l0.numpy() != 0).any()  # biases are drawn again, not left at zero
 
 
 def test_xavier_uniform_bound():
@@ -190,7 +232,7 @@ def test_manual_seed_reproduces_parameters():
     c = tg.nn.RNN(3, 4).state_dict()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
-    assert not np.array_equal(a["W_xh"], c["W_xh"])
+    assert not np.array_equal(a["W_ih_l0"], c["W_ih_l0"])
 
 
 # ------------------------------------------------------------------------ optimizers

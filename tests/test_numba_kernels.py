@@ -14,12 +14,18 @@ scatter-add) must agree bit for bit.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from helpers import EPS32, close_to_ulps, kernel_calls, rnn_inputs
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import float_dtypes, nonlinearities, rnn_kernel_cases, seeds
+from tinygrad_rnn.backends import _numba_kernels as K
+from tinygrad_rnn.backends import numba_backend
+from tinygrad_rnn.backends._numba_math import sigmoid
+from tinygrad_rnn.backends.base import Backend
+from tinygrad_rnn.backends.numba_backend import NumbaBackend
 
 import tinygrad_rnn as tg
 
@@ -110,6 +116,217 @@ def test_pow2_from_exponent_bits_is_exact_and_keeps_its_dtype():
         returned = {sig.return_type for sig in one_power.nopython_signatures}
         assert numba.from_dtype(np.dtype(dtype)) in returned
 
+
+# ------------------------------------------------------------------------ GRU and LSTM
+# A second Numba backend whose every size takes the Python step loop (NumPy's GEMMs and
+# one compiled step kernel per step) that D2L's batch takes from h = 256 on (N·h·G·h >=
+# single_thread_below); ``nb`` runs these small sizes as one compiled call.
+nb_steps = NumbaBackend()
+nb_steps.single_thread_below = 0
+gated_shapes = {k: v for k, v in rnn_kernel_cases(max_h=9).items() if k != "nl"}
+gated_shapes["steps"] = st.booleans()
+
+# Per step the forward adds a length-h dot product and about a dozen roundings in its gates
+# (the bias and input adds; σ and tanh, whose two versions are up to 6 and 3 ulp apart; the
+# cell update); the backward a length-G·h dot product (the carry through W_hhᵀ) and as many
+# in its local gradient, and dW_hh, db_hh sum T·N rows.
+GATE_ROUNDINGS = 12
+
+
+def gated_inputs(T, N, h, n_gates, dtype, seed, scale):
+    """Zx (T, N, G·h), H0, C0 (N, h), W_hh (h, G·h) with blocks of spectral radius ≈ ``scale``,
+    b_hh (G·h,) for G = ``n_gates``."""
+    rng = np.random.default_rng(seed)
+    G = n_gates * h
+    Zx = rng.normal(0, 1.5, (T, N, G)).astype(dtype)  # |a| on both sides of tanh's 0.625 cut
+    H0, C0 = rng.uniform(-1, 1, (2, N, h)).astype(dtype)
+    W = rng.normal(0, scale / np.sqrt(h), (h, G)).astype(dtype)
+    b = rng.normal(0, 0.5, G).astype(dtype)
+    return Zx, H0, C0, W, b
+
+
+@given(**gated_shapes)
+def test_gru_forward_matches_numpy(T, N, h, dtype, seed, scale, steps):
+    Zx, H0, _, W, b = gated_inputs(T, N, h, 3, dtype, seed, scale)
+    got = (nb_steps if steps else nb).gru_forward(Zx, H0, W, b)
+    for a, e in zip(got, ref.gru_forward(Zx, H0, W, b), strict=True):  # H, gates, hn
+        close_to_ulps(a, e, terms=T * (h + GATE_ROUNDINGS))
+
+
+@given(**gated_shapes)
+def test_gru_backward_matches_numpy(T, N, h, dtype, seed, scale, steps):
+    Zx, H0, _, W, b = gated_inputs(T, N, h, 3, dtype, seed, scale)
+    H, gates, hn = ref.gru_forward(Zx, H0, W, b)
+    dH = np.random.default_rng(seed + 1).normal(size=H.shape).astype(dtype)
+    got = (nb_steps if steps else nb).gru_backward(dH, H, gates, hn, H0, W)
+    want = ref.gru_backward(dH, H, gates, hn, H0, W)
+    for a, e in zip(got, want, strict=True):  # dZx, dH0, dW_hh, db_hh
+        close_to_ulps(a, e, terms=T * (3 * h + N + GATE_ROUNDINGS))
+
+
+@given(**gated_shapes)
+def test_lstm_forward_matches_numpy(T, N, h, dtype, seed, scale, steps):
+    Zx, H0, C0, W, _ = gated_inputs(T, N, h, 4, dtype, seed, scale)
+    got = (nb_steps if steps else nb).lstm_forward(Zx, H0, C0, W)
+    for a, e in zip(got, ref.lstm_forward(Zx, H0, C0, W), strict=True):  # H, C, gates
+        close_to_ulps(a, e, terms=T * (h + GATE_ROUNDINGS))
+
+
+@given(**gated_shapes)
+def test_lstm_backward_matches_numpy(T, N, h, dtype, seed, scale, steps):
+    Zx, H0, C0, W, _ = gated_inputs(T, N, h, 4, dtype, seed, scale)
+    H, C, gates = ref.lstm_forward(Zx, H0, C0, W)
+    rng = np.random.default_rng(seed + 1)
+    dH, dC_T = rng.normal(size=H.shape).astype(dtype), rng.normal(size=H0.shape).astype(dtype)
+    got = (nb_steps if steps else nb).lstm_backward(dH, dC_T, H, C, gates, H0, C0, W)
+    want = ref.lstm_backward(dH, dC_T, H, C, gates, H0, C0, W)
+    for a, e in zip(got, want, strict=True):  # dZx, dH0, dC0, dW_hh
+        close_to_ulps(a, e, terms=T * (4 * h + N + GATE_ROUNDINGS))
+
+
+def test_sigmoid_kernel_is_within_three_ulps():
+    """The kernels' sigmoid against long-double sigmoid (measured at most 2.41 ulp off),
+    edges included; below exp's floor (-87, -708) it is flushed to 0 from a subnormal."""
+
+    @numba.njit
+    def sigmoids(x):
+        out = np.empty_like(x)
+        for k in range(x.size):
+            out[k] = sigmoid(x[k])
+        return out
+
+    rng = np.random.default_rng(0)
+    for dtype, floor in ((np.float32, -87.0), (np.float64, -708.0)):
+        special = [0.0, -0.0, 1e-30, -1e-8, 1.0, -1.0, 17.0, -17.0, 40.0, -40.0, floor, -floor]
+        x = np.concatenate(
+            [special, rng.normal(0, 4, 20000), rng.uniform(floor, -floor, 20000)]
+        ).astype(dtype)
+        out = sigmoids(x)
+        exact = 1 / (1 + np.exp(-x.astype(np.longdouble)))
+        ulps = np.abs(out - exact) / np.spacing(exact.astype(dtype))
+        assert ulps.max() <= 3, (dtype, x[np.argmax(ulps)])
+        edges = np.array([np.inf, -np.inf, np.nan, floor - 1, -1e4], dtype)
+        got = sigmoids(edges)
+        assert got[0] == 1 and got[1] == 0 and np.isnan(got[2])
+        assert (got[3:] == 0).all()  # NumPy: subnormal or 0, under the smallest normal float
+
+
+GATED_KERNELS = ("gru_forward", "gru_backward", "lstm_forward", "lstm_backward")
+
+
+@pytest.fixture
+def paths(monkeypatch):
+    """The path each GRU/LSTM kernel call took while the test runs: "base ..." (the NumPy
+    fallback), "sequence ..." (one compiled call) or "step ..." (the Python step loop).
+
+    Only Python-level functions are replaced: a compiled kernel that calls a replaced
+    one (``K.gru_step`` from ``K.gru_forward``) would fail to compile."""
+    seen = []
+
+    def record(owner, name, label):
+        original = getattr(owner, name)
+
+        def recorded(*args):
+            seen.append(label)
+            return original(*args)
+
+        monkeypatch.setattr(owner, name, recorded)
+
+    for name in GATED_KERNELS:
+        record(Backend, name, f"base {name}")
+        record(K, name, f"sequence {name}")
+        record(numba_backend, f"_{name}_steps", f"step {name}")
+    return seen
+
+
+def gated_calls(backend, dtype, T=3, N=2, h=4):
+    """(name, call) of the four GRU/LSTM kernels of ``backend`` on well-formed inputs."""
+    Zg, H0, C0, Wg, bg = gated_inputs(T, N, h, 3, dtype, 0, 0.9)
+    Zl, _, _, Wl, _ = gated_inputs(T, N, h, 4, dtype, 1, 0.9)
+    gru, lstm = ref.gru_forward(Zg, H0, Wg, bg), ref.lstm_forward(Zl, H0, C0, Wl)
+    dH = np.ones_like(gru[0])
+    return [
+        ("gru_forward", lambda: backend.gru_forward(Zg, H0, Wg, bg)),
+        ("gru_backward", lambda: backend.gru_backward(dH, *gru, H0, Wg)),
+        ("lstm_forward", lambda: backend.lstm_forward(Zl, H0, C0, Wl)),
+        ("lstm_backward", lambda: backend.lstm_backward(dH, C0, *lstm, H0, C0, Wl)),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gated_kernels_take_the_compiled_paths(paths, dtype):
+    """Well-formed inputs never reach the fallback, so the property tests above compare
+    compiled code with NumPy: one compiled call (small GEMMs), or the step loop."""
+    for name, call in gated_calls(nb, dtype):
+        paths.clear()
+        call()
+        assert paths == [f"sequence {name}"]
+    for name, call in gated_calls(nb_steps, dtype):
+        paths.clear()
+        call()
+        assert paths == [f"step {name}"]
+
+
+def test_gated_kernels_fall_back_on_what_they_do_not_compile(paths):
+    """Mixed dtypes, integer arrays, an empty batch and shapes off the kernels' (a
+    broadcast b_hh) go to the base kernel, which defines their result."""
+    Zx, H0, C0, W, b = gated_inputs(3, 2, 4, 3, np.float32, 0, 0.9)
+    cases = [
+        ("gru_forward", (Zx, H0, W.astype(np.float64), b)),  # mixed: the base promotes
+        ("gru_forward", (Zx, H0, W, b[:1])),  # b_hh (1,) broadcasts
+        ("gru_forward", (Zx[:, :0], H0[:0], W, b)),  # empty batch
+        ("lstm_forward", (np.ones((3, 2, 8), int), np.ones((2, 2), int), np.ones((2, 2), int),
+                          np.ones((2, 8), int))),  # integers
+    ]
+    for name, args in cases:
+        want = getattr(ref, name)(*args)
+        paths.clear()
+        got = getattr(nb, name)(*args)
+        assert paths == [f"base {name}"]
+        for a, e in zip(got, want, strict=True):
+            assert a.dtype == e.dtype
+            np.testing.assert_array_equal(a, e)
+    H, gates, hn = ref.gru_forward(Zx, H0, W, b)
+    Zl, _, _, Wl, _ = gated_inputs(3, 2, 4, 4, np.float32, 0, 0.9)
+    Hl, C, lgates = ref.lstm_forward(Zl, H0, C0, Wl)
+    backward_cases = [
+        ("gru_backward", (H, H, gates, hn, H0, W.astype(np.float64))),  # mixed
+        ("lstm_backward", (Hl, C0[:1], Hl, C, lgates, H0, C0, Wl)),  # dC_T (1, h) broadcasts
+    ]
+    for name, args in backward_cases:
+        want = getattr(ref, name)(*args)
+        paths.clear()
+        got = getattr(nb, name)(*args)
+        assert paths == [f"base {name}"]
+        for a, e in zip(got, want, strict=True):
+            assert a.dtype == e.dtype
+            np.testing.assert_array_equal(a, e)
+
+
+def test_gated_kernels_copy_odd_layouts_and_match_numpy(paths):
+    """Transposed, reversed, read-only and broadcast (stride-0) inputs are copied to C order
+    for the compiled kernels: the same numbers as NumPy's."""
+    Zx, H0, C0, W, _ = gated_inputs(3, 2, 4, 4, np.float32, 2, 0.9)
+    Zx_t = np.ascontiguousarray(Zx.transpose(1, 0, 2)).transpose(1, 0, 2)
+    W_ro = W.copy()
+    W_ro.flags.writeable = False
+    Zg, _, _, Wg, bg = gated_inputs(3, 2, 4, 3, np.float32, 3, 0.9)
+    H, C, gates = ref.lstm_forward(Zx, H0, C0, W)
+    Hg, gates_g, hn = ref.gru_forward(Zg[:, ::-1], H0, Wg, bg[::-1])
+    ones, minus = np.broadcast_to(np.float32(1), H.shape), np.broadcast_to(np.float32(-1), C0.shape)
+    compiled = [  # (call on nb, NumPy's result, terms of the tolerance)
+        (lambda: nb.lstm_forward(Zx_t, H0, C0, W_ro), (H, C, gates), 4),
+        (lambda: nb.lstm_backward(ones, minus, H, C, gates, H0, C0, W),
+         ref.lstm_backward(ones, minus, H, C, gates, H0, C0, W), 16 + 2),
+        (lambda: nb.gru_forward(Zg[:, ::-1], H0.T.copy().T, Wg, bg[::-1]), (Hg, gates_g, hn), 4),
+        (lambda: nb.gru_backward(ones, Hg, gates_g, hn, H0, Wg),
+         ref.gru_backward(ones, Hg, gates_g, hn, H0, Wg), 12 + 2),
+    ]
+    paths.clear()
+    for call, want, per_step in compiled:
+        for a, e in zip(call(), want, strict=True):
+            close_to_ulps(a, e, terms=3 * (per_step + GATE_ROUNDINGS))
+    assert not any(p.startswith("base") for p in paths), paths
 
 # ----------------------------------------------------------------- softmax + xent
 @given(
@@ -369,21 +586,23 @@ def test_softmax_cross_entropy_refuses_a_target_past_the_last_class(backend):
 def test_fused_numba_rnn_layer_matches_composed_numpy(T, N, d, h, dtype, nl, tokens, seed):
     rng = np.random.default_rng(seed)
     state = {
-        "W_xh": rng.normal(0, 1 / np.sqrt(d), (d, h)),
-        "W_hh": rng.normal(0, 0.9 / np.sqrt(h), (h, h)),
-        "b_h": rng.normal(0, 0.5, h),
+        "W_ih_l0": rng.normal(0, 1 / np.sqrt(d), (d, h)),
+        "W_hh_l0": rng.normal(0, 0.9 / np.sqrt(h), (h, h)),
+        "b_ih_l0": rng.normal(0, 0.5, h),
     }
     X = rng.integers(0, d, (T, N)) if tokens else rng.normal(size=(T, N, d))
     H0, G = rng.normal(0, 0.5, (N, h)), rng.normal(size=(T, N, h))
+    state["b_hh_l0"] = rng.normal(0, 0.5, h)  # PyTorch's second bias, beside b_ih
     results = []
     for backend, fused in (("numba", True), ("numpy", False)):
         rnn = tg.nn.RNN(d, h, nonlinearity=nl, fused=fused, dtype=dtype, backend=backend)
         rnn.load_state_dict(state)
         x = tg.Tensor(X, backend=backend, dtype=None if tokens else dtype, requires_grad=not tokens)
-        h0 = tg.Tensor(H0, dtype=dtype, backend=backend, requires_grad=True)
+        h0 = tg.Tensor(H0[None], dtype=dtype, backend=backend, requires_grad=True)
         outputs, H_T = rnn(x, h0)
         (outputs * tg.Tensor(G, dtype=dtype, backend=backend)).sum().backward()
-        grads = [p.grad.numpy() for p in (rnn.W_xh, rnn.W_hh, rnn.b_h, h0)]
+        params = (rnn.W_ih_l0, rnn.W_hh_l0, rnn.b_ih_l0, rnn.b_hh_l0)
+        grads = [p.grad.numpy() for p in (*params, h0)]
         results.append(
             [outputs.numpy(), H_T.numpy(), *grads] + ([] if tokens else [x.grad.numpy()])
         )
@@ -392,7 +611,8 @@ def test_fused_numba_rnn_layer_matches_composed_numpy(T, N, d, h, dtype, nl, tok
         # sides in the two backends and legitimately change a gradient entry by O(1).
         Xf = np.eye(d)[X] if tokens else X
         H_prev = np.concatenate([H0[None], results[1][0][:-1]]).astype(np.float64)
-        Z = Xf @ state["W_xh"] + H_prev @ state["W_hh"] + state["b_h"]
+        b = state["b_ih_l0"] + state["b_hh_l0"]
+        Z = Xf @ state["W_ih_l0"] + H_prev @ state["W_hh_l0"] + b
         assume(np.abs(Z).min() > 1e-3)
     # each step adds a length-(d + h) dot product; gradients also sum T·N rows
     for got, want in zip(*results, strict=True):

@@ -197,6 +197,10 @@ def test_reductions_and_softmax(other_backend, data, seed):
     assert_within_f32(g, g_ref, grad_mag, length, "grad")
 
 
+#: ``tg.nn.RNN``'s parameter names -> the book's, as ``helpers.np_rnn_magnitudes`` names them.
+RNN_MAG_NAMES = {"W_ih_l0": "W_xh", "W_hh_l0": "W_hh", "b_ih_l0": "b_h", "b_hh_l0": "b_h"}
+
+
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("tokens", [False, True], ids=["float-input", "token-ids"])
@@ -213,17 +217,24 @@ def test_rnn(other_backend, fused, nonlinearity, tokens, T, N, d, h, seed):
     results = {}
     for be in ("numpy", other_backend):
         tg.manual_seed(seed)
-        rnn = tg.nn.RNN(d, h, nonlinearity, fused=fused, backend=be, std=0.5)
+        rnn = tg.nn.RNN(d, h, nonlinearity=nonlinearity, fused=fused, backend=be)
+        rnn.reset_parameters(std=0.5)  # weights N(0, 0.25), biases zero: non-linear recurrence
         if be == "numpy":
             params = {k: v.astype(np.float64) for k, v in rnn.state_dict().items()}
-            args = (X_float, H0.astype(np.float64), params["W_xh"], params["W_hh"], params["b_h"])
+            b_h = params["b_ih_l0"] + params["b_hh_l0"]  # the forward adds both biases
+            args = (X_float, H0.astype(np.float64), params["W_ih_l0"], params["W_hh_l0"], b_h)
             mags = np_rnn_magnitudes(*args, nonlinearity, U.astype(np.float64), np.ones((N, h)))
+            # the layer's names; both biases get the gradient the book's b_h gets
+            for ours, book in RNN_MAG_NAMES.items():
+                mags[ours] = mags[book]
             if nonlinearity == "relu":  # off the kink by more than the rounding bound
                 _, Z = np_rnn(*args, "relu")
                 assume(np.all(np.abs(Z) > 4 * length * EPS32 * mags["outputs"]))
         Xt = tg.Tensor(X, backend=be, requires_grad=not tokens)
         H0t = tg.Tensor(H0, backend=be, requires_grad=True)
-        out, H_T = rnn(Xt, H0t)
+        out, h_n = rnn(Xt, H0t[None])
+        assert h_n.shape == (1, N, h)
+        H_T = h_n[0]
         loss = (out * tg.Tensor(U, backend=be)).sum() + H_T.sum()
         loss.backward()
         grads = {k: p.grad.numpy() for k, p in rnn.named_parameters()}

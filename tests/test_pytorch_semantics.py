@@ -349,17 +349,45 @@ def test_a_change_through_a_view_is_seen(backend, view):
         loss.backward()
 
 
-@pytest.mark.parametrize("fused", [True, False])
-def test_resetting_a_detached_rnn_state_before_backward_is_refused(backend, fused):
-    """The final state is a view of the outputs the BPTT reads: zeroing its detached copy
-    in place would corrupt W_hh's gradient without a word."""
+def _rnn_grads_after(backend, fused, loss_of, touch=None):
+    """A seeded ``RNN(3, 4)`` on a fixed (5, 2, 3) input: ``touch(output, h_n)`` (an
+    in-place change, or None) between the forward and ``loss_of(output).backward()``;
+    -> the parameters' gradients by name."""
+    tg.manual_seed(0)
     rnn = tg.nn.RNN(3, 4, fused=fused, backend=backend)
     X = tg.Tensor(np.random.default_rng(0).standard_normal((5, 2, 3)), backend=backend)
-    Y, state = rnn(X)
-    loss = (Y * Y).sum()
-    state.detach().zero_()
+    Y, h_n = rnn(X)
+    loss = loss_of(Y)
+    if touch is not None:
+        touch(Y, h_n)
+    loss.backward()
+    return {k: p.grad.numpy() for k, p in rnn.named_parameters()}
+
+
+def _zero_last_step(Y, h_n):
+    Y[-1].detach().zero_()  # the final state as a view of the outputs
+
+
+def _zero_h_n(Y, h_n):
+    h_n.detach().zero_()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_resetting_a_detached_rnn_state_before_backward_is_refused(backend, fused):
+    """The final step of the outputs, ``output[-1]``, is a view of what the backward reads
+    (the loss's Mul; the fused BPTT's saved H): zeroing its detached copy in place would
+    corrupt the gradients without a word, so backward refuses. ``h_n`` is stacked, a copy
+    nothing's backward reads: zeroing it leaves the gradients those of an untouched run."""
+    def loss_of(Y):
+        return (Y * Y).sum()
+
     with pytest.raises(RuntimeError, match="changed in place"):
-        loss.backward()
+        _rnn_grads_after(backend, fused, loss_of, _zero_last_step)
+    clean = _rnn_grads_after(backend, fused, loss_of)
+    touched = _rnn_grads_after(backend, fused, loss_of, _zero_h_n)
+    assert touched.keys() == clean.keys()
+    for k in clean:
+        np.testing.assert_array_equal(touched[k], clean[k], err_msg=k)
 
 
 def test_item_assignment_and_augmented_item_assignment(backend):
@@ -458,10 +486,11 @@ def test_softmax_of_an_empty_batch_is_empty(backend):
 def test_the_rnn_state_must_be_a_tensor_of_the_weights_dtype(backend):
     rnn = tg.nn.RNN(2, 3, backend=backend)
     X = tg.Tensor(np.ones((4, 1, 2)), backend=backend)
-    with pytest.raises(TypeError, match=r"H0 must be a Tensor of shape \(1, 3\), got ndarray"):
-        rnn(X, np.zeros((1, 3), np.float32))
-    with pytest.raises(TypeError, match="H0 is float64 but the weights are float32"):
-        rnn(X, tg.Tensor(np.zeros((1, 3)), dtype="float64", backend=backend))
+    with pytest.raises(TypeError,
+                       match=r"RNN: hx must be a Tensor of shape \(1, 1, 3\), got ndarray"):
+        rnn(X, np.zeros((1, 1, 3), np.float32))
+    with pytest.raises(TypeError, match="RNN: hx is float64 but the weights are float32"):
+        rnn(X, tg.Tensor(np.zeros((1, 1, 3)), dtype="float64", backend=backend))
 
 
 def test_functional_arguments_of_the_wrong_type_are_named():
@@ -676,13 +705,25 @@ def test_changing_an_input_that_the_backward_reads_is_refused(backend, op):
 
 @pytest.mark.parametrize("fused", [True, False])
 def test_resetting_a_state_that_only_the_rnn_backward_reads_is_refused(backend, fused):
-    rnn = tg.nn.RNN(3, 4, fused=fused, backend=backend)
-    X = tg.Tensor(np.random.default_rng(0).standard_normal((5, 2, 3)), backend=backend)
-    Y, state = rnn(X)
-    loss = Y.sum()  # Sum's backward reads nothing: only the recurrence's reads Y
-    state.detach().zero_()
-    with pytest.raises(RuntimeError, match="changed in place"):
-        loss.backward()
+    """Sum's backward reads nothing, so only the recurrence's can read the outputs: the
+    fused RNNRecurrence saves them (its output H is ``output``) and refuses a change of
+    ``output[-1]``; the composed path's outputs are a stacked copy of what its Tanh ops
+    saved, so there zeroing them, like zeroing ``h_n``, leaves the gradients exact."""
+    def loss_of(Y):
+        return Y.sum()
+
+    clean = _rnn_grads_after(backend, fused, loss_of)
+    touches = [_zero_h_n]
+    if fused:
+        with pytest.raises(RuntimeError, match="output of RNNRecurrence.*changed in place"):
+            _rnn_grads_after(backend, fused, loss_of, _zero_last_step)
+    else:
+        touches.append(_zero_last_step)
+    for touch in touches:
+        touched = _rnn_grads_after(backend, fused, loss_of, touch)
+        assert touched.keys() == clean.keys()
+        for k in clean:
+            np.testing.assert_array_equal(touched[k], clean[k], err_msg=f"{touch.__name__}: {k}")
 
 
 def test_an_update_of_w_hh_before_backward_is_refused(backend):
@@ -691,7 +732,7 @@ def test_an_update_of_w_hh_before_backward_is_refused(backend):
     Y, _ = rnn(X)
     loss = Y.sum()
     with tg.no_grad():
-        rnn.W_hh *= 2.0
+        rnn.W_hh_l0 *= 2.0
     with pytest.raises(RuntimeError, match="changed in place"):
         loss.backward()
 

@@ -123,7 +123,8 @@ def test_backward_does_not_mutate_inputs_or_upstream(backend, data, seed):
     targets = rng.integers(0, c, n)
     snapshot = {k: v.copy() for k, v in arrays.items()}
     ts = {k: t64(v, backend) for k, v in arrays.items()}
-    rnn = tg.nn.RNN(c, c, fused=True, dtype="float64", backend=backend, std=0.5)
+    rnn = tg.nn.RNN(c, c, fused=True, dtype="float64", backend=backend)
+    rnn.reset_parameters(std=0.5)
     outs = {
         "ce": F.cross_entropy(
             ts["logits"] @ ts["W"], tg.Tensor(targets, backend=backend), reduction="none"
@@ -161,13 +162,15 @@ def test_long_composed_rnn_backward_without_recursion(backend):
     grads = {}
     start = time.perf_counter()
     for fused in (False, True):
-        rnn = tg.nn.RNN(2, h, fused=fused, dtype="float64", backend=backend, std=0.5)
+        rnn = tg.nn.RNN(2, h, fused=fused, dtype="float64", backend=backend)
+        rnn.reset_parameters(std=0.5)
         if not fused:
             state = rnn.state_dict()
         else:
             rnn.load_state_dict(state)
-        out, H_T = rnn(tg.Tensor(X, dtype="float64", backend=backend))
-        (out.sum() + H_T.sum()).backward()
+        out, h_n = rnn(tg.Tensor(X, dtype="float64", backend=backend))
+        assert h_n.shape == (1, 1, h)
+        (out.sum() + h_n[0].sum()).backward()
         grads[fused] = {k: p.grad.numpy() for k, p in rnn.named_parameters()}
     assert time.perf_counter() - start < 30
     for k in grads[True]:

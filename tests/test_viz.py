@@ -43,37 +43,51 @@ def ops(nodes: dict[str, str]) -> list[str]:
     return sorted(label.split("\\n")[0] for nid, label in nodes.items() if nid[0] == "f")
 
 
+#: The parameters of ``tg.nn.RNN(5, 3)`` and their shapes.
+RNN_PARAMS = (("W_ih_l0", "(5, 3)"), ("W_hh_l0", "(3, 3)"), ("b_ih_l0", "(3,)"),
+              ("b_hh_l0", "(3,)"))
+
+#: The ops of one composed step drawn up to ``h_n``: H_1 = tanh(X W_ih + b_ih + H_0 W_hh +
+#: b_hh) (2 MatMul, 3 Add, Tanh); a GetItem per parameter (``cells.blocks`` takes the one
+#: gate block as a view, even for the RNN's single block); ``h_n`` stacks H_1 (Reshape, Cat).
+STEP_OPS = sorted(["GetItem"] * 4 + ["MatMul"] * 2 + ["Add"] * 3 + ["Tanh", "Reshape", "Cat"])
+
+
 def rnn_step():
-    """One composed RNN step, H_1 = tanh(X W_xh + H_0 W_hh + b_h), N=2, d=5, h=3."""
+    """One composed RNN step, H_1 = tanh(X W_ih + b_ih + H_0 W_hh + b_hh), N=2, d=5, h=3;
+    returns the layer and h_n (1, 2, 3)."""
     tg.manual_seed(0)
     rnn = tg.nn.RNN(5, 3, fused=False)
     X = tg.Tensor(np.ones((1, 2, 5)))
-    _, H = rnn(X)
-    return rnn, H
+    _, h_n = rnn(X)
+    return rnn, h_n
 
 
 def test_rnn_step_names_ops_shapes_and_parameters():
     rnn, H = rnn_step()
     dot = viz.to_dot(H, names=rnn)
     nodes, edges = parse(dot)
-    assert ops(nodes) == ["Add", "Add", "MatMul", "MatMul", "Tanh"]
+    assert ops(nodes) == STEP_OPS
     labels = list(nodes.values())
-    for name, shape in (("W_xh", "(5, 3)"), ("W_hh", "(3, 3)"), ("b_h", "(3,)")):
+    for name, shape in RNN_PARAMS:
         (label,) = [lab for lab in labels if lab.startswith(name + "\\n")]
         assert f"{shape} float32" in label and "requires_grad" in label
     assert any(lab.startswith("(2, 5) float32") for lab in labels)  # X_1, no grad
     assert sum("(2, 3) float32" in lab for lab in labels) >= 4  # the step's results
-    # 5 ops: MatMul and Tanh have 1-2 inputs, each op one output edge
-    assert len(edges) == (2 + 2 + 2 + 2 + 1) + 5
+    assert sum(lab.startswith("(1, 2, 3) float32") for lab in labels) == 2  # reshaped, h_n
+    # 12 ops, each one output edge; inputs: MatMul and Add 2, the others 1
+    assert len(edges) == (2 * 2 + 3 * 2 + 4 * 1 + 1 + 1 + 1) + 12
 
 
 def test_parameters_are_highlighted_and_root_marked():
     rnn, H = rnn_step()
     dot = viz.to_dot(H, names=rnn)
     filled = [line for line in dot.splitlines() if "fillcolor" in line and "box" in line]
-    assert len(filled) == 3 and all(re.search(r"W_xh|W_hh|b_h", line) for line in filled)
+    assert len(filled) == 4
+    for name, _ in RNN_PARAMS:  # each parameter is one highlighted box
+        assert sum(f'label="{name}\\n' in line for line in filled) == 1, name
     roots = [line for line in dot.splitlines() if "peripheries=2" in line]
-    assert len(roots) == 1 and "(2, 3) float32" in roots[0]
+    assert len(roots) == 1 and "(1, 2, 3) float32" in roots[0]  # h_n
 
 
 def test_names_mapping_and_escaping():
@@ -87,10 +101,16 @@ def test_names_mapping_and_escaping():
 def test_fused_rnn_is_one_recurrence_op():
     tg.manual_seed(0)
     rnn = tg.nn.RNN(5, 3, fused=True, nonlinearity="relu")
-    outputs, _ = rnn(tg.Tensor(np.ones((4, 2, 5))))
+    outputs, h_n = rnn(tg.Tensor(np.ones((4, 2, 5))))
     nodes, _ = parse(viz.to_dot(outputs, names=rnn))
-    assert ops(nodes) == ["Add", "MatMul", "RNNRecurrence", "Reshape"]
+    # the input GEMM (MatMul, Reshape), b_ih + b_hh added to it (2 Add), then all 4 steps
+    # in one op: no per-step Relu, MatMul or Add
+    assert ops(nodes) == ["Add", "Add", "MatMul", "RNNRecurrence", "Reshape"]
     assert any(label == "RNNRecurrence\\nrelu" for label in nodes.values())
+    # h_n is the recurrence's last step (GetItem), stacked into (1, N, H) (Reshape, Cat)
+    nodes, _ = parse(viz.to_dot(h_n, names=rnn))
+    assert ops(nodes) == sorted(["Add", "Add", "MatMul", "RNNRecurrence", "Reshape",
+                                 "GetItem", "Reshape", "Cat"])
 
 
 def test_compact_draws_intermediates_as_labelled_edges():
@@ -100,7 +120,7 @@ def test_compact_draws_intermediates_as_labelled_edges():
     nodes, edges = parse(dot)
     assert ops(nodes) == ops(full)
     tensors = [nid for nid in nodes if nid[0] == "t"]
-    assert len(tensors) == 6  # X_1, W_xh, H_0, W_hh, b_h, and the root H_1
+    assert len(tensors) == 7  # X_1, W_ih_l0, b_ih_l0, H_0, W_hh_l0, b_hh_l0, the root h_n
     assert "f0 -> f" in dot and 'label="(2, 3)"' in dot
     assert "rankdir=TB;" in dot
 

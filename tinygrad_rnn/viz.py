@@ -4,8 +4,8 @@
 
     import tinygrad_rnn as tg
     rnn = tg.nn.RNN(4, 3, fused=False)
-    outputs, H = rnn(tg.Tensor(np.ones((3, 2, 4))))      # T=3 steps, N=2, d=4
-    dot = tg.viz.to_dot(H, names=rnn)                    # names W_xh, W_hh, b_h
+    output, h_n = rnn(tg.Tensor(np.ones((3, 2, 4))))     # T=3 steps, N=2, d=4
+    dot = tg.viz.to_dot(h_n, names=rnn)                  # names W_ih_l0, W_hh_l0, b_ih_l0...
     tg.viz.render(dot, "rnn.svg")                        # needs Graphviz's `dot`
 
 The graph is the one autograd walks: one box per tensor (shape, dtype and
@@ -102,7 +102,7 @@ def to_dot(
     """The computation graph behind ``tensor`` as Graphviz DOT text.
 
     ``names`` labels tensors: a ``{id(t): "W_hh"}`` mapping, or a Module, whose
-    ``named_parameters()`` are used (``rnn.W_hh``). ``rankdir`` is DOT's layout
+    ``named_parameters()`` are used (``rnn.W_hh_l0``). ``rankdir`` is DOT's layout
     direction: ``"LR"`` (inputs on the left) or ``"TB"`` (inputs on top).
     ``title`` is drawn above the graph. With ``compact``, an intermediate tensor
     (made by an op, unnamed, not the root) is drawn as the edge from the op that

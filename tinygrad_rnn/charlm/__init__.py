@@ -1,4 +1,5 @@
-"""The character-level language model of D2L §8.4–8.6, built on tinygrad_rnn's public API.
+"""The character-level language model of D2L §8.4–8.6 and §9.1–9.4 (RNN, GRU, LSTM, deep
+and bidirectional), built on tinygrad_rnn's public API.
 
 ``data`` (the book, ``Vocab``, the minibatch iterators), ``model`` (``RNNLM``),
 ``train`` (``TrainConfig``, ``Trainer`` and its ``fit``), ``checkpoint`` (its file

@@ -5,6 +5,12 @@ Layout: ``param/<name>`` arrays, ``optim/<key>`` arrays, ``vocab`` (a string arr
 epoch, history, data-loader state). Written and read by the framework's
 ``tg.save`` / ``tg.load`` (atomic, never unpickled); this module adds the layout and
 its checks.
+
+A checkpoint from before ``RNNLM`` had GRUs and LSTMs (its model meta has no
+``model`` key; its RNN's parameters are ``rnn.W_xh``, ``rnn.W_hh``, ``rnn.b_h``) is read
+as the same network in today's names: ``rnn.W_ih_l0``, ``rnn.W_hh_l0``,
+``rnn.b_ih_l0 = b_h`` and ``rnn.b_hh_l0 = 0``, whose forward is the old one's
+(:func:`upgrade`).
 """
 
 from __future__ import annotations
@@ -81,9 +87,46 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(f"{path} has format {found!r}, expected {FORMAT!r}")
-    return {
+    return upgrade({
         "params": {k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
         "optim": {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},
         "vocab": [str(t) for t in arrays["vocab"]],
         "meta": meta,
-    }
+    })
+
+
+#: The single-layer RNN's parameters before the PyTorch-interface layers, and today's.
+_OLD_RNN = {"rnn.W_xh": "rnn.W_ih_l0", "rnn.W_hh": "rnn.W_hh_l0", "rnn.b_h": "rnn.b_ih_l0"}
+#: What an old checkpoint's model was, in today's model meta.
+_OLD_MODEL = {"model": "rnn", "num_layers": 1, "bidirectional": False, "dropout": 0.0,
+              "init": "d2l"}
+
+
+def upgrade(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """A loaded checkpoint of the model before GRUs and LSTMs, in today's layout; any
+    other checkpoint unchanged.
+
+    The old RNN added one bias, ``b_h``; today's adds ``b_ih + b_hh``, so ``b_ih = b_h``
+    and ``b_hh = 0`` compute the same. The new ``b_hh`` is the last parameter in
+    ``RNNLM.parameters()`` order (the others keep their places), so the optimizer's
+    per-parameter state gains an entry there: zero moments and momentum, a step count
+    of 0 (it has not been trained).
+    """
+    meta, params = ckpt["meta"], ckpt["params"]
+    model = meta.get("model")
+    if not (isinstance(model, dict) and "model" not in model and "rnn.W_xh" in params):
+        return ckpt
+    b_h = params.get("rnn.b_h")
+    params = {_OLD_RNN.get(k, k): v for k, v in params.items()}
+    old_count = len(ckpt["params"])  # old b_hh's index in the new order
+    if b_h is not None:
+        params["rnn.b_hh_l0"] = np.zeros_like(b_h)
+    optim = dict(ckpt["optim"])
+    for key, value in ckpt["optim"].items():
+        name, _, index = key.rpartition(".")
+        if name and index == str(old_count - 1):  # the old b_h's buffers: b_hh's shape
+            optim[f"{name}.{old_count}"] = np.zeros_like(value)
+    if "t" in optim and np.ndim(optim["t"]) == 1:  # Adam's step counts, one per parameter
+        optim["t"] = np.append(optim["t"], 0).astype(np.asarray(optim["t"]).dtype)
+    meta = {**meta, "model": {**_OLD_MODEL, **model}}
+    return {**ckpt, "params": params, "optim": optim, "meta": meta}

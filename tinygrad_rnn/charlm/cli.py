@@ -1,6 +1,8 @@
-"""``tinygrad-rnn``: train D2L's character-level RNN and generate text with it.
+"""``tinygrad-rnn``: train D2L's character-level RNN, GRU or LSTM and generate text with it.
 
     tinygrad-rnn train                       # D2L §8.5: h=512, 500 epochs, lr 1, ...
+    tinygrad-rnn train --model gru --hidden 256             # §9.1 (§9.2: --model lstm)
+    tinygrad-rnn train --model lstm --layers 2 --hidden 256 --lr 2        # §9.3
     tinygrad-rnn generate model.npz --prefix 'time traveller' -n 50
 """
 
@@ -19,7 +21,7 @@ from tinygrad_rnn import backends
 
 from .checkpoint import CheckpointError
 from .data import DataError, clean_text
-from .model import check_prefix
+from .model import INITS, MODELS, check_prefix
 from .train import (
     DEFAULT_LR,
     OPTIMIZERS,
@@ -36,7 +38,17 @@ D2L = TrainConfig()
 RUN_FLAGS = {"hidden": "num_hiddens", "lr": "lr", "batch_size": "batch_size",
              "num_steps": "num_steps", "max_tokens": "max_tokens",
              "random_iter": "use_random_iter", "optimizer": "optimizer", "clip": "clip_theta",
-             "seed": "seed"}
+             "seed": "seed", "model": "model", "layers": "num_layers",
+             "bidirectional": "bidirectional", "dropout": "dropout", "init": "init"}
+#: D2L's runs of chapters 8 and 9, as ``train`` flags (shown in ``train --help``): every
+#: one 500 epochs of minibatches of 32 × 35 characters, SGD with clipping at θ = 1.
+BOOK_RUNS = [
+    ("§8.5 RNN", ""),
+    ("§9.1 GRU", "--model gru --hidden 256"),
+    ("§9.2 LSTM", "--model lstm --hidden 256"),
+    ("§9.3 deep LSTM", "--model lstm --layers 2 --hidden 256 --lr 2"),
+    ("§9.4 bidirectional LSTM", "--model lstm --layers 2 --bidirectional --hidden 256"),
+]
 
 
 def _number(kind: type, expected: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
@@ -62,6 +74,7 @@ _non_negative_int = _number(int, "an integer >= 0", lambda v: v >= 0)
 _positive_float = _number(float, "a finite number > 0", lambda v: 0 < v < math.inf)
 _non_negative_float = _number(float, "a finite number >= 0", lambda v: 0 <= v < math.inf)
 _positive_or_inf = _number(float, "a number > 0 (or inf)", lambda v: v > 0)
+_probability = _number(float, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
 
 def _backend(text: str) -> str:
@@ -101,6 +114,10 @@ def experiment_parser(doc: str, *, data: bool = False, seed: bool = False, backe
     return parser
 
 
+class _TrainHelp(DefaultsHelp, argparse.RawDescriptionHelpFormatter):
+    """:class:`DefaultsHelp`, with the epilog (the book's runs) laid out as written."""
+
+
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (no usage dump)."""
 
@@ -112,15 +129,34 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``tinygrad-rnn`` argument parser, with its ``train`` and ``generate`` commands."""
     parser = _Parser(
         prog="tinygrad-rnn",
-        description="Character-level RNN language model on The Time Machine (D2L §8.4–8.6).")
+        description="Character-level RNN, GRU and LSTM language models on The Time Machine "
+                    "(D2L §8.4–8.6, §9.1–9.4).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate}",
                                 parser_class=_Parser)
 
+    runs = "\n".join(f"  {name + ':':26} tinygrad-rnn train {flags}".rstrip()
+                      for name, flags in BOOK_RUNS)
     t = sub.add_parser("train", help="train the model (defaults: D2L §8.5)",
-                       description="Train D2L's character-level RNN LM. Defaults are D2L §8.5's.",
-                       formatter_class=DefaultsHelp)
+                       description="Train D2L's character-level language model. Defaults are "
+                                   "D2L §8.5's: an RNN of 512 hidden units.",
+                       epilog=f"The book's runs (500 epochs each, lr 1 unless given):\n{runs}\n"
+                              "A bidirectional model trains, but cannot generate text (§9.4).",
+                       formatter_class=_TrainHelp)
     t.add_argument("--backend", type=_backend, default=None,
                    help="array backend: numpy, numba or cupy (default: the fastest available)")
+    t.add_argument("--model", choices=list(MODELS),
+                   help=f"the recurrent layer: rnn (§8.6), gru (§9.1), lstm (§9.2) "
+                        f"({D2L.model})")
+    t.add_argument("--layers", type=_positive_int,
+                   help=f"recurrent layers stacked, a deep RNN (§9.3) ({D2L.num_layers})")
+    t.add_argument("--bidirectional", action="store_true", default=None,
+                   help="read each sequence both ways (§9.4); such a model cannot generate")
+    t.add_argument("--dropout", type=_probability,
+                   help=f"dropout between the recurrent layers, needs --layers 2 or more "
+                        f"({D2L.dropout:g})")
+    t.add_argument("--init", choices=list(INITS),
+                   help=f"parameters from D2L's N(0, 0.01²) (d2l) or PyTorch's U(±1/√h) "
+                        f"(torch) ({D2L.init})")
     t.add_argument("--hidden", type=_positive_int, help=f"hidden units h ({D2L.num_hiddens})")
     t.add_argument("--epochs", type=_positive_int,
                    help=f"total epochs ({D2L.num_epochs}; with --resume: the total to reach, "
@@ -295,6 +331,7 @@ def train(args: argparse.Namespace) -> int:
         config = TrainConfig(**{k: v for k, v in given.items() if v is not None})
         trainer = Trainer.create(config, data, args.backend, args.cuda_graph)
     prefixes = _sample_prefixes(args.prefix, trainer)
+    _warn_if_bidirectional("train", trainer.model)
     total = trainer.config.num_epochs
     progress = _Progress(trainer.epoch, total, not args.quiet)
     if args.resume is not None and args.save is None:
@@ -324,6 +361,14 @@ def train(args: argparse.Namespace) -> int:
     for prefix in prefixes:
         print(trainer.predict(prefix))
     return 0
+
+
+def _warn_if_bidirectional(command: str, model: Any) -> None:
+    """D2L §9.4: a bidirectional model's samples are meaningless; say so, once."""
+    if model.bidirectional:
+        print(f"{command}: warning: a bidirectional model reads each sequence from both ends, "
+              "so it cannot predict the next character from the past alone (D2L §9.4): it "
+              "trains, but the text it generates is meaningless", file=sys.stderr)
 
 
 def _clean_prefix(command: str, prefix: str) -> str:
@@ -358,6 +403,7 @@ def generate(args: argparse.Namespace) -> int:
     model, vocab = load_model(args.checkpoint, args.backend)
     if args.num_chars < 0:
         raise ValueError(f"-n must be >= 0, got {args.num_chars}")
+    _warn_if_bidirectional("generate", model)
     prefix = _clean_prefix("generate", args.prefix)
     print(model.predict(prefix, args.num_chars, vocab, args.temperature, args.seed))
     return 0

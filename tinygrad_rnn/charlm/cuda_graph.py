@@ -8,12 +8,15 @@ everything here:
 
 * The inputs live in static buffers. Each step copies its token ids and targets
   into them, after checking them on the host, since nothing in a graph may read
-  back to the host. The hidden state carries over in a buffer that the step itself
-  writes last (truncated BPTT: no gradient flows into it).
+  back to the host. The hidden state carries over in buffers that the step itself
+  writes last (truncated BPTT: no gradient flows into it): one (D·L, N, h) buffer
+  for an RNN or a GRU, two for an LSTM (H and C).
 * The outputs are copied into static buffers too: the loss, and that state.
 * The parameters are updated in place (plain SGD). Adam keeps its step count on the
   host, where a graph would freeze it, so it is refused, as is SGD with momentum or
   weight decay (not recorded, so not checked on a GPU).
+* Dropout between layers is refused too: its masks are drawn on the host, an
+  upload the graph cannot record, and a replay would reuse one mask for ever.
 * Whatever the graph cannot see makes the next step record it again: parameters
   given new arrays (``load_state_dict``), another learning rate or clipping norm.
 * CuPy refuses cuBLAS calls while it records, so the recorded GEMMs run on the
@@ -39,15 +42,18 @@ import numpy as np
 from tinygrad_rnn import Tensor, as_tensor, backends, optim
 from tinygrad_rnn.backends import no_read_back
 
-#: ``step(tokens (N, T), targets (T·N,), H0 (N, h)) -> (mean loss, H_T)``: one
-#: training step (forward, loss, backward, clip, update) on tensors of one backend.
-Step = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+#: ``step(tokens (N, T), targets (T·N,), state) -> (mean loss, state after)``: one
+#: training step (forward, loss, backward, clip, update) on tensors of one backend; the
+#: state is a tensor (D·L, N, h), or a tuple of them (an LSTM's ``(H, C)``).
+Step = Callable[[Tensor, Tensor, Any], tuple[Tensor, Any]]
 #: The dtypes the cupy backend's kernels take; others fall back to code that calls cuBLAS.
 _GRAPH_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _refusal(optimizer: optim.Optimizer, recorder_given: bool = False) -> str | None:
-    """Why a step with ``optimizer`` cannot be replayed from a graph, or None if it can."""
+def _refusal(optimizer: optim.Optimizer, recorder_given: bool = False,
+             model: Any = None) -> str | None:
+    """Why a step of ``model`` with ``optimizer`` cannot be replayed from a graph, or
+    None if it can."""
     if not isinstance(optimizer, optim.SGD):
         return (f"a CUDA graph replays the step as recorded, so it needs an optimizer whose "
                 f"update is all on the GPU: SGD; {type(optimizer).__name__} keeps its step "
@@ -65,6 +71,11 @@ def _refusal(optimizer: optim.Optimizer, recorder_given: bool = False) -> str | 
     if not recorder_given and not backends.get(param.backend).records_graphs:
         return (f"a CUDA graph needs backend 'cupy'; this model is on {param.backend!r}, "
                 "where a step does not wait on the host (drop --cuda-graph)")
+    rnn = getattr(model, "rnn", None)
+    if getattr(rnn, "dropout", 0) and getattr(rnn, "num_layers", 1) > 1:
+        return (f"a CUDA graph cannot replay dropout (p = {rnn.dropout}): its masks are "
+                "drawn on the host, and a replay would reuse one mask for every step "
+                "(train without the graph: --no-cuda-graph, cuda_graph=False)")
     return None
 
 
@@ -74,6 +85,8 @@ class GraphedStep:
     ``graphed(X, Y, fresh)``: ``X``, ``Y`` int (N, T) on the host; ``fresh`` starts
     from the zero state, else from the state the previous call left. Returns the mean
     loss as a 0-d device array, overwritten by the next call (copy it to keep it).
+    The state is whatever ``model.begin_state(N)`` gives: a tensor, or a tuple of
+    tensors (an LSTM's), each carried over in a buffer of its own.
 
     ``settings()`` returns what the recorded step depends on beyond its arrays (the
     learning rate, the clipping norm); when it changes, the graph is recorded again.
@@ -86,10 +99,10 @@ class GraphedStep:
                  settings: Callable[[], tuple] = tuple,
                  record: Callable[[Callable[[], None]], Callable[[], None]] | None = None
                  ) -> None:
-        reason = _refusal(optimizer, recorder_given=record is not None)
+        reason = _refusal(optimizer, recorder_given=record is not None, model=model)
         if reason:
             raise ValueError(reason)
-        self._step, self._optimizer = step, optimizer
+        self._step, self._optimizer, self._model = step, optimizer, model
         self._settings, self._vocab_size = settings, vocab_size
         self._backend = backend = backends.get(optimizer.params[0].backend)
         self._record = record or backend.record_graph
@@ -97,20 +110,23 @@ class GraphedStep:
         xp = backend.xp
         self._tokens = xp.zeros((N, T), dtype=np.int64)
         self._targets = xp.zeros((T * N,), dtype=np.int64)
-        self._state = model.begin_state(N).data  # H0 in, H_T out
-        self._loss = xp.zeros((), dtype=self._state.dtype)
+        state = model.begin_state(N)
+        self._tuple = isinstance(state, tuple)  # an LSTM's (H, C)
+        self._states = tuple(s.data for s in (state if self._tuple else (state,)))  # in, out
+        self._loss = xp.zeros((), dtype=self._states[0].dtype)
         self._replay: Callable[[], None] | None = None
         self._recorded_for: tuple[list, tuple] = ([], ())
         self._warm = False
 
     @staticmethod
-    def can_record(optimizer: optim.Optimizer) -> bool:
-        """Whether a step with ``optimizer`` can be replayed from a graph: its parameters
-        float32 or float64 on a backend that records graphs (``cupy``), and plain SGD."""
-        return _refusal(optimizer) is None
+    def can_record(optimizer: optim.Optimizer, model: Any = None) -> bool:
+        """Whether a step of ``model`` with ``optimizer`` can be replayed from a graph:
+        its parameters float32 or float64 on a backend that records graphs (``cupy``),
+        plain SGD, and no dropout."""
+        return _refusal(optimizer, model=model) is None
 
     def __call__(self, X: np.ndarray, Y: np.ndarray, fresh: bool) -> Any:
-        reason = _refusal(self._optimizer, recorder_given=True)
+        reason = _refusal(self._optimizer, recorder_given=True, model=self._model)
         if reason:  # load_state_dict may have turned momentum on
             raise ValueError(reason)
         X, Y = np.asarray(X), np.asarray(Y)
@@ -130,7 +146,8 @@ class GraphedStep:
         xp.copyto(self._tokens, asarray(X))
         xp.copyto(self._targets, asarray(Y.T.reshape(-1)))
         if fresh:
-            self._state.fill(0)
+            for buffer in self._states:
+                buffer.fill(0)
         if self._replay is not None and not self._stale():
             self._replay()
         elif not self._warm:  # a real step, eager: everything it uses gets built
@@ -139,7 +156,11 @@ class GraphedStep:
         else:
             if self._replay is not None:  # the old graph's memory goes: let it finish first
                 self._backend.synchronize()
-            self._replay = self._record(self._body)
+            try:
+                self._replay = self._record(self._body)
+            except backends.BackendError as e:  # nothing ran: the parameters are as they were
+                raise backends.BackendError(
+                    f"{e}; train without the graph: --no-cuda-graph, cuda_graph=False") from e
             self._recorded_for = ([p.data for p in self._optimizer.params], self._settings())
             self._replay()
         return self._loss
@@ -157,9 +178,11 @@ class GraphedStep:
     def _body(self) -> None:
         """The step on the static buffers; queues GPU work, never waits for it."""
         backend, xp = self._backend, self._backend.xp
-        tokens, targets, state = (as_tensor(a, backend=backend)  # the buffers, not copies
-                                  for a in (self._tokens, self._targets, self._state))
+        tokens, targets = (as_tensor(a, backend=backend)  # the buffers, not copies
+                           for a in (self._tokens, self._targets))
+        states = tuple(as_tensor(a, backend=backend) for a in self._states)
         with no_read_back():  # the ids were checked on the host in __call__
-            loss, state = self._step(tokens, targets, state)
+            loss, state = self._step(tokens, targets, states if self._tuple else states[0])
         xp.copyto(self._loss, loss.data)
-        xp.copyto(self._state, state.data)  # after the backward, which reads H0
+        for buffer, new in zip(self._states, state if self._tuple else (state,), strict=True):
+            xp.copyto(buffer, new.data)  # after the backward, which reads H0 (and C0)

@@ -1,71 +1,122 @@
-"""The character-level RNN language model of D2L §8.5 (``RNNModelScratch``) / §8.6.
+"""The character-level language model of D2L §8.5 (``RNNModelScratch``), §8.6 and §9
+(``RNNModel``): an RNN, GRU or LSTM, deep or bidirectional, then a dense output layer.
 
-``tokens (N, T) → one-hot (T, N, V) → RNN → H (T, N, h) → O = H W_hq + b_q``, with
-the output rows flattened to (T·N, V) as in D2L, so the loss is a plain
+``tokens (N, T) → one-hot (T, N, V) → recurrent layer → H (T, N, D·h) → O = H W_hq + b_q``,
+with the output rows flattened to (T·N, V) as in D2L, so the loss is a plain
 cross-entropy against ``Y.T.reshape(-1)``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from tinygrad_rnn import Tensor, nn, no_grad
 from tinygrad_rnn.checks import check_sizes
-from tinygrad_rnn.nn import init
+from tinygrad_rnn.nn import init as _init
 
 from .data import Vocab
 
+#: The recurrent layers ``RNNLM(model=...)`` builds on (D2L §8.6, §9.1, §9.2).
+MODELS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+#: How the parameters start: D2L's scratch models (weights N(0, 0.01²), zero biases) or
+#: PyTorch's defaults (U(±1/√h) for the recurrent layer and the output layer).
+INITS = ("d2l", "torch")
+#: The hidden state of each model: a tensor (D·L, N, h), an LSTM's a tuple ``(H, C)``.
+State = Any
+
 
 class RNNLM(nn.Module):
-    """``RNNLM(vocab_size, num_hiddens)``: D2L's character-level language model.
+    """``RNNLM(vocab_size, num_hiddens, *, model='rnn', num_layers=1, ...)``: D2L's
+    character-level language model.
 
-    Parameters: ``rnn.W_xh`` (V, h), ``rnn.W_hh`` (h, h), ``rnn.b_h`` (h,), and the
-    output layer ``W_hq`` (h, V), ``b_q`` (V,), weights from N(0, 0.01²) as in D2L.
-    The input is one-hot (the default), computed as a row lookup of ``W_xh``; with
-    ``embed_size`` a learned embedding ``E`` (V, embed_size) comes first instead.
+    ``model`` picks the recurrent layer, ``nn.RNN``, ``nn.GRU`` or ``nn.LSTM`` (§8.6,
+    §9.1, §9.2), with ``num_layers`` stacked (§9.3), ``bidirectional`` (§9.4) and
+    ``dropout`` between the layers, as PyTorch's. Parameters: the layer's ``rnn.W_ih_l0``
+    (V, G·h), ``rnn.W_hh_l0`` (h, G·h), ``rnn.b_ih_l0``, ``rnn.b_hh_l0`` (G·h,) (G gate
+    blocks, 1 for the RNN, 3 for the GRU, 4 for the LSTM; more with ``_l1``... and
+    ``_reverse``), and the output layer ``W_hq`` (D·h, V), ``b_q`` (V,), D = 2 if
+    bidirectional else 1. ``init='d2l'`` draws the weights from N(0, 0.01²) with zero
+    biases, as D2L's scratch models; ``'torch'`` keeps PyTorch's U(±1/√h) (the book's
+    concise models). The input is one-hot (the default), computed as a row lookup of
+    ``W_ih_l0``; with ``embed_size`` a learned embedding ``E`` (V, embed_size) comes first
+    instead. The state is ``h_n`` (D·L, N, h), an LSTM's the tuple ``(h_n, c_n)``.
     """
 
-    def __init__(self, vocab_size: int, num_hiddens: int, nonlinearity: str = "tanh",
-                 embed_size: int | None = None, fused: bool = True, dtype: Any = None,
-                 backend: str | None = None) -> None:
+    def __init__(self, vocab_size: int, num_hiddens: int, *, model: str = "rnn",
+                 num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+                 nonlinearity: str = "tanh", embed_size: int | None = None, fused: bool = True,
+                 init: str = "d2l", dtype: Any = None, backend: str | None = None) -> None:
         super().__init__()
         check_sizes(vocab_size=vocab_size, num_hiddens=num_hiddens)
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {list(MODELS)}, got {model!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {list(INITS)}, got {init!r}")
+        if model != "rnn" and nonlinearity != "tanh":
+            raise ValueError(f"nonlinearity={nonlinearity!r} is for model 'rnn'; a {model.upper()} "
+                             "has its own gates")
+        if embed_size is not None:
+            check_sizes(embed_size=embed_size)
         dtype = np.dtype(dtype or np.float32)
         self.vocab_size, self.num_hiddens, self.embed_size = vocab_size, num_hiddens, embed_size
+        self.model, self.init = model, init
         if embed_size is not None:
-            self.E = init.normal((vocab_size, embed_size), std=1.0, dtype=dtype, backend=backend)
+            self.E = _init.normal((vocab_size, embed_size), std=1.0, dtype=dtype, backend=backend)
         input_size = vocab_size if embed_size is None else embed_size
-        self.rnn = nn.RNN(input_size, num_hiddens, nonlinearity, fused=fused, dtype=dtype,
-                          backend=backend)
-        self.W_hq = init.normal((num_hiddens, vocab_size), dtype=dtype, backend=backend)
-        self.b_q = init.zeros((vocab_size,), dtype=dtype, backend=backend)
+        extra = {"nonlinearity": nonlinearity} if model == "rnn" else {}
+        self.rnn = MODELS[model](input_size, num_hiddens, num_layers, bidirectional=bidirectional,
+                                 dropout=dropout, fused=fused, dtype=dtype, backend=backend,
+                                 **extra)
+        width = self.rnn.num_directions * num_hiddens
+        if init == "d2l":
+            self.rnn.reset_parameters(std=0.01)
+            self.W_hq = _init.normal((width, vocab_size), dtype=dtype, backend=backend)
+            self.b_q = _init.zeros((vocab_size,), dtype=dtype, backend=backend)
+        else:  # nn.Linear's: U(±1/√fan_in) for both
+            k = 1 / math.sqrt(width)
+            self.W_hq = _init.uniform((width, vocab_size), -k, k, dtype=dtype, backend=backend)
+            self.b_q = _init.uniform((vocab_size,), -k, k, dtype=dtype, backend=backend)
+
+    @property
+    def bidirectional(self) -> bool:
+        """Whether the recurrent layer reads each sequence both ways (D2L §9.4)."""
+        return self.rnn.bidirectional
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-able), for checkpoints."""
+        rnn = self.rnn
         return {"vocab_size": self.vocab_size, "num_hiddens": self.num_hiddens,
-                "nonlinearity": self.rnn.nonlinearity, "embed_size": self.embed_size,
-                "fused": self.rnn.fused, "dtype": str(self.W_hq.dtype)}
+                "model": self.model, "num_layers": rnn.num_layers,
+                "bidirectional": rnn.bidirectional, "dropout": rnn.dropout,
+                "nonlinearity": getattr(rnn, "nonlinearity", "tanh"),
+                "embed_size": self.embed_size, "fused": rnn.fused, "init": self.init,
+                "dtype": str(self.W_hq.dtype)}
 
-    def begin_state(self, batch_size: int) -> Tensor:
-        """Zero hidden state (batch_size, h)."""
+    def begin_state(self, batch_size: int) -> State:
+        """The zero state: (D·L, batch_size, h) zeros, an LSTM's a tuple of two."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 0:  # 0 is an empty batch, which runs
+            raise ValueError(f"batch_size must be an integer >= 0, got {batch_size!r}")
         return self.rnn.begin_state(batch_size)
 
-    def forward(self, tokens: Any, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``tokens`` int (N, T) → ``(logits (T·N, V), H_T (N, h))``; rows ordered step-major."""
+    def forward(self, tokens: Any, state: State = None) -> tuple[Tensor, State]:
+        """``tokens`` int (N, T), ``state`` as :meth:`begin_state` gives it (None: zeros)
+        → ``(logits (T·N, V), state)``; rows ordered step-major."""
         if not isinstance(tokens, Tensor):
             tokens = np.asarray(tokens)  # kept on the host: its range is checked there
         if tokens.ndim != 2 or tokens.dtype.kind not in "iu":
             raise ValueError(
                 f"RNNLM expects integer token ids of shape (batch, num_steps), got "
                 f"{tokens.dtype} {tokens.shape}")
-        X = tokens.T  # (T, N): time-major, as the RNN layer wants
+        X = tokens.T  # (T, N): time-major, as the recurrent layer wants
         if self.embed_size is not None:
             X = nn.functional.embedding(X, self.E)
         H, state = self.rnn(X, state)
-        T, N = H.shape[:2]
-        logits = H.reshape(T * N, self.num_hiddens) @ self.W_hq + self.b_q
+        T, N, width = H.shape
+        logits = H.reshape(T * N, width) @ self.W_hq + self.b_q
         return logits, state
 
     def predict(self, prefix: str, num_preds: int, vocab: Vocab, temperature: float = 0.0,
@@ -92,6 +143,15 @@ class RNNLM(nn.Module):
         check_prefix(prefix, vocab)
         rng = np.random.default_rng(rng)
         ids = [vocab[ch] for ch in prefix]
+        training = self.training
+        self.eval()  # no dropout while generating
+        try:
+            return self._generate(ids, num_preds, vocab, temperature, rng)
+        finally:
+            self.train(training)
+
+    def _generate(self, ids: list[int], num_preds: int, vocab: Vocab, temperature: float,
+                  rng: np.random.Generator) -> str:
         with no_grad():
             state = self.begin_state(1)
             logits, state = self(np.array([ids]), state)  # warm-up on the whole prefix
@@ -102,6 +162,14 @@ class RNNLM(nn.Module):
                 out.append(_choose(last, temperature, rng))
                 logits, state = self(np.array([[out[-1]]]), state)
         return "".join(vocab.to_tokens(out))
+
+
+def detach_state(state: State) -> State:
+    """``state`` cut from its graph (truncated BPTT): a tensor, or a tuple of states (an
+    LSTM's ``(H, C)``; a model of one's own may nest them)."""
+    if isinstance(state, (tuple, list)):
+        return type(state)(detach_state(s) for s in state)
+    return state.detach()
 
 
 def check_prefix(prefix: str, vocab: Vocab) -> None:

@@ -1,10 +1,11 @@
-"""Training the character-level LM as D2L's ``train_ch8`` (§8.5.6), resumable.
+"""Training the character-level LM as D2L's ``train_ch8`` (§8.5.6, and §9's runs), resumable.
 
 Per minibatch: logits for all T·N positions, mean cross-entropy, backward,
 clip the gradients to global norm θ, one optimizer step. With sequential
-partitioning the hidden state carries over between minibatches, detached so
-back-propagation stops at the minibatch edge (truncated BPTT), and starts from
-zero at each epoch; with random sampling every minibatch starts from zero.
+partitioning the hidden state (an LSTM's: both H and C) carries over between
+minibatches, detached so back-propagation stops at the minibatch edge (truncated
+BPTT), and starts from zero at each epoch; with random sampling every minibatch
+starts from zero.
 """
 
 from __future__ import annotations
@@ -22,18 +23,22 @@ from typing import Any
 
 import numpy as np
 
+import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, backends, manual_seed, optim
 from tinygrad_rnn.nn.functional import cross_entropy
 
 from . import checkpoint
 from .cuda_graph import GraphedStep
 from .data import SeqDataLoader, Vocab, load_corpus
-from .model import RNNLM
+from .model import INITS, MODELS, RNNLM, State, detach_state
 
 
 @dataclass
 class TrainConfig:
-    """Everything that defines a run; defaults are D2L §8.5's."""
+    """Everything that defines a run; defaults are D2L §8.5's. ``model``, ``num_layers``,
+    ``bidirectional``, ``dropout`` and ``init`` choose the network as ``RNNLM``'s
+    arguments of those names do (§9: ``model='gru'`` or ``'lstm'``, ``num_hiddens=256``;
+    the deep LSTM of §9.3 also ``num_layers=2, lr=2``)."""
 
     num_hiddens: int = 512
     num_epochs: int = 500
@@ -47,6 +52,11 @@ class TrainConfig:
     seed: int | None = 0  # None: fresh entropy
     nonlinearity: str = "tanh"
     dtype: str = "float32"
+    model: str = "rnn"
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    init: str = "d2l"
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -57,14 +67,14 @@ class TrainConfig:
         if self.dtype is None:  # as RNNLM's dtype=None (np.dtype(None) is float64)
             self.dtype = "float32"
         for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps", "max_tokens",
-                     "seed"):
+                     "seed", "num_layers"):
             value = getattr(self, name)
             if name == "seed" and value is None:  # fresh entropy: a run not to be repeated
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
             setattr(self, name, int(value))  # a NumPy integer would not write to JSON
-        for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps"):
+        for name in ("num_hiddens", "num_epochs", "batch_size", "num_steps", "num_layers"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.seed is not None and self.seed < 0:
@@ -77,9 +87,26 @@ class TrainConfig:
             if not (value > 0 and (value < math.inf or name == "clip_theta")):
                 raise ValueError(f"{name} must be {top}, got {given!r}")
             setattr(self, name, value)
-        if not isinstance(self.use_random_iter, (bool, np.bool_)):
-            raise ValueError(f"use_random_iter must be True or False, got {self.use_random_iter!r}")
-        self.use_random_iter = bool(self.use_random_iter)
+        for name in ("use_random_iter", "bidirectional"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            setattr(self, name, bool(getattr(self, name)))
+        for name, choices in (("model", MODELS), ("init", INITS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {list(choices)}, got "
+                                 f"{getattr(self, name)!r}")
+        if self.model != "rnn" and self.nonlinearity != "tanh":
+            raise ValueError(f"nonlinearity {self.nonlinearity!r} is for model 'rnn'; a "
+                             f"{self.model.upper()} has its own gates")
+        number = isinstance(self.dropout, (int, float, np.number)) and not isinstance(
+            self.dropout, bool)
+        if not (number and 0 <= self.dropout < 1):  # NaN fails too
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        self.dropout = float(self.dropout)
+        if self.dropout and self.num_layers == 1:
+            raise ValueError(f"dropout {self.dropout} acts between recurrent layers (as in "
+                             "PyTorch), so with num_layers = 1 it would do nothing; give "
+                             "num_layers >= 2")
         try:
             dtype = np.dtype(self.dtype)
         except TypeError:
@@ -147,7 +174,7 @@ class Trainer:
         """Replay the step from a graph (True), run it eagerly (False), or the first where
         it can be (None). The graph is built now, so True fails at once, with the reason."""
         if on is None:
-            on = GraphedStep.can_record(self.optimizer)
+            on = GraphedStep.can_record(self.optimizer, self.model)
         graphed = None
         if on:
             cfg = self.config
@@ -172,20 +199,23 @@ class Trainer:
                 raise ValueError(f"{e}, cut to max_tokens = {config.max_tokens} (--max-tokens "
                                  "0 takes the whole text)") from None
             raise
-        model = RNNLM(len(vocab), config.num_hiddens, config.nonlinearity, dtype=config.dtype,
-                      backend=backend or fastest_backend())
+        model = RNNLM(len(vocab), config.num_hiddens, model=config.model,
+                      num_layers=config.num_layers, bidirectional=config.bidirectional,
+                      dropout=config.dropout, nonlinearity=config.nonlinearity, init=config.init,
+                      dtype=config.dtype, backend=backend or fastest_backend())
         opt = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr)
         return cls(model, loader, vocab, config, opt, cuda_graph=cuda_graph)
 
     # ------------------------------------------------------------------ steps
-    def train_step(self, X: np.ndarray, Y: np.ndarray, state: Tensor | None
-                   ) -> tuple[Any, Tensor]:
-        """One minibatch: ``X``, ``Y`` int (N, T). Returns (mean loss as a 0-d array, H_T)."""
+    def train_step(self, X: np.ndarray, Y: np.ndarray, state: State
+                   ) -> tuple[Any, State]:
+        """One minibatch: ``X``, ``Y`` int (N, T). Returns (mean loss as a 0-d array, the
+        state after it: ``h_n``, an LSTM's ``(h_n, c_n)``)."""
         # targets stay NumPy until cross_entropy has checked their range on the host
         loss, state = self._step(X, np.ascontiguousarray(Y.T).reshape(-1), state)
         return loss.data, state
 
-    def _step(self, tokens: Any, targets: Any, state: Tensor | None) -> tuple[Tensor, Tensor]:
+    def _step(self, tokens: Any, targets: Any, state: State) -> tuple[Tensor, State]:
         """Forward, mean cross-entropy, backward, clip to norm θ, update; also on a graph."""
         logits, state = self.model(tokens, state)
         loss = cross_entropy(logits, targets)
@@ -202,6 +232,7 @@ class Trainer:
         waited for within it; then a NaN or infinite loss names its step.
         """
         self.epoch += 1
+        self.model.train()  # dropout on (predict turns it off while it generates)
         start = time.perf_counter()
         losses, sizes, state = [], [], None
         # A run that overflows is reported below, by its step, as TrainingDiverged;
@@ -212,7 +243,8 @@ class Trainer:
                 if self.graphed_step is not None:  # it carries H_T over in its own buffer
                     losses.append(self.graphed_step(X, Y, fresh).copy())  # its buffer is reused
                 else:
-                    state = self.model.begin_state(X.shape[0]) if fresh else state.detach()
+                    state = (self.model.begin_state(X.shape[0]) if fresh
+                             else detach_state(state))
                     loss, state = self.train_step(X, Y, state)  # detached: truncated BPTT
                     losses.append(loss)
                 sizes.append(Y.size)
@@ -295,6 +327,9 @@ class Trainer:
             "loader": self.loader.state_dict(),
             "backend": self.model.backend,
             "corpus_sha1": corpus_sha1(self.loader.corpus),
+            # the library's generator, which draws the dropout masks: a resumed run redraws
+            # the masks the uninterrupted one would have drawn
+            "generator": tg.random.generator().bit_generator.state,
         }
         return checkpoint.save(path, self.model.state_dict(), self.vocab.idx_to_token, meta,
                                self.optimizer.state_dict())
@@ -327,6 +362,8 @@ class Trainer:
                 trainer.model.load_state_dict(ckpt["params"])
                 trainer.optimizer.load_state_dict(ckpt["optim"])
             trainer.loader.load_state_dict(meta["loader"])
+            if "generator" in meta:  # older checkpoints lack it (and had no dropout)
+                tg.random.generator().bit_generator.state = meta["generator"]
             trainer.epoch = epoch
             trainer.history = [EpochStats(**s) for s in meta["history"]]
         trainer._set_cuda_graph(cuda_graph)
@@ -386,11 +423,13 @@ def _stored_backend(path: str | Path, meta: dict[str, Any]) -> str:
 def load_model(path: str | Path, backend: str | None = None) -> tuple[RNNLM, Vocab]:
     """The model and vocabulary stored in a checkpoint, for generation."""
     ckpt = checkpoint.load(path)
-    with checkpoint.reading(path):
+    with checkpoint.reading(path, ValueError):  # a setting this version refuses
         cfg = ckpt["meta"]["model"]
-        model = RNNLM(cfg["vocab_size"], cfg["num_hiddens"], cfg["nonlinearity"],
-                      embed_size=cfg.get("embed_size"), dtype=cfg["dtype"],
-                      backend=backend or fastest_backend())
+        model = RNNLM(cfg["vocab_size"], cfg["num_hiddens"], model=cfg["model"],
+                      num_layers=cfg["num_layers"], bidirectional=cfg["bidirectional"],
+                      dropout=cfg["dropout"], nonlinearity=cfg["nonlinearity"],
+                      embed_size=cfg.get("embed_size"), fused=cfg.get("fused", True),
+                      init=cfg["init"], dtype=cfg["dtype"], backend=backend or fastest_backend())
         with checkpoint.reading(path, ValueError):
             model.load_state_dict(ckpt["params"])
     return model, Vocab.from_tokens(ckpt["vocab"])
