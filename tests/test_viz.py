@@ -48,9 +48,9 @@ RNN_PARAMS = (("W_ih_l0", "(5, 3)"), ("W_hh_l0", "(3, 3)"), ("b_ih_l0", "(3,)"),
               ("b_hh_l0", "(3,)"))
 
 #: The ops of one composed step drawn up to ``h_n``: H_1 = tanh(X W_ih + b_ih + H_0 W_hh +
-#: b_hh) (2 MatMul, 3 Add, Tanh); a GetItem per parameter (``cells.blocks`` takes the one
-#: gate block as a view, even for the RNN's single block); ``h_n`` stacks H_1 (Reshape, Cat).
-STEP_OPS = sorted(["GetItem"] * 4 + ["MatMul"] * 2 + ["Add"] * 3 + ["Tanh", "Reshape", "Cat"])
+#: b_hh) (2 MatMul, 3 Add, Tanh), the parameters used whole (the RNN has one gate block);
+#: ``h_n`` stacks H_1 (Reshape, Cat).
+STEP_OPS = sorted(["MatMul"] * 2 + ["Add"] * 3 + ["Tanh", "Reshape", "Cat"])
 
 
 def rnn_step():
@@ -75,8 +75,8 @@ def test_rnn_step_names_ops_shapes_and_parameters():
     assert any(lab.startswith("(2, 5) float32") for lab in labels)  # X_1, no grad
     assert sum("(2, 3) float32" in lab for lab in labels) >= 4  # the step's results
     assert sum(lab.startswith("(1, 2, 3) float32") for lab in labels) == 2  # reshaped, h_n
-    # 12 ops, each one output edge; inputs: MatMul and Add 2, the others 1
-    assert len(edges) == (2 * 2 + 3 * 2 + 4 * 1 + 1 + 1 + 1) + 12
+    # 8 ops, each one output edge; inputs: MatMul and Add 2, the others 1
+    assert len(edges) == (2 * 2 + 3 * 2 + 1 + 1 + 1) + 8
 
 
 def test_parameters_are_highlighted_and_root_marked():

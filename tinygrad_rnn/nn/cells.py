@@ -69,7 +69,10 @@ def lstm_step(X: Tensor, H: Tensor, C: Tensor, Wx: Blocks, Wh: Blocks, bx: Block
 
 def blocks(W: Tensor, G: int) -> list[Tensor]:
     """The G gate blocks of ``W`` (..., G·H) along its last axis, as views (autograd sees
-    each as an indexing op, so each block's gradient lands in its columns of ``W``)."""
+    each as an indexing op, so each block's gradient lands in its columns of ``W``); one
+    block is ``W`` itself."""
+    if G == 1:
+        return [W]
     H = W.shape[-1] // G
     return [W[..., k * H:(k + 1) * H] for k in range(G)]
 
