@@ -13,8 +13,12 @@ whole sequence per call), larger ones in NumPy's BLAS on ``OPENBLAS_NUM_THREADS`
 threads, so only one of the two OpenBLAS thread pools ever has threads; why, and the
 thread-count control, in :mod:`.blas_threads`. For large h the time loop of the RNN, GRU
 and LSTM is therefore Python here (``_rnn_forward_steps``, ``_gru_forward_steps``, ...),
-a NumPy GEMM and one compiled elementwise kernel per step. NumPy's BLAS is slower with
-a transposed operand, so the backward's per-step GEMM gets a contiguous copy of ``W_hhᵀ``.
+a GEMM and one compiled elementwise kernel per step. Where MKL is installed (the ``mkl``
+extra, :mod:`._mkl`) those GEMMs and every large ``matmul`` are MKL's, ``W_hh`` packed
+once per sequence, and NumPy's BLAS is left idle: its workers spin after each call and,
+on two cores, slowed MKL's threads 3x (measured). Without MKL, NumPy's BLAS, which is
+slower with a transposed operand, so the backward's per-step GEMM gets a contiguous
+copy of ``W_hhᵀ``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _mkl
 from . import _numba_kernels as K
 from .base import common_float_dtype, rnn_shapes_ok
 from .blas_threads import one_scipy_blas_thread
@@ -237,8 +242,16 @@ class NumbaBackend(NumpyBackend):
         if getattr(a, "ndim", 0) != 2 or getattr(b, "ndim", 0) != 2 or _float_dtype(a, b) is None:
             return super().matmul(a, b)
         work = a.shape[0] * a.shape[1] * b.shape[1]
-        if work >= self.single_thread_below:
-            return np.matmul(a, b)  # NumPy's BLAS: faster than SciPy's on large products
+        if work >= self.single_thread_below:  # MKL, else NumPy's BLAS: faster than SciPy's
+            out = np.empty((a.shape[0], b.shape[1]), dtype=_float_dtype(a, b))
+            if _mkl.usable(a, b, out):
+                return _mkl.gemm(a, b, out)
+            if _mkl.available():  # the backward's transposed operands go uncopied
+                ta, tb = not _mkl.usable(a), not _mkl.usable(b)
+                if _mkl.usable(a.T if ta else a, b.T if tb else b, out):
+                    return _mkl.gemm(a.T if ta else a, b.T if tb else b, out, trans_a=ta,
+                                     trans_b=tb)
+            return np.matmul(a, b, out=out)
         with self._blas_scope(work):
             return K.matmul(_gemm_operand(a), _gemm_operand(b))
 
@@ -297,15 +310,45 @@ def _gemm_operand(a: np.ndarray) -> np.ndarray:
 
 
 
+def _right_product(W: np.ndarray, rows: int, transpose: bool = False):
+    """``f(A, out)``: ``out = A @ W`` (``A @ Wᵀ`` with ``transpose``) for the ``A`` (rows, ·)
+    of every step: MKL's GEMM on ``W`` packed once where MKL is installed (:mod:`._mkl`),
+    else NumPy's BLAS, given a contiguous ``Wᵀ`` (it is slower with a transposed operand)."""
+    if _mkl.usable(W):
+        return _mkl.PackedRight(W, rows, transpose)
+    W = K.transposed(W) if transpose else W
+
+    def product(A: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.matmul(A, W, out=out)
+
+    return product
+
+
+def _prev_times(H: np.ndarray, H0: np.ndarray, dA: np.ndarray) -> np.ndarray:
+    """``dW_hh = Σ_t H_{t-1}ᵀ dA_t`` (h, G·h) for H (T, N, h), H0 (N, h), dA (T, N, G·h): one
+    GEMM over the T·N rows (MKL: two, H0's and H[:-1]'s, instead of stacking them)."""
+    T, N, h = H.shape
+    G = dA.shape[2]
+    if _mkl.usable(H0, dA[0]):
+        out = np.empty((h, G), dtype=dA.dtype)
+        _mkl.gemm(H0, dA[0], out, trans_a=True)
+        if T > 1:
+            _mkl.gemm(H[:-1].reshape((T - 1) * N, h), dA[1:].reshape((T - 1) * N, G), out,
+                      trans_a=True, beta=1.0)
+        return out
+    return np.matmul(K.stack_prev(H, H0).T, dA.reshape(T * N, G))
+
+
 def _rnn_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray, relu: bool):
     """:func:`K.rnn_forward` with each step's GEMM in NumPy's BLAS: the time loop in
     Python, the fused add+φ compiled; two calls a step, nothing allocated in the loop."""
     T, N, h = Zx.shape
     H = np.empty_like(Zx)
     hw = np.empty((N, h), dtype=Zx.dtype)
+    times_W_hh = _right_product(W_hh, N)
     prev = H0
     for t in range(T):
-        np.matmul(prev, W_hh, out=hw)
+        times_W_hh(prev, hw)
         K.add_activate(Zx[t], hw, H[t], relu)
         prev = H[t]
     return H
@@ -313,16 +356,15 @@ def _rnn_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray, relu: b
 
 def _rnn_backward_steps(dH: np.ndarray, H: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
                         relu: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`K.rnn_backward` with its GEMMs in NumPy's BLAS (see :func:`_rnn_forward_steps`)."""
+    """:func:`K.rnn_backward` with its GEMMs in MKL or NumPy's BLAS (as the forward)."""
     T, N, h = H.shape
     dZ = np.empty_like(H)
     carry = np.zeros_like(H0)
-    W_hh_T = K.transposed(W_hh)  # NumPy's BLAS is slower with a transposed operand
+    times_W_hh_T = _right_product(W_hh, N, transpose=True)
     for t in range(T - 1, -1, -1):
         K.local_grad(dH[t], carry, H[t], dZ[t], relu)
-        np.matmul(dZ[t], W_hh_T, out=carry)  # carry was consumed above
-    dW_hh = np.matmul(K.stack_prev(H, H0).T, dZ.reshape(T * N, h))
-    return dZ, carry, dW_hh
+        times_W_hh_T(dZ[t], carry)  # carry was consumed above
+    return dZ, carry, _prev_times(H, H0, dZ)
 
 
 def _gate_dims(gates: Any, n_gates: int) -> tuple[int, int, int] | None:
@@ -349,9 +391,10 @@ def _gru_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
     gates = np.empty_like(Zx)
     hn = np.empty((T, N, h), dtype=Zx.dtype)
     gh = np.empty((N, G), dtype=Zx.dtype)
+    times_W_hh = _right_product(W_hh, N)
     prev = H0
     for t in range(T):
-        np.matmul(prev, W_hh, out=gh)
+        times_W_hh(prev, gh)
         K.gru_step(Zx[t], gh, b_hh, prev, H[t], gates[t], hn[t])
         prev = H[t]
     return H, gates, hn
@@ -359,21 +402,20 @@ def _gru_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
 
 def _gru_backward_steps(dH: np.ndarray, H: np.ndarray, gates: np.ndarray, hn: np.ndarray,
                         H0: np.ndarray, W_hh: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`K.gru_backward` with its GEMMs in NumPy's BLAS."""
+    """:func:`K.gru_backward` with its GEMMs in MKL or NumPy's BLAS."""
     T, N, h = H.shape
     G = gates.shape[2]
     dZx = np.empty_like(gates)
     dGh = np.empty_like(gates)
     gz = np.zeros_like(H0)
     hw = np.zeros_like(H0)
-    W_hh_T = K.transposed(W_hh)  # NumPy's BLAS is slower with a transposed operand
+    times_W_hh_T = _right_product(W_hh, N, transpose=True)
     for t in range(T - 1, -1, -1):
         prev = H0 if t == 0 else H[t - 1]
         K.gru_local_grad(dH[t], gz, hw, prev, gates[t], hn[t], dZx[t], dGh[t])
-        np.matmul(dGh[t], W_hh_T, out=hw)  # hw was consumed above
-    dGh_rows = dGh.reshape(T * N, G)
-    dW_hh = np.matmul(K.stack_prev(H, H0).T, dGh_rows)
-    return dZx, gz + hw, dW_hh, K.column_sums(dGh_rows)
+        times_W_hh_T(dGh[t], hw)  # hw was consumed above
+    dW_hh = _prev_times(H, H0, dGh)
+    return dZx, gz + hw, dW_hh, K.column_sums(dGh.reshape(T * N, G))
 
 
 def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray,
@@ -386,9 +428,10 @@ def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray,
     C = np.empty_like(H)
     gates = np.empty_like(Zx)
     aw = np.empty((N, G), dtype=Zx.dtype)
+    times_W_hh = _right_product(W_hh, N)
     prev_h, prev_c = H0, C0
     for t in range(T):
-        np.matmul(prev_h, W_hh, out=aw)
+        times_W_hh(prev_h, aw)
         K.lstm_step(Zx[t], aw, prev_c, C[t], H[t], gates[t])
         prev_h, prev_c = H[t], C[t]
     return H, C, gates
@@ -397,19 +440,17 @@ def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray,
 def _lstm_backward_steps(dH: np.ndarray, dC_T: np.ndarray, H: np.ndarray, C: np.ndarray,
                          gates: np.ndarray, H0: np.ndarray, C0: np.ndarray,
                          W_hh: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`K.lstm_backward` with its GEMMs in NumPy's BLAS."""
-    T, N, h = H.shape
-    G = gates.shape[2]
+    """:func:`K.lstm_backward` with its GEMMs in MKL or NumPy's BLAS."""
+    T, N = H.shape[:2]
     dA = np.empty_like(gates)
     carry_h = np.zeros_like(H0)
     carry_c = dC_T.copy()  # updated in place: the caller's dC_T stays as it was
-    W_hh_T = K.transposed(W_hh)
+    times_W_hh_T = _right_product(W_hh, N, transpose=True)
     for t in range(T - 1, -1, -1):
         prev_c = C0 if t == 0 else C[t - 1]
         K.lstm_local_grad(dH[t], carry_h, carry_c, C[t], prev_c, gates[t], dA[t])
-        np.matmul(dA[t], W_hh_T, out=carry_h)  # carry_h was consumed above
-    dW_hh = np.matmul(K.stack_prev(H, H0).T, dA.reshape(T * N, G))
-    return dA, carry_h, carry_c, dW_hh
+        times_W_hh_T(dA[t], carry_h)  # carry_h was consumed above
+    return dA, carry_h, carry_c, _prev_times(H, H0, dA)
 
 
 def _targets(targets: Any, shape: tuple) -> np.ndarray | None:
