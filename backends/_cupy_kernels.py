@@ -2,7 +2,8 @@
 
 The ``RawModule`` sources are real files, ``backends/cuda/*.cu`` (shipped as package
 data), one per module: ``softmax_xent.cu`` (the forward of softmax-cross-entropy),
-``rnn_rows.cu`` (the whole recurrence in one launch each way), ``multi.cu`` (the sum of
+``rnn_rows.cu`` (the whole recurrence in one launch each way), ``gates.cu`` (one step of
+the GRU and of the LSTM, each way, after or before its GEMM), ``multi.cu`` (the sum of
 squares, the clip and the SGD update over up to 8 arrays per launch), ``gemm.cu`` (the
 tiled GEMM a CUDA graph records, driven by :mod:`._cupy_gemm`). ``block_reduce.cuh`` is
 the one block reduction that ``softmax_xent.cu`` and ``multi.cu`` use.
@@ -66,6 +67,12 @@ RAW_MODULES = {
     "multi": [
         f"{name}<{c}>"
         for name in ("tg_sum_squares", "tg_clip_scale", "tg_sgd")
+        for c in CTYPES.values()
+    ],
+    "gates": [
+        f"tg_{cell}_step_{way}<{c}>"
+        for cell in ("gru", "lstm")
+        for way in ("forward", "backward")
         for c in CTYPES.values()
     ],
 }
@@ -147,6 +154,7 @@ class Kernels:
         self._multi_module = self._module(cupy, "multi")
         self._xent_module = self._module(cupy, "softmax_xent")
         self._gemm_module = self._module(cupy, "gemm")
+        self._gates_module = self._module(cupy, "gates")
         self._xent: dict[np.dtype, Any] = {}
         self._cupy = cupy
         self._rnn_modules: dict[int, Any] = {}  # by unrolling of the k loop
@@ -166,6 +174,10 @@ class Kernels:
     def gemm(self, name: str, dtype: np.dtype) -> Any:
         """``tg_gemm`` or ``tg_sum_splits`` for ``dtype`` (the module compiles on first use)."""
         return self._gemm_module.get_function(f"{name}<{CTYPES[dtype]}>")
+
+    def gate_step(self, cell: str, way: str, dtype: np.dtype) -> Any:
+        """``tg_{cell}_step_{way}`` of ``gates.cu`` (cell ``gru`` or ``lstm``) for ``dtype``."""
+        return self._gates_module.get_function(f"tg_{cell}_step_{way}<{CTYPES[dtype]}>")
 
     def rnn_rows(self, way: str, dtype: np.dtype, nonlinearity: str, unroll: int) -> Any:
         """The whole-sequence kernel ``tg_rnn_rows_{way}`` for ``dtype`` and φ."""

@@ -14,6 +14,8 @@ kernels do as much as they can per launch:
   launch each way, a thread block per batch row, since row n of H_t needs only row n
   of H_{t-1}; ``"loop"``: per step one cuBLAS GEMM and one fused ``ElementwiseKernel``
   (the cell), two launches a step. ``dW_hh`` is one GEMM over all steps either way;
+* the GRU and the LSTM: per step one GEMM and one kernel of ``gates.cu`` (the gates'
+  elementwise work, fused), each way; ``dW_hh`` one GEMM over all steps;
 * softmax-cross-entropy's forward, one thread block per row (a templated
   ``RawModule``), and its backward, tanh′, as ``ElementwiseKernel`` objects;
 * the global-norm clip and the SGD update over all parameters at once (up to 8 arrays
@@ -255,6 +257,101 @@ class CupyBackend(Backend):
         H_prev = xp.concatenate((H0[None], H[:-1]), axis=0).reshape(T * N, h)
         dW_hh = matmul(H_prev.T, dZ.reshape(T * N, h))
         return dZ, carry, dW_hh
+
+    # ------------------------------------------------------ fused GRU and LSTM
+    # Per step one GEMM (cuBLAS, or tg_gemm while a graph records) and one kernel of
+    # gates.cu for the rest of the step; the weight gradient is one GEMM over all steps.
+    def _gate_step(self, cell: str, way: str, arrays: tuple, N: int, h: int) -> None:
+        """Launch ``gates.cu``'s step kernel on C-contiguous ``arrays``, a thread per element
+        of the (N, h) state (a grid-stride loop past 1024 blocks)."""
+        kernel = self._k.gate_step(cell, way, arrays[0].dtype)
+        grid = max(1, min(1024, -(-N * h // 256)))
+        kernel((grid,), (256,), arrays + (np.int32(N), np.int32(h)))
+
+    def _gated_ok(self, G: int, *arrays: Any) -> tuple[int, int, int] | None:
+        """(T, N, h) if ``arrays[0]`` is (T, N, G·h) and all are CuPy arrays of one float dtype."""
+        shape = getattr(arrays[0], "shape", ())
+        if len(shape) != 3 or shape[2] % G or self._float_dtype(*arrays) is None:
+            return None
+        return shape[0], shape[1], shape[2] // G
+
+    def gru_forward(self, Zx: Any, H0: Any, W_hh: Any, b_hh: Any) -> tuple[Any, Any, Any]:
+        """Zx (T, N, 3h), H0 (N, h), W_hh (h, 3h), b_hh (3h,) -> (H, gates, hn), as the base."""
+        dims = self._gated_ok(3, Zx, H0, W_hh, b_hh)
+        if dims is None or (H0.shape, W_hh.shape, b_hh.shape) != (
+                (dims[1], dims[2]), (dims[2], 3 * dims[2]), (3 * dims[2],)):
+            return super().gru_forward(Zx, H0, W_hh, b_hh)
+        xp, (T, N, h) = self.xp, dims
+        Zx, H0, b_hh = (xp.ascontiguousarray(a) for a in (Zx, H0, b_hh))
+        H, hn = xp.empty((T, N, h), Zx.dtype), xp.empty((T, N, h), Zx.dtype)
+        gates, gh = xp.empty_like(Zx), xp.empty((N, 3 * h), Zx.dtype)
+        prev = H0
+        for t in range(T):
+            self._gemm(prev, W_hh, out=gh)
+            self._gate_step("gru", "forward", (Zx[t], gh, b_hh, prev, H[t], gates[t], hn[t]), N, h)
+            prev = H[t]
+        return H, gates, hn
+
+    def gru_backward(self, dH: Any, H: Any, gates: Any, hn: Any, H0: Any,
+                     W_hh: Any) -> tuple[Any, Any, Any, Any]:
+        """-> (dZx (T, N, 3h), dH0 (N, h), dW_hh (h, 3h), db_hh (3h,)), as the base."""
+        dims = self._gated_ok(3, gates, dH, H, hn, H0, W_hh)
+        if dims is None or not all(a.shape == (dims[0], dims[1], dims[2]) for a in (dH, H, hn)) \
+                or (H0.shape, W_hh.shape) != ((dims[1], dims[2]), (dims[2], 3 * dims[2])):
+            return super().gru_backward(dH, H, gates, hn, H0, W_hh)
+        xp, (T, N, h) = self.xp, dims
+        dH, H, gates, hn, H0 = (xp.ascontiguousarray(a) for a in (dH, H, gates, hn, H0))
+        dZx, dGh = xp.empty_like(gates), xp.empty_like(gates)
+        gz, hw = xp.zeros((N, h), H.dtype), xp.zeros((N, h), H.dtype)
+        W_hh_T = W_hh.T
+        for t in range(T - 1, -1, -1):
+            prev = H0 if t == 0 else H[t - 1]
+            self._gate_step("gru", "backward",
+                            (dH[t], gz, hw, prev, gates[t], hn[t], dZx[t], dGh[t]), N, h)
+            self._gemm(dGh[t], W_hh_T, out=hw)
+        rows = dGh.reshape(T * N, 3 * h)
+        H_prev = xp.concatenate((H0[None], H[:-1]), axis=0).reshape(T * N, h)
+        return dZx, gz + hw, self._gemm(H_prev.T, rows), rows.sum(axis=0)
+
+    def lstm_forward(self, Zx: Any, H0: Any, C0: Any, W_hh: Any) -> tuple[Any, Any, Any]:
+        """Zx (T, N, 4h), H0, C0 (N, h), W_hh (h, 4h) -> (H, C, gates), as the base."""
+        dims = self._gated_ok(4, Zx, H0, C0, W_hh)
+        if dims is None or (H0.shape, C0.shape, W_hh.shape) != (
+                (dims[1], dims[2]), (dims[1], dims[2]), (dims[2], 4 * dims[2])):
+            return super().lstm_forward(Zx, H0, C0, W_hh)
+        xp, (T, N, h) = self.xp, dims
+        Zx, H0, C0 = (xp.ascontiguousarray(a) for a in (Zx, H0, C0))
+        H, C = xp.empty((T, N, h), Zx.dtype), xp.empty((T, N, h), Zx.dtype)
+        gates, aw = xp.empty_like(Zx), xp.empty((N, 4 * h), Zx.dtype)
+        prev_h, prev_c = H0, C0
+        for t in range(T):
+            self._gemm(prev_h, W_hh, out=aw)
+            self._gate_step("lstm", "forward", (Zx[t], aw, prev_c, C[t], H[t], gates[t]), N, h)
+            prev_h, prev_c = H[t], C[t]
+        return H, C, gates
+
+    def lstm_backward(self, dH: Any, dC_T: Any, H: Any, C: Any, gates: Any, H0: Any, C0: Any,
+                      W_hh: Any) -> tuple[Any, Any, Any, Any]:
+        """-> (dZx (T, N, 4h), dH0, dC0 (N, h), dW_hh (h, 4h)), as the base."""
+        dims = self._gated_ok(4, gates, dH, dC_T, H, C, H0, C0, W_hh)
+        state = (dims[1], dims[2]) if dims else None
+        if dims is None or not all(a.shape == (dims[0], *state) for a in (dH, H, C)) \
+                or not all(a.shape == state for a in (dC_T, H0, C0)) \
+                or W_hh.shape != (dims[2], 4 * dims[2]):
+            return super().lstm_backward(dH, dC_T, H, C, gates, H0, C0, W_hh)
+        xp, (T, N, h) = self.xp, dims
+        dH, H, C, gates, H0, C0 = (xp.ascontiguousarray(a) for a in (dH, H, C, gates, H0, C0))
+        dA = xp.empty_like(gates)
+        carry_h = xp.zeros((N, h), H.dtype)
+        carry_c = dC_T.astype(H.dtype, order="C", copy=True)  # updated in place
+        W_hh_T = W_hh.T
+        for t in range(T - 1, -1, -1):
+            prev_c = C0 if t == 0 else C[t - 1]
+            self._gate_step("lstm", "backward",
+                            (dH[t], carry_h, carry_c, C[t], prev_c, gates[t], dA[t]), N, h)
+            self._gemm(dA[t], W_hh_T, out=carry_h)
+        H_prev = xp.concatenate((H0[None], H[:-1]), axis=0).reshape(T * N, h)
+        return dA, carry_h, carry_c, self._gemm(H_prev.T, dA.reshape(T * N, 4 * h))
 
     # -------------------------------------------------- softmax cross-entropy
     def softmax_cross_entropy(self, logits: Any, targets: Any) -> tuple[Any, Any]:
