@@ -240,6 +240,38 @@ def test_rnn_backward_matches_numpy(rnn_gpu, T, N, h, dtype, nl, seed, scale):
         close(a, b, terms=T * (h + N))
 
 
+# ------------------------------------------------------------------ GRU and LSTM
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("T,N,h", [(1, 1, 1), (5, 3, 7), (35, 32, 256)])
+def test_gru_and_lstm_kernels_match_numpy(gpu, dtype, T, N, h):
+    """gates.cu's steps with cuBLAS's GEMMs against the reference kernels (the same
+    check runs on the CPU, without a GPU, in test_cuda_on_cpu.py)."""
+    rng = np.random.default_rng(T + N + h)
+    dev = gpu.asarray
+    H0, C0, dC = (rng.standard_normal((N, h)).astype(dtype) for _ in range(3))
+    dH = rng.standard_normal((T, N, h)).astype(dtype)
+    Zx = rng.standard_normal((T, N, 3 * h)).astype(dtype)
+    W = (rng.standard_normal((h, 3 * h)) / np.sqrt(h)).astype(dtype)
+    b = rng.standard_normal(3 * h).astype(dtype)
+    want = ref.gru_forward(Zx, H0, W, b)
+    for a, e in zip(gpu.gru_forward(dev(Zx), dev(H0), dev(W), dev(b)), want, strict=True):
+        close(a, e, terms=T * h)
+    H, gates, hn = want
+    got = gpu.gru_backward(*(dev(a) for a in (dH, H, gates, hn, H0, W)))
+    for a, e in zip(got, ref.gru_backward(dH, H, gates, hn, H0, W), strict=True):
+        close(a, e, terms=T * (h + N))
+    Zx = rng.standard_normal((T, N, 4 * h)).astype(dtype)
+    W = (rng.standard_normal((h, 4 * h)) / np.sqrt(h)).astype(dtype)
+    want = ref.lstm_forward(Zx, H0, C0, W)
+    for a, e in zip(gpu.lstm_forward(dev(Zx), dev(H0), dev(C0), dev(W)), want, strict=True):
+        close(a, e, terms=T * h)
+    H, C, gates = want
+    got = gpu.lstm_backward(*(dev(a) for a in (dH, dC, H, C, gates, H0, C0, W)))
+    for a, e in zip(got, ref.lstm_backward(dH, dC, H, C, gates, H0, C0, W), strict=True):
+        close(a, e, terms=T * (h + N))
+
+
 @needs_gpu
 @pytest.mark.parametrize("h", [31, 64, 200, 1100])
 def test_rnn_strategies_run_as_planned(rnn_gpu, h):
