@@ -142,20 +142,23 @@ class RNNBase(RecurrentParameters):
                    ) -> tuple[Tensor, Tensor, Tensor | None]:
         W_ih, W_hh, b_ih, b_hh = self._group(suffix)
         T, N = X.shape[0], X.shape[1]
+        if self.kind == "GRU" and b_ih is None:  # the kernel always adds a b_hh
+            b_hh = Tensor._wrap(W_hh._backend.xp.zeros((self.gate_size,), W_hh.dtype),
+                                W_hh._backend)
+        # Added to every step's pre-activation: b_ih, and for RNN and LSTM b_hh too (the
+        # GRU's b_hh stays apart: r multiplies W_hn h + b_hn).
+        bias = None if b_ih is None else b_ih if self.kind == "GRU" else b_ih + b_hh
         if tokens:  # one_hot(X) @ W_ih picks rows of W_ih: an embedding lookup
-            Zx = getitem(W_ih, X)
+            if bias is not None and W_ih.shape[0] <= T * N:
+                Zx = getitem(W_ih + bias, X)  # the same sums, over V rows rather than T·N
+            else:
+                Zx = getitem(W_ih, X) if bias is None else getitem(W_ih, X) + bias
         else:
             Zx = (X.reshape(T * N, X.shape[2]) @ W_ih).reshape(T, N, self.gate_size)
-        if self.kind == "GRU":  # b_hh stays apart: r multiplies W_hn h + b_hn
-            if b_ih is not None:
-                Zx = Zx + b_ih
-            else:
-                b_hh = Tensor._wrap(W_hh._backend.xp.zeros((self.gate_size,), W_hh.dtype),
-                                    W_hh._backend)
+            Zx = Zx if bias is None else Zx + bias
+        if self.kind == "GRU":
             H = GRURecurrence.apply(Zx, H0, W_hh, b_hh)
             return H, H[T - 1], None
-        if b_ih is not None:  # both biases are added to every step's pre-activation
-            Zx = Zx + (b_ih + b_hh)
         if self.kind == "RNN":
             H = RNNRecurrence.apply(Zx, H0, W_hh, nonlinearity=self.nonlinearity)
             return H, H[T - 1], None
