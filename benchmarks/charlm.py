@@ -14,6 +14,13 @@ plain NumPy GEMMs — a bound no implementation on this BLAS can beat.
     python benchmarks/charlm.py              # h in {32,128,256,512,1024}, 1 and 2 threads
     python benchmarks/charlm.py --hidden 512 --threads 1 --repeats 3
     python benchmarks/charlm.py --write-docs            # also update docs/benchmarks.md + PNG
+    python benchmarks/charlm.py --cell gru              # GRU / LSTM beside nn.GRU / nn.LSTM
+
+``--cell gru|lstm`` times ``RNNLM(model=cell)`` beside PyTorch's ``nn.GRU`` / ``nn.LSTM``
+(h in {32, 256, 512} unless given), with the bound's GEMMs those of the gated cell (G
+gate blocks: (N, h)(h, G·h) per step each way, dW_hh (h, G·h) over all steps). Each row
+also gives the peak resident memory of its process (``ru_maxrss``, a running maximum,
+so after the largest h measured so far).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,7 +39,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, STEPS = 32, 35
-TORCH_CUDA = "PyTorch nn.RNN (cuda)"  # measured only where torch.cuda.is_available()
+CELL = os.environ.get("TINYGRAD_RNN_BENCH_CELL", "rnn")  # --cell, passed on to the workers
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+TORCH_NN = f"PyTorch nn.{CELL.upper()}"
+TORCH_CUDA = f"{TORCH_NN} (cuda)"  # measured only where torch.cuda.is_available()
 GRAPHED = "tinygrad_rnn cupy (CUDA graph)"  # the step replayed: train's default on cupy
 
 
@@ -56,11 +67,11 @@ def ours(backend: str, hidden: int, vocab_size: int, cuda_graph: bool = False):
     default; else eagerly, as ``train --no-cuda-graph``)."""
     from tinygrad_rnn import optim
     from tinygrad_rnn.charlm.data import Vocab
-    from tinygrad_rnn.charlm.model import RNNLM
+    from tinygrad_rnn.charlm.model import RNNLM, detach_state
     from tinygrad_rnn.charlm.train import TrainConfig, Trainer
 
-    config = TrainConfig(num_hiddens=hidden, batch_size=BATCH, num_steps=STEPS)
-    model = RNNLM(vocab_size, hidden, backend=backend)
+    config = TrainConfig(num_hiddens=hidden, batch_size=BATCH, num_steps=STEPS, model=CELL)
+    model = RNNLM(vocab_size, hidden, model=CELL, backend=backend)
     trainer = Trainer(model, None, Vocab([]), config, optim.SGD(model.parameters(), lr=1.0),
                       cuda_graph=cuda_graph)
     state = [None]
@@ -72,7 +83,7 @@ def ours(backend: str, hidden: int, vocab_size: int, cuda_graph: bool = False):
         return float(loss)
 
     def step(X, Y):
-        s = model.begin_state(BATCH) if state[0] is None else state[0].detach()
+        s = model.begin_state(BATCH) if state[0] is None else detach_state(state[0])
         loss, state[0] = trainer.train_step(X, Y, s)
         model.W_hq._backend.synchronize()
         return float(loss)
@@ -129,15 +140,19 @@ def torch_nn_rnn(hidden: int, vocab_size: int, device: str = "cpu"):
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
-    rnn = torch.nn.RNN(vocab_size, hidden).to(device)
+    rnn = getattr(torch.nn, CELL.upper())(vocab_size, hidden).to(device)
     linear = torch.nn.Linear(hidden, vocab_size).to(device)
     params = list(rnn.parameters()) + list(linear.parameters())
     opt = torch.optim.SGD(params, lr=1.0)
-    state = [torch.zeros(1, BATCH, hidden, device=device)]
+    zeros = torch.zeros(1, BATCH, hidden, device=device)
+    state = [(zeros, zeros) if CELL == "lstm" else zeros]
+
+    def detached(s):
+        return tuple(x.detach() for x in s) if isinstance(s, tuple) else s.detach()
 
     def step(X, Y):
         X, Y = torch.from_numpy(X).to(device), torch.from_numpy(Y).to(device)
-        out, H = rnn(F.one_hot(X.T, vocab_size).float(), state[0].detach())
+        out, H = rnn(F.one_hot(X.T, vocab_size).float(), detached(state[0]))
         loss = F.cross_entropy(linear(out.reshape(-1, hidden)), Y.T.reshape(-1))
         opt.zero_grad()
         loss.backward()
@@ -151,22 +166,42 @@ def torch_nn_rnn(hidden: int, vocab_size: int, device: str = "cpu"):
     return step
 
 
+def bound_name() -> str:
+    """The bound row: MKL's GEMMs (W_hh packed once) where installed, else NumPy's."""
+    from tinygrad_rnn.backends import _mkl
+
+    return "GEMM bound (MKL, packed W_hh)" if _mkl.available() else "GEMM bound (NumPy)"
+
+
 def gemm_bound(hidden: int, vocab_size: int):
-    """Only the dense products of one minibatch, as NumPy float32 GEMMs."""
+    """Only the dense products of one minibatch, float32, in the fastest GEMM at hand:
+    MKL's, with W_hh packed once for the per-step products (as the numba backend runs
+    them), else NumPy's (OpenBLAS)."""
+    from tinygrad_rnn.backends import _mkl
+
     rng = np.random.default_rng(0)
-    T, N, h, V = STEPS, BATCH, hidden, vocab_size
+    T, N, h, V, G = STEPS, BATCH, hidden, vocab_size, GATES[CELL]
     f = np.float32
-    W_hh, W_hq = rng.standard_normal((h, h)).astype(f), rng.standard_normal((h, V)).astype(f)
+    W_hh, W_hq = rng.standard_normal((h, G * h)).astype(f), rng.standard_normal((h, V)).astype(f)
+    W_hh_T = np.ascontiguousarray(W_hh.T)
     H = rng.standard_normal((T, N, h)).astype(f)
-    dZ = rng.standard_normal((T, N, h)).astype(f)
+    dZ = rng.standard_normal((T, N, G * h)).astype(f)
     dO = rng.standard_normal((T * N, V)).astype(f)
+    gates, carry = np.empty((N, G * h), f), np.empty((N, h), f)
+    mkl = _mkl.usable(W_hh)
 
     def step(X, Y):
-        for t in range(T):  # recurrence, forward and backward: one (N,h)(h,h) each per step
-            H[t] @ W_hh
-            dZ[t] @ W_hh.T
+        if mkl:  # packing is part of the work: once per sequence, each way
+            forward, backward = _mkl.PackedRight(W_hh, N), _mkl.PackedRight(W_hh, N, True)
+        for t in range(T):  # recurrence, forward and backward: (N,h)(h,G·h), (N,G·h)(G·h,h)
+            if mkl:
+                forward(H[t], gates)
+                backward(dZ[t], carry)
+            else:
+                np.matmul(H[t], W_hh, out=gates)
+                np.matmul(dZ[t], W_hh_T, out=carry)
         Hs = H.reshape(T * N, h)
-        Hs.T @ dZ.reshape(T * N, h)  # dW_hh over all steps
+        Hs.T @ dZ.reshape(T * N, G * h)  # dW_hh over all steps
         Hs @ W_hq  # output layer forward
         dO @ W_hq.T  # its input gradient
         Hs.T @ dO  # dW_hq
@@ -184,7 +219,7 @@ def make_step(impl: str, hidden: int, vocab_size: int):
         return ours(impl.split()[1], hidden, vocab_size, cuda_graph=impl == GRAPHED)
     if impl == "PyTorch scratch loop":
         return torch_scratch(hidden, vocab_size)
-    if impl == "PyTorch nn.RNN":
+    if impl == TORCH_NN:
         return torch_nn_rnn(hidden, vocab_size)
     if impl == TORCH_CUDA:
         return torch_nn_rnn(hidden, vocab_size, "cuda")
@@ -215,7 +250,9 @@ def worker(impl: str, threads: int) -> None:
         while done < 2 or time.perf_counter() - start < seconds:
             steps[hidden](*batches[done % len(batches)])
             done += 1
-        print(done * BATCH * STEPS / (time.perf_counter() - start), flush=True)
+        rate = done * BATCH * STEPS / (time.perf_counter() - start)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        print(rate, peak_mb, flush=True)
 
 
 def implementations(backends: list[str], torch: bool, gpu_only: bool = False) -> list[str]:
@@ -230,12 +267,12 @@ def implementations(backends: list[str], torch: bool, gpu_only: bool = False) ->
         impls.append(GRAPHED)
     if torch and importlib.util.find_spec("torch") is not None:
         if not gpu_only:
-            impls += ["PyTorch scratch loop", "PyTorch nn.RNN"]
+            impls += (["PyTorch scratch loop"] if CELL == "rnn" else []) + [TORCH_NN]
         if _torch_cuda_available():
             impls.append(TORCH_CUDA)
     if gpu_only:
         return [i for i in impls if i in ("tinygrad_rnn cupy", GRAPHED, TORCH_CUDA)]
-    return impls + ["GEMM bound (NumPy)"]
+    return impls + [bound_name()]
 
 
 def _torch_cuda_available() -> bool:
@@ -262,7 +299,7 @@ def thread_env(threads: int) -> dict[str, str]:
 def measure(
     impls: list[str], hidden_sizes: list[int], threads: int, repeats: int, seconds: float
 ) -> list[dict]:
-    env = thread_env(threads)
+    env = dict(thread_env(threads), TINYGRAD_RNN_BENCH_CELL=CELL)
     procs = {
         impl: subprocess.Popen(
             [sys.executable, __file__, "--worker", impl, "--threads", str(threads)],
@@ -278,6 +315,7 @@ def measure(
     results = []
     for hidden in hidden_sizes:
         rates: dict[str, list[float]] = {impl: [] for impl in procs}
+        peaks: dict[str, float] = {}
         for _ in range(repeats):
             for impl, p in list(procs.items()):
                 p.stdin.write(f"{hidden} {seconds}\n")
@@ -288,7 +326,9 @@ def measure(
                           file=sys.stderr)
                     del procs[impl], rates[impl]
                     continue
-                rates[impl].append(float(answer))
+                rate, peak = map(float, answer.split())
+                rates[impl].append(rate)
+                peaks[impl] = peak
                 time.sleep(0.05)  # let the last one's pool threads go idle
         results += [
             {
@@ -298,6 +338,7 @@ def measure(
                 "median": statistics.median(r),
                 "min": min(r),
                 "max": max(r),
+                "peak_mb": peaks[impl],
             }
             for impl, r in rates.items()
         ]
@@ -357,12 +398,14 @@ def cpu_name() -> str:
 
 
 def table(results: list[dict]) -> str:
-    refs = ("PyTorch nn.RNN", "PyTorch scratch loop", "GEMM bound (NumPy)")
+    bound = next((r["impl"] for r in results if r["impl"].startswith("GEMM bound")), "")
+    refs = (TORCH_NN, "PyTorch scratch loop", bound)
     cuda = any(r["impl"] == TORCH_CUDA for r in results)  # then one more column
     rows = [
         "| h | threads | implementation | tokens/s (median) | spread (min–max) | "
-        "vs PyTorch nn.RNN | vs GEMM bound |" + (f" vs {TORCH_CUDA} |" if cuda else ""),
-        "|---|---|---|---|---|---|---|" + ("---|" if cuda else ""),
+        f"vs {TORCH_NN} | vs GEMM bound | peak RSS (MB) |"
+        + (f" vs {TORCH_CUDA} |" if cuda else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if cuda else ""),
     ]
     for r in results:
         same = {
@@ -376,7 +419,8 @@ def table(results: list[dict]) -> str:
         }
         rows.append(
             f"| {r['hidden']} | {r['threads']} | {r['impl']} | {r['median']:,.0f} | "
-            f"{r['min']:,.0f}–{r['max']:,.0f} | {ratio[refs[0]]} | {ratio[refs[2]]} |"
+            f"{r['min']:,.0f}–{r['max']:,.0f} | {ratio[refs[0]]} | {ratio[refs[2]]} | "
+            f"{r['peak_mb']:,.0f} |"
             + (f" {ratio[TORCH_CUDA]} |" if cuda else "")
         )
     return "\n".join(rows)
@@ -407,7 +451,7 @@ def plot(results: list[dict], path: Path) -> bool:
             yscale="log",
             xlabel="hidden size h",
             ylabel="tokens/s",
-            title=f"char-LM training step, {t} thread{'s' * (t > 1)}",
+            title=f"char-LM ({CELL.upper()}) training step, {t} thread{'s' * (t > 1)}",
         )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
@@ -431,7 +475,10 @@ def write_block(name: str, report: str) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--hidden", type=int, nargs="+", default=[32, 128, 256, 512, 1024])
+    p.add_argument("--cell", choices=list(GATES), default="rnn",
+                   help="the recurrent layer: nn.RNN, nn.GRU or nn.LSTM, beside PyTorch's")
+    p.add_argument("--hidden", type=int, nargs="+", default=None,
+                   help="hidden sizes (default: 32 128 256 512 1024; gated cells 32 256 512)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--backends", nargs="+", default=["numpy", "numba", "cupy"])
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per implementation")
@@ -454,6 +501,11 @@ def main() -> None:
     args = p.parse_args()
     if args.worker:
         return worker(args.worker, args.threads[0])
+    global CELL, TORCH_NN, TORCH_CUDA
+    CELL, TORCH_NN = args.cell, f"PyTorch nn.{args.cell.upper()}"
+    TORCH_CUDA = f"{TORCH_NN} (cuda)"
+    if args.hidden is None:
+        args.hidden = [32, 128, 256, 512, 1024] if CELL == "rnn" else [32, 256, 512]
 
     if args.gpu_only and args.write_docs:
         p.error("--write-docs rewrites the CPU table too: run it without --gpu-only")
@@ -465,17 +517,18 @@ def main() -> None:
         results += measure(impls, args.hidden, t, args.repeats, args.seconds)
     gpu = "tinygrad_rnn cupy" in impls or TORCH_CUDA in impls
     header = (
-        f"Char-LM training step (batch {BATCH} × {STEPS} steps, float32), "
+        f"Char-LM training step, {TORCH_NN[8:]} (batch {BATCH} × {STEPS} steps, float32), "
         f"{cpu_name()}{f', {gpu_name()}' if gpu else ''}; {versions(gpu)}.\n"
         f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`"
     )
     report = header + "\n\n" + table(results)
     print(report)
     if args.write_docs:
-        png = ROOT / "docs" / "img" / "charlm_tokens_per_sec.png"
+        suffix = "" if CELL == "rnn" else f"_{CELL}"
+        png = ROOT / "docs" / "img" / f"charlm_tokens_per_sec{suffix}.png"
         if plot(results, png):
-            report += "\n\n![tokens/s against hidden size](img/charlm_tokens_per_sec.png)"
-        write_block("charlm", report)
+            report += f"\n\n![tokens/s against hidden size](img/{png.name})"
+        write_block("charlm" + suffix.replace("_", "-"), report)
 
 
 if __name__ == "__main__":

@@ -305,3 +305,30 @@ def test_bidirectional_rnn_reads_the_future_and_cannot_generate():
 def test_chapter9_examples_without_the_book_exit_2(tmp_path):
     out = run("gru.py", "--data", str(tmp_path / "missing.txt"), expect=2)
     assert out == ""
+
+
+def test_gates_figures_and_gradient_table(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = run("gates.py", "--data", book(), "--epochs", "2", "--hidden", "16", "--length", "40",
+              "--out-dir", str(tmp_path))
+    rows = dict(re.findall(r"^(\w+ [HC]_t, (?:init|trained)) +(.+)$", out, flags=re.M))
+    assert len(rows) == 8, out  # RNN, GRU, LSTM H_t and LSTM C_t, at init and trained
+    rnn_init = [float(v) for v in rows["RNN H_t, init"].split()]
+    assert rnn_init[0] == 1.0 and rnn_init[-1] < 1e-2  # distance 0, then 30 steps back
+    assert "GRU update gate z: mean" in out and "LSTM forget gate f: mean" in out
+    for name in ("gates_activations.png", "gates_gradient_norms.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_exercise_gates_one_gate_grus_and_the_output_tanh():
+    out = run("exercise_gates.py", "--data", book(), "--epochs", "2", "--hidden", "16",
+              "--cost-hidden", "32", "--backend", "numba")
+    table = dict(re.findall(r"^  (\S.*?) +([\d.]+)$", out.split("perplexity after")[1]
+                            .split("the LSTM's states")[0], flags=re.M))
+    assert set(table) == {"GRU (book)", "GRU, reset gate only", "GRU, update gate only",
+                          "RNN", "LSTM (book)", "LSTM, H = O ⊙ C"}, table
+    H_book = float(re.search(r"LSTM \(book\) +max \|H_t\| ([\d.]+)", out)[1])
+    assert H_book <= 1
+    costs = dict(re.findall(r"^  (RNN|GRU|LSTM) +([\d,]+)", out, flags=re.M))
+    assert int(costs["LSTM"].replace(",", "")) < int(costs["RNN"].replace(",", ""))
+    assert "claims hold" in out
