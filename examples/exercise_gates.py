@@ -14,14 +14,16 @@ without its output tanh, and what each cell costs.
   Measured: the largest |H_t| and |C_t| over the book, and the perplexity.
 * §9.2 exercise 4 — "Compare the computational cost for GRUs, LSTMs and regular RNNs
   for a given hidden dimension": the fused layers' training and inference tokens/s at
-  --cost-hidden (D2L's 256), beside the multiply-adds of a step (G·(d + h)·h, G = 1, 3, 4).
+  --cost-hidden (D2L's 256), each timed for --cost-seconds, beside the multiply-adds
+  of a step (G·(d + h)·h, G = 1, 3, 4).
 
 All on D2L's data (the book's first 10,000 characters, minibatches of 32 × 35 in order,
 SGD with --lr, clipping to 1), h = --hidden, --epochs epochs, the same seed.
 Claims checked (exit status 1 if one fails): every model's perplexity falls below its
 first epoch's (with two epochs or more); the book's LSTM keeps |H_t| <= 1, the one
-without the output tanh only |H_t| <= |C_t|; training an LSTM costs more time per
-token than an RNN of the same h. Exit status 2 if the book cannot be read.
+without the output tanh only |H_t| <= |C_t|; at --cost-hidden >= 128, where the
+products dominate, training an LSTM costs more time per token than an RNN.
+Exit status 2 if the book cannot be read.
 
     python examples/exercise_gates.py
     python examples/exercise_gates.py --epochs 10 --hidden 32
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     p = ch9.parser(__doc__, epochs=50)
     p.set_defaults(hidden=64, every=10**9)
     p.add_argument("--cost-hidden", type=int, default=256, help="h of the cost comparison")
+    p.add_argument("--cost-seconds", type=float, default=1.0,
+                   help="seconds of timing per cell and pass (training, inference)")
     args = p.parse_args(argv)
     data = ch9.load(args)
     if data is None:
@@ -202,13 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     H_max, C_max = ranges["LSTM, H = O ⊙ C"]
     if not H_max <= C_max:
         failures.append("without the output tanh |H_t| exceeded |C_t|, though O < 1")
-    costs = cost(args.cost_hidden, V, backend)
+    costs = cost(args.cost_hidden, V, backend, args.cost_seconds)
     print(f"\ncost of the fused layers at h = {args.cost_hidden} on {backend} "
           "(tokens/s, batch 32 × 35):")
     print(f"  {'cell':<6}{'training':>12}{'inference':>12}{'MACs/step/row':>16}")
     for cell, (train_rate, infer_rate, macs) in costs.items():
         print(f"  {cell:<6}{train_rate:>12,.0f}{infer_rate:>12,.0f}{macs:>16,}")
-    if not costs["LSTM"][0] < costs["RNN"][0]:
+    if args.cost_hidden >= 128 and not costs["LSTM"][0] < costs["RNN"][0]:  # GEMM-bound there
         failures.append("training the LSTM was not slower per token than the RNN")
     return ch9.check(failures, "every model trained; the output tanh bounds H_t by 1, "
                      "without it only C_t does; the LSTM costs more than the RNN")
