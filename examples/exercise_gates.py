@@ -7,12 +7,12 @@ without its output tanh, and what each cell costs.
   hidden product sees R ⊙ H) and *update only* (R = 1: H̃_t = tanh(X W_xh + H W_hh + b_h),
   then H_t = Z ⊙ H + (1 − Z) ⊙ H̃), and the plain RNN (§8.5), all written with
   tinygrad_rnn's ops (autograd derives their BPTT), trained alike.
-* §9.2 exercise 5 — "Since the candidate memory cell ensures that the value range is
+* §9.2 exercise 4 — "Since the candidate memory cell ensures that the value range is
   between −1 and 1 by using tanh, why does the hidden state need to use tanh again?"
   The book's LSTM beside one with H_t = O ⊙ C_t (no tanh): C_t itself is not bounded
   (it adds I ⊙ C̃ to F ⊙ C_{t-1} every step), so without the tanh H_t is not either.
   Measured: the largest |H_t| and |C_t| over the book, and the perplexity.
-* §9.2 exercise 4 — "Compare the computational cost for GRUs, LSTMs and regular RNNs
+* §9.2 exercise 3 — "Compare the computational cost for GRUs, LSTMs and regular RNNs
   for a given hidden dimension": the fused layers' training and inference tokens/s at
   --cost-hidden (D2L's 256), each timed for --cost-seconds, beside the multiply-adds
   of a step (G·(d + h)·h, G = 1, 3, 4).
