@@ -16,6 +16,8 @@ import numpy as np
 
 from . import autograd, checks, dtypes, functions, indexing, ops
 from . import backends as _backends
+from ._tensor_interop import InteropMixin
+from ._tensor_ops import OpsMixin
 from .autograd import Node
 from .backends import BackendMismatchError
 
@@ -50,7 +52,7 @@ def as_tensor(data: Any, dtype: Any = None, backend: str | _backends.Backend | N
     return Tensor(data, dtype=dtype, backend=be)
 
 
-class Tensor(Node):
+class Tensor(Node, InteropMixin, OpsMixin):
     """An n-dimensional array with reverse-mode autograd.
 
     ``Tensor(data, requires_grad=False, dtype=None, backend=None)``: float data
