@@ -52,24 +52,51 @@ def as_flag(value: Any, what: str) -> bool:
     return bool(value)
 
 
+class DimError(IndexError, ValueError):
+    """A dim out of range: an ``IndexError`` (what torch raises) and a ``ValueError``
+    (what NumPy's ``AxisError`` also is), so either ``except`` catches it."""
+
+
+def dim_alias(dim: Any, axis: Any, what: str) -> Any:
+    """The one dim given as torch's ``dim=`` or NumPy's ``axis=`` (torch accepts both
+    names too); a TypeError naming ``what`` if both are given."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"{what} takes dim or axis (the same argument), not both")
+    return axis
+
+
 def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
-    """``axis`` as a sorted tuple of non-negative axes (all axes for ``None``)."""
+    """``axis`` as a sorted tuple of non-negative axes (all axes for ``None``).
+
+    As torch, a 0-d tensor accepts dims 0 and -1 (it has "one" dim of size 1): they
+    name no axis, so the result is ``()``. A dim out of range raises :class:`DimError`.
+    """
     if axis is None:
         return tuple(range(ndim))
-    if not isinstance(axis, (int, np.integer, Sequence)):
-        raise TypeError(f"axis must be an int or a sequence of ints, got {axis!r}")
+    if not isinstance(axis, (int, np.integer, Sequence)) or isinstance(axis, (bool, str)):
+        raise TypeError(f"dim must be an int or a sequence of ints, got {axis!r}")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
-            raise TypeError(f"axis must be an int or a sequence of ints, got {axis!r}")
-        if not -ndim <= a < ndim:
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % ndim)
+        if not isinstance(a, (int, np.integer)) or isinstance(a, (bool, np.bool_)):
+            raise TypeError(f"dim must be an int or a sequence of ints, got {axis!r}")
+        out.append(normalize_dim(a, ndim))
     if len(set(out)) != len(out):
-        raise ValueError(f"repeated axis in {axis}")
-    return tuple(sorted(out))
+        raise ValueError(f"dim {axis} repeats a dim")
+    return tuple(sorted(a for a in out if ndim > 0))
 
+
+def normalize_dim(dim: Any, ndim: int) -> int:
+    """One dim as a non-negative int below ``max(ndim, 1)`` (a 0-d tensor takes 0 and
+    -1, both giving 0, as in torch), or a :class:`DimError` naming the dim and the ndim."""
+    dim = as_int(dim, "dim")
+    span = max(ndim, 1)
+    if not -span <= dim < span:
+        raise DimError(f"dim {dim} is out of range for a tensor with {ndim} dimensions "
+                       f"(expected a dim in [{-span}, {span - 1}])")
+    return dim % span
 
 
 def check_sizes(**sizes: Any) -> None:
