@@ -405,8 +405,11 @@ class Tensor(Node, InteropMixin, OpsMixin):
     def __neg__(self) -> Tensor:
         return ops.Neg.apply(self)
 
-    def __pow__(self, exponent: Number) -> Tensor:
-        if isinstance(exponent, Tensor) or not isinstance(
+    def __pow__(self, exponent: Number | Tensor) -> Tensor:
+        if isinstance(exponent, Tensor):  # elementwise.pow: tensor exponents (issue 20)
+            from .elementwise import pow as tensor_pow
+            return tensor_pow(self, exponent)
+        if not isinstance(
                 exponent, (int, float, np.integer, np.floating, np.bool_)):
             raise TypeError(
                 f"tensor ** exponent needs a Python number exponent, got {type(exponent).__name__}"
@@ -596,10 +599,6 @@ class Tensor(Node, InteropMixin, OpsMixin):
             shape = tuple(shape[0])
         return ops.Reshape.apply(self, shape=tuple(checks.as_int(s, "reshape's sizes")
                                                     for s in shape))
-
-    def flatten(self) -> Tensor:
-        """A view of all elements in one axis, shape ``(size,)``."""
-        return self.reshape(-1)
 
     def unsqueeze(self, axis: int) -> Tensor:
         """A view with a new axis of size 1 at ``axis`` (``-1``: last)."""

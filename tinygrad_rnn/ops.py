@@ -11,6 +11,8 @@ need no backward of their own.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .autograd import Function
@@ -435,3 +437,322 @@ class LSTMRecurrence(Function):
         T = self.H.shape[0]
         return self.backend.lstm_backward(g[:T], g[T], self.H, self.C, self.gates, self.H0,
                                           self.C0, self.W_hh)
+
+
+# ===================================================== the ops beyond the core (issue 20)
+# Each backward is PyTorch's formula (torch/csrc/autograd/FunctionsManual.cpp and
+# derivatives.yaml), so ties, kinks and special values get torch's gradients. A mask
+# selects with ``where``, never multiplies: an infinite or NaN gradient of the branch
+# not taken must not become ``0 * inf = NaN``.
+
+
+def _zero(g):
+    """A 0 of ``g``'s dtype (a Python 0 in ``where`` could promote on older NumPy)."""
+    return g.dtype.type(0)
+
+
+class Where(Function):
+    """``where(cond, a, b)``: ``a`` where ``cond``, else ``b`` (the three broadcast).
+
+    Backward: ``(None, where(cond, g, 0), where(cond, 0, g))``, a select, so a NaN or
+    infinite gradient on the branch not taken cannot leak into the other."""
+
+    def forward(self, cond, a, b):
+        self.cond = cond
+        return self.xp.where(cond, a, b)
+
+    def backward(self, g):
+        xp, zero = self.xp, _zero(g)
+        return None, xp.where(self.cond, g, zero), xp.where(self.cond, zero, g)
+
+
+class Maximum(Binary):
+    """``maximum(a, b)`` elementwise (NaN propagates); ties split the gradient equally,
+    as torch: ``where(a == b, g / 2, g)``, zeroed for a where ``a < b`` (for b where
+    ``a > b``). A NaN on either side compares False: both get the whole ``g``, as in torch."""
+
+    symbol = "maximum"
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return self.xp.maximum(a, b)
+
+    def backward(self, g):
+        xp, zero = self.xp, _zero(g)
+        half = xp.where(self.a == self.b, g / 2, g)
+        return xp.where(self.a < self.b, zero, half), xp.where(self.a > self.b, zero, half)
+
+
+class Minimum(Binary):
+    """``minimum(a, b)`` elementwise (NaN propagates); ties split as in :class:`Maximum`."""
+
+    symbol = "minimum"
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return self.xp.minimum(a, b)
+
+    def backward(self, g):
+        xp, zero = self.xp, _zero(g)
+        half = xp.where(self.a == self.b, g / 2, g)
+        return xp.where(self.a > self.b, zero, half), xp.where(self.a < self.b, zero, half)
+
+
+class TensorPow(Binary):
+    """``a ** b`` for two tensors (broadcasting; 0 ** 0 = 1, a negative base to a
+    non-integer power is NaN, as in torch). Backward, torch's: d/da =
+    ``where(b == 0, 0, g b a^(b-1))``, d/db = ``where(a == 0 & b >= 0, 0, g a^b log a)``."""
+
+    symbol, saves_output = "**", True
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        with np.errstate(all="ignore"):  # NaN for a negative base is the answer, not a slip
+            self.out = a ** b
+        return self.out
+
+    def backward(self, g):
+        xp, zero, a, b = self.xp, _zero(g), self.a, self.b
+        with np.errstate(all="ignore"):
+            g_a = xp.where(b == 0, zero, g * b * a ** (b - 1))
+            g_b = xp.where((a == 0) & (b >= 0), zero, g * self.out * xp.log(a))
+        return g_a, g_b
+
+
+class Expand(Function):
+    """``a`` broadcast to ``shape`` (a read-only view, as NumPy's ``broadcast_to``);
+    backward: ``g`` as it is, which :func:`autograd.unbroadcast` sums back to a's shape."""
+
+    view_of_input, saves_inputs = True, False
+
+    def forward(self, a, shape):
+        return self.xp.broadcast_to(a, shape)
+
+    def backward(self, g):
+        return (g,)
+
+
+class Clone(Function):
+    """A copy of ``a`` (``Tensor.clone``); backward: ``g``."""
+
+    saves_inputs = False
+
+    def forward(self, a):
+        return a.copy()
+
+    def backward(self, g):
+        return (g,)
+
+
+class LogSumExp(Function):
+    """``log(sum(exp(a), axes))``, shifted by the max (an infinite max by 0, as torch),
+    so ±1000 stays finite; backward: ``g * exp(a - out)`` (torch's: NaN for a row of
+    all -inf, as there)."""
+
+    saves_output = True
+
+    def forward(self, a, axes, keepdims):
+        xp = self.xp
+        self.a, self.axes, self.keepdims = a, axes, keepdims
+        kept = _kept_shape(a.shape, axes)
+        if a.size == 0:
+            m = xp.zeros(kept, dtype=a.dtype)
+        else:
+            m = a.max(axis=axes, keepdims=True)
+            m = xp.where(xp.isinf(m), _zero(m), m)
+        with np.errstate(divide="ignore"):  # log(0) = -inf for an empty or all -inf row
+            self.out = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
+        return self.out if keepdims else self.out.reshape(
+            tuple(n for i, n in enumerate(a.shape) if i not in axes))
+
+    def backward(self, g):
+        g = g.reshape(self.out.shape)
+        with np.errstate(invalid="ignore"):
+            return (g * self.xp.exp(self.a - self.out),)
+
+
+class CumSum(Function):
+    """Running sum along ``axis`` in ``dtype``; backward: the reversed running sum of ``g``."""
+
+    saves_inputs = False
+
+    def forward(self, a, axis, dtype):
+        self.axis, self.in_dtype = axis, a.dtype
+        return self.xp.cumsum(a, axis=axis, dtype=dtype)
+
+    def backward(self, g):
+        flip = self.xp.flip
+        back = flip(self.xp.cumsum(flip(g, self.axis), axis=self.axis), self.axis)
+        return (back.astype(self.in_dtype, copy=False),)
+
+
+class Scatter(Function):
+    """``a`` with ``src`` written (``add``: added) at ``index``, an advanced-index tuple
+    whose arrays broadcast to src's shape (``Tensor.scatter`` / ``scatter_add``).
+
+    Backward: src gets ``g[index]``; a gets ``g``, zeroed where ``src`` overwrote it
+    (with ``add``, all of ``g``). Repeated indices: ``add`` accumulates; a plain scatter
+    keeps one of the values written there, unspecified which, as in torch.
+    """
+
+    saves_inputs = False  # the index is the caller's own copy
+
+    def forward(self, a, src, index, add=False):
+        self.index, self.add = index, add
+        if add:
+            return a + self.backend.scatter_add(a.shape, index, src.astype(a.dtype))
+        out = a.copy()
+        out[index] = src
+        return out
+
+    def backward(self, g):
+        g_src = g[self.index]
+        if self.add:
+            return g, g_src
+        g_a = g.copy()
+        g_a[self.index] = 0
+        return g_a, g_src
+
+
+class Einsum(Function):
+    """``einsum`` of the arrays with letter subscripts ``inputs`` (one string each, no
+    ``...``: :mod:`tinygrad_rnn.einsum` spells it out) and ``output``.
+
+    Backward for operand i: the einsum of ``g`` with the other operands onto i's
+    letters; a letter only i has (summed inside it) is broadcast back, and a letter i
+    repeats (a diagonal, as in ``'ii->'``) is put back with an identity matrix."""
+
+    def forward(self, *arrays, inputs, output):
+        self.arrays, self.subs, self.output = arrays, inputs, output
+        return self.xp.einsum(",".join(inputs) + "->" + output, *arrays)
+
+    def backward(self, g):
+        return tuple(self._grad(i, g) if t.requires_grad else None
+                     for i, t in enumerate(self.inputs))
+
+    def _grad(self, i, g):
+        xp, subs = self.xp, self.subs[i]
+        size = {c: n for s, a in zip(self.subs, self.arrays) for c, n in zip(s, a.shape)}
+        others = [self.output] + [s for j, s in enumerate(self.subs) if j != i]
+        operands = [g] + [a for j, a in enumerate(self.arrays) if j != i]
+        seen = set("".join(others))
+        unique = "".join(dict.fromkeys(subs))
+        reached = "".join(c for c in unique if c in seen)
+        grad = xp.einsum(",".join(others) + "->" + reached, *operands)
+        if reached != unique:  # letters summed inside operand i alone: d/dx of a sum is 1
+            grad = xp.broadcast_to(
+                grad.reshape([size[c] if c in seen else 1 for c in unique]),
+                [size[c] for c in unique])
+        if unique != subs:  # a repeated letter: back onto the diagonal
+            free = iter(c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        if c not in size)
+            renamed, eyes, eye_subs, first = "", [], [], set()
+            for c in subs:
+                if c in first:
+                    new = next(free)
+                    eyes.append(xp.eye(size[c], dtype=g.dtype))
+                    eye_subs.append(c + new)
+                    renamed += new
+                else:
+                    first.add(c)
+                    renamed += c
+            grad = xp.einsum(",".join([unique] + eye_subs) + "->" + renamed, grad, *eyes)
+        return grad
+
+
+# ------------------------------------------------------------------ activations
+def _erf(xp, a):
+    """The error function of a backend array (SciPy's on the host, CuPy's on a GPU)."""
+    if xp is np:
+        from scipy.special import erf
+    else:  # pragma: no cover - needs a GPU
+        from cupyx.scipy.special import erf
+    return erf(a)
+
+
+class GELU(Function):
+    """``x Φ(x)`` (``approximate='none'``, Φ by erf) or torch's tanh approximation
+    ``0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))``; backward: torch's derivative of each."""
+
+    def forward(self, a, approximate="none"):
+        self.a, self.approximate = a, approximate
+        if approximate == "tanh":
+            inner = math.sqrt(2 / math.pi) * (a + 0.044715 * a * a * a)
+            self.t = self.xp.tanh(inner)
+            return 0.5 * a * (1 + self.t)
+        self.cdf = 0.5 * (1 + _erf(self.xp, a * math.sqrt(0.5)))
+        return a * self.cdf
+
+    def backward(self, g):
+        a = self.a
+        if self.approximate == "tanh":
+            k = math.sqrt(2 / math.pi)  # Python floats: NumPy 2 keeps a's dtype
+            right = 0.5 * a * (1 - self.t * self.t) * k * (1 + 3 * 0.044715 * a * a)
+            return (g * (0.5 * (1 + self.t) + right),)
+        pdf = self.xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
+        return (g * (self.cdf + a * pdf),)
+
+
+class ELU(Function):
+    """``x`` for x > 0, else ``alpha (e^x - 1)``; backward (torch's): ``g`` for x > 0,
+    else ``g alpha e^x``. ``exp`` sees ``min(x, 0)``: no overflow in the branch not taken."""
+
+    def forward(self, a, alpha):
+        self.a, self.alpha = a, a.dtype.type(alpha)
+        return self.xp.where(a <= 0, self.alpha * self.xp.expm1(self.xp.minimum(a, 0)), a)
+
+    def backward(self, g):
+        xp = self.xp
+        return (xp.where(self.a <= 0, g * self.alpha * xp.exp(xp.minimum(self.a, 0)), g),)
+
+
+class Softplus(Function):
+    """``log(1 + e^(βx)) / β``, and ``x`` itself where ``βx > threshold`` (torch's
+    softplus); backward: ``g`` there, else ``g σ(βx)``."""
+
+    def forward(self, a, beta, threshold):
+        xp = self.xp
+        self.a, self.beta, self.threshold = a, a.dtype.type(beta), threshold
+        bx = a * self.beta
+        self.linear = bx > threshold
+        soft = xp.log1p(xp.exp(xp.minimum(bx, threshold))) / self.beta
+        return xp.where(self.linear, a, soft)
+
+    def backward(self, g):
+        z = self.xp.exp(self.xp.minimum(self.a * self.beta, self.threshold))
+        return (self.xp.where(self.linear, g, g * z / (z + 1)),)
+
+
+class LogSigmoid(Function):
+    """``log σ(x) = min(x, 0) - log(1 + e^-|x|)``, finite for any finite x; backward,
+    torch's: ``g (1[x<0] - sign · z / (1 + z))`` with ``z = e^-|x|``, ``sign = ±1``."""
+
+    def forward(self, a):
+        xp = self.xp
+        self.a = a
+        self.z = xp.exp(-xp.abs(a))
+        return xp.minimum(a, 0) - xp.log1p(self.z)
+
+    def backward(self, g):
+        negative = self.a < 0
+        share = self.z / (1 + self.z)
+        return (g * self.xp.where(negative, 1 - share, share * -1),)
+
+
+class BinaryCrossEntropy(Function):
+    """Per element ``-(t log x + (1 - t) log(1 - x))``, each log clamped at -100, as in
+    torch (so x = 0 or 1 gives 100, not inf). Backward, torch's: for x
+    ``g (x - t) / max(x (1 - x), 1e-12)``; for t ``g (log(1 - x) - log x)``, clamped so."""
+
+    def forward(self, x, t):
+        xp = self.xp
+        self.x, self.t = x, t
+        with np.errstate(divide="ignore"):
+            self.log_x = xp.maximum(xp.log(x), -100)
+            self.log_1mx = xp.maximum(xp.log1p(-x), -100)
+        return (t - 1) * self.log_1mx - t * self.log_x
+
+    def backward(self, g):
+        x, t = self.x, self.t
+        g_x = g * (x - t) / self.xp.maximum((1 - x) * x, x.dtype.type(1e-12))
+        return g_x, g * (self.log_1mx - self.log_x)
