@@ -15,10 +15,15 @@ from . import _source_tree, backends, checks, dtypes, hub, nn, optim, serializat
 from ._tensor import Tensor, as_tensor
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backends import BackendMismatchError, get_backend, set_backend, use_backend
+from .einsum import einsum
+from .elementwise import maximum, minimum, pow, where  # noqa: A004 - torch.pow
 from .functions import cat, matmul, stack
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
+from .reductions import cumsum, logsumexp, std, var
+from .selection import argmin, gather, index_select, masked_fill, scatter, scatter_add
 from .serialization import load, save
+from .shapes import chunk, clone, flatten, permute, split
 
 __version__ = "0.1.0"
 
@@ -49,4 +54,8 @@ __all__ = [
     "stack",
     "use_backend",
     "viz",
+    # issue 20: the ops beyond the core
+    "argmin", "chunk", "clone", "cumsum", "einsum", "flatten", "gather",
+    "index_select", "logsumexp", "masked_fill", "maximum", "minimum", "permute", "pow",
+    "scatter", "scatter_add", "split", "std", "var", "where",
 ]

@@ -699,11 +699,12 @@ class ELU(Function):
 
     def forward(self, a, alpha):
         self.a, self.alpha = a, a.dtype.type(alpha)
-        return self.xp.where(a <= 0, self.alpha * self.xp.expm1(self.xp.minimum(a, 0)), a)
+        # a NaN takes the exp branch both ways: NaN out, NaN gradient, as in torch
+        return self.xp.where(a > 0, a, self.alpha * self.xp.expm1(self.xp.minimum(a, 0)))
 
     def backward(self, g):
         xp = self.xp
-        return (xp.where(self.a <= 0, g * self.alpha * xp.exp(xp.minimum(self.a, 0)), g),)
+        return (xp.where(self.a > 0, g, g * self.alpha * xp.exp(xp.minimum(self.a, 0))),)
 
 
 class Softplus(Function):
@@ -725,7 +726,7 @@ class Softplus(Function):
 
 class LogSigmoid(Function):
     """``log σ(x) = min(x, 0) - log(1 + e^-|x|)``, finite for any finite x; backward,
-    torch's: ``g (1[x<0] - sign · z / (1 + z))`` with ``z = e^-|x|``, ``sign = ±1``."""
+    torch's: ``g (1 - z / (1 + z))`` for x < 0, else ``g z / (1 + z)``, ``z = e^-|x|``."""
 
     def forward(self, a):
         xp = self.xp
@@ -736,13 +737,13 @@ class LogSigmoid(Function):
     def backward(self, g):
         negative = self.a < 0
         share = self.z / (1 + self.z)
-        return (g * self.xp.where(negative, 1 - share, share * -1),)
+        return (g * self.xp.where(negative, 1 - share, share),)
 
 
 class BinaryCrossEntropy(Function):
     """Per element ``-(t log x + (1 - t) log(1 - x))``, each log clamped at -100, as in
     torch (so x = 0 or 1 gives 100, not inf). Backward, torch's: for x
-    ``g (x - t) / max(x (1 - x), 1e-12)``; for t ``g (log(1 - x) - log x)``, clamped so."""
+    ``g (x - t) / max(x (1 - x), 1e-12)``; for t ``-g logit(x)`` (not clamped)."""
 
     def forward(self, x, t):
         xp = self.xp
@@ -754,5 +755,78 @@ class BinaryCrossEntropy(Function):
 
     def backward(self, g):
         x, t = self.x, self.t
-        g_x = g * (x - t) / self.xp.maximum((1 - x) * x, x.dtype.type(1e-12))
-        return g_x, g * (self.log_1mx - self.log_x)
+        # torch's floor is the float 1e-12f, also in float64 (so 1 / 9.9999999600419e-13)
+        g_x = g * (x - t) / self.xp.maximum((1 - x) * x, x.dtype.type(np.float32(1e-12)))
+        with np.errstate(divide="ignore", invalid="ignore"):  # ±inf at x = 0 or 1, as torch
+            return g_x, g * -self.xp.log(x / (1 - x))  # torch's: -logit(x)
+
+
+def _sigmoid(xp, a):
+    """``1 / (1 + e^-a)`` without overflow (as :class:`Sigmoid`)."""
+    e = xp.exp(-xp.abs(a))
+    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Per element, torch's ``(1 - t) x - (1 + (p - 1) t) log σ(x)`` for logits x,
+    targets t and ``pos_weight`` p (an array broadcasting to x's shape, or None; no
+    gradient, as in torch). Backward, torch's: for x ``g (σ(x) - t)`` (with p:
+    ``g ((1 + p t - t) σ(x) - p t)``), which stays exact where ``σ(x)`` is tiny; for t
+    ``-g x`` (with p: ``g (log σ(-x) - p log σ(x))``)."""
+
+    def forward(self, x, t, pos_weight=None):
+        xp = self.xp
+        self.x, self.t, self.p = x, t, pos_weight
+        self.log_sig = xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))  # as LogSigmoid
+        if pos_weight is None:
+            return (1 - t) * x - self.log_sig
+        return (1 - t) * x - ((pos_weight - 1) * t + 1) * self.log_sig
+
+    def backward(self, g):
+        xp, x, t, p = self.xp, self.x, self.t, self.p
+        sig = _sigmoid(xp, x)
+        if p is None:
+            return g * (sig - t), g * -x
+        pt = p * t
+        log_sig_neg = self.log_sig - x  # log σ(-x) = log σ(x) - x
+        return g * ((pt + 1 - t) * sig - pt), g * (log_sig_neg - p * self.log_sig)
+
+
+class StdRoot(Function):
+    """``sqrt(v)`` of a variance, with torch's ``std`` gradient: ``g / (2 sqrt(v))``, and
+    0 where the deviation is 0 (torch masks there; a plain sqrt would give inf · 0 = NaN)."""
+
+    saves_inputs, saves_output = False, True
+
+    def forward(self, v):
+        self.out = self.xp.sqrt(v)
+        return self.out
+
+    def backward(self, g):
+        zero = _zero(g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self.xp.where(self.out == 0, zero, g / (2 * self.out)),)
+
+
+class Var(Function):
+    """``Σ (a - mean)² / max(N - correction, 0)`` over ``axes``; backward, torch's:
+    ``g · 2 / (N - correction) · (a - mean)`` (the divisor unclamped there, as in torch)."""
+
+    saves_inputs = False  # it keeps the centred values
+
+    def forward(self, a, axes, correction, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+        self.n = int(np.prod([a.shape[i] for i in axes], dtype=np.int64))
+        self.correction = correction
+        with np.errstate(divide="ignore", invalid="ignore"):  # N - correction <= 0: inf/NaN
+            self.centred = a - a.sum(axis=axes, keepdims=True) / max(self.n, 1)
+            return (self.centred * self.centred).sum(axis=axes, keepdims=keepdims) / max(
+                self.n - correction, 0)
+
+    def backward(self, g):
+        if not self.keepdims:
+            g = g.reshape(_kept_shape(self.centred.shape, self.axes))
+        d = self.n - self.correction
+        scale = 2 / d if d else float("inf")
+        with np.errstate(invalid="ignore"):
+            return (g * scale * self.centred,)

@@ -1,6 +1,8 @@
-"""Reductions beyond ``sum``/``mean``/``max``: ``var``, ``std`` (composed), ``logsumexp``
-and ``cumsum`` (primitives: :class:`ops.LogSumExp` is stable, :class:`ops.CumSum`
-one pass), with torch's arguments (``dim``, ``keepdim``, ``correction``)."""
+"""Reductions beyond ``sum``/``mean``/``max``: ``var``, ``std``, ``logsumexp`` and
+``cumsum``, with torch's arguments (``dim``, ``keepdim``, ``correction``). Each is a
+primitive: :class:`ops.Var` and :class:`ops.StdRoot` give torch's gradients where the
+deviation is 0 or N <= correction, :class:`ops.LogSumExp` is stable, :class:`ops.CumSum`
+one pass."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 from . import dtypes
 from .autograd import Node
 from .checks import as_flag, dim_alias, is_real, normalize_axes, normalize_dim
-from .ops import CumSum, LogSumExp
+from .ops import CumSum, LogSumExp, StdRoot, Var
 
 if TYPE_CHECKING:
     from ._tensor import Tensor
@@ -53,25 +55,20 @@ def var(input: Tensor, dim: Dims = None, unbiased: bool | None = None, keepdim: 
 def _var(x: Tensor, dim: Dims, correction: float, keepdim: bool, fn: str) -> Tensor:
     if x.dtype.kind != "f":
         raise TypeError(f"{fn} needs a float tensor, got {x.dtype} (as torch; use .astype())")
-    axes = normalize_axes(dim, x.ndim)
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
-    centred = x - x.sum(axes, True) / max(n, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):  # N - correction <= 0: inf/NaN
-        return (centred * centred).sum(axes, keepdim) / max(n - correction, 0)
+    return Var.apply(x, axes=normalize_axes(dim, x.ndim), correction=correction,
+                     keepdims=keepdim)
 
 
 def std(input: Tensor, dim: Dims = None, unbiased: bool | None = None, keepdim: bool = False,
         *, correction: float | None = None, axis: Dims = None) -> Tensor:
-    """Standard deviation, ``var(...) ** 0.5`` (same arguments as :func:`var`); its
-    gradient is infinite or NaN where the deviation is 0, as in torch."""
+    """Standard deviation, the square root of :func:`var` (same arguments); where the
+    deviation is 0 its gradient is 0, as torch's (not the inf · 0 of a plain sqrt)."""
     input = _tensor(input, "std")
     if isinstance(dim, (bool, np.bool_)):
         dim, unbiased = None, dim if unbiased is None else unbiased
     v = _var(input, dim_alias(dim, axis, "std"), _correction(unbiased, correction, "std"),
              as_flag(keepdim, "std: keepdim"), "std")
-    return v ** 0.5
+    return StdRoot.apply(v)
 
 
 def logsumexp(input: Tensor, dim: Dims = None, keepdim: bool = False, *, axis: Dims = None

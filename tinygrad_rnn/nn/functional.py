@@ -11,7 +11,15 @@ from ..backends import read_back_allowed
 from ..checks import as_flag, as_int, check_broadcast, is_real, normalize_axes
 from ..elementwise import where
 from ..functions import getitem
-from ..ops import ELU, GELU, BinaryCrossEntropy, LogSigmoid, SoftmaxCrossEntropy, Softplus
+from ..ops import (
+    ELU,
+    GELU,
+    BinaryCrossEntropy,
+    BinaryCrossEntropyWithLogits,
+    LogSigmoid,
+    SoftmaxCrossEntropy,
+    Softplus,
+)
 from ..random import generator
 
 
@@ -409,13 +417,17 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor 
                                      pos_weight: Tensor | None = None) -> Tensor:
     """Binary cross-entropy of ``sigmoid(input)``, computed from the logits stably
     (torch's formula: ``(1 - t) x - (1 + (p - 1) t) log σ(x)``), with ``pos_weight``
-    ``p`` (broadcast along the last dim: one per class) and ``weight``."""
+    ``p`` (broadcast along the last dim: one per class; no gradient, as torch) and
+    ``weight``."""
+    fn = "binary_cross_entropy_with_logits"
     reduction = _reduction(size_average, reduce, reduction)
-    x, t = _pair(input, target, "binary_cross_entropy_with_logits", same_shape=True)
-    log_sig = LogSigmoid.apply(x)
-    p = _elementwise_weight(pos_weight, x, "binary_cross_entropy_with_logits", "pos_weight")
-    loss = (1 - t) * x - (log_sig if p is None else (1 + (p - 1) * t) * log_sig)
-    w = _elementwise_weight(weight, x, "binary_cross_entropy_with_logits")
+    x, t = _pair(input, target, fn, same_shape=True)
+    p = _elementwise_weight(pos_weight, x, fn, "pos_weight")
+    if p is not None and check_broadcast(x.shape, p.shape, fn) != x.shape:
+        raise ValueError(f"{fn}: pos_weight of shape {p.shape} must broadcast to the input's "
+                         f"shape {x.shape}")
+    loss = BinaryCrossEntropyWithLogits.apply(x, t, pos_weight=None if p is None else p.data)
+    w = _elementwise_weight(weight, x, fn)
     return _reduce(loss if w is None else loss * w, reduction)
 
 
