@@ -153,7 +153,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
     composed from ``log_softmax`` and :func:`nll_loss`.
     """
     reduction = _reduction(size_average, reduce, reduction)
-    logits = _expect_tensor(input, "cross_entropy", "input")
+    logits = _expect_tensor(input, "cross_entropy", "logits")
     if logits.dtype.kind != "f":
         raise TypeError(f"cross_entropy expects float logits, got {logits.dtype}")
     if logits.ndim == 0:
