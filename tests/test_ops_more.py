@@ -11,7 +11,7 @@ from helpers import check_gradients
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_cases import CASES
-from strategies import f64_arrays, floats, seeds
+from strategies import axis_args, f64_arrays, floats, pair_shapes, seeds, shapes
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.nn import functional as F
@@ -260,10 +260,10 @@ def test_cross_entropy_all_ignored_is_nan_as_torch():
 def test_einsum_against_numpy_random_forms():
     """Values of einsum forms against NumPy's own einsum (float64)."""
     rng = np.random.default_rng(0)
-    for eq, shapes in [("ij,jk->ki", [(2, 3), (3, 4)]), ("bii->b", [(2, 3, 3)]),
+    for eq, sizes in [("ij,jk->ki", [(2, 3), (3, 4)]), ("bii->b", [(2, 3, 3)]),
                        ("iij->j", [(2, 2, 3)]), ("...i,i->...", [(2, 3, 4), (4,)]),
                        ("ab,cd->abcd", [(2, 1), (1, 3)]), ("i->", [(5,)])]:
-        arrays = [rng.standard_normal(s) for s in shapes]
+        arrays = [rng.standard_normal(s) for s in sizes]
         out = tg.einsum(eq, *[tg.Tensor(a, dtype=np.float64) for a in arrays])
         np.testing.assert_allclose(out.numpy(), np.einsum(eq, *arrays), rtol=1e-12)
 
@@ -272,10 +272,10 @@ def test_einsum_against_numpy_random_forms():
 @given(seed=seeds, eq=st.sampled_from(["iij->j", "bii->bi", "ij,ij->", "ijk,ik->j"]))
 def test_einsum_repeated_and_summed_letters_gradients(seed, eq):
     """Diagonals and letters summed inside one operand: finite differences."""
-    shapes = {"iij->j": [(2, 2, 3)], "bii->bi": [(2, 3, 3)], "ij,ij->": [(2, 3), (2, 3)],
-              "ijk,ik->j": [(2, 3, 2), (2, 2)]}[eq]
+    sizes = {"iij->j": [(2, 2, 3)], "bii->bi": [(2, 3, 3)], "ij,ij->": [(2, 3), (2, 3)],
+             "ijk,ik->j": [(2, 3, 2), (2, 2)]}[eq]
     rng = np.random.default_rng(seed)
-    check_gradients(lambda *xs: tg.einsum(eq, *xs), [rng.standard_normal(s) for s in shapes],
+    check_gradients(lambda *xs: tg.einsum(eq, *xs), [rng.standard_normal(s) for s in sizes],
                     "numpy", seed, reference=lambda *a: np.einsum(eq, *a))
 
 
@@ -391,3 +391,125 @@ I = tg.Tensor(np.zeros((2, 1), dtype=np.int64))
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ------------------------------------------------- drawn shapes, dims and indices
+@settings(max_examples=15)
+@given(shapes=pair_shapes, data=st.data(), seed=seeds,
+       op=st.sampled_from(["where", "maximum", "minimum", "pow"]))
+def test_broadcasting_binary_ops_finite_differences(shapes, data, seed, op):
+    (sa, sb), _ = shapes.input_shapes, shapes.result_shape
+    lo = 0.5 if op == "pow" else -3.0
+    a = data.draw(f64_arrays(sa, floats(lo, 3.0)))
+    b = data.draw(f64_arrays(sb, floats(-2.0, 2.0)))
+    cond = np.random.default_rng(seed).random(shapes.result_shape) < 0.5
+    fns = {"where": lambda x, y: tg.where(tg.Tensor(cond), x, y),
+           "maximum": tg.maximum, "minimum": tg.minimum, "pow": lambda x, y: x ** y}
+    refs = {"where": lambda x, y: np.where(cond, x, y), "maximum": np.maximum,
+            "minimum": np.minimum, "pow": np.power}
+    if op in ("maximum", "minimum"):  # finite differences need no tie within the step
+        assume_far = np.abs(np.subtract(a, b)) > 1e-4
+        if not np.all(assume_far):
+            return
+    check_gradients(fns[op], [a, b], "numpy", seed, reference=refs[op], use_gradcheck=False)
+
+
+@settings(max_examples=20)
+@given(data=st.data(), seed=seeds, op=st.sampled_from(["var", "std", "logsumexp", "cumsum"]),
+       keepdim=st.booleans())
+def test_reductions_drawn_dims_finite_differences(data, seed, op, keepdim):
+    shape = data.draw(shapes(min_dims=0, max_dims=3, min_side=2))
+    x = data.draw(f64_arrays(shape))
+    ndim = len(shape)
+    if op == "cumsum":
+        dim = data.draw(st.integers(-max(ndim, 1), max(ndim, 1) - 1))
+        fn = lambda t: t.cumsum(dim)  # noqa: E731
+        ref = lambda a: np.cumsum(a.reshape(a.shape or (1,)), axis=dim).reshape(a.shape)  # noqa: E731
+    else:
+        dim = data.draw(axis_args(ndim))
+        if dim is None:
+            dim = tuple(range(ndim)) if op == "logsumexp" else None
+        axes = None if dim is None else tuple(np.atleast_1d(dim) % max(ndim, 1)) if ndim else ()
+        if op == "logsumexp":
+            fn = lambda t: t.logsumexp(dim, keepdim)  # noqa: E731
+            ref = lambda a: np.log(np.exp(a).sum(axis=axes, keepdims=keepdim))  # noqa: E731
+        else:
+            fn = lambda t: getattr(t, op)(dim, keepdim=keepdim)  # noqa: E731
+            np_fn = {"var": np.var, "std": np.std}[op]
+            ref = lambda a: np_fn(a, axis=axes, ddof=1, keepdims=keepdim)  # noqa: E731
+            if np.prod([shape[i] for i in (axes if axes is not None else range(ndim))]) < 2:
+                return  # N - 1 = 0: no finite value to differentiate
+            if op == "std" and np.min(np.var(x, axis=axes)) < 1e-3:
+                return  # near a zero deviation the square root's curvature is huge
+    check_gradients(fn, [x], "numpy", seed, reference=ref, use_gradcheck=False)
+
+
+@settings(max_examples=15)
+@given(data=st.data(), seed=seeds, op=st.sampled_from(["gather", "scatter_add",
+                                                        "index_select"]))
+def test_indexing_ops_drawn_indices_finite_differences(data, seed, op):
+    shape = data.draw(shapes(min_dims=1, max_dims=3, min_side=1))
+    ndim = len(shape)
+    dim = data.draw(st.integers(-ndim, ndim - 1))
+    d = dim % ndim
+    rng = np.random.default_rng(seed)
+    x = data.draw(f64_arrays(shape))
+    if op == "index_select":
+        idx = rng.integers(0, shape[d], data.draw(st.integers(0, 4)))
+        check_gradients(lambda t: t.index_select(dim, tg.Tensor(idx)), [x], "numpy", seed,
+                        reference=lambda a: np.take(a, idx, axis=d), use_gradcheck=False)
+        return
+    ishape = tuple(rng.integers(1, n + 1) if i != d else rng.integers(1, 4)
+                   for i, n in enumerate(shape))
+    idx = rng.integers(0, shape[d], ishape)
+    if op == "gather":
+        def ref(a):
+            sliced = a[tuple(slice(0, n) if i != d else slice(None) for i, n in enumerate(ishape))]
+            return np.take_along_axis(sliced, idx, axis=d)
+        check_gradients(lambda t: t.gather(dim, tg.Tensor(idx)), [x], "numpy", seed,
+                        reference=ref, use_gradcheck=False)
+    else:
+        src = rng.normal(size=ishape)
+
+        def ref(a, s):
+            out = a.copy()
+            grid = np.indices(ishape, sparse=True)
+            grid = tuple(idx if i == d else g for i, g in enumerate(grid))
+            np.add.at(out, grid, s)
+            return out
+        check_gradients(lambda t, s: t.scatter_add(dim, tg.Tensor(idx), s), [x, src], "numpy",
+                        seed, reference=ref, use_gradcheck=False)
+
+
+# ------------------------------------------------------------------------ in place
+def test_in_place_variants_as_torch():
+    torch = pytest.importorskip("torch")
+    a = np.arange(12.0).reshape(3, 4)
+    idx = np.array([[1], [3], [0]])
+    ours = tg.Tensor(a, dtype=np.float64)
+    theirs = torch.tensor(a)
+    assert ours.masked_fill_(tg.Tensor(np.array([True, False, False, True])), -1.0) is ours
+    theirs.masked_fill_(torch.tensor([True, False, False, True]), -1.0)
+    ours.scatter_(1, tg.Tensor(idx), 7.0)
+    theirs.scatter_(1, torch.tensor(idx), 7.0)
+    src = np.full((3, 2), 5.0)
+    ours.scatter_(0, tg.Tensor(idx[:1].repeat(2, axis=1)), tg.Tensor(src, dtype=np.float64))
+    theirs.scatter_(0, torch.tensor(idx[:1].repeat(2, axis=1)), torch.tensor(src))
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_in_place_variants_keep_autograd_safe():
+    """Refused on a tensor that takes part in a graph; under no_grad the version count
+    moves, so a graph that saved the tensor refuses its backward."""
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="autograd"):
+        w.masked_fill_(tg.Tensor([True, False]), 0.0)
+    with pytest.raises(RuntimeError, match="autograd"):
+        w.scatter_(0, tg.Tensor([0]), 0.0)
+    x = tg.Tensor([1.0, 2.0])
+    loss = (w * x).sum()  # Mul saves x
+    x.masked_fill_(tg.Tensor([True, False]), 5.0)
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+    with pytest.raises(ValueError, match="cannot grow"):
+        x.masked_fill_(tg.Tensor(np.ones((2, 2), bool)), 0.0)

@@ -88,6 +88,15 @@ class OpsMixin:
         """``value`` where ``mask``, else self (out of place)."""
         return selection.masked_fill(self, mask, value)
 
+    def masked_fill_(self, mask: Any, value: Any) -> Any:
+        """``self[mask] = value`` in place (the rules of ``x[i] = y``); returns self."""
+        return selection.masked_fill_(self, mask, value)
+
+    def scatter_(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
+                 reduce: str | None = None) -> Any:
+        """:meth:`scatter` in place (the rules of ``x[i] = y``); returns self."""
+        return selection.scatter_(self, dim, index, src, value=value, reduce=reduce)
+
     # ------------------------------------------------------------------ shapes
     def expand(self, *sizes: int | Sequence[int]) -> Any:
         """A broadcast view of shape ``sizes`` (-1 keeps a dim)."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from .autograd import Node
 from .backends import read_back_allowed
-from .checks import DimError, as_flag, dim_alias, normalize_dim
+from .checks import DimError, as_flag, check_broadcast, dim_alias, normalize_dim
 from .elementwise import _is_number, where
 from .functions import getitem
 from .ops import GetItem, Scatter
@@ -204,3 +204,63 @@ def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
         if input.ndim == 0:
             out = xp.reshape(out, ())
     return input._new(xp.asarray(out, dtype=np.int64))
+
+
+# ------------------------------------------------------------------ in place
+def masked_fill_(input: Tensor, mask: Tensor, value: Any) -> Tensor:
+    """``input[mask] = value`` in place (``Tensor.masked_fill_``), under the rules of
+    ``x[i] = y`` (refused while a graph records through ``input``; the version count
+    moves, so a graph that saved ``input`` refuses its backward). ``mask`` broadcasts to
+    input's shape."""
+    input = _tensor(input, "masked_fill_", "input")
+    mask = _tensor(mask, "masked_fill_", "mask")
+    input._check_same_backend(mask, "masked_fill_")
+    if mask.dtype != np.bool_:
+        raise TypeError(f"masked_fill_: mask must be a bool tensor, got {mask.dtype}")
+    if check_broadcast(input.shape, mask.shape, "masked_fill_") != input.shape:
+        raise ValueError(f"masked_fill_: mask of shape {mask.shape} must broadcast to the "
+                         f"input's shape {input.shape} (in place, the input cannot grow)")
+    if isinstance(value, Node) and value.ndim != 0:
+        raise ValueError(f"masked_fill_: value must be a number or a 0-d tensor, got a "
+                         f"tensor of shape {value.shape}")
+    if not isinstance(value, Node) and not _is_number(value):
+        raise TypeError(f"masked_fill_: value must be a number or a 0-d tensor, got "
+                        f"{type(value).__name__}")
+    full = mask._new(mask._backend.xp.broadcast_to(mask.data, input.shape))
+    input[full] = value
+    return input
+
+
+def scatter_(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
+             reduce: str | None = None) -> Tensor:
+    """:func:`scatter` in place (``Tensor.scatter_``), under the rules of ``x[i] = y``:
+    e.g. ``zeros(N, C).scatter_(1, labels[:, None], 1.0)`` for one-hot rows."""
+    if reduce is not None:
+        raise NotImplementedError("scatter_(reduce=...) is not supported")
+    if (src is None) == (value is None):
+        raise TypeError("scatter_ takes src or value (one of them)")
+    src = src if value is None else value
+    input = _tensor(input, "scatter_", "input")
+    dim = normalize_dim(dim, input.ndim)
+    index = _index(index, input, "scatter_")
+    if isinstance(src, Node):
+        input._check_same_backend(src, "scatter_")
+        if src.dtype != input.dtype:
+            raise TypeError(f"scatter_: src ({src.dtype}) must have input's dtype "
+                            f"({input.dtype})")
+        if src.ndim != index.ndim:
+            raise ValueError(f"scatter_: src must have as many dimensions as index "
+                             f"({index.ndim}), got {src.ndim}")
+        _check_like(index, input, dim, "scatter_", src)
+        src = src.detach()[tuple(slice(0, n) for n in index.shape)]
+    elif _is_number(src):
+        _check_like(index, input, dim, "scatter_")
+    else:
+        raise TypeError(f"scatter_: src must be a Tensor or a number, got {type(src).__name__}")
+    _check_range(index, (input.shape or (1,))[dim], "scatter_", dim)
+    if input.ndim == 0:
+        input.reshape(1)[0] = src if _is_number(src) else src.reshape(())
+        return input
+    grid = _grid(index.data, dim, input._backend.xp)
+    input[tuple(input._new(g) for g in grid)] = src
+    return input
