@@ -380,6 +380,8 @@ I = tg.Tensor(np.zeros((2, 1), dtype=np.int64))
     (lambda: tg.einsum("ij,jk->ik", X, X), ValueError, "size 3 in one operand and 2"),
     (lambda: tg.einsum("ij->k", X), ValueError, "appears in no operand"),
     (lambda: tg.einsum("i1", X), ValueError, "invalid equation"),
+    (lambda: tg.einsum("i>j->i", X), ValueError, "invalid equation"),
+    (lambda: tg.einsum("ij->i->j", X), ValueError, "invalid equation"),
     (lambda: tg.einsum("ij", np.zeros((2, 3))), TypeError, "operand 0 must be a Tensor"),
     (lambda: F.gelu(X, approximate="fast"), ValueError, "approximate"),
     (lambda: F.leaky_relu(X, "a"), TypeError, "negative_slope must be a number"),

@@ -49,8 +49,7 @@ def einsum(equation: str, *operands: Tensor | Any) -> Tensor:
         raise ValueError(f"einsum: the equation {equation!r} has {len(inputs)} operands' "
                          f"subscripts, but {len(operands)} operands were given")
     bad = set(eq) - set(LETTERS) - set(",->.")
-    if bad or eq.replace("...", "").count(".") or (arrow and "-" in rhs + lhs) or (
-            not arrow and ("-" in eq or ">" in eq)):
+    if bad or eq.replace("...", "").count(".") or any(c in lhs + rhs for c in "->"):
         raise ValueError(f"einsum: invalid equation {equation!r} (subscripts are letters, "
                          "'...', ',' and one '->')")
     free = iter(c for c in LETTERS if c not in eq)

@@ -65,8 +65,7 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor | t
     a = _operand(input, ref, "where", "input")
     b = _operand(other, ref, "where", "other")
     condition._check_same_backend(ref, "where")
-    shape = check_broadcast(condition.shape, check_broadcast(a.shape, b.shape, "where"), "where")
-    del shape  # checked: the op broadcasts
+    check_broadcast(condition.shape, check_broadcast(a.shape, b.shape, "where"), "where")
     a, b = common_dtype(a, b)
     return Where.apply(condition, a, b)
 
