@@ -560,7 +560,7 @@ class LogSumExp(Function):
         else:
             m = a.max(axis=axes, keepdims=True)
             m = xp.where(xp.isinf(m), _zero(m), m)
-        with np.errstate(divide="ignore"):  # log(0) = -inf for an empty or all -inf row
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, NaN rows
             self.out = xp.log(xp.exp(a - m).sum(axis=axes, keepdims=True)) + m
         return self.out if keepdims else self.out.reshape(
             tuple(n for i, n in enumerate(a.shape) if i not in axes))
