@@ -520,3 +520,20 @@ def test_in_place_variants_keep_autograd_safe():
         loss.backward()
     with pytest.raises(ValueError, match="cannot grow"):
         x.masked_fill_(tg.Tensor(np.ones((2, 2), bool)), 0.0)
+
+
+def test_numpy_axis_is_an_alias_of_dim():
+    """``axis=`` gives what ``dim=`` gives (checks.dim_alias); both at once is refused."""
+    x = tg.Tensor(np.random.default_rng(0).normal(size=(3, 4)), dtype=np.float64)
+    i = tg.Tensor([2, 0])
+    pairs = [(x.var(axis=1), x.var(dim=1)), (x.std(axis=0, keepdim=True), x.std(0, keepdim=True)),
+             (x.logsumexp(axis=-1), x.logsumexp(-1)), (x.cumsum(axis=0), x.cumsum(0)),
+             (x.argmin(axis=1), x.argmin(1)), (tg.index_select(x, None, i, axis=1),
+                                               x.index_select(1, i)),
+             (x.split(2, axis=1)[1], x.split(2, 1)[1]), (x.chunk(3, axis=0)[2], x.chunk(3)[2])]
+    for a, b in pairs:
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for call in (lambda: x.cumsum(0, axis=0), lambda: x.split(2, 1, axis=1),
+                 lambda: tg.gather(x, 1, tg.Tensor([[0]]), axis=1)):
+        with pytest.raises(TypeError, match="dim or axis"):
+            call()

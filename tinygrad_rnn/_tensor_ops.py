@@ -130,13 +130,14 @@ class OpsMixin:
         """Tiled ``sizes[i]`` times along each dim."""
         return shapes.repeat(self, *sizes)
 
-    def split(self, split_size: int | Sequence[int], dim: int = 0) -> Any:
-        """Views along ``dim`` of the given size(s)."""
-        return shapes.split(self, split_size, dim)
+    def split(self, split_size: int | Sequence[int], dim: int | None = None, *,
+              axis: int | None = None) -> Any:
+        """Views along ``dim`` (default 0) of the given size(s)."""
+        return shapes.split(self, split_size, dim, axis=axis)
 
-    def chunk(self, chunks: int, dim: int = 0) -> Any:
-        """``chunks`` views along ``dim`` (maybe fewer)."""
-        return shapes.chunk(self, chunks, dim)
+    def chunk(self, chunks: int, dim: int | None = None, *, axis: int | None = None) -> Any:
+        """``chunks`` views along ``dim`` (default 0; maybe fewer)."""
+        return shapes.chunk(self, chunks, dim, axis=axis)
 
     # ---------------------------------------------------------- softmax family
     def softmax(self, dim: int) -> Any:

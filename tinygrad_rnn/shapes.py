@@ -25,6 +25,12 @@ def _tensor(x: Any, fn: str) -> Tensor:
     return x
 
 
+def _dim(dim: Any, axis: Any, fn: str) -> Any:
+    """``dim`` or its alias ``axis`` (:func:`checks.dim_alias`), 0 if neither is given."""
+    dim = dim_alias(dim, axis, fn)
+    return 0 if dim is None else dim
+
+
 def sizes_of(sizes: tuple, fn: str) -> tuple[int, ...]:
     """Sizes given as ints or as one tuple/list (``x.expand(2, 3)`` or ``x.expand((2, 3))``)."""
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
@@ -130,15 +136,15 @@ def repeat(input: Tensor, *sizes: int | Sequence[int]) -> Tensor:
         tuple(r * s for r, s in zip(reps, shape)))
 
 
-def split(tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int = 0, *,
-          axis: int | None = None) -> tuple[Tensor, ...]:
+def split(tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int | None = None,
+          *, axis: int | None = None) -> tuple[Tensor, ...]:
     """Views of ``tensor`` along ``dim`` (``torch.split``): pieces of size
     ``split_size_or_sections`` (the last may be smaller), or of the listed sizes, which
-    must add up to the dim's size."""
+    must add up to the dim's size. ``dim`` defaults to 0 (``axis=`` is its alias)."""
     tensor = _tensor(tensor, "split")
     if tensor.ndim == 0:
         raise ValueError("split: a 0-d tensor cannot be split")
-    d = normalize_dim(dim_alias(dim, axis, "split"), tensor.ndim)
+    d = normalize_dim(_dim(dim, axis, "split"), tensor.ndim)
     n = tensor.shape[d]
     if isinstance(split_size_or_sections, (list, tuple)):
         sizes = [as_int(s, "split's sizes") for s in split_size_or_sections]
@@ -157,16 +163,16 @@ def split(tensor: Tensor, split_size_or_sections: int | Sequence[int], dim: int 
     return tuple(out)
 
 
-def chunk(input: Tensor, chunks: int, dim: int = 0, *, axis: int | None = None
+def chunk(input: Tensor, chunks: int, dim: int | None = None, *, axis: int | None = None
           ) -> tuple[Tensor, ...]:
     """``input`` split into ``chunks`` views along ``dim`` of ``ceil(n / chunks)`` each
-    (``torch.chunk``), so there may be fewer than ``chunks``."""
+    (``torch.chunk``), so there may be fewer than ``chunks``; ``dim`` defaults to 0."""
     input = _tensor(input, "chunk")
     chunks = as_int(chunks, "chunk's chunks")
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     if input.ndim == 0:
         raise ValueError("chunk: a 0-d tensor cannot be chunked")
-    d = normalize_dim(dim_alias(dim, axis, "chunk"), input.ndim)
+    d = normalize_dim(_dim(dim, axis, "chunk"), input.ndim)
     n = input.shape[d]
     return split(input, -(-n // chunks) if n else 0, d)
