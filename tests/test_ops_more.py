@@ -537,3 +537,20 @@ def test_numpy_axis_is_an_alias_of_dim():
                  lambda: tg.gather(x, 1, tg.Tensor([[0]]), axis=1)):
         with pytest.raises(TypeError, match="dim or axis"):
             call()
+
+
+def test_einsum_large_operands_take_the_blas_path_with_the_same_results():
+    """Past 4096 elements einsum contracts through BLAS (optimize=True): the same values
+    and gradients as matmul, and a diagonal's gradient still the identity."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((8, 24, 24)), rng.standard_normal((8, 24, 24))
+    ta, tb = (tg.Tensor(v, dtype=np.float64, requires_grad=True) for v in (a, b))
+    u = rng.standard_normal((8, 24, 24))
+    y = tg.einsum("bij,bjk->bik", ta, tb)
+    y.backward(u)
+    np.testing.assert_allclose(y.numpy(), a @ b, rtol=1e-12)
+    np.testing.assert_allclose(ta.grad.numpy(), u @ b.transpose(0, 2, 1), rtol=1e-12)
+    np.testing.assert_allclose(tb.grad.numpy(), a.transpose(0, 2, 1) @ u, rtol=1e-12)
+    d = tg.Tensor(rng.standard_normal((70, 70)), dtype=np.float64, requires_grad=True)
+    tg.einsum("ii", d).backward()
+    np.testing.assert_array_equal(d.grad.numpy(), np.eye(70))

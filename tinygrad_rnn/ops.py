@@ -614,6 +614,14 @@ class Scatter(Function):
         return g_a, g_src
 
 
+def _einsum(xp, equation, *arrays):
+    """``xp.einsum`` with its contraction through BLAS (``optimize=True``) once the
+    operands are big enough for that to pay: 9x quicker for a (32, 64, 64) batched
+    product on NumPy, but ~30 µs of planning, 6x slower, for a (2, 3, 3) one."""
+    big = len(arrays) > 1 and sum(a.size for a in arrays) > 4096
+    return xp.einsum(equation, *arrays, optimize=big)
+
+
 class Einsum(Function):
     """``einsum`` of the arrays with letter subscripts ``inputs`` (one string each, no
     ``...``: :mod:`tinygrad_rnn.einsum` spells it out) and ``output``.
@@ -624,7 +632,7 @@ class Einsum(Function):
 
     def forward(self, *arrays, inputs, output):
         self.arrays, self.subs, self.output = arrays, inputs, output
-        return self.xp.einsum(",".join(inputs) + "->" + output, *arrays)
+        return _einsum(self.xp, ",".join(inputs) + "->" + output, *arrays)
 
     def backward(self, g):
         return tuple(self._grad(i, g) if t.requires_grad else None
@@ -638,7 +646,7 @@ class Einsum(Function):
         seen = set("".join(others))
         unique = "".join(dict.fromkeys(subs))
         reached = "".join(c for c in unique if c in seen)
-        grad = xp.einsum(",".join(others) + "->" + reached, *operands)
+        grad = _einsum(xp, ",".join(others) + "->" + reached, *operands)
         if reached != unique:  # letters summed inside operand i alone: d/dx of a sum is 1
             grad = xp.broadcast_to(
                 grad.reshape([size[c] if c in seen else 1 for c in unique]),
@@ -656,7 +664,7 @@ class Einsum(Function):
                 else:
                     first.add(c)
                     renamed += c
-            grad = xp.einsum(",".join([unique] + eye_subs) + "->" + renamed, grad, *eyes)
+            grad = _einsum(xp, ",".join([unique] + eye_subs) + "->" + renamed, grad, *eyes)
         return grad
 
 
