@@ -82,6 +82,8 @@ CASES = [
     Case("scatter_add", lambda m, x, s: m.scatter_add(x, 1, const(m, IDX, x), s),
          [(3, 4), (3, 2)]),
     Case("index_select", lambda m, x: x.index_select(1, const(m, [2, 0, 2], x)), [(3, 4)]),
+    Case("index_select_rows", lambda m, x: m.index_select(x, 0, const(m, [1, 1, 0], x)),
+         [(3, 2)]),
     Case("masked_fill", lambda m, x: x.masked_fill(mask(m, (4,), x), -1.0), [(3, 4)]),
     Case("masked_fill_broadcast", lambda m, x: x.masked_fill(mask(m, (2, 3), x), 2.0), [(3,)]),
     Case("flatten", lambda m, x: x.flatten(1), [(2, 3, 2)]),

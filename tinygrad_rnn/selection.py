@@ -152,7 +152,9 @@ def index_select(input: Tensor, dim: int, index: Tensor, *, axis: int | None = N
         raise ValueError(f"index_select: index must be 1-D or 0-d, got shape {index.shape}")
     _check_range(index, (input.shape or (1,))[dim], "index_select", dim)
     x = input.reshape(1) if input.ndim == 0 else input
-    parts = (slice(None),) * dim + (index.data.reshape(-1).astype(np.intp),)
+    rows = index.data.reshape(-1).astype(np.intp)  # an own copy
+    # along dim 0, the bare array: the backends' scatter-add has a fast path for rows
+    parts = rows if dim == 0 else (slice(None),) * dim + (rows,)
     out = GetItem.apply(x, index=parts, advanced=True)
     return out.reshape(()) if input.ndim == 0 and index.ndim == 0 else out
 
