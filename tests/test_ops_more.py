@@ -554,3 +554,11 @@ def test_einsum_large_operands_take_the_blas_path_with_the_same_results():
     d = tg.Tensor(rng.standard_normal((70, 70)), dtype=np.float64, requires_grad=True)
     tg.einsum("ii", d).backward()
     np.testing.assert_array_equal(d.grad.numpy(), np.eye(70))
+
+
+def test_l1_loss_at_a_zero_difference_as_torch():
+    """|x - t|' at x = t is 0 (torch's sign(0)), for each element that ties."""
+    x = np.array([1.0, 2.0, -0.0, 3.0])
+    t = np.array([1.0, 1.0, 0.0, 4.0])
+    ours, theirs = _both(lambda m, a, b: m.nn.functional.l1_loss(a, b, reduction="none"), x, t)
+    _assert_same(ours, theirs)
