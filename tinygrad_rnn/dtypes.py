@@ -76,17 +76,23 @@ def of_data(data: Any, dtype: Any) -> np.dtype | None:
 def of_scalar(value: Any, beside: np.dtype) -> np.dtype | None:
     """The dtype a Python or NumPy scalar takes beside a tensor of dtype ``beside``.
 
-    Beside a float tensor any number takes its dtype; beside an integer or bool tensor
-    a float is float32, a Python int the tensor's own dtype if it fits (int32 * 2 is
-    int32, as in PyTorch and NumPy 2), else the narrowest of int64, uint64 and float64
-    that holds it (so ``u8 / 256`` and ``u8 == 300`` come out right instead of
-    wrapping), and a NumPy scalar or a bool keeps its own (None).
+    As in PyTorch, a scalar is "weak": it never widens a tensor of its own kind or of a
+    higher one. Beside a float tensor any number takes its dtype; beside an integer or
+    bool tensor a float is float32, an int the tensor's own dtype if it fits (int32 * 2
+    is int32) and a bool its own. NumPy scalars count as the Python number they hold
+    (``f32 * np.float64(2)`` is float32, as in PyTorch). Deliberately unlike PyTorch,
+    an int that does not fit an integer tensor's dtype takes the narrowest of int64,
+    uint64 and float64 that holds it, so ``u8 + 300`` is 301 (int64) where PyTorch
+    wraps to 45 (uint8), and ``u8 == 300`` is False.
     """
     if beside.kind == "f":
         return beside
     if isinstance(value, (float, np.floating)):
         return FLOAT32
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(value, (int, np.integer)):
+        value = int(value)
         if beside.kind in "iu" and np.iinfo(beside).min <= value <= np.iinfo(beside).max:
             return beside
         for dtype in (np.int64, np.uint64):
@@ -96,15 +102,28 @@ def of_scalar(value: Any, beside: np.dtype) -> np.dtype | None:
     return None
 
 
-def of_operands(a: np.dtype, b: np.dtype, divide: bool = False) -> tuple[np.dtype, np.dtype]:
-    """The dtypes two tensors are cast to before an elementwise op or ``@``: an integer or
-    bool operand takes the float operand's dtype (NumPy makes float32 and int64 float64),
-    and integers divided are float32. Other mixes keep their dtypes (NumPy's rules)."""
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def of_operands(a: np.dtype, b: np.dtype, divide: bool = False, a_weak: bool = False,
+                b_weak: bool = False) -> tuple[np.dtype, np.dtype]:
+    """The dtypes two tensors are cast to before an elementwise op or ``@``.
+
+    An integer or bool operand takes the float operand's dtype (NumPy makes float32 and
+    int64 float64), and integers divided are float32. A *weak* operand (a 0-d tensor
+    beside one with dims, PyTorch's rule) takes the other's dtype when its category
+    (bool < integer < float) is not higher: ``f32 + tensor(2.0, float64)`` is float32,
+    ``i8 + tensor(2)`` int8. Other mixes keep their dtypes (NumPy's rules).
+    """
+    if a_weak != b_weak and a != b:
+        weak, strong = (a, b) if a_weak else (b, a)
+        if _CATEGORY[weak.kind] <= _CATEGORY[strong.kind]:
+            a = b = strong
     if a.kind == "f" and b.kind != "f":
         return a, a
     if b.kind == "f" and a.kind != "f":
         return b, b
-    if divide and a.kind != "f":
+    if divide and a.kind != "f" and b.kind != "f":
         return FLOAT32, FLOAT32
     return a, b
 
@@ -116,14 +135,37 @@ def of_float_function(dtype: np.dtype) -> np.dtype:
 
 
 def of_power(dtype: np.dtype, exponent: Any) -> np.dtype:
-    """The dtype ``x ** exponent`` computes in, for a number ``exponent``: a float power
-    makes floats (:func:`of_float_function`); an integer power keeps x's dtype, and is
-    refused for integers when negative, as in PyTorch."""
+    """The dtype ``x ** exponent`` computes in, for a number ``exponent`` (PyTorch's):
+    a float power makes floats (:func:`of_float_function`); an int power keeps an
+    integer x's dtype (refused when negative, or when it does not fit that dtype, as
+    PyTorch refuses both) and makes a bool x int64; a bool power keeps x's dtype."""
     if isinstance(exponent, (float, np.floating)):
         return of_float_function(dtype)
-    if dtype.kind != "f" and exponent < 0:
+    if dtype.kind == "f" or isinstance(exponent, (bool, np.bool_)):
+        return dtype
+    if exponent < 0:
         raise ValueError("integers to negative integer powers are not allowed (as in "
                          "PyTorch); make the tensor float first, or use a float exponent")
+    if dtype.kind == "b":
+        return np.dtype(np.int64)
+    if exponent > np.iinfo(dtype).max:
+        raise OverflowError(f"the exponent {exponent} does not fit this tensor's dtype "
+                            f"{dtype} (PyTorch refuses it too); convert the tensor first")
+    return dtype
+
+
+def of_sum(dtype: np.dtype) -> np.dtype:
+    """The dtype of a sum (or product) of a tensor: its own if float, else int64 (PyTorch's;
+    NumPy sums uint8 to uint64)."""
+    return dtype if dtype.kind == "f" else np.dtype(np.int64)
+
+
+def of_mean(dtype: np.dtype) -> np.dtype:
+    """The dtype of a mean, var or std: the tensor's own; integers and bools are refused,
+    as PyTorch refuses them (its message: "could not infer output dtype")."""
+    if dtype.kind != "f":
+        raise TypeError(f"mean of a {dtype} tensor: the result dtype is ambiguous (as in "
+                        "PyTorch); convert first, e.g. x.float().mean()")
     return dtype
 
 

@@ -17,28 +17,37 @@ from . import dtypes
 from .autograd import Node
 from .checks import check_broadcast, normalize_axes
 from .indexing import backend_index
-from .ops import Binary, Cat, Div, GetItem, MatMul
+from .ops import Binary, Cat, Div, GetItem, MatMul, Sub
 
 if TYPE_CHECKING:
     from ._tensor import Tensor
 
 
-def _cast_operands(a: Tensor, b: Tensor, divide: bool = False) -> tuple[Tensor, Tensor]:
+def _cast_operands(a: Tensor, b: Tensor, divide: bool = False, zero_d_weak: bool = True
+                   ) -> tuple[Tensor, Tensor]:
     """``a`` and ``b`` cast to :func:`dtypes.of_operands`' dtypes (integer operands
-    carry no gradient, so the cast records nothing)."""
-    da, db = dtypes.of_operands(a._data.dtype, b._data.dtype, divide)
+    carry no gradient, so the cast records nothing). A 0-d tensor beside one with dims is
+    weak (PyTorch's rule) unless ``zero_d_weak`` is False: a number already placed by
+    :func:`dtypes.of_scalar`."""
+    da, db = dtypes.of_operands(a._data.dtype, b._data.dtype, divide,
+                                a_weak=zero_d_weak and a.ndim == 0 < b.ndim,
+                                b_weak=zero_d_weak and b.ndim == 0 < a.ndim)
     if da != a._data.dtype:
-        a = a._new(a._data.astype(da))
+        a = a._new(a._data.astype(da)) if da.kind != "f" or a.dtype.kind != "f" else a.astype(da)
     if db != b._data.dtype:
-        b = b._new(b._data.astype(db))
+        b = b._new(b._data.astype(db)) if db.kind != "f" or b.dtype.kind != "f" else b.astype(db)
     return a, b
 
 
-def elementwise(op: type[Binary], a: Tensor, b: Tensor) -> Tensor:
-    """``op`` (``Add``, ``Sub``, ``Mul``, ``Div``) of two tensors whose shapes broadcast."""
+def elementwise(op: type[Binary], a: Tensor, b: Tensor, scalar: bool = False) -> Tensor:
+    """``op`` (``Add``, ``Sub``, ``Mul``, ``Div``) of two tensors whose shapes broadcast;
+    ``scalar``: one of them is a Python or NumPy number, its dtype already chosen."""
     check_broadcast(a.shape, b.shape, f"{op.__name__} ({op.symbol})")
+    if op is Sub and (a._data.dtype.kind == "b" or b._data.dtype.kind == "b"):
+        raise TypeError("subtraction (-) with a bool tensor is not supported (as in PyTorch); "
+                        "to invert a mask use ~mask or mask.logical_not()")
     if a._data.dtype is not b._data.dtype or op is Div:
-        a, b = _cast_operands(a, b, divide=op is Div)
+        a, b = _cast_operands(a, b, divide=op is Div, zero_d_weak=not scalar)
     return op.apply(a, b)
 
 
