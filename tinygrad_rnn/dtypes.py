@@ -1,7 +1,8 @@
 """Every dtype rule of the framework, one function per question.
 
-Tensors hold float, integer or bool NumPy dtypes. Where NumPy's promotion and
-PyTorch's differ, PyTorch's rule is taken (a user's code comes from there):
+Tensors hold float, integer or bool NumPy dtypes. The rules are PyTorch's (a user's
+code comes from there); the one deliberate difference is marked ≠ (the table in
+``docs/from-pytorch.md`` is this one, with the reasons):
 
 ========================================  ==========================  ====================
 question                                  answer                      function
@@ -9,19 +10,29 @@ question                                  answer                      function
 a new tensor from data                    float data: float32;        :func:`of_data`
                                           ints, bools: their own;
                                           ``dtype=`` wins
-a Python int beside a tensor              a float tensor's dtype;     :func:`of_scalar`
-                                          an int tensor's if it fits
-                                          (``i32 * 2`` is int32), else
-                                          int64 / uint64 / float64
-a Python float beside an int tensor       float32                     :func:`of_scalar`
-a NumPy scalar or a bool beside an int    its own                     :func:`of_scalar`
+a Python or NumPy number beside a tensor  weak: a float tensor's      :func:`of_scalar`
+                                          dtype; beside ints a float
+                                          is float32, an int the
+                                          tensor's dtype; ≠ an int
+                                          that does not fit widens
+                                          (``u8 + 300`` is int64 301,
+                                          PyTorch wraps to uint8 45)
+a 0-d tensor beside one with dims         weak within its category    :func:`of_operands`
+                                          (bool < int < float):
+                                          ``f32 + tensor(1., f64)`` is
+                                          float32, ``i8 + tensor(1)``
+                                          int8
 two tensors (``+ - *``, ``@``)            int with float: the float   :func:`of_operands`
-                                          dtype; else NumPy's
+                                          dtype; else promoted
 two tensors divided                       as above, ints: float32     :func:`of_operands`
+``-`` with a bool tensor                  refused (use ``~mask``)     :func:`functions.elementwise`
 ``exp log tanh sigmoid softmax`` of ints  float32                     :func:`of_float_function`
 ``x ** p``                                float p, int x: float32;    :func:`of_power`
-                                          negative int p, int x:
-                                          refused
+                                          bool x, int p: int64;
+                                          negative int p or one that
+                                          does not fit, int x: refused
+``sum`` of ints and bools                 int64                       :func:`of_sum`
+``mean`` of ints and bools                refused (``x.float()``)     :func:`of_mean`
 ``cat`` of several                        ints with floats: the       :func:`of_joined`
                                           floats' dtype
 ``x op= y``                               x's own; refused where the  :func:`check_in_place`
