@@ -244,3 +244,17 @@ def test_max_gradients_match_torch_at_ties():
         reduce(t).sum().backward()
         reduce(x).sum().backward()
         np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_masks_combine_with_bitwise_operators():
+    x = tg.Tensor([0.5, -1.0, 2.0])
+    inside = (x > 0) & (x < 1)
+    assert inside.tolist() == [True, False, False] and (~inside).tolist() == [False, True, True]
+    assert ((x < 0) | (x > 1)).tolist() == [False, True, True]
+    assert (inside ^ True).tolist() == [False, True, True] and (True & inside).dtype == np.bool_
+    assert (tg.Tensor(np.array([6, 3], np.int8)) & 3).tolist() == [2, 3]
+    assert inside.logical_not().tolist() == (~inside).tolist()
+    with pytest.raises(TypeError, match=r"& needs bool or integer tensors, got float32"):
+        x & inside
+    with pytest.raises(TypeError, match="~ needs a bool or integer tensor"):
+        x.__invert__()

@@ -493,6 +493,49 @@ class Tensor(Node, InteropMixin, OpsMixin):
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, "!=")
 
+    # ----------------------------------------------------- masks (no gradient)
+    def _bitwise(self, other: Any, name: str, symbol: str) -> Tensor:
+        other = self._lift(other)
+        self._check_same_backend(other, f"bitwise {symbol}")
+        for t in (self, other):
+            if t.dtype.kind not in "biu":
+                raise TypeError(f"{symbol} needs bool or integer tensors, got {t.dtype} (as in "
+                                "PyTorch); compare first, e.g. (x > 0) & (x < 1)")
+        checks.check_broadcast(self.shape, other.shape, symbol)
+        a, b = functions.cast_operands(self, other, scalar=not isinstance(other, Tensor))
+        return Tensor._wrap(getattr(self._backend.xp, name)(a.data, b.data), self._backend)
+
+    def __and__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_and", "&")
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_or", "|")
+
+    def __xor__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_xor", "^")
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self) -> Tensor:
+        """``~mask``: logical not of a bool tensor, bitwise not of an integer one."""
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~ needs a bool or integer tensor, got {self.dtype}")
+        return Tensor._wrap(self._backend.xp.invert(self.data), self._backend)
+
+    def logical_not(self) -> Tensor:
+        """A bool tensor: True where this one is zero."""
+        return Tensor._wrap(self._backend.xp.logical_not(self.data), self._backend)
+
+    def logical_and(self, other: Any) -> Tensor:
+        """A bool tensor: True where both are nonzero."""
+        other = self._lift(other)
+        return Tensor._wrap(self._backend.xp.logical_and(self.data, other.data), self._backend)
+
+    def logical_or(self, other: Any) -> Tensor:
+        """A bool tensor: True where either is nonzero."""
+        other = self._lift(other)
+        return Tensor._wrap(self._backend.xp.logical_or(self.data, other.data), self._backend)
+
     __hash__ = object.__hash__  # identity, as for any mutable object with __eq__
 
     def __bool__(self) -> bool:

@@ -39,6 +39,12 @@ def _cast_operands(a: Tensor, b: Tensor, divide: bool = False, zero_d_weak: bool
     return a, b
 
 
+def cast_operands(a: Tensor, b: Tensor, scalar: bool = False) -> tuple[Tensor, Tensor]:
+    """``a`` and ``b`` in the dtypes an elementwise op of them computes in (``scalar``: one
+    is a number lifted to a 0-d tensor, its dtype already chosen)."""
+    return _cast_operands(a, b, zero_d_weak=not scalar)
+
+
 def elementwise(op: type[Binary], a: Tensor, b: Tensor, scalar: bool = False) -> Tensor:
     """``op`` (``Add``, ``Sub``, ``Mul``, ``Div``) of two tensors whose shapes broadcast;
     ``scalar``: one of them is a Python or NumPy number, its dtype already chosen."""
