@@ -16,6 +16,7 @@ import numpy as np
 
 from . import autograd, checks, dtypes, functions, indexing, ops
 from . import backends as _backends
+from . import devices as _device
 from ._tensor_interop import InteropMixin
 from ._tensor_ops import OpsMixin
 from .autograd import Node
@@ -185,6 +186,12 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return self._backend.name
 
     @property
+    def device(self) -> _device.device:
+        """``device("cuda")`` on the cupy backend, else ``device("cpu")`` (the backend
+        itself is :attr:`backend`)."""
+        return _device.device("cuda" if self._backend.name == "cupy" else "cpu")
+
+    @property
     def is_leaf(self) -> bool:
         """Whether no recorded op made this tensor (e.g. made directly, or detached)."""
         return self._ctx is None
@@ -253,24 +260,21 @@ class Tensor(Node, InteropMixin, OpsMixin):
            ) -> Tensor:
         """This tensor on another backend and/or in another dtype, as torch's ``to``:
         ``x.to("numba")``, ``x.to(np.float64)``, ``x.to(other)`` (other's backend and dtype),
-        ``x.to("cuda")`` (the cupy backend) or ``x.to("cpu")`` (this backend if it is on the
-        CPU, else numpy). Itself when nothing changes and ``copy`` is False; a move to
-        another backend is a copy and a leaf, a cast records the graph (:meth:`astype`)."""
+        ``x.to("cuda")`` or ``x.to(tg.device("cuda"))`` (the cupy backend), ``x.to("cpu")``
+        (this backend if it is on the CPU, else numpy). Itself when nothing changes and
+        ``copy`` is False; a move to another backend is a copy and a leaf, a cast records
+        the graph (:meth:`astype`)."""
         for arg in args:
             if isinstance(arg, Tensor):
                 backend, dtype = backend or arg._backend, dtype or arg.dtype
-            elif isinstance(arg, _backends.Backend) or (
-                    isinstance(arg, str) and arg in (*_backends.names(), "cpu", "cuda")):
+            elif isinstance(arg, (_backends.Backend, _device.device)) or (isinstance(arg, str) and (
+                    arg in _backends.names() or arg.partition(":")[0] in ("cpu", "cuda"))):
                 backend = backend or arg
             else:
                 dtype = dtype or arg
         out = self
         if backend is not None:
-            if backend == "cuda":
-                backend = "cupy"
-            elif backend == "cpu":
-                backend = self._backend if self._backend.name != "cupy" else "numpy"
-            target = _backends.get(backend)
+            target = _device.as_backend(backend, self._backend)
             if target is not self._backend:
                 out = Tensor._wrap(target.asarray(self.numpy()), target)
                 out.requires_grad = self.requires_grad
@@ -605,6 +609,29 @@ class Tensor(Node, InteropMixin, OpsMixin):
         for a in checks.normalize_axes(dim, x.ndim):
             count *= x.shape[a]
         return x.sum(dim, keep) / count
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The vector p-norm over ``dim`` (all dims if None): ``p`` 2 or "fro" (the
+        default), 1, inf or another number > 0. The 2-norm's gradient at 0 is 0 (torch's)."""
+        dim, keep = self._reduction_args(dim, None, keepdim, _NOT_GIVEN, "norm")
+        x = self._floats()
+        if p in ("fro", 2, 2.0):
+            return ops.Norm2.apply(x, axis=dim, keepdims=keep)
+        if p in (1, 1.0):
+            return x.abs().sum(dim, keep)
+        if p == float("inf"):
+            return x.abs().amax(dim, keep)
+        if not checks.is_real(p) or not p > 0:
+            raise ValueError(f"norm: p must be 'fro', inf or a number > 0, got {p!r}")
+        return (x.abs() ** float(p)).sum(dim, keep) ** (1.0 / p)
+
+    def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent``."""
+        return self ** exponent
+
+    def square(self) -> Tensor:
+        """``self * self``."""
+        return self * self
 
     def _values_indices(self, dim: int, keep: bool, largest: bool) -> MinMax:
         """``max(dim)``/``min(dim)``: the values and int64 indices of the first extreme

@@ -56,6 +56,12 @@ import numpy as np
 
 FLOAT32 = np.dtype(np.float32)
 
+# torch's dtype names (``tg.float32``, ``tg.long``): NumPy dtypes, so ``x.dtype == tg.float32``
+bool_, uint8, int8, int16, int32, int64 = (np.dtype(t) for t in (
+    np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64))
+float16, float32, float64 = np.dtype(np.float16), FLOAT32, np.dtype(np.float64)
+long, double, half = int64, float64, float16
+
 
 def checked(dtype: Any) -> np.dtype:
     """``dtype`` as a NumPy dtype a tensor can hold (float, int, bool), or a TypeError."""

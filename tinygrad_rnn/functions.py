@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import dtypes
 from .autograd import Node
-from .checks import check_broadcast, normalize_axes
+from .checks import check_broadcast, dim_alias, normalize_axes
 from .indexing import backend_index
 from .ops import Binary, Cat, Div, GetItem, MatMul, Sub
 
@@ -90,8 +90,12 @@ def _tensor_list(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
     return tensors
 
 
-def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis (``torch.cat``); shapes must agree elsewhere."""
+def cat(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None
+        ) -> Tensor:
+    """Join tensors along an existing dim (``torch.cat``; ``axis=`` is an alias of
+    ``dim=``); shapes must agree elsewhere."""
+    axis = dim_alias(dim, axis, "cat")
+    axis = 0 if axis is None else axis
     tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("cat() needs at least one tensor")
@@ -106,12 +110,15 @@ def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
         if t.ndim != first.ndim or any(
                 i != ax and m != n for i, (m, n) in enumerate(zip(t.shape, first.shape))):
             raise ValueError(
-                f"cat along axis {axis}: shapes {first.shape} and {t.shape} differ off that axis")
+                f"cat along dim {axis}: shapes {first.shape} and {t.shape} differ off that axis")
     return Cat.apply(*tensors, axis=ax)
 
 
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis: ``cat`` of reshaped copies."""
+def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None
+        ) -> Tensor:
+    """Join same-shaped tensors along a new dim: ``cat`` of reshaped copies."""
+    axis = dim_alias(dim, axis, "stack")
+    axis = 0 if axis is None else axis
     tensors = _tensor_list(tensors, "stack")
     if not tensors:
         raise ValueError("stack() needs at least one tensor")
