@@ -370,3 +370,23 @@ def test_a_fresh_process_defaults_to_numpy():
          "print(tg.get_backend().name, tg.Tensor([1.0]).backend)"],
         capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.split() == ["numpy", "numpy"]
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    """pyproject lists the packages by hand (backends/ is mapped into tinygrad_rnn): a new
+    subpackage missing there would work in an editable install and vanish from a wheel."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {"tinygrad_rnn." + ".".join(p.parent.relative_to(REPO / "tinygrad_rnn").parts)
+             for p in (REPO / "tinygrad_rnn").rglob("__init__.py")}
+    found = {name.rstrip(".") for name in found} | {"tinygrad_rnn.backends"}
+    assert set(config["packages"]) == found
+    assert "py.typed" in config["package-data"]["tinygrad_rnn"]
+    assert (REPO / "tinygrad_rnn" / "py.typed").is_file() and (REPO / "LICENSE").is_file()
+
+
+def test_the_version_has_one_source():
+    from importlib.metadata import version
+
+    assert version("tinygrad_rnn") == tg.__version__
