@@ -11,19 +11,34 @@ model of *Dive into Deep Learning* §8.4–8.6 on top::
 """
 
 # _source_tree first: in a source checkout it maps tinygrad_rnn.backends to backends/
-from . import _source_tree, backends, checks, dtypes, hub, nn, optim, serialization, viz  # noqa: F401
+from . import (  # noqa: F401
+    _source_tree,
+    backends,
+    checks,
+    cuda,
+    dtypes,
+    hub,
+    nn,
+    optim,
+    serialization,
+    tensor_functions,
+    viz,
+)
 from ._tensor import Tensor, as_tensor
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backends import BackendMismatchError, get_backend, set_backend, use_backend
+from .devices import device
+from .dtypes import bool_, float16, float32, float64, int8, int16, int32, int64, long, uint8
 from .einsum import einsum
-from .elementwise import maximum, minimum, pow, where  # noqa: A004 - torch.pow
+from .elementwise import maximum, minimum, where
 from .functions import cat, matmul, stack
 from .gradcheck import GradcheckError, gradcheck
 from .random import manual_seed
 from .reductions import cumsum, logsumexp, std, var
-from .selection import argmin, gather, index_select, masked_fill, scatter, scatter_add
+from .selection import gather, index_select, masked_fill, scatter, scatter_add
 from .serialization import load, save
-from .shapes import chunk, clone, flatten, permute, split
+from .shapes import chunk, clone, permute, split
+from .tensor_functions import *  # noqa: F403 (torch's function forms: tg.exp, tg.sum, ...)
 
 __version__ = "0.1.0"
 
@@ -54,8 +69,14 @@ __all__ = [
     "stack",
     "use_backend",
     "viz",
-    # issue 20: the ops beyond the core
-    "argmin", "chunk", "clone", "cumsum", "einsum", "flatten", "gather",
-    "index_select", "logsumexp", "masked_fill", "maximum", "minimum", "permute", "pow",
-    "scatter", "scatter_add", "split", "std", "var", "where",
+    "cuda", "device", "tensor_functions",
+    "bool_", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "long", "uint8",
+    *tensor_functions.__all__,
+    # issue 20: the ops beyond the core (argmin, flatten, pow: in tensor_functions)
+    "chunk", "clone", "cumsum", "einsum", "gather", "index_select", "logsumexp",
+    "masked_fill", "maximum", "minimum", "permute", "scatter", "scatter_add", "split", "std",
+    "var", "where",
 ]
+
+# torch's dtype names that are Python builtins' too: attributes, never star-exported
+bool, float, int, double, half = bool_, float32, int32, float64, float16  # noqa: A001

@@ -61,11 +61,6 @@ class OpsMixin:
         """Running sums along ``dim``."""
         return reductions.cumsum(self, dim, dtype=dtype, axis=axis)
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False, *,
-               axis: int | None = None) -> Any:
-        """Indices (int64) of the minima along ``dim`` (flattened for None)."""
-        return selection.argmin(self, dim, keepdim, axis=axis)
-
     # --------------------------------------------------------------- selection
     def gather(self, dim: int, index: Any, *, sparse_grad: bool = False) -> Any:
         """``torch.gather(self, dim, index)``."""
@@ -105,10 +100,6 @@ class OpsMixin:
     def expand_as(self, other: Any) -> Any:
         """``self.expand(other.shape)``."""
         return shapes.expand_as(self, other)
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Any:
-        """Dims ``start_dim .. end_dim`` merged into one (all by default)."""
-        return shapes.flatten(self, start_dim, end_dim)
 
     def view(self, *shape: int | Sequence[int]) -> Any:
         """The same data in ``shape``; a view or an error, never a copy."""

@@ -3,8 +3,9 @@ ops of several tensors (``torch.where`` ...), each checked, cast to one dtype, t
 primitive of :mod:`ops`.
 
 Numbers take their dtype beside the tensors as :func:`dtypes.of_scalar` says (``where(c,
-x, 0.0)`` keeps x's dtype); two tensors take :func:`dtypes.of_operands`' (an int with a
-float: the float's), then NumPy's common dtype (float32 with float64: float64).
+x, 0.0)`` keeps x's dtype); two tensors take :func:`functions.cast_operands`' (an int
+with a float: the float's; a 0-d tensor weak), then NumPy's common dtype (float32 with
+float64: float64).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from . import dtypes
 from .autograd import Node
 from .backends import read_back_allowed
 from .checks import check_broadcast
+from .functions import cast_operands
 from .ops import Maximum, Minimum, Pow, TensorPow, Where
 
 if TYPE_CHECKING:
@@ -37,12 +39,16 @@ def _operand(x: Any, like: Tensor, fn: str, what: str) -> Tensor:
     raise TypeError(f"{fn}: {what} must be a Tensor or a number, got {type(x).__name__}")
 
 
-def common_dtype(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """``a`` and ``b`` cast to one dtype (the cast of a float tensor is recorded)."""
-    da, db = dtypes.of_operands(a.dtype, b.dtype)
-    dtype = np.result_type(da, db)
-    a = a if a.dtype == dtype else a.astype(dtype)
-    return a, (b if b.dtype == dtype else b.astype(dtype))
+def common_dtype(a: Tensor, b: Tensor, scalar: bool = False) -> tuple[Tensor, Tensor]:
+    """``a`` and ``b`` cast to one dtype: :func:`functions.cast_operands`' (torch's rules,
+    a 0-d tensor weak; ``scalar``: one is a lifted number), then, where two floats or two
+    ints still differ, NumPy's common dtype. A float tensor's cast is recorded."""
+    a, b = cast_operands(a, b, scalar)
+    if a.dtype != b.dtype:
+        dtype = np.result_type(a.dtype, b.dtype)
+        a = a if a.dtype == dtype else a.astype(dtype)
+        b = b if b.dtype == dtype else b.astype(dtype)
+    return a, b
 
 
 def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor | tuple:
@@ -66,7 +72,7 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Tensor | t
     b = _operand(other, ref, "where", "other")
     condition._check_same_backend(ref, "where")
     check_broadcast(condition.shape, check_broadcast(a.shape, b.shape, "where"), "where")
-    a, b = common_dtype(a, b)
+    a, b = common_dtype(a, b, scalar=not (isinstance(input, Node) and isinstance(other, Node)))
     return Where.apply(condition, a, b)
 
 
@@ -75,7 +81,7 @@ def _binary(op: Any, input: Any, other: Any, fn: str) -> Tensor:
         raise TypeError(f"{fn}: input must be a Tensor, got {type(input).__name__}")
     b = _operand(other, input, fn, "other")
     check_broadcast(input.shape, b.shape, fn)
-    return op.apply(*common_dtype(input, b))
+    return op.apply(*common_dtype(input, b, scalar=not isinstance(other, Node)))
 
 
 def maximum(input: Tensor, other: Any) -> Tensor:
@@ -108,7 +114,7 @@ def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001 - torch's name
         return Pow.apply(base, exponent=exponent)
     base = _operand(input, exponent, "pow", "input")
     check_broadcast(base.shape, exponent.shape, "pow")
-    base, exponent = common_dtype(base, exponent)
+    base, exponent = common_dtype(base, exponent, scalar=not isinstance(input, Node))
     if base.dtype.kind != "f" and exponent.dtype.kind in "iu" and exponent.size and (
             read_back_allowed() or exponent._backend.xp is np):
         if bool(exponent._backend.xp.any(exponent.data < 0)):

@@ -1,5 +1,5 @@
 """Picking and placing elements by index: ``gather``, ``scatter``, ``scatter_add``,
-``index_select``, ``masked_fill`` and ``argmin``, as torch's.
+``index_select``, ``masked_fill`` (and ``masked_fill_``, ``scatter_``), as torch's.
 
 ``gather`` and ``index_select`` are indexing (:class:`ops.GetItem`, whose backward
 scatter-adds); ``scatter`` is :class:`ops.Scatter`; ``masked_fill`` is ``where``. An
@@ -15,7 +15,7 @@ import numpy as np
 
 from .autograd import Node
 from .backends import read_back_allowed
-from .checks import DimError, as_flag, check_broadcast, dim_alias, normalize_dim
+from .checks import as_flag, check_broadcast, dim_alias, normalize_dim
 from .elementwise import _is_number, where
 from .functions import getitem
 from .ops import GetItem, Scatter
@@ -178,34 +178,6 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
     else:
         value = input._new(input._backend.asarray(value, dtype=input.dtype))
     return where(mask, value, input)
-
-
-def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
-           axis: int | None = None) -> Tensor:
-    """Indices (int64) of the minima along ``dim``, of the flattened tensor for None (all
-    dims kept as size 1 with ``keepdim``); the first on ties, a NaN counts as the minimum
-    (as torch). No gradient."""
-    input = _tensor(input, "argmin", "input")
-    dim = dim_alias(dim, axis, "argmin")
-    keepdim = as_flag(keepdim, "argmin: keepdim")
-    xp = input._backend.xp
-    if dim is None:
-        if input.size == 0:
-            raise ValueError(f"argmin of an empty tensor of shape {input.shape}")
-        out = xp.argmin(input.data.reshape(-1))
-        if keepdim:
-            out = xp.reshape(out, (1,) * input.ndim)
-    else:
-        if isinstance(dim, (tuple, list)):
-            raise TypeError(f"argmin takes one dim (an int) or None, got {dim!r}")
-        d = normalize_dim(dim, input.ndim)
-        data = input.data.reshape(1) if input.ndim == 0 else input.data
-        if data.shape[d] == 0:
-            raise DimError(f"argmin: dimension {d} of shape {input.shape} is empty")
-        out = xp.argmin(data, axis=d, keepdims=keepdim)
-        if input.ndim == 0:
-            out = xp.reshape(out, ())
-    return input._new(xp.asarray(out, dtype=np.int64))
 
 
 # ------------------------------------------------------------------ in place

@@ -1,7 +1,7 @@
-"""Shape ops beyond ``reshape``/``transpose``, as torch's: ``expand``, ``expand_as``,
-``flatten(start_dim, end_dim)``, ``view``, ``permute``, ``clone``, ``repeat``,
-``chunk``, ``split``. All composed (views where torch gives views), except ``expand``
-(:class:`ops.Expand`, a broadcast view) and ``clone`` (:class:`ops.Clone`)."""
+"""Shape ops beyond ``reshape``/``transpose``/``flatten``, as torch's: ``expand``,
+``expand_as``, ``view``, ``permute``, ``clone``, ``repeat``, ``chunk``, ``split``. All
+composed (views where torch gives views), except ``expand`` (:class:`ops.Expand`, a
+broadcast view) and ``clone`` (:class:`ops.Clone`)."""
 
 from __future__ import annotations
 
@@ -67,22 +67,6 @@ def expand(input: Tensor, *sizes: int | Sequence[int]) -> Tensor:
 def expand_as(input: Tensor, other: Tensor) -> Tensor:
     """``input.expand(other.shape)``."""
     return expand(input, _tensor(other, "expand_as").shape)
-
-
-def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    """Dims ``start_dim .. end_dim`` (inclusive) merged into one (``torch.flatten``); a
-    view where the layout allows. A 0-d tensor becomes shape (1,), as in torch."""
-    input = _tensor(input, "flatten")
-    start, end = normalize_dim(start_dim, input.ndim), normalize_dim(end_dim, input.ndim)
-    if input.ndim == 0:
-        return input.reshape(1)
-    if start > end:
-        raise ValueError(f"flatten: start_dim ({start_dim}) cannot come after end_dim "
-                         f"({end_dim})")
-    merged = 1
-    for n in input.shape[start:end + 1]:
-        merged *= n
-    return input.reshape(input.shape[:start] + (merged,) + input.shape[end + 1:])
 
 
 def view(input: Tensor, *shape: int | Sequence[int]) -> Tensor:
