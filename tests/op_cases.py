@@ -113,6 +113,8 @@ CASES = [
          [(2, 3), (3, 2), (2,)]),
     Case("softmax_method", lambda m, x: x.softmax(-1), [(2, 3)]),
     Case("log_softmax_method", lambda m, x: x.log_softmax(0), [(2, 3)]),
+    Case("softmax_dim", lambda m, x: F(m).softmax(x, dim=1), [(2, 3, 2)]),
+    Case("log_softmax_dim", lambda m, x: F(m).log_softmax(x, dim=-1), [(2, 3, 2)]),
     Case("leaky_relu", lambda m, x: F(m).leaky_relu(x, 0.1), [(2, 3)]),
     Case("gelu", lambda m, x: F(m).gelu(x), [(2, 3)]),
     Case("gelu_tanh", lambda m, x: F(m).gelu(x, approximate="tanh"), [(2, 3)]),

@@ -29,6 +29,7 @@ X = np.random.default_rng(0).normal(0, 2, (2, 3, 4))
     ("Softplus", (), {"beta": 2.0}),
     ("Softmax", (), {"dim": 1}),
     ("LogSoftmax", (-1,), {}),
+    ("Softmax", (), {"dim": -1}),
 ])
 def test_modules_against_torch(name, args, kwargs):
     torch = pytest.importorskip("torch")
@@ -46,6 +47,19 @@ def test_modules_against_torch(name, args, kwargs):
     ref.backward(torch.tensor(u))
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-13, atol=1e-14)
     assert repr(ours_m).startswith(name)
+
+
+def test_softmax_dim_none_is_the_last_dim():
+    """A documented difference: torch's deprecated implicit dim is 0 for a 3-d input."""
+    x = tg.Tensor(X)
+    np.testing.assert_array_equal(tg.nn.Softmax()(x).numpy(), tg.nn.Softmax(-1)(x).numpy())
+    np.testing.assert_array_equal(tg.nn.functional.log_softmax(x).numpy(),
+                                  tg.nn.functional.log_softmax(x, dim=2).numpy())
+    np.testing.assert_array_equal(tg.nn.functional.softmax(x, axis=1).numpy(),
+                                  tg.nn.functional.softmax(x, dim=1).numpy())
+    assert tg.nn.functional.softmax(tg.Tensor([1, 2]), 0, dtype="float64").dtype == np.float64
+    with pytest.raises(TypeError, match="dim or axis"):
+        tg.nn.functional.softmax(x, 1, axis=1)
 
 
 def test_inplace_flag_computes_out_of_place():
@@ -127,7 +141,6 @@ def test_sequential_mlp_with_new_layers_trains():
     (lambda: tg.nn.GELU("fast"), ValueError, "approximate"),
     (lambda: tg.nn.LeakyReLU("a"), TypeError, "negative_slope"),
     (lambda: tg.nn.LeakyReLU(inplace=1), TypeError, "inplace"),
-    (lambda: tg.nn.Softmax()(tg.Tensor(X)), TypeError, "dim"),
     (lambda: tg.nn.Softmax(3)(tg.Tensor(X)), IndexError, "out of range"),
     (lambda: tg.nn.LayerNorm(0), ValueError, "positive"),
     (lambda: tg.nn.LayerNorm(4, eps=-1.0), ValueError, "eps"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._tensor import Tensor
-from ..checks import as_flag, normalize_dim
+from ..checks import as_flag
 from . import functional as F
 from .module import Module
 
@@ -130,17 +130,9 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
-def _softmax_dim(dim: int | None, ndim: int, name: str) -> int:
-    """torch's implicit dim when ``dim=None`` (deprecated there, with a warning): 0 for
-    0-, 1- and 3-d inputs, else 1. Here ``None`` is refused: say which dim."""
-    if dim is None:
-        raise TypeError(f"{name}(dim=None): give the dim to normalise over, e.g. "
-                        f"{name}(dim=-1) (torch's implicit choice is deprecated)")
-    return normalize_dim(dim, ndim)
-
-
 class Softmax(Module):
-    """``softmax`` along ``dim`` (each slice sums to 1)."""
+    """``softmax`` along ``dim`` (each slice sums to 1); ``dim=None`` is the last dim
+    (torch's deprecated implicit choice differs for 0-, 1- and 3-d inputs)."""
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
@@ -148,7 +140,7 @@ class Softmax(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """Same shape."""
-        return F.softmax(input, _softmax_dim(self.dim, input.ndim, "Softmax"))
+        return F.softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         """``dim=...``."""
@@ -156,7 +148,7 @@ class Softmax(Module):
 
 
 class LogSoftmax(Module):
-    """``log_softmax`` along ``dim``."""
+    """``log_softmax`` along ``dim`` (the last if None, as :class:`Softmax`)."""
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
@@ -164,7 +156,7 @@ class LogSoftmax(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         """Same shape."""
-        return F.log_softmax(input, _softmax_dim(self.dim, input.ndim, "LogSoftmax"))
+        return F.log_softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         """``dim=...``."""

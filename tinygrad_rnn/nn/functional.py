@@ -8,7 +8,15 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..backends import read_back_allowed
-from ..checks import as_flag, as_int, check_broadcast, is_real, normalize_axes
+from ..checks import (
+    as_flag,
+    as_int,
+    check_broadcast,
+    dim_alias,
+    is_real,
+    normalize_axes,
+    normalize_dim,
+)
 from ..elementwise import where
 from ..functions import getitem
 from ..ops import (
@@ -121,18 +129,32 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     return x * Tensor._wrap(mask, be)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """``x - logsumexp(x)`` along ``axis``, shifted by the (detached) max so it cannot overflow."""
-    x = _expect_tensor(x, "log_softmax", "x")._floats()
-    shifted = x - x.amax(axis=axis, keepdims=True).detach()
-    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+def _softmax_args(input: Any, dim: Any, axis: Any, dtype: Any, fn: str) -> tuple[Tensor, int]:
+    """The input (cast to ``dtype`` if given, else to floats) and the one dim: torch's
+    ``dim=`` or NumPy's ``axis=``; neither means the last dim (torch's deprecated implicit
+    choice would take dim 0 of a 0-, 1- or 3-d input: here it is always -1)."""
+    x = _expect_tensor(input, fn, "x")
+    x = x._floats() if dtype is None else x.astype(dtype)
+    dim = dim_alias(dim, axis, fn)
+    return x, normalize_dim(-1 if dim is None else dim, x.ndim)
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """``exp(x) / sum(exp(x))`` along ``axis``, computed stably."""
-    x = _expect_tensor(x, "softmax", "x")._floats()
-    e = (x - x.amax(axis=axis, keepdims=True).detach()).exp()
-    return e / e.sum(axis=axis, keepdims=True)
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
+                dtype: Any = None, *, axis: int | None = None) -> Tensor:
+    """``x - logsumexp(x)`` along ``dim`` (the last if None), shifted by the (detached)
+    max so it cannot overflow; ``dtype`` casts the input first, as torch's."""
+    x, d = _softmax_args(input, dim, axis, dtype, "log_softmax")
+    shifted = x - x.amax(d, True).detach()
+    return shifted - shifted.exp().sum(d, True).log()
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None,
+            *, axis: int | None = None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim`` (the last if None), computed stably;
+    ``dtype`` casts the input first, as torch's."""
+    x, d = _softmax_args(input, dim, axis, dtype, "softmax")
+    e = (x - x.amax(d, True).detach()).exp()
+    return e / e.sum(d, True)
 
 
 def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
