@@ -502,6 +502,10 @@ def test_in_place_variants_as_torch():
     src = np.full((3, 2), 5.0)
     ours.scatter_(0, tg.Tensor(idx[:1].repeat(2, axis=1)), tg.Tensor(src, dtype=np.float64))
     theirs.scatter_(0, torch.tensor(idx[:1].repeat(2, axis=1)), torch.tensor(src))
+    rep = np.array([[0, 0, 2], [1, 1, 1]])  # repeats accumulate
+    add = np.arange(6.0).reshape(2, 3) + 0.5
+    assert ours.scatter_add_(1, tg.Tensor(rep), tg.Tensor(add, dtype=np.float64)) is ours
+    theirs.scatter_add_(1, torch.tensor(rep), torch.tensor(add))
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
@@ -513,6 +517,10 @@ def test_in_place_variants_keep_autograd_safe():
         w.masked_fill_(tg.Tensor([True, False]), 0.0)
     with pytest.raises(RuntimeError, match="autograd"):
         w.scatter_(0, tg.Tensor([0]), 0.0)
+    with pytest.raises(RuntimeError, match="autograd"):
+        w.scatter_add_(0, tg.Tensor([0]), tg.Tensor([1.0]))
+    with pytest.raises(RuntimeError, match="autograd"):  # src in a graph: refused too
+        tg.Tensor([0.0, 0.0]).scatter_add_(0, tg.Tensor([0]), w[:1] * 2)
     x = tg.Tensor([1.0, 2.0])
     loss = (w * x).sum()  # Mul saves x
     x.masked_fill_(tg.Tensor([True, False]), 5.0)

@@ -92,6 +92,10 @@ class OpsMixin:
         """:meth:`scatter` in place (the rules of ``x[i] = y``); returns self."""
         return selection.scatter_(self, dim, index, src, value=value, reduce=reduce)
 
+    def scatter_add_(self, dim: int, index: Any, src: Any) -> Any:
+        """:meth:`scatter_add` in place (refused while a graph records); returns self."""
+        return selection.scatter_add_(self, dim, index, src)
+
     # ------------------------------------------------------------------ shapes
     def expand(self, *sizes: int | Sequence[int]) -> Any:
         """A broadcast view of shape ``sizes`` (-1 keeps a dim)."""

@@ -238,3 +238,30 @@ def scatter_(input: Tensor, dim: int, index: Tensor, src: Any = None, *, value: 
     grid = _grid(index.data, dim, input._backend.xp)
     input[tuple(input._new(g) for g in grid)] = src
     return input
+
+
+def scatter_add_(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """:func:`scatter_add` in place (``Tensor.scatter_add_``): repeated indices
+    accumulate. Refused while a graph records through ``input`` or ``src`` (as ``x += y``
+    is); the version count moves, so a graph that saved ``input`` refuses its backward."""
+    input = _tensor(input, "scatter_add_", "input")
+    src = _tensor(src, "scatter_add_", "src")
+    dim = normalize_dim(dim, input.ndim)
+    index = _index(index, input, "scatter_add_")
+    input._check_same_backend(src, "scatter_add_")
+    if src.dtype != input.dtype:
+        raise TypeError(f"scatter_add_: src ({src.dtype}) must have input's dtype "
+                        f"({input.dtype})")
+    if src.ndim != index.ndim:
+        raise ValueError(f"scatter_add_: src must have as many dimensions as index "
+                         f"({index.ndim}), got {src.ndim}")
+    _check_like(index, input, dim, "scatter_add_", src)
+    _check_range(index, (input.shape or (1,))[dim], "scatter_add_", dim)
+    input._check_writable("scatter_add_()", src.requires_grad, "use x = x.scatter_add(...)")
+    data = input.data.reshape(1) if input.ndim == 0 else input.data
+    idx = index.data.reshape(1) if index.ndim == 0 else index.data
+    part = src.data[tuple(slice(0, n) for n in idx.shape)] if src.ndim else src.data.reshape(1)
+    input._backend.xp.add.at(data, _grid(idx, dim if input.ndim else 0, input._backend.xp),
+                             part)
+    input._version.count += 1
+    return input
