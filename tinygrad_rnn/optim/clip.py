@@ -91,7 +91,8 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
             "non-finite, so it cannot be clipped. To disable this error and scale the "
             "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
     factor = xp.minimum(max_norm / (total + 1e-6), 1.0)
-    for p, g in zip(with_grad, grads, strict=True):
-        g *= factor.astype(g.dtype)
-        p.grad._version.count += 1  # scaled in place: a graph that used a .grad must see it
+    with np.errstate(invalid="ignore", over="ignore"):  # inf · 0 is NaN here, as in torch
+        for p, g in zip(with_grad, grads, strict=True):
+            g *= factor.astype(g.dtype)
+            p.grad._version.count += 1  # scaled in place: a graph that used a .grad sees it
     return Tensor._wrap(total, backend)
