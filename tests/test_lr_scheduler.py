@@ -298,3 +298,109 @@ def test_one_cycle_refuses_a_step_past_its_end_and_an_optimizer_without_momentum
     rms = tg.optim.Adagrad([tg.Tensor([1.0], requires_grad=True)])
     with pytest.raises(ValueError, match="optimizer must support momentum or beta1"):
         lr_scheduler.OneCycleLR(rms, 1.0, 3)
+
+
+# ------------------------------------------- the char-LM's --scheduler, and resuming
+def tiny_config(**overrides):
+    from tinygrad_rnn.charlm.train import TrainConfig
+
+    base = dict(num_hiddens=16, num_epochs=6, batch_size=4, num_steps=8, max_tokens=600)
+    return TrainConfig(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("schedule", [
+    {"scheduler": "step", "step_size": 2, "gamma": 0.5},
+    {"scheduler": "cosine", "min_lr": 0.1},
+    {"scheduler": "onecycle", "warmup": 2},
+    {"scheduler": "plateau", "patience": 0, "gamma": 0.5, "lr": 5.0},  # loss rises: cuts
+    {"scheduler": "linear", "warmup": 4, "optimizer": "adam"},
+    {"scheduler": "exponential", "gamma": 0.8},
+])
+def test_a_resumed_run_continues_the_schedule_of_the_uninterrupted_one(corpus, tmp_path,
+                                                                       schedule):
+    from tinygrad_rnn.charlm.train import Trainer
+
+    config = tiny_config(**schedule)
+    straight = Trainer.create(config, corpus, "numpy")
+    lrs = [straight.optimizer.lr]
+    for _ in range(6):
+        straight.train_epoch()
+        lrs.append(straight.optimizer.lr)
+    assert len(set(lrs)) > 1  # the schedule moved the lr
+
+    half = Trainer.create(config, corpus, "numpy")
+    for _ in range(3):
+        half.train_epoch()
+    resumed = Trainer.resume(half.save(tmp_path / "half.npz"), corpus)
+    assert type(resumed.scheduler) is type(straight.scheduler)
+    got = [half.optimizer.lr]
+    for _ in range(3):
+        resumed.train_epoch()
+        got.append(resumed.optimizer.lr)
+    assert got == lrs[3:]
+    for name, value in straight.model.state_dict().items():  # the same run, bit for bit
+        np.testing.assert_array_equal(resumed.model.state_dict()[name], value)
+
+
+def test_train_scheduler_flags_reach_the_run_and_resume(corpus, tmp_path, capsys):
+    from tinygrad_rnn.charlm import checkpoint
+    from tinygrad_rnn.charlm.cli import main
+
+    tiny = ["--data", corpus, "--hidden", "16", "--batch-size", "4", "--num-steps", "8",
+            "--max-tokens", "600", "--quiet", "--backend", "numpy"]
+    ckpt = tmp_path / "m.npz"
+    assert main(["train", *tiny, "--epochs", "4", "--scheduler", "step", "--step-size", "2",
+                 "--gamma", "0.5", "--save", str(ckpt)]) == 0
+    saved = checkpoint.load(ckpt)
+    assert saved["meta"]["train"]["scheduler"] == "step"
+    assert saved["meta"]["scheduler"]["last_epoch"] == 4
+    assert float(saved["optim"]["param_groups.0.lr"]) == 0.25  # 1 · 0.5 · 0.5
+    assert main(["train", "--resume", str(ckpt), "--data", corpus, "--epochs", "6",
+                 "--save", str(ckpt), "--quiet"]) == 0
+    resumed = checkpoint.load(ckpt)
+    assert resumed["meta"]["scheduler"]["last_epoch"] == 6
+    assert float(resumed["optim"]["param_groups.0.lr"]) == 0.125
+    capsys.readouterr()
+    assert main(["train", "--resume", str(ckpt), "--data", corpus, "--epochs", "8",
+                 "--scheduler", "cosine", "--quiet"]) == 2
+    assert "--scheduler cosine conflicts with the checkpoint's scheduler = step" in (
+        capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--scheduler", "cosine", "--step-size", "3"],
+     "step_size is a setting of scheduler step, not of 'cosine'"),
+    (["--gamma", "0.5"], "gamma is a setting of scheduler step or exponential or plateau, "
+                         "not of 'none'"),
+    (["--scheduler", "onecycle", "--warmup", "9", "--epochs", "3"],
+     "warmup 9 is longer than the 3 epochs"),
+    (["--scheduler", "plateau", "--gamma", "2"], "Factor should be < 1.0"),
+])
+def test_train_refuses_a_scheduler_setting_it_would_ignore(corpus, capsys, flags, message):
+    from tinygrad_rnn.charlm.cli import main
+
+    assert main(["train", "--data", corpus, "--hidden", "8", "--max-tokens", "600",
+                 "--batch-size", "4", "--num-steps", "8", "--quiet", "--backend", "numpy",
+                 *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_help_documents_the_schedulers():
+    from tinygrad_rnn.charlm.cli import build_parser
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = train.format_help()
+    for word in ("--scheduler", "none,step,exponential,cosine,linear,onecycle,plateau",
+                 "--step-size", "--gamma", "--warmup", "--min-lr", "--patience",
+                 "StepLR", "ReduceLROnPlateau"):
+        assert word in text
+
+
+def test_a_onecycle_run_cannot_be_resumed_past_its_end(corpus, tmp_path):
+    from tinygrad_rnn.charlm.train import Trainer
+
+    trainer = Trainer.create(tiny_config(scheduler="onecycle", num_epochs=2), corpus, "numpy")
+    trainer.train_epoch()
+    path = trainer.save(tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="onecycle schedule that ends at epoch 2"):
+        Trainer.resume(path, corpus, num_epochs=5)

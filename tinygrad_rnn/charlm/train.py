@@ -139,8 +139,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None:
                 continue
-            kinds = (int, np.integer) if name in ("step_size", "warmup", "patience") else (
-                int, float, np.integer, np.floating)
+            whole = name in ("step_size", "warmup", "patience")
+            kinds = (int, np.integer) if whole else (int, float, np.integer, np.floating)
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds) or not ok(
                     value):
                 raise ValueError(f"{name} must be {rule}, got {value!r}")
@@ -148,7 +148,7 @@ class TrainConfig:
                 raise ValueError(f"{name} is a setting of scheduler "
                                  f"{' or '.join(SCHEDULE_SETTINGS[name])}, not of "
                                  f"{self.scheduler!r}")
-            setattr(self, name, int(value) if kinds[0] is int else float(value))
+            setattr(self, name, int(value) if whole else float(value))  # JSON-able
 
 
 _LOG_FLOAT_MAX = math.log(sys.float_info.max)
