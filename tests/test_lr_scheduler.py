@@ -372,8 +372,8 @@ def test_train_scheduler_flags_reach_the_run_and_resume(corpus, tmp_path, capsys
      "step_size is a setting of scheduler step, not of 'cosine'"),
     (["--gamma", "0.5"], "gamma is a setting of scheduler step or exponential or plateau, "
                          "not of 'none'"),
-    (["--scheduler", "onecycle", "--warmup", "9", "--epochs", "3"],
-     "warmup 9 is longer than the 3 epochs"),
+    (["--scheduler", "onecycle", "--warmup", "3", "--epochs", "3"],
+     "warmup 3 leaves no epoch of the 3 for the onecycle schedule's fall"),
     (["--scheduler", "plateau", "--gamma", "2"], "Factor should be < 1.0"),
 ])
 def test_train_refuses_a_scheduler_setting_it_would_ignore(corpus, capsys, flags, message):

@@ -195,9 +195,9 @@ def make_scheduler(config: TrainConfig, optimizer: optim.Optimizer
         return lr_scheduler.LinearLR(optimizer, total_iters=config.warmup or 5)
     if kind == "onecycle":
         warmup = 0.3 * epochs if config.warmup is None else config.warmup
-        if warmup > epochs:
-            raise ValueError(f"warmup {config.warmup} is longer than the {epochs} epochs of "
-                             "the onecycle schedule")
+        if warmup >= epochs:  # the fall needs an epoch (torch would divide by zero)
+            raise ValueError(f"warmup {config.warmup} leaves no epoch of the {epochs} for "
+                             "the onecycle schedule's fall; give fewer warmup epochs")
         return lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=epochs,
                                        pct_start=warmup / epochs, cycle_momentum=False)
     if kind == "plateau":
