@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
 
@@ -452,3 +454,65 @@ def test_clip_grad_norm_underscore_on_a_nonfinite_norm():
         tg.nn.utils.clip_grad_norm_([p], 1.0, norm_type=0)
     with pytest.raises(TypeError, match="takes tensors"):
         tg.nn.utils.clip_grad_norm_([np.ones(2)], 1.0)
+
+
+def test_named_parameters_make_a_group_with_param_names_as_torchs():
+    model = tg.nn.Linear(2, 1)
+    opt = tg.optim.SGD(model.named_parameters(), lr=0.1)
+    names = [name for name, _ in model.named_parameters()]
+    assert opt.param_groups[0]["param_names"] == names
+    assert opt.params == list(model.parameters())
+    flat = tg.optim.flatten_state_dict(opt.state_dict())
+    assert tg.optim.unflatten_state_dict(flat)["param_groups"][0]["param_names"] == names
+    with pytest.raises(ValueError, match="Some param names are missing"):
+        tg.optim.SGD([("W", model.W), model.b], lr=0.1)
+
+
+@st.composite
+def optimizer_options(draw):
+    """An optimizer and a random setting of every option it has."""
+    name = draw(st.sampled_from(["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]))
+    unit = st.floats(0.0, 0.95)
+    o = {"lr": draw(st.floats(1e-3, 0.5)), "weight_decay": draw(st.sampled_from([0.0, 0.01, 0.3])),
+         "maximize": draw(st.booleans())}
+    if name == "SGD":
+        o["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+        o["nesterov"] = draw(st.booleans()) and o["momentum"] > 0
+        o["dampening"] = 0.0 if o["nesterov"] else draw(unit)
+    elif name in ("Adam", "AdamW"):
+        o["betas"] = (draw(unit), draw(unit))
+        o["eps"] = draw(st.sampled_from([1e-8, 1e-3]))
+        o["amsgrad"] = draw(st.booleans())
+    elif name == "RMSprop":
+        # a centered variance s − ḡ² of few steps (or of alpha ≈ 0) can be ~0, where
+        # its rounding decides a huge step: alpha ≥ 0.5 and eps 0.1 keep it well-posed
+        o["alpha"] = draw(st.floats(0.5, 0.99))
+        o["momentum"] = draw(st.sampled_from([0.0, 0.5]))
+        o["centered"] = draw(st.booleans())
+        o["eps"] = 0.1
+    else:
+        o["lr_decay"] = draw(st.sampled_from([0.0, 0.1]))
+        o["initial_accumulator_value"] = draw(st.sampled_from([0.0, 0.5]))
+    return name, o
+
+
+@given(case=optimizer_options(), seed=st.integers(0, 2**16))
+def test_any_setting_of_any_optimizer_follows_its_rule_and_torch(case, seed):
+    name, options = case
+    params, grads = problem(seed)
+    trace, _ = run_tg(name, options, params, grads)
+    for ours, want in zip(trace, reference(name, options, params, grads), strict=True):
+        for mine, p in zip(ours, want, strict=True):
+            np.testing.assert_allclose(mine, p, rtol=1e-9, atol=1e-10)
+    try:
+        import torch
+    except ImportError:
+        return
+    ps = [torch.tensor(p, requires_grad=True) for p in params]
+    opt = getattr(torch.optim, name)(ps, **options)
+    for step in grads:
+        for p, g in zip(ps, step, strict=True):
+            p.grad = None if g is None else torch.tensor(g)
+        opt.step()
+    for mine, p in zip(trace[-1], ps, strict=True):
+        np.testing.assert_allclose(mine, p.detach().numpy(), rtol=1e-10, atol=1e-11)

@@ -106,6 +106,13 @@ class Optimizer:
                             "collections, but the ordering of tensors in sets will change "
                             "between runs. Please use a list instead.")
         params = list(params)
+        named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params]
+        if any(named):  # model.named_parameters(), as torch 2.x takes
+            if not all(named):
+                raise ValueError("all optimizer params should be with/without names. Some "
+                                 "param names are missing")
+            param_group["param_names"] = [name for name, _ in params]
+            params = [p for _, p in params]
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer parameters must be tensors, got a "
@@ -234,6 +241,8 @@ class Optimizer:
             ids.update(zip((int(i) for i in old["params"]), group["params"], strict=True))
             new = {**self.defaults, **{k: v for k, v in old.items() if k != "params"},
                    "params": group["params"]}
+            if "param_names" in group and "param_names" not in new:  # torch keeps them
+                new["param_names"] = group["param_names"]
             self._check_group(new)
             groups.append(new)
         state, backends = {}, {}
@@ -337,8 +346,8 @@ def unflatten_state_dict(flat: dict[str, Any]) -> dict[str, Any]:
                              "param_groups.<g>.<key> nor state.<i>.<key>")
         if head == "state":
             state.setdefault(int(index), {})[name] = np.asarray(value)
-        elif name == "params":
-            groups.setdefault(int(index), {})[name] = [int(i) for i in np.ravel(value)]
+        elif name in ("params", "param_names"):
+            groups.setdefault(int(index), {})[name] = np.ravel(value).tolist()
         else:
             groups.setdefault(int(index), {})[name] = _python(value)
     if sorted(groups) != list(range(len(groups))) or any("params" not in g
