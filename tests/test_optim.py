@@ -516,3 +516,10 @@ def test_any_setting_of_any_optimizer_follows_its_rule_and_torch(case, seed):
         opt.step()
     for mine, p in zip(trace[-1], ps, strict=True):
         np.testing.assert_allclose(mine, p.detach().numpy(), rtol=1e-10, atol=1e-11)
+
+
+def test_setting_a_bad_lr_changes_no_group():
+    opt = tg.optim.SGD([tg.Tensor([1.0], requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="Invalid learning rate: -2"):
+        opt.lr = -2
+    assert opt.param_groups[0]["lr"] == 0.1

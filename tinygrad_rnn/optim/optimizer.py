@@ -153,10 +153,9 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
+        value = check_number(type(self).__name__, {"lr": value}, "lr")  # before any change
         for group in self.param_groups:
             group["lr"] = value
-        for group in self.param_groups:
-            check_number(type(self).__name__, group, "lr")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Set each parameter's ``.grad`` to None (torch's default), or to zeros."""
