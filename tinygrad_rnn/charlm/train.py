@@ -259,7 +259,9 @@ class Trainer:
     graphed_step: GraphedStep | None = field(init=False, default=None, repr=False)
     #: The checkpoint this run was resumed from (:meth:`resume`), else None.
     resumed_from: Path | None = field(init=False, default=None, repr=False)
-    #: The learning-rate schedule (``config.scheduler``), stepped after each epoch.
+    #: The learning-rate schedule, stepped after each epoch (``ReduceLROnPlateau`` with
+    #: the epoch's mean loss); :meth:`create` makes ``config.scheduler``'s. None: the lr
+    #: stays.
     scheduler: lr_scheduler.LRScheduler | None = None
 
     def __post_init__(self) -> None:
