@@ -3,6 +3,7 @@
     tinygrad-rnn train                       # D2L §8.5: h=512, 500 epochs, lr 1, ...
     tinygrad-rnn train --model gru --hidden 256             # §9.1 (§9.2: --model lstm)
     tinygrad-rnn train --model lstm --layers 2 --hidden 256 --lr 2        # §9.3
+    tinygrad-rnn train --scheduler cosine                  # lr from 1 down to 0 by cosine
     tinygrad-rnn generate model.npz --prefix 'time traveller' -n 50
 """
 
@@ -25,6 +26,8 @@ from .model import INITS, MODELS, check_prefix
 from .train import (
     DEFAULT_LR,
     OPTIMIZERS,
+    SCHEDULE_SETTINGS,
+    SCHEDULERS,
     EpochStats,
     TrainConfig,
     Trainer,
@@ -39,7 +42,9 @@ RUN_FLAGS = {"hidden": "num_hiddens", "lr": "lr", "batch_size": "batch_size",
              "num_steps": "num_steps", "max_tokens": "max_tokens",
              "random_iter": "use_random_iter", "optimizer": "optimizer", "clip": "clip_theta",
              "seed": "seed", "model": "model", "layers": "num_layers",
-             "bidirectional": "bidirectional", "dropout": "dropout", "init": "init"}
+             "bidirectional": "bidirectional", "dropout": "dropout", "init": "init",
+             "scheduler": "scheduler", "step_size": "step_size", "gamma": "gamma",
+             "warmup": "warmup", "min_lr": "min_lr", "patience": "patience"}
 #: D2L's runs of chapters 8 and 9, as ``train`` flags (shown in ``train --help``): every
 #: one 500 epochs of minibatches of 32 × 35 characters, SGD with clipping at θ = 1.
 BOOK_RUNS = [
@@ -174,6 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random sampling instead of sequential partitioning")
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
                    help=f"optimizer ({D2L.optimizer})")
+    schedules = "; ".join(f"{name}: {what}" for name, what in SCHEDULERS.items())
+    t.add_argument("--scheduler", choices=list(SCHEDULERS),
+                   help="learning-rate schedule, stepped once per epoch; a resumed run goes "
+                        f"on with its own ({D2L.scheduler}): " + schedules.replace("%", "%%"))
+
+    def setting(name: str) -> str:
+        return "for --scheduler " + ", ".join(SCHEDULE_SETTINGS[name])
+
+    t.add_argument("--step-size", type=_positive_int,
+                   help=f"epochs between lr cuts ({setting('step_size')})")
+    t.add_argument("--gamma", type=_positive_float,
+                   help=f"lr factor per cut or epoch ({setting('gamma')})")
+    t.add_argument("--warmup", type=_positive_int,
+                   help=f"epochs of rising lr ({setting('warmup')})")
+    t.add_argument("--min-lr", type=_non_negative_float,
+                   help=f"lowest lr ({setting('min_lr')})")
+    t.add_argument("--patience", type=_non_negative_int,
+                   help=f"epochs without improvement before a cut ({setting('patience')})")
     t.add_argument("--clip", type=_positive_or_inf,
                    help=f"clip gradients to this global L2 norm θ, inf: never "
                         f"({D2L.clip_theta:g})")
