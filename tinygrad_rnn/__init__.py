@@ -15,9 +15,31 @@ from . import _source_tree, backends, checks, dtypes, hub, nn, optim, serializat
 from ._tensor import Tensor, as_tensor
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backends import BackendMismatchError, get_backend, set_backend, use_backend
+from .creation import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    from_dlpack,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .dtypes import get_default_dtype
 from .functions import cat, matmul, stack
 from .gradcheck import GradcheckError, gradcheck
-from .random import manual_seed
+from .random import Generator, default_generator, initial_seed, manual_seed, seed
 from .serialization import load, save
 
 __version__ = "0.1.0"
@@ -25,28 +47,52 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendMismatchError",
     "Function",
+    "Generator",
     "GradcheckError",
     "Tensor",
+    "arange",
     "as_tensor",
     "backends",
     "cat",
     "checks",
+    "default_generator",
     "dtypes",
+    "empty",
+    "empty_like",
     "enable_grad",
+    "eye",
+    "from_dlpack",
+    "full",
+    "full_like",
     "get_backend",
+    "get_default_dtype",
     "gradcheck",
     "hub",
+    "initial_seed",
     "is_grad_enabled",
+    "linspace",
     "load",
     "manual_seed",
     "matmul",
     "nn",
     "no_grad",
+    "ones",
+    "ones_like",
     "optim",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randn",
+    "randn_like",
     "save",
+    "seed",
     "serialization",
     "set_backend",
     "stack",
+    "tensor",
     "use_backend",
     "viz",
+    "zeros",
+    "zeros_like",
 ]
