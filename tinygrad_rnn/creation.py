@@ -183,6 +183,9 @@ def _made(array: Any, backend: _backends.Backend, requires_grad: bool) -> Tensor
 def _refuse(x: Any) -> None:
     if isinstance(x, (complex, np.complexfloating)):
         raise TypeError(f"tensor(): complex numbers are not supported, got {x!r}")
+    if hasattr(x, "dtype"):
+        raise TypeError(f"tensor(): unsupported data dtype {x.dtype} ({type(x).__name__}); "
+                        "tensors hold float, int or bool dtypes")
     raise TypeError(f"tensor(): data must be numbers, (nested) lists or tuples of "
                     f"numbers, arrays or tensors; got {type(x).__name__} {x!r:.60}")
 
@@ -453,7 +456,7 @@ def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None,
     xp = be.xp
     i = xp.arange(steps, dtype=np.float64)
     step = (end - start) / (steps - 1) if steps > 1 else 0.0
-    values = xp.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
+    values = xp.where(i < max(steps // 2, 1), start + step * i, end - step * (steps - 1 - i))
     return _made(values.astype(dt), be, flag)
 
 
@@ -546,6 +549,9 @@ def randint(low: Any = 0, high: Any = None, size: Sequence[int] | None = None, *
     The values are NumPy's PCG64 stream, not torch's (same distribution)."""
     if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
         low, high, size = 0, low, high
+    elif size is None and high is not None:
+        raise TypeError(f"randint(): size must be a tuple of ints, got {type(high).__name__} "
+                        f"{high!r} (randint(high, size) or randint(low, high, size))")
     elif high is None:  # randint(high, size=...)
         low, high = 0, low
     if size is None:
