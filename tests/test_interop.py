@@ -210,7 +210,7 @@ def _convert(how, t):
 def _outcome(how, t):
     try:
         return _convert(how, t)
-    except Exception as e:  # noqa: BLE001: the error's type is what is compared
+    except Exception as e:  # noqa: BLE001 (the type of the error is what is compared)
         return type(e)
 
 
