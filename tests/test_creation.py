@@ -276,6 +276,7 @@ def test_arange_of_floats(start, end, step, down):
     (("5",), {}, TypeError, "end must be a real number"),
     ((True,), {}, TypeError, "end must be an int or a float"),
     ((5,), {"dtype": "bool"}, TypeError, "bool"),
+    ((0, 1e308, 1e-300), {}, ValueError, "too many elements"),
     ((0, 300), {"dtype": "uint8"}, OverflowError, "last value 299"),
     ((5,), {"dtype": "int64", "requires_grad": True}, TypeError, "requires_grad"),
 ])

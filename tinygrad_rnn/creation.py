@@ -163,7 +163,7 @@ def _fits(value: int | float, dtype: np.dtype, what: str) -> None:
     if dtype.kind == "b":
         return
     if dtype.kind == "f":
-        if math.isfinite(value) and abs(value) > np.finfo(dtype).max:
+        if math.isfinite(value) and abs(value) > float(np.finfo(dtype).max):
             raise OverflowError(f"{what} {value!r} is out of range for {dtype}")
         return
     if not math.isfinite(value):
@@ -400,7 +400,7 @@ def arange(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
         start, end = 0, start
     start, end, step = (_number(v, f"arange(): {name}", allow_bool=False)
                         for v, name in ((start, "start"), (end, "end"), (step, "step")))
-    inferred = dtypes.of_python_scalar(0.0) if any(
+    inferred = dtypes.get_default_dtype() if any(
         isinstance(v, float) for v in (start, end, step)) else dtypes.INT64
     dt = _dtype(dtype, inferred)
     if dt.kind == "b":
@@ -420,7 +420,11 @@ def arange(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
         sign = 1 if step > 0 else -1
         n = (end - start + step - sign) // step
     else:
-        n = math.ceil((end - start) / step)
+        length = (end - start) / step
+        if not math.isfinite(length):  # e.g. arange(0, 1e308, 1e-300)
+            raise ValueError(f"arange(): [{start}, {end}) in steps of {step} has too many "
+                             "elements to count")
+        n = math.ceil(length)
     be = _backend(backend)
     _check_room((n,), dt, be, "arange")
     xp = be.xp
