@@ -392,7 +392,9 @@ def arange(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
     ``arange(end)``, ``arange(start, end)``, ``arange(start, end, step)``.
 
     int64 when all three are ints, else float32; ``ceil((end - start) / step)``
-    elements, each computed as ``start + i * step`` in float64 (not accumulated). For an
+    elements, each ``start + i * step`` computed in float64 and rounded once (torch's
+    vectorised kernel rounds in float32 within blocks: float32 values may differ from
+    torch's in the last bit). For an
     integer ``dtype`` the bounds are truncated to ints first, as torch does; unlike
     torch, values that do not fit the dtype raise an OverflowError instead of wrapping.
     """
