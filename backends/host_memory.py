@@ -1,4 +1,10 @@
-"""Host memory for the CPU backends: freed blocks stay in the process (glibc)."""
+"""Host memory for the CPU backends: freed blocks stay in the process (glibc).
+
+The policy changes ``malloc`` for the whole process, so a library must not set it behind
+its user's back: the ``tinygrad-rnn train`` command turns it on (its default; off with
+``TINYGRAD_RNN_KEEP_FREED_MEMORY=0``), and a program of one's own opts in by calling
+:func:`keep_freed_memory` once.
+"""
 
 from __future__ import annotations
 

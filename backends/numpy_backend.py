@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend
-from .host_memory import keep_freed_memory
 
 
 class NumpyBackend(Backend):
@@ -13,6 +12,3 @@ class NumpyBackend(Backend):
 
     name = "numpy"
     xp = np
-
-    def __init__(self) -> None:
-        keep_freed_memory()  # one step's large temporaries are reused by the next

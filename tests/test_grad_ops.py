@@ -120,7 +120,7 @@ def test_max_distinct_values(backend, data, keepdims, seed):
     a = data.draw(distinct_arrays(shape))  # no ties, and ±FD_STEP cannot reorder them
     axis = data.draw(axis_args(len(shape)))
     check_gradients(
-        lambda x: x.max(axis=axis, keepdims=keepdims),
+        lambda x: x.amax(axis=axis, keepdims=keepdims),
         [a],
         backend,
         seed,
@@ -174,13 +174,9 @@ def test_reshape(backend, data, seed):
 def test_transpose(backend, data, seed):
     shape = data.draw(shapes(min_dims=1, max_dims=4))
     a = data.draw(f64_arrays(shape))
-    axes = [
-        ax - len(shape) if data.draw(st.booleans()) else ax
-        for ax in data.draw(st.permutations(range(len(shape))))
-    ]
-    check_gradients(
-        lambda x: x.transpose(axes), [a], backend, seed, reference=lambda x: np.transpose(x, axes)
-    )
+    d0, d1 = (data.draw(st.integers(-len(shape), len(shape) - 1)) for _ in range(2))
+    check_gradients(lambda x: x.transpose(d0, d1), [a], backend, seed,
+                    reference=lambda x: np.swapaxes(x, d0, d1))
     check_gradients(lambda x: x.T, [a], backend, seed, reference=lambda x: x.T)
 
 
@@ -515,7 +511,7 @@ def test_composed_pytorch_ops(backend, name):
     fns = {
         "abs": (lambda t: t.abs(), np.abs(a)),
         "clamp": (lambda t: t.clamp(-0.5, 0.5), np.clip(a, -0.5, 0.5)),
-        "min": (lambda t: t.min(axis=1), a.min(axis=1)),
+        "min": (lambda t: t.amin(axis=1), a.min(axis=1)),
         "shape_views": (lambda t: t.unsqueeze(1).squeeze(1).unsqueeze(-1).squeeze().flatten(),
                         a.reshape(-1)),
     }
@@ -527,9 +523,9 @@ def test_composed_pytorch_ops(backend, name):
     np.testing.assert_array_equal(kink.grad.numpy(), [1.0, 0.0, 2.0, 1.0])
 
 
-def test_squeeze_refuses_an_axis_that_is_not_of_size_1():
-    with pytest.raises(ValueError, match=r"squeeze: axis 0 of shape \(2, 1\) is not of size 1"):
-        tg.Tensor(np.zeros((2, 1))).squeeze(0)
+def test_squeeze_of_a_dim_not_of_size_1_leaves_it_as_torch_does():
+    x = tg.Tensor(np.zeros((2, 1)))
+    assert x.squeeze(0).shape == (2, 1) and x.squeeze((0, 1)).shape == (2,)
 
 
 def test_clamp_lands_exactly_on_its_bounds(backend):
@@ -556,5 +552,5 @@ def test_integer_min_abs_clamp_do_not_wrap(backend):
 def test_squeeze_takes_a_tuple_and_unsqueeze_one_axis():
     x = tg.Tensor(np.zeros((1, 2, 1)))
     assert x.squeeze((0, 2)).shape == (2,) and x.squeeze(-1).shape == (1, 2)
-    with pytest.raises(TypeError, match="unsqueeze's axis must be an int, got \\(0, 1\\)"):
+    with pytest.raises(TypeError, match="unsqueeze's dim must be an int, got \\(0, 1\\)"):
         x.unsqueeze((0, 1))

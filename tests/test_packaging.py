@@ -201,7 +201,7 @@ def test_third_party_backend_passes_gradcheck(mine):
 _FAULTS_PER_STEP = """
 import resource, numpy as np, tinygrad_rnn as tg
 from tinygrad_rnn.backends.host_memory import keep_freed_memory
-tg.Tensor(np.zeros(3))  # the first tensor sets up its backend
+tg.Tensor(np.zeros(3))  # making tensors changes nothing: the policy is opt-in
 print(keep_freed_memory())
 def step():  # a training step's pattern: big temporaries allocated, written, freed
     a = np.ones(1 << 19, np.float32)  # 2 MiB
@@ -234,6 +234,15 @@ def test_freed_host_memory_is_reused_not_faulted_in_again():
     assert on == "True"
     assert faults_on < 64  # well under the 1,024 pages a step touches
     assert run("0")[0] == "False"
+
+
+def test_making_tensors_leaves_malloc_alone():
+    """The policy is process-wide: only the train command (and who asks) sets it."""
+    code = ("import json, numpy as np, tinygrad_rnn as tg\n"
+            "from tinygrad_rnn.backends import host_memory\n"
+            "x = tg.Tensor(np.zeros(3)) * 2; y = tg.Tensor(np.zeros(3), backend='numba') * 2\n"
+            "print(json.dumps({'set': host_memory._memory_policy_set}))")
+    assert run_python(code, REPO)["set"] is False
 
 
 def test_a_factory_may_ask_for_another_backend_which_keeps_its_name(mine):
@@ -370,3 +379,23 @@ def test_a_fresh_process_defaults_to_numpy():
          "print(tg.get_backend().name, tg.Tensor([1.0]).backend)"],
         capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.split() == ["numpy", "numpy"]
+
+
+def test_every_package_folder_is_listed_for_the_wheel():
+    """pyproject lists the packages by hand (backends/ is mapped into tinygrad_rnn): a new
+    subpackage missing there would work in an editable install and vanish from a wheel."""
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {"tinygrad_rnn." + ".".join(p.parent.relative_to(REPO / "tinygrad_rnn").parts)
+             for p in (REPO / "tinygrad_rnn").rglob("__init__.py")}
+    found = {name.rstrip(".") for name in found} | {"tinygrad_rnn.backends"}
+    assert set(config["packages"]) == found
+    assert "py.typed" in config["package-data"]["tinygrad_rnn"]
+    assert (REPO / "tinygrad_rnn" / "py.typed").is_file() and (REPO / "LICENSE").is_file()
+
+
+def test_the_version_has_one_source():
+    from importlib.metadata import version
+
+    assert version("tinygrad_rnn") == tg.__version__

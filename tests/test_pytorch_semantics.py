@@ -141,9 +141,13 @@ def test_a_shared_parameter_is_listed_stepped_and_clipped_once(backend):
 def test_integers_meeting_floats_take_the_float_dtype(backend, int_dtype):
     f = tg.Tensor([1.0, 2.0], backend=backend)  # float32
     i = tg.Tensor(np.array([1, 0], dtype=int_dtype), backend=backend)
-    for result in (f + i, i * f, f - i, i / tg.Tensor([2.0, 4.0], backend=backend),
-                   i * 0.5, i + 1.5):
+    for result in (f + i, i * f, i / tg.Tensor([2.0, 4.0], backend=backend), i * 0.5, i + 1.5):
         assert result.dtype == np.float32
+    if int_dtype is np.bool_:  # PyTorch refuses - with a bool tensor ("use ~mask")
+        with pytest.raises(TypeError, match=r"subtraction \(-\) with a bool tensor"):
+            f - i
+    else:
+        assert (f - i).dtype == np.float32
     np.testing.assert_array_equal((f + i).numpy(), [2.0, 2.0])
     assert (i / 2).dtype == np.float32  # true division of integers: PyTorch's float32
     np.testing.assert_array_equal((i / 2).numpy(), np.array([1, 0]) / 2)
@@ -166,7 +170,7 @@ def test_a_python_int_keeps_an_integer_tensors_dtype(backend, int_dtype):
         assert (i + (top + 1)).numpy().tolist() == [top + 3, top + 4, top + 5]
     assert ((i == top + 1).numpy() == [False] * 3).all() and (i < top + 1).all()
     assert (i / (top + 1)).dtype == np.float32 and (i > -1).all()
-    assert (i + np.int64(1)).dtype == np.result_type(int_dtype, np.int64)  # a typed scalar
+    assert (i + np.int64(1)).dtype == int_dtype  # a NumPy scalar is weak too, as in PyTorch
     b = tg.Tensor([True, False], backend=backend)
     assert (b + 1).dtype == np.int64  # bool meets int: the default int, as in PyTorch
     assert (b * True).dtype == np.bool_
@@ -318,7 +322,7 @@ def test_the_global_norm_sums_in_float64_on_every_backend(backend):
 
 
 @pytest.mark.parametrize("op", [lambda x: x.exp(), lambda x: x.tanh(), lambda x: x.sigmoid(),
-                                lambda x: x.max(keepdims=True), lambda x: x.max(axis=0)])
+                                lambda x: x.max(keepdims=True), lambda x: x.amax(axis=0)])
 def test_changing_an_output_that_the_backward_reads_is_refused(backend, op):
     x = tg.Tensor([0.5, 1.0, -2.0], requires_grad=True, backend=backend)
     y = op(x)
@@ -480,7 +484,7 @@ def test_softmax_of_an_empty_batch_is_empty(backend):
     for f in (tg.nn.functional.softmax, tg.nn.functional.log_softmax):
         assert f(x).shape == (0, 3)
     with pytest.raises(ValueError, match=r"max over an empty axis .*\(0, 3\)"):
-        x.max(axis=0)
+        x.amax(axis=0)
 
 
 def test_the_rnn_state_must_be_a_tensor_of_the_weights_dtype(backend):
@@ -578,7 +582,7 @@ def test_while_recording_plus_equals_on_a_view_is_refused(backend):
     d = base.detach()
     with pytest.raises(RuntimeError, match=r"in-place \+= .*or a detach\(\)ed copy"):
         d += w  # base, still alive, would not see it
-    m = tg.Tensor(np.ones((2, 3)), requires_grad=True, backend=backend).max(0)
+    m = tg.Tensor(np.ones((2, 3)), requires_grad=True, backend=backend).amax(0)
     m += 1  # a result NumPy happens to hold as a view of its own scratch array: no alias
     assert m.numpy().tolist() == [2.0, 2.0, 2.0] and m._ctx is not None
     with pytest.raises(RuntimeError, match="item assignment .*tg.cat, or blend with a mask"):
@@ -646,7 +650,7 @@ def test_iteration_int_argmax_and_detach_in_place(backend):
 
 def test_argmax_takes_one_axis_and_optimizers_a_list(backend):
     X = tg.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, backend=backend)
-    with pytest.raises(TypeError, match=r"argmax takes one axis \(an int\) or None, got \(0, 1\)"):
+    with pytest.raises(TypeError, match=r"argmax takes one dim \(an int\) or None, got \(0, 1\)"):
         X.argmax((0, 1))
     with pytest.raises(TypeError, match=r"got one Tensor; wrap it: \[p\]"):
         tg.optim.SGD(X, lr=0.1)
@@ -804,9 +808,8 @@ def test_swapaxes_is_pytorchs_transpose_and_transpose_hints_at_it(backend):
     np.testing.assert_array_equal(y.numpy(), np.arange(24.0).reshape(2, 3, 4).swapaxes(1, 2))
     (y * tg.Tensor(np.arange(24.0).reshape(2, 4, 3), backend=backend)).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.arange(24.0).reshape(2, 4, 3).swapaxes(1, 2))
-    with pytest.raises(ValueError, match=r"to swap two axes.*use swapaxes\(i, j\)"):
-        x.transpose(1, 2)
-    with pytest.raises(ValueError, match="swapaxes: axis 3 is out of range"):
+    np.testing.assert_array_equal(x.transpose(1, -1).numpy(), y.numpy())  # torch's transpose
+    with pytest.raises(IndexError, match="dim 3 is out of range for a tensor with 3 dim"):
         x.swapaxes(0, 3)
 
 

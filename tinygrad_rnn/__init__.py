@@ -11,7 +11,19 @@ model of *Dive into Deep Learning* §8.4–8.6 on top::
 """
 
 # _source_tree first: in a source checkout it maps tinygrad_rnn.backends to backends/
-from . import _source_tree, backends, checks, dtypes, hub, nn, optim, serialization, viz  # noqa: F401
+from . import (  # noqa: F401
+    _source_tree,
+    backends,
+    checks,
+    cuda,
+    dtypes,
+    hub,
+    nn,
+    optim,
+    serialization,
+    tensor_functions,
+    viz,
+)
 from ._tensor import Tensor, as_tensor
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backends import BackendMismatchError, get_backend, set_backend, use_backend
@@ -36,11 +48,25 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .dtypes import get_default_dtype
+from .devices import device
+from .dtypes import (
+    bool_,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    uint8,
+)
 from .functions import cat, matmul, stack
 from .gradcheck import GradcheckError, gradcheck
 from .random import Generator, default_generator, initial_seed, manual_seed, seed
 from .serialization import load, save
+from .tensor_functions import *  # noqa: F403 (torch's function forms: tg.exp, tg.sum, ...)
 
 __version__ = "0.1.0"
 
@@ -95,4 +121,10 @@ __all__ = [
     "viz",
     "zeros",
     "zeros_like",
+    "cuda", "device", "tensor_functions",
+    "bool_", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "long", "uint8",
+    *tensor_functions.__all__,
 ]
+
+# torch's dtype names that are Python builtins' too: attributes, never star-exported
+bool, float, int, double, half = bool_, float32, int32, float64, float16  # noqa: A001

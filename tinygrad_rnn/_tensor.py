@@ -10,12 +10,13 @@ never import this module.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import autograd, checks, dtypes, functions, indexing, ops
 from . import backends as _backends
+from . import devices as _device
 from ._tensor_interop import InteropMixin
 from ._tensor_ops import OpsMixin
 from .autograd import Node
@@ -50,6 +51,21 @@ def as_tensor(data: Any, dtype: Any = None, backend: str | _backends.Backend | N
     if dtype is None and getattr(getattr(data, "dtype", None), "kind", "") == "f":
         dtype = data.dtype  # Tensor() would make float data float32
     return Tensor(data, dtype=dtype, backend=be)
+
+
+class MinMax(NamedTuple):
+    """What ``x.max(dim)`` and ``x.min(dim)`` return, as torch's ``torch.return_types``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+_NOT_GIVEN: Any = object()  # NumPy's keepdims= not passed (None is an error, as in torch)
+
+
+def _is_number(x: Any) -> bool:
+    """Whether ``x`` is a Python or NumPy number (weak beside a tensor: dtypes.of_scalar)."""
+    return isinstance(x, (bool, int, float, np.number, np.bool_))
 
 
 class Tensor(Node, InteropMixin, OpsMixin):
@@ -170,6 +186,12 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return self._backend.name
 
     @property
+    def device(self) -> _device.device:
+        """``device("cuda")`` on the cupy backend, else ``device("cpu")`` (the backend
+        itself is :attr:`backend`)."""
+        return _device.device("cuda" if self._backend.name == "cupy" else "cpu")
+
+    @property
     def is_leaf(self) -> bool:
         """Whether no recorded op made this tensor (e.g. made directly, or detached)."""
         return self._ctx is None
@@ -214,14 +236,31 @@ class Tensor(Node, InteropMixin, OpsMixin):
         self.requires_grad = False
         return self
 
-    def to(self, backend: str) -> Tensor:
-        """This tensor on another backend (a copy; the result is a leaf)."""
-        target = _backends.get(backend)
-        if target is self._backend:
-            return self
-        moved = Tensor._wrap(target.asarray(self.numpy()), target)
-        moved.requires_grad = self.requires_grad
-        return moved
+    def to(self, *args: Any, dtype: Any = None, backend: Any = None, copy: bool = False
+           ) -> Tensor:
+        """This tensor on another backend and/or in another dtype, as torch's ``to``:
+        ``x.to("numba")``, ``x.to(np.float64)``, ``x.to(other)`` (other's backend and dtype),
+        ``x.to("cuda")`` or ``x.to(tg.device("cuda"))`` (the cupy backend), ``x.to("cpu")``
+        (this backend if it is on the CPU, else numpy). Itself when nothing changes and
+        ``copy`` is False; a move to another backend is a copy and a leaf, a cast records
+        the graph (:meth:`astype`)."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                backend, dtype = backend or arg._backend, dtype or arg.dtype
+            elif isinstance(arg, (_backends.Backend, _device.device)) or (isinstance(arg, str) and (
+                    arg in _backends.names() or arg.partition(":")[0] in ("cpu", "cuda"))):
+                backend = backend or arg
+            else:
+                dtype = dtype or arg
+        out = self
+        if backend is not None:
+            target = _device.as_backend(backend, self._backend)
+            if target is not self._backend:
+                out = Tensor._wrap(target.asarray(self.numpy()), target)
+                out.requires_grad = self.requires_grad
+        if dtype is not None and dtypes.checked(dtype) != out.dtype:
+            out = out.astype(dtype)
+        return Tensor(out, dtype=out.dtype) if copy and out is self else out
 
     def astype(self, dtype: Any) -> Tensor:
         """A copy cast to ``dtype``; a cast to an int or bool dtype ends the graph."""
@@ -359,30 +398,37 @@ class Tensor(Node, InteropMixin, OpsMixin):
 
     # --------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
-        return functions.elementwise(ops.Add, self, self._lift(other))
+        return functions.elementwise(ops.Add, self, self._lift(other), _is_number(other))
 
     def __radd__(self, other: Any) -> Tensor:
-        return functions.elementwise(ops.Add, self._lift(other), self)
+        return functions.elementwise(ops.Add, self._lift(other), self, _is_number(other))
 
     def __sub__(self, other: Any) -> Tensor:
-        return functions.elementwise(ops.Sub, self, self._lift(other))
+        if isinstance(other, (bool, np.bool_)):  # functions.elementwise refuses bool tensors
+            raise TypeError("subtraction (-) with a bool is not supported (as in PyTorch)")
+        return functions.elementwise(ops.Sub, self, self._lift(other), _is_number(other))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return functions.elementwise(ops.Sub, self._lift(other), self)
+        if isinstance(other, (bool, np.bool_)):  # functions.elementwise refuses bool tensors
+            raise TypeError("subtraction (-) with a bool is not supported (as in PyTorch)")
+        return functions.elementwise(ops.Sub, self._lift(other), self, _is_number(other))
 
     def __mul__(self, other: Any) -> Tensor:
-        return functions.elementwise(ops.Mul, self, self._lift(other))
+        return functions.elementwise(ops.Mul, self, self._lift(other), _is_number(other))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return functions.elementwise(ops.Mul, self._lift(other), self)
+        return functions.elementwise(ops.Mul, self._lift(other), self, _is_number(other))
 
     def __truediv__(self, other: Any) -> Tensor:
-        return functions.elementwise(ops.Div, self, self._lift(other))
+        return functions.elementwise(ops.Div, self, self._lift(other), _is_number(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return functions.elementwise(ops.Div, self._lift(other), self)
+        return functions.elementwise(ops.Div, self._lift(other), self, _is_number(other))
 
     def __neg__(self) -> Tensor:
+        if self.dtype.kind == "b":
+            raise TypeError("negation (-) of a bool tensor is not supported (as in PyTorch); "
+                            "to invert a mask use ~mask or mask.logical_not()")
         return ops.Neg.apply(self)
 
     def __pow__(self, exponent: Number) -> Tensor:
@@ -392,6 +438,8 @@ class Tensor(Node, InteropMixin, OpsMixin):
                 f"tensor ** exponent needs a Python number exponent, got {type(exponent).__name__}"
             )
         dtype = dtypes.of_power(self.dtype, exponent)
+        if dtype.kind == "b":  # bool ** bool: x ** True is x, x ** False is all True
+            return self.detach() if exponent else self._new(self._backend.xp.ones_like(self.data))
         base = self if dtype == self.dtype else self.astype(dtype)
         exponent = float(exponent) if isinstance(exponent, (float, np.floating)) else int(exponent)
         return ops.Pow.apply(base, exponent=exponent)
@@ -429,6 +477,49 @@ class Tensor(Node, InteropMixin, OpsMixin):
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, "!=")
 
+    # ----------------------------------------------------- masks (no gradient)
+    def _bitwise(self, other: Any, name: str, symbol: str) -> Tensor:
+        other = self._lift(other)
+        self._check_same_backend(other, f"bitwise {symbol}")
+        for t in (self, other):
+            if t.dtype.kind not in "biu":
+                raise TypeError(f"{symbol} needs bool or integer tensors, got {t.dtype} (as in "
+                                "PyTorch); compare first, e.g. (x > 0) & (x < 1)")
+        checks.check_broadcast(self.shape, other.shape, symbol)
+        a, b = functions.cast_operands(self, other, scalar=not isinstance(other, Tensor))
+        return Tensor._wrap(getattr(self._backend.xp, name)(a.data, b.data), self._backend)
+
+    def __and__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_and", "&")
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_or", "|")
+
+    def __xor__(self, other: Any) -> Tensor:
+        return self._bitwise(other, "bitwise_xor", "^")
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+
+    def __invert__(self) -> Tensor:
+        """``~mask``: logical not of a bool tensor, bitwise not of an integer one."""
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"~ needs a bool or integer tensor, got {self.dtype}")
+        return Tensor._wrap(self._backend.xp.invert(self.data), self._backend)
+
+    def logical_not(self) -> Tensor:
+        """A bool tensor: True where this one is zero."""
+        return Tensor._wrap(self._backend.xp.logical_not(self.data), self._backend)
+
+    def logical_and(self, other: Any) -> Tensor:
+        """A bool tensor: True where both are nonzero."""
+        other = self._lift(other)
+        return Tensor._wrap(self._backend.xp.logical_and(self.data, other.data), self._backend)
+
+    def logical_or(self, other: Any) -> Tensor:
+        """A bool tensor: True where either is nonzero."""
+        other = self._lift(other)
+        return Tensor._wrap(self._backend.xp.logical_or(self.data, other.data), self._backend)
+
     __hash__ = object.__hash__  # identity, as for any mutable object with __eq__
 
     def __getitem__(self, index: Any) -> Tensor:
@@ -457,55 +548,172 @@ class Tensor(Node, InteropMixin, OpsMixin):
                              f"{self.shape}: {e}") from None
         self._version.count += 1
 
-    # ------------------------------------------------------------------ methods
-    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Sum over ``axis`` (all axes if None); ``keepdims`` keeps them as size 1."""
-        return ops.Sum.apply(self, axis=axis, keepdims=checks.as_flag(keepdims, "keepdims"))
+    # --------------------------------------------------------------- reductions
+    # torch's names (dim, keepdim) with NumPy's (axis, keepdims) accepted as aliases, as
+    # torch accepts them; a dim is an int or a tuple of ints, None meaning all.
+    def _reduction_args(self, dim: Any, axis: Any, keepdim: bool, keepdims: Any, what: str
+                        ) -> tuple[Any, bool]:
+        dim = checks.dim_alias(dim, axis, what)
+        keep = checks.as_flag(keepdim if keepdims is _NOT_GIVEN else keepdims, "keepdim")
+        checks.normalize_axes(dim, self.ndim)  # an out-of-range dim: one DimError, here
+        return dim, keep
 
-    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Mean over ``axis`` (all axes if None): ``sum / count``; integer tensors give float32."""
+    def sum(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+            dtype: Any = None, axis: Any = None, keepdims: Any = _NOT_GIVEN) -> Tensor:
+        """Sum over ``dim`` (all dims if None); ``keepdim`` keeps them as size 1. Integer
+        and bool tensors sum to int64 (as torch); ``dtype`` casts first."""
+        dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "sum")
+        x = self if dtype is None else self.astype(dtype)
+        if x.dtype.kind != "f":  # no gradient: sum directly, in int64
+            axes = checks.normalize_axes(dim, x.ndim)
+            out = x._backend.xp.sum(x.data, axis=axes, keepdims=keep, dtype=dtypes.of_sum(x.dtype))
+            return Tensor._wrap(x._backend.xp.asarray(out), x._backend)
+        return ops.Sum.apply(x, axis=dim, keepdims=keep)
+
+    def mean(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+             dtype: Any = None, axis: Any = None, keepdims: Any = _NOT_GIVEN) -> Tensor:
+        """Mean over ``dim`` (all dims if None): ``sum / count``. Integer tensors are refused
+        (as torch refuses them): ``x.float().mean()``, or pass ``dtype``."""
+        dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "mean")
+        x = self if dtype is None else self.astype(dtype)
+        dtypes.of_mean(x.dtype)
         count = 1
-        for a in checks.normalize_axes(axis, self.ndim):
-            count *= self.shape[a]
-        return self.sum(axis, keepdims) / count
+        for a in checks.normalize_axes(dim, x.ndim):
+            count *= x.shape[a]
+        return x.sum(dim, keep) / count
 
-    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Max over ``axis`` (all axes if None); tied maxima share the gradient equally."""
-        return ops.Max.apply(self, axis=axis, keepdims=checks.as_flag(keepdims, "keepdims"))
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The vector p-norm over ``dim`` (all dims if None): ``p`` 2 or "fro" (the
+        default), 1, inf or another number > 0. The 2-norm's gradient at 0 is 0 (torch's)."""
+        dim, keep = self._reduction_args(dim, None, keepdim, _NOT_GIVEN, "norm")
+        x = self._floats()
+        if p in ("fro", 2, 2.0):
+            return ops.Norm2.apply(x, axis=dim, keepdims=keep)
+        if p in (1, 1.0):
+            return x.abs().sum(dim, keep)
+        if p == float("inf"):
+            return x.abs().amax(dim, keep)
+        if not checks.is_real(p) or not p > 0:
+            raise ValueError(f"norm: p must be 'fro', inf or a number > 0, got {p!r}")
+        return (x.abs() ** float(p)).sum(dim, keep) ** (1.0 / p)
 
-    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Min over ``axis`` (all axes if None): for floats composed, ``-max(-x)`` (exact);
-        integers and bools (no gradient) directly, since ``-x`` would wrap."""
-        if self.dtype.kind != "f":  # the same argument errors as max's
-            axes = checks.normalize_axes(axis, self.ndim)
-            if any(self.shape[i] == 0 for i in axes):
-                raise ValueError(f"min over an empty axis of a tensor of shape {self.shape}")
-            keepdims = checks.as_flag(keepdims, "keepdims")
-            out = self._backend.xp.min(self.data, axis=axes, keepdims=keepdims)
-            return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
-        return -(-self).max(axis, keepdims)
+    def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent``."""
+        return self ** exponent
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
-        """Indices of the maxima along ``axis`` (of the flattened tensor for None), int64;
-        no gradient."""
-        keepdims = checks.as_flag(keepdims, "keepdims")
-        if axis is not None:
-            if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-                raise TypeError(f"argmax takes one axis (an int) or None, got {axis!r}")
-            axis = checks.normalize_axes(axis, self.ndim)[0]
-        if (self.size if axis is None else self.shape[axis]) == 0:
-            where = "" if axis is None else f" along axis {axis}"
-            raise ValueError(f"argmax of an empty tensor of shape {self.shape}{where}")
-        out = self._backend.xp.argmax(self.data, axis=axis, keepdims=keepdims)
+    def square(self) -> Tensor:
+        """``self * self``."""
+        return self * self
+
+    def _values_indices(self, dim: int, keep: bool, largest: bool) -> MinMax:
+        """``max(dim)``/``min(dim)``: the values and int64 indices of the first extreme
+        along ``dim``; the gradient goes to that one element, as torch's does."""
+        xp, d = self._backend.xp, checks.normalize_dim(dim, self.ndim)
+        if self.ndim == 0:
+            return MinMax(self.reshape(()) * 1, Tensor._wrap(xp.zeros((), xp.int64), self._backend))
+        if self.shape[d] == 0:
+            raise checks.DimError(f"{'max' if largest else 'min'}(dim={dim}) of a tensor of shape "
+                             f"{self.shape}: the dim is empty")
+        find = xp.argmax if largest else xp.argmin
+        idx = xp.expand_dims(find(self.data, axis=d), d).astype(xp.int64)
+        grids = list(xp.ogrid[tuple(slice(n) for n in idx.shape)])
+        grids[d] = idx
+        values = self[tuple(Tensor._wrap(g, self._backend) for g in grids)]
+        if not keep:
+            values, idx = values.squeeze(d), idx.squeeze(d)
+        return MinMax(values, Tensor._wrap(idx, self._backend))
+
+    def max(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+            keepdims: Any = _NOT_GIVEN) -> Tensor | MinMax:
+        """As torch: ``x.max()`` the largest element (ties share the gradient equally);
+        ``x.max(dim)`` a named tuple ``(values, indices)`` along one dim (the gradient
+        goes to the first maximum); ``x.max(other)`` the elementwise :meth:`maximum`."""
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "max")
+        if dim is None:
+            return self.amax(None, keep)
+        return self._values_indices(dim, keep, largest=True)
+
+    def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
+            keepdims: Any = _NOT_GIVEN) -> Tensor | MinMax:
+        """As :meth:`max`, for the smallest: ``x.min()``, ``x.min(dim)`` -> ``(values,
+        indices)``, ``x.min(other)`` the elementwise :meth:`minimum`."""
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "min")
+        if dim is None:
+            return self.amin(None, keep)
+        return self._values_indices(dim, keep, largest=False)
+
+    def amax(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+             axis: Any = None, keepdims: Any = _NOT_GIVEN) -> Tensor:
+        """The largest values over ``dim`` (all if None); tied maxima share the gradient
+        equally (torch's ``amax``)."""
+        dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "amax")
+        if self.dtype.kind != "f":  # no gradient: directly (-x would wrap for unsigned)
+            return self._extreme_of_ints(dim, keep, "max")
+        return ops.Max.apply(self, axis=dim, keepdims=keep)
+
+    def amin(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+             axis: Any = None, keepdims: Any = _NOT_GIVEN) -> Tensor:
+        """The smallest values over ``dim``: for floats ``-amax(-x)`` (exact; ties share
+        the gradient equally); integers and bools directly, since ``-x`` would wrap."""
+        dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "amin")
+        if self.dtype.kind != "f":
+            return self._extreme_of_ints(dim, keep, "min")
+        return -(-self).amax(dim, keep)
+
+    def _extreme_of_ints(self, dim: Any, keep: bool, which: str) -> Tensor:
+        axes = checks.normalize_axes(dim, self.ndim)
+        if any(self.shape[i] == 0 for i in axes) or (self.size == 0 and not axes and self.ndim):
+            raise ValueError(f"{which} over an empty dim of a tensor of shape {self.shape}")
+        out = getattr(self._backend.xp, which)(self.data, axis=axes, keepdims=keep)
         return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
 
-    def any(self) -> bool:
-        """Whether any element is nonzero, as a Python bool (no graph)."""
-        return bool(self._backend.xp.any(self.data))
+    def argmax(self, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+               keepdims: Any = _NOT_GIVEN) -> Tensor:
+        """Indices (int64) of the first maxima along ``dim`` (of the flattened tensor for
+        None); no gradient."""
+        return self._arg_extreme(dim, keepdim, axis, keepdims, "argmax")
 
-    def all(self) -> bool:
-        """Whether every element is nonzero, as a Python bool (no graph)."""
-        return bool(self._backend.xp.all(self.data))
+    def argmin(self, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+               keepdims: Any = _NOT_GIVEN) -> Tensor:
+        """Indices (int64) of the first minima along ``dim`` (flattened for None)."""
+        return self._arg_extreme(dim, keepdim, axis, keepdims, "argmin")
+
+    def _arg_extreme(self, dim: Any, keepdim: bool, axis: Any, keepdims: Any, what: str
+                     ) -> Tensor:
+        dim = checks.dim_alias(dim, axis, what)
+        keep = checks.as_flag(keepdim if keepdims is _NOT_GIVEN else keepdims, "keepdim")
+        xp = self._backend.xp
+        if dim is not None:
+            if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+                raise TypeError(f"{what} takes one dim (an int) or None, got {dim!r}")
+            dim = checks.normalize_dim(dim, self.ndim)
+        if self.ndim == 0:
+            return Tensor._wrap(xp.zeros((), xp.int64), self._backend)
+        if (self.size if dim is None else self.shape[dim]) == 0:
+            where = "" if dim is None else f" along dim {dim}"
+            raise ValueError(f"{what} of an empty tensor of shape {self.shape}{where}")
+        out = getattr(xp, what)(self.data, axis=dim, keepdims=keep and dim is not None)
+        if keep and dim is None:  # torch: keepdim without a dim keeps every dim as 1
+            out = out.reshape((1,) * self.ndim)
+        return Tensor._wrap(xp.asarray(out).astype(xp.int64, copy=False), self._backend)
+
+    def any(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """Whether any element (along ``dim``) is nonzero: a bool tensor, as torch's."""
+        axes = checks.normalize_axes(dim, self.ndim)
+        keep = checks.as_flag(keepdim, "keepdim")
+        out = self._backend.xp.any(self.data, axis=axes, keepdims=keep)
+        return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
+
+    def all(self, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+        """Whether every element (along ``dim``) is nonzero: a bool tensor, as torch's."""
+        axes = checks.normalize_axes(dim, self.ndim)
+        keep = checks.as_flag(keepdim, "keepdim")
+        out = self._backend.xp.all(self.data, axis=axes, keepdims=keep)
+        return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
 
     def _floats(self) -> Tensor:
         """This tensor in :func:`dtypes.of_float_function`'s dtype: itself if float, else
@@ -569,43 +777,87 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return ops.Reshape.apply(self, shape=tuple(checks.as_int(s, "reshape's sizes")
                                                     for s in shape))
 
-    def flatten(self) -> Tensor:
-        """A view of all elements in one axis, shape ``(size,)``."""
-        return self.reshape(-1)
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """A view with dims ``start_dim..end_dim`` (inclusive) merged into one, as torch's;
+        ``flatten()`` gives shape ``(size,)`` (a 0-d tensor gives ``(1,)``)."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = (checks.normalize_dim(checks.as_int(d, "flatten's dims"), self.ndim)
+                for d in (start_dim, end_dim))
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:]) if self.size else \
+            self.reshape(self.shape[:s] + (int(np.prod(self.shape[s:e + 1])),) + self.shape[e + 1:])
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        """A view with a new axis of size 1 at ``axis`` (``-1``: last)."""
-        ax = checks.normalize_axes(checks.as_int(axis, "unsqueeze's axis"), self.ndim + 1)[0]
-        return self.reshape(self.shape[:ax] + (1,) + self.shape[ax:])
+    def unsqueeze(self, dim: int) -> Tensor:
+        """A view with a new dim of size 1 at ``dim`` (``-1``: last)."""
+        d = checks.normalize_dim(checks.as_int(dim, "unsqueeze's dim"), self.ndim + 1)
+        return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
-    def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor:
-        """A view without the size-1 axes ``axis`` (an int or a tuple; all if None)."""
-        axes = [i for i, n in enumerate(self.shape) if n == 1] if axis is None else \
-            checks.normalize_axes(axis, self.ndim)
-        for ax in axes:
-            if self.shape[ax] != 1:
-                raise ValueError(f"squeeze: axis {ax} of shape {self.shape} is not of size 1")
-        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+    def squeeze(self, dim: int | Sequence[int] | None = None) -> Tensor:
+        """A view without the size-1 dims among ``dim`` (an int or a tuple; all if None);
+        a named dim whose size is not 1 is left as it is (torch's rule)."""
+        dims = range(self.ndim) if dim is None else checks.normalize_axes(dim, self.ndim)
+        drop = {d for d in dims if self.shape[d] == 1}
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in drop))
 
-    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
-        """A view with axes permuted by ``axes`` (ints, or one tuple); reversed if none given."""
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        axes = tuple(checks.as_int(ax, "transpose's axes") for ax in axes)
-        return ops.Transpose.apply(self, axes=axes or None)
-
-    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        """A view with two axes exchanged (PyTorch's ``transpose(i, j)``)."""
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """A view with dims ``dim0`` and ``dim1`` exchanged (torch's ``transpose``; NumPy's
+        all-axes permutation is :meth:`permute`, ``.T`` reverses every dim)."""
+        d0, d1 = (checks.normalize_dim(checks.as_int(d, "transpose's dims"), self.ndim)
+                  for d in (dim0, dim1))
         axes = list(range(self.ndim))
-        axis1, axis2 = (checks.as_int(ax, "swapaxes' axes") for ax in (axis1, axis2))
-        for ax in (axis1, axis2):
-            if not -self.ndim <= ax < self.ndim:
-                raise ValueError(f"swapaxes: axis {ax} is out of range for shape {self.shape}")
-        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-        return self.transpose(axes)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return ops.Transpose.apply(self, axes=tuple(axes)) if self.ndim else self
+
+    swapaxes = swapdims = transpose
 
     @property
     def T(self) -> Tensor:
-        """The transpose, all axes reversed: ``x.transpose()``; (N, d) -> (d, N)."""
-        return self.transpose()
+        """Every dim reversed; (N, d) -> (d, N). (torch deprecates ``.T`` beyond 2-D; it
+        reverses all dims here, as NumPy's.)"""
+        return ops.Transpose.apply(self, axes=None)
 
+    @property
+    def mT(self) -> Tensor:
+        """The last two dims exchanged (a batch of matrices transposed)."""
+        if self.ndim < 2:
+            raise ValueError(f"mT needs at least 2 dims, got shape {self.shape}")
+        return self.transpose(-2, -1)
+
+    # ---------------------------------------------------------------- shape, dtype
+    def dim(self) -> int:
+        """The number of dims (torch's ``dim()``; also ``ndim``)."""
+        return self.ndim
+
+    def numel(self) -> int:
+        """The number of elements (torch's ``numel()``; also ``size`` here)."""
+        return self.size
+
+    def float(self) -> Tensor:
+        """A float32 copy (itself if already float32), as torch's ``.float()``."""
+        return self.to(dtype=np.float32)
+
+    def double(self) -> Tensor:
+        """A float64 copy (itself if already float64)."""
+        return self.to(dtype=np.float64)
+
+    def long(self) -> Tensor:
+        """An int64 copy (itself if already int64); floats truncate toward 0, as torch's."""
+        return self.to(dtype=np.int64)
+
+    def int(self) -> Tensor:
+        """An int32 copy (itself if already int32)."""
+        return self.to(dtype=np.int32)
+
+    def bool(self) -> Tensor:
+        """A bool copy (itself if already bool): nonzero is True."""
+        return self.to(dtype=np.bool_)
+
+    def type(self, dtype: Any = None) -> Any:
+        """``type()`` names the dtype (e.g. ``'float32'``); ``type(dtype)`` converts."""
+        return str(self.dtype) if dtype is None else self.to(dtype=dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor in ``other``'s dtype."""
+        return self.to(dtype=other.dtype)

@@ -1,7 +1,8 @@
 """Every dtype rule of the framework, one function per question.
 
-Tensors hold float, integer or bool NumPy dtypes. Where NumPy's promotion and
-PyTorch's differ, PyTorch's rule is taken (a user's code comes from there):
+Tensors hold float, integer or bool NumPy dtypes. The rules are PyTorch's (a user's
+code comes from there); the one deliberate difference is marked ≠ (the table in
+``docs/from-pytorch.md`` is this one, with the reasons):
 
 ========================================  ==========================  ====================
 question                                  answer                      function
@@ -9,19 +10,29 @@ question                                  answer                      function
 a new tensor from data                    float data: float32;        :func:`of_data`
                                           ints, bools: their own;
                                           ``dtype=`` wins
-a Python int beside a tensor              a float tensor's dtype;     :func:`of_scalar`
-                                          an int tensor's if it fits
-                                          (``i32 * 2`` is int32), else
-                                          int64 / uint64 / float64
-a Python float beside an int tensor       float32                     :func:`of_scalar`
-a NumPy scalar or a bool beside an int    its own                     :func:`of_scalar`
+a Python or NumPy number beside a tensor  weak: a float tensor's      :func:`of_scalar`
+                                          dtype; beside ints a float
+                                          is float32, an int the
+                                          tensor's dtype; ≠ an int
+                                          that does not fit widens
+                                          (``u8 + 300`` is int64 301,
+                                          PyTorch wraps to uint8 45)
+a 0-d tensor beside one with dims         weak within its category    :func:`of_operands`
+                                          (bool < int < float):
+                                          ``f32 + tensor(1., f64)`` is
+                                          float32, ``i8 + tensor(1)``
+                                          int8
 two tensors (``+ - *``, ``@``)            int with float: the float   :func:`of_operands`
-                                          dtype; else NumPy's
+                                          dtype; else promoted
 two tensors divided                       as above, ints: float32     :func:`of_operands`
+``-`` with a bool tensor                  refused (use ``~mask``)     :func:`functions.elementwise`
 ``exp log tanh sigmoid softmax`` of ints  float32                     :func:`of_float_function`
 ``x ** p``                                float p, int x: float32;    :func:`of_power`
-                                          negative int p, int x:
-                                          refused
+                                          bool x, int p: int64;
+                                          negative int p or one that
+                                          does not fit, int x: refused
+``sum`` of ints and bools                 int64                       :func:`of_sum`
+``mean`` of ints and bools                refused (``x.float()``)     :func:`of_mean`
 ``cat`` of several                        ints with floats: the       :func:`of_joined`
                                           floats' dtype
 ``x op= y``                               x's own; refused where the  :func:`check_in_place`
@@ -44,6 +55,12 @@ from typing import Any
 import numpy as np
 
 FLOAT32 = np.dtype(np.float32)
+
+# torch's dtype names (``tg.float32``, ``tg.long``): NumPy dtypes, so ``x.dtype == tg.float32``
+bool_, uint8, int8, int16, int32, int64 = (np.dtype(t) for t in (
+    np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64))
+float16, float32, float64 = np.dtype(np.float16), FLOAT32, np.dtype(np.float64)
+long, double, half = int64, float64, float16
 
 
 def checked(dtype: Any) -> np.dtype:
@@ -76,17 +93,23 @@ def of_data(data: Any, dtype: Any) -> np.dtype | None:
 def of_scalar(value: Any, beside: np.dtype) -> np.dtype | None:
     """The dtype a Python or NumPy scalar takes beside a tensor of dtype ``beside``.
 
-    Beside a float tensor any number takes its dtype; beside an integer or bool tensor
-    a float is float32, a Python int the tensor's own dtype if it fits (int32 * 2 is
-    int32, as in PyTorch and NumPy 2), else the narrowest of int64, uint64 and float64
-    that holds it (so ``u8 / 256`` and ``u8 == 300`` come out right instead of
-    wrapping), and a NumPy scalar or a bool keeps its own (None).
+    As in PyTorch, a scalar is "weak": it never widens a tensor of its own kind or of a
+    higher one. Beside a float tensor any number takes its dtype; beside an integer or
+    bool tensor a float is float32, an int the tensor's own dtype if it fits (int32 * 2
+    is int32) and a bool its own. NumPy scalars count as the Python number they hold
+    (``f32 * np.float64(2)`` is float32, as in PyTorch). Deliberately unlike PyTorch,
+    an int that does not fit an integer tensor's dtype takes the narrowest of int64,
+    uint64 and float64 that holds it, so ``u8 + 300`` is 301 (int64) where PyTorch
+    wraps to 45 (uint8), and ``u8 == 300`` is False.
     """
     if beside.kind == "f":
         return beside
     if isinstance(value, (float, np.floating)):
         return FLOAT32
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
+        return np.dtype(bool)
+    if isinstance(value, (int, np.integer)):
+        value = int(value)
         if beside.kind in "iu" and np.iinfo(beside).min <= value <= np.iinfo(beside).max:
             return beside
         for dtype in (np.int64, np.uint64):
@@ -96,15 +119,28 @@ def of_scalar(value: Any, beside: np.dtype) -> np.dtype | None:
     return None
 
 
-def of_operands(a: np.dtype, b: np.dtype, divide: bool = False) -> tuple[np.dtype, np.dtype]:
-    """The dtypes two tensors are cast to before an elementwise op or ``@``: an integer or
-    bool operand takes the float operand's dtype (NumPy makes float32 and int64 float64),
-    and integers divided are float32. Other mixes keep their dtypes (NumPy's rules)."""
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def of_operands(a: np.dtype, b: np.dtype, divide: bool = False, a_weak: bool = False,
+                b_weak: bool = False) -> tuple[np.dtype, np.dtype]:
+    """The dtypes two tensors are cast to before an elementwise op or ``@``.
+
+    An integer or bool operand takes the float operand's dtype (NumPy makes float32 and
+    int64 float64), and integers divided are float32. A *weak* operand (a 0-d tensor
+    beside one with dims, PyTorch's rule) takes the other's dtype when its category
+    (bool < integer < float) is not higher: ``f32 + tensor(2.0, float64)`` is float32,
+    ``i8 + tensor(2)`` int8. Other mixes keep their dtypes (NumPy's rules).
+    """
+    if a_weak != b_weak and a != b:
+        weak, strong = (a, b) if a_weak else (b, a)
+        if _CATEGORY[weak.kind] <= _CATEGORY[strong.kind]:
+            a = b = strong
     if a.kind == "f" and b.kind != "f":
         return a, a
     if b.kind == "f" and a.kind != "f":
         return b, b
-    if divide and a.kind != "f":
+    if divide and a.kind != "f" and b.kind != "f":
         return FLOAT32, FLOAT32
     return a, b
 
@@ -116,14 +152,37 @@ def of_float_function(dtype: np.dtype) -> np.dtype:
 
 
 def of_power(dtype: np.dtype, exponent: Any) -> np.dtype:
-    """The dtype ``x ** exponent`` computes in, for a number ``exponent``: a float power
-    makes floats (:func:`of_float_function`); an integer power keeps x's dtype, and is
-    refused for integers when negative, as in PyTorch."""
+    """The dtype ``x ** exponent`` computes in, for a number ``exponent`` (PyTorch's):
+    a float power makes floats (:func:`of_float_function`); an int power keeps an
+    integer x's dtype (refused when negative, or when it does not fit that dtype, as
+    PyTorch refuses both) and makes a bool x int64; a bool power keeps x's dtype."""
     if isinstance(exponent, (float, np.floating)):
         return of_float_function(dtype)
-    if dtype.kind != "f" and exponent < 0:
+    if dtype.kind == "f" or isinstance(exponent, (bool, np.bool_)):
+        return dtype
+    if exponent < 0:
         raise ValueError("integers to negative integer powers are not allowed (as in "
                          "PyTorch); make the tensor float first, or use a float exponent")
+    if dtype.kind == "b":
+        return np.dtype(np.int64)
+    if exponent > np.iinfo(dtype).max:
+        raise OverflowError(f"the exponent {exponent} does not fit this tensor's dtype "
+                            f"{dtype} (PyTorch refuses it too); convert the tensor first")
+    return dtype
+
+
+def of_sum(dtype: np.dtype) -> np.dtype:
+    """The dtype of a sum (or product) of a tensor: its own if float, else int64 (PyTorch's;
+    NumPy sums uint8 to uint64)."""
+    return dtype if dtype.kind == "f" else np.dtype(np.int64)
+
+
+def of_mean(dtype: np.dtype) -> np.dtype:
+    """The dtype of a mean, var or std: the tensor's own; integers and bools are refused,
+    as PyTorch refuses them (its message: "could not infer output dtype")."""
+    if dtype.kind != "f":
+        raise TypeError(f"mean of a {dtype} tensor: the result dtype is ambiguous (as in "
+                        "PyTorch); convert first, e.g. x.float().mean()")
     return dtype
 
 

@@ -15,30 +15,45 @@ from typing import TYPE_CHECKING, Any
 
 from . import dtypes
 from .autograd import Node
-from .checks import check_broadcast, normalize_axes
+from .checks import check_broadcast, dim_alias, normalize_axes
 from .indexing import backend_index
-from .ops import Binary, Cat, Div, GetItem, MatMul
+from .ops import Binary, Cat, Div, GetItem, MatMul, Sub
 
 if TYPE_CHECKING:
     from ._tensor import Tensor
 
 
-def _cast_operands(a: Tensor, b: Tensor, divide: bool = False) -> tuple[Tensor, Tensor]:
+def _cast_operands(a: Tensor, b: Tensor, divide: bool = False, zero_d_weak: bool = True
+                   ) -> tuple[Tensor, Tensor]:
     """``a`` and ``b`` cast to :func:`dtypes.of_operands`' dtypes (integer operands
-    carry no gradient, so the cast records nothing)."""
-    da, db = dtypes.of_operands(a._data.dtype, b._data.dtype, divide)
+    carry no gradient, so the cast records nothing). A 0-d tensor beside one with dims is
+    weak (PyTorch's rule) unless ``zero_d_weak`` is False: a number already placed by
+    :func:`dtypes.of_scalar`."""
+    da, db = dtypes.of_operands(a._data.dtype, b._data.dtype, divide,
+                                a_weak=zero_d_weak and a.ndim == 0 < b.ndim,
+                                b_weak=zero_d_weak and b.ndim == 0 < a.ndim)
     if da != a._data.dtype:
-        a = a._new(a._data.astype(da))
+        a = a._new(a._data.astype(da)) if da.kind != "f" or a.dtype.kind != "f" else a.astype(da)
     if db != b._data.dtype:
-        b = b._new(b._data.astype(db))
+        b = b._new(b._data.astype(db)) if db.kind != "f" or b.dtype.kind != "f" else b.astype(db)
     return a, b
 
 
-def elementwise(op: type[Binary], a: Tensor, b: Tensor) -> Tensor:
-    """``op`` (``Add``, ``Sub``, ``Mul``, ``Div``) of two tensors whose shapes broadcast."""
+def cast_operands(a: Tensor, b: Tensor, scalar: bool = False) -> tuple[Tensor, Tensor]:
+    """``a`` and ``b`` in the dtypes an elementwise op of them computes in (``scalar``: one
+    is a number lifted to a 0-d tensor, its dtype already chosen)."""
+    return _cast_operands(a, b, zero_d_weak=not scalar)
+
+
+def elementwise(op: type[Binary], a: Tensor, b: Tensor, scalar: bool = False) -> Tensor:
+    """``op`` (``Add``, ``Sub``, ``Mul``, ``Div``) of two tensors whose shapes broadcast;
+    ``scalar``: one of them is a Python or NumPy number, its dtype already chosen."""
     check_broadcast(a.shape, b.shape, f"{op.__name__} ({op.symbol})")
+    if op is Sub and (a._data.dtype.kind == "b" or b._data.dtype.kind == "b"):
+        raise TypeError("subtraction (-) with a bool tensor is not supported (as in PyTorch); "
+                        "to invert a mask use ~mask or mask.logical_not()")
     if a._data.dtype is not b._data.dtype or op is Div:
-        a, b = _cast_operands(a, b, divide=op is Div)
+        a, b = _cast_operands(a, b, divide=op is Div, zero_d_weak=not scalar)
     return op.apply(a, b)
 
 
@@ -75,8 +90,12 @@ def _tensor_list(tensors: Sequence[Tensor], what: str) -> list[Tensor]:
     return tensors
 
 
-def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis (``torch.cat``); shapes must agree elsewhere."""
+def cat(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None
+        ) -> Tensor:
+    """Join tensors along an existing dim (``torch.cat``; ``axis=`` is an alias of
+    ``dim=``); shapes must agree elsewhere."""
+    axis = dim_alias(dim, axis, "cat")
+    axis = 0 if axis is None else axis
     tensors = _tensor_list(tensors, "cat")
     if not tensors:
         raise ValueError("cat() needs at least one tensor")
@@ -91,12 +110,15 @@ def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
         if t.ndim != first.ndim or any(
                 i != ax and m != n for i, (m, n) in enumerate(zip(t.shape, first.shape))):
             raise ValueError(
-                f"cat along axis {axis}: shapes {first.shape} and {t.shape} differ off that axis")
+                f"cat along dim {axis}: shapes {first.shape} and {t.shape} differ off that axis")
     return Cat.apply(*tensors, axis=ax)
 
 
-def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis: ``cat`` of reshaped copies."""
+def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None
+        ) -> Tensor:
+    """Join same-shaped tensors along a new dim: ``cat`` of reshaped copies."""
+    axis = dim_alias(dim, axis, "stack")
+    axis = 0 if axis is None else axis
     tensors = _tensor_list(tensors, "stack")
     if not tensors:
         raise ValueError("stack() needs at least one tensor")

@@ -267,6 +267,25 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+class Norm2(Function):
+    """``sqrt(sum(a ** 2))`` over axes; backward ``g * a / norm``, 0 where the norm is 0
+    (torch's subgradient there, where the composed ``sqrt`` would give 0 * inf = NaN)."""
+
+    saves_output = True
+
+    def forward(self, a, axis=None, keepdims=False):
+        self.a, self.axes, self.keepdims = a, normalize_axes(axis, a.ndim), keepdims
+        self.kept = self.xp.sqrt((a * a).sum(axis=self.axes, keepdims=True))
+        return self.kept if keepdims else self.kept.reshape(
+            tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
+
+    def backward(self, g):
+        if not self.keepdims:
+            g = g.reshape(_kept_shape(self.a.shape, self.axes))
+        safe = self.xp.where(self.kept == 0, 1, self.kept)
+        return (self.xp.where(self.kept == 0, 0, g / safe) * self.a,)
+
+
 # ------------------------------------------------------------------- shapes
 class Reshape(Function):
     """``a.reshape(shape)``, a view; backward: ``g`` reshaped to a's shape."""

@@ -98,14 +98,14 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``x - logsumexp(x)`` along ``axis``, shifted by the (detached) max so it cannot overflow."""
     x = _expect_tensor(x, "log_softmax", "x")._floats()
-    shifted = x - x.max(axis=axis, keepdims=True).detach()
+    shifted = x - x.amax(axis=axis, keepdims=True).detach()
     return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``exp(x) / sum(exp(x))`` along ``axis``, computed stably."""
     x = _expect_tensor(x, "softmax", "x")._floats()
-    e = (x - x.max(axis=axis, keepdims=True).detach()).exp()
+    e = (x - x.amax(axis=axis, keepdims=True).detach()).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 

@@ -8,6 +8,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import backends as _backends
+from .. import devices as _device
+from .. import dtypes
 from .._tensor import Tensor
 from ..checks import as_flag
 
@@ -180,14 +182,58 @@ class Module:
         return IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- backends
-    def to(self, backend: str) -> Module:
-        """Move every parameter to ``backend`` in place (gradients are dropped)."""
-        target = _backends.get(backend)
+    def to(self, *args: Any, dtype: Any = None, backend: Any = None) -> Module:
+        """Move every parameter in place to a backend or device (``"numba"``, ``"cuda"``,
+        ``tg.device("cpu")``) and/or cast it to a float ``dtype``, as torch's
+        ``model.to(device)`` / ``model.to(torch.float64)``; the same Parameter objects,
+        their gradients dropped."""
+        for arg in args:
+            if isinstance(arg, (str, _backends.Backend, _device.device)) and (
+                    not isinstance(arg, str) or arg in _backends.names()
+                    or arg.partition(":")[0] in ("cpu", "cuda")):
+                backend = backend or arg
+            else:
+                dtype = dtype or arg
+        if dtype is not None and dtypes.checked(dtype).kind != "f":
+            raise TypeError(f"Module.to: parameters must stay floats, got dtype {dtype}")
         for p in self.parameters():
-            if p._backend is not target:
-                p.data = target.asarray(p.numpy())
+            target = p._backend if backend is None else _device.as_backend(backend, p._backend)
+            cast = None if dtype is None else dtypes.checked(dtype)
+            if target is not p._backend or (cast is not None and cast != p.dtype):
+                data = p.numpy() if target is not p._backend else p.data
+                p.data = target.asarray(data, dtype=cast or p.dtype)
                 p._backend = target
                 p.grad = None
+        return self
+
+    def double(self) -> Module:
+        """Every parameter as float64, in place."""
+        return self.to(dtype=np.float64)
+
+    def float(self) -> Module:
+        """Every parameter as float32, in place."""
+        return self.to(dtype=np.float32)
+
+    def apply(self, fn: Any) -> Module:
+        """Call ``fn(module)`` on every sub-module, then on this one (D2L's
+        ``net.apply(init_weights)``); returns self."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every sub-module."""
+        return (m for _, m in self.named_modules())
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """``(name, module)`` of the direct sub-modules."""
+        return iter(self._modules.items())
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter (False freezes them)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
         return self
 
     @property
