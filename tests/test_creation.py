@@ -477,3 +477,31 @@ def test_float_arange_matches_torch(start, end, step, down):
     same_as_torch(ours, theirs, exact=False)
     tol = 3 * np.finfo(np.float32).eps * max(abs(start), abs(end))
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=0, atol=tol)
+
+
+# ------------------------------------------------------------------ device= and size=
+def test_device_and_size_keywords_as_torch(backend):
+    """catches: D2L's ``torch.randn(size=shape, device=device)`` refused; device= and
+    backend= both given taken silently."""
+    tg.set_backend(backend)
+    for make in (tg.zeros, tg.ones, tg.empty, tg.rand, tg.randn):
+        t = make(size=(2, 3), device="cpu")
+        assert t.shape == (2, 3) and t.backend == backend  # cpu: the CPU backend in use
+        with pytest.raises(TypeError, match="size twice"):
+            make(2, size=(2, 3))
+    others = [tg.tensor([1.0], device=tg.device("cpu")), tg.full((2,), 1.0, device="cpu"),
+              tg.arange(3, device="cpu"), tg.linspace(0, 1, 3, device="cpu"),
+              tg.eye(2, device="cpu"), tg.randint(3, (2,), device="cpu"),
+              tg.zeros_like(tg.ones(2), device="cpu"), tg.rand_like(tg.ones(2), device="cpu")]
+    assert {t.backend for t in others} == {backend}
+    with pytest.raises(TypeError, match="backend= or device="):
+        tg.zeros(2, backend="numpy", device="cpu")
+    with pytest.raises(ValueError, match="unknown device type 'tpu'"):
+        tg.ones(2, device="tpu")
+
+
+def test_a_like_on_the_cpu_keeps_its_cpu_backend():
+    """catches: device="cpu" moving a numba tensor's like onto numpy."""
+    x = tg.ones(2, backend="numba")
+    assert tg.zeros_like(x, device="cpu").backend == "numba"
+    assert tg.zeros_like(x, backend="numpy").backend == "numpy"

@@ -180,3 +180,27 @@ def test_the_shapes_of_random_draws_do_not_change_the_distribution():
     assert stats.kstest(z[:, 0], "norm").pvalue > 1e-6
     assert stats.kstest(z[0, :], "norm").pvalue > 1e-6
     assert np.unique(z, axis=0).shape[0] == 400 and np.unique(z, axis=1).shape[1] == 500
+
+
+def test_normal_has_its_mean_and_std():
+    """catches: mean and std swapped, or std used as a variance."""
+    x = tg.normal(1.0, 2.0, (N,), dtype="float64", generator=tg.Generator().manual_seed(25))
+    z = (x.numpy() - 1.0) / 2.0
+    assert stats.kstest(z, "norm").pvalue > 1e-6
+    assert abs(z.mean()) < 6 / np.sqrt(N) and abs(z.var() - 1) < 6 * np.sqrt(2 / N)
+
+
+def test_normal_as_d2l_calls_it_and_its_refusals():
+    """catches: D2L's torch.normal(0, 0.01, size=(2, 1), requires_grad=True) refused; a
+    negative std or a tensor mean taken silently."""
+    w = tg.normal(0, 0.01, size=(2, 1), requires_grad=True)
+    assert w.shape == (2, 1) and w.dtype == np.float32 and w.requires_grad and w.is_leaf
+    for args, error, match in (((0, -1.0, (2,)), ValueError, "std must be a finite"),
+                               ((0, 1.0), TypeError, "missing its size"),
+                               ((tg.zeros(2), 1.0), TypeError, "randn_like"),
+                               ((float("nan"), 1.0, (2,)), ValueError, "mean must be finite"),
+                               (("0", 1.0, (2,)), TypeError, "mean must be a real number")):
+        with pytest.raises(error, match=match):
+            tg.normal(*args)
+    with pytest.raises(TypeError, match="floating-point dtype"):
+        tg.normal(0, 1, (2,), dtype="int64")

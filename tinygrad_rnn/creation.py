@@ -8,15 +8,18 @@
 ``linspace(start, end, steps)``             float32; both ends included
 ``eye(n, m=None)``                          float32, ones on the diagonal
 ``rand randn (*size)``                      U[0, 1), N(0, 1); float32
+``normal(mean, std, size)``                 N(mean, std²); float32
 ``randint(low=0, high, size)``              uniform integers in [low, high); int64
 ``*_like(input)``                           input's shape, dtype and backend
 ``from_dlpack(x)``                          x's memory (zero-copy) on the matching backend
 ==========================================  =============================================
 
 Every factory takes ``dtype=``, ``requires_grad=`` and ``backend=`` (a name such as
-``"numpy"``, or a Backend; default: the current one), where torch takes ``device=``;
-the random ones take ``generator=`` (a :class:`~tinygrad_rnn.Generator`). A size is
-``*size`` ints or one tuple/list of them, as torch's. Every argument is checked before
+``"numpy"``, or a Backend; default: the current one) or, the same, torch's ``device=``
+(``"cpu"``, ``"cuda"``, a ``tg.device``: :mod:`devices`); the random ones take
+``generator=`` (a :class:`~tinygrad_rnn.Generator`). A size is ``*size`` ints, one
+tuple/list of them or the keyword ``size=``, as torch's. torch's ``out=``,
+``layout=``, ``pin_memory=`` and ``memory_format=`` are absent. Every argument is checked before
 anything is allocated: a negative or float size, ``steps < 0``, ``step == 0``, a size
 too large for the backend's memory raise one error naming the argument.
 
@@ -38,6 +41,7 @@ import numpy as np
 
 from . import backends as _backends
 from . import checks, dtypes
+from . import devices as _devices
 from . import random as _random
 from ._tensor import Tensor
 from .random import Generator
@@ -49,8 +53,18 @@ _DLPACK_CPU, _DLPACK_CUDA, _DLPACK_CUDA_MANAGED = 1, 2, 13
 
 
 # ---------------------------------------------------------------- the checks
-def _backend(backend: str | _backends.Backend | None) -> _backends.Backend:
-    return _backends.get_backend() if backend is None else _backends.get(backend)
+def _backend(backend: Any, device: Any = None, what: str = "",
+             current: _backends.Backend | None = None) -> _backends.Backend:
+    """The backend named by ``backend=`` or by torch's ``device=`` (``"cpu"``, ``"cuda"``,
+    a ``tg.device``: :func:`devices.as_backend`), not both; else ``current`` (default:
+    the current backend)."""
+    if device is not None:
+        if backend is not None:
+            raise TypeError(f"{what}: give backend= or device= (the same argument), not both")
+        return _devices.as_backend(device, current)
+    if backend is None:
+        return current or _backends.get_backend()
+    return _devices.as_backend(backend, current)
 
 
 def _dtype(dtype: Any, default: np.dtype) -> np.dtype:
@@ -92,9 +106,13 @@ def _shape(size: Any, what: str) -> tuple[int, ...]:
     return shape
 
 
-def _sizes(size: tuple, what: str) -> tuple[int, ...]:
+def _sizes(size: tuple, what: str, keyword: Any = None) -> tuple[int, ...]:
     """torch's ``*size``: ints, or one tuple/list of ints (``zeros(2, 3)``,
-    ``zeros((2, 3))``; ``zeros(())`` is 0-d)."""
+    ``zeros((2, 3))``; ``zeros(())`` is 0-d), or the keyword ``size=(2, 3)``."""
+    if keyword is not None:
+        if size:
+            raise TypeError(f"{what}() got the size twice: positionally and as size=")
+        return _shape(keyword, what)
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         return _shape(size[0], what)
     if not size:
@@ -270,7 +288,8 @@ def _untensored(x: Any) -> Any:
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False,
-           backend: str | _backends.Backend | None = None) -> Tensor:
+           backend: str | _backends.Backend | None = None, *, device: Any = None
+           ) -> Tensor:
     """A new leaf tensor holding a copy of ``data``, as ``torch.tensor``.
 
     ``data``: a number, (nested) lists or tuples of numbers, a NumPy or backend array, a
@@ -284,12 +303,12 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False,
     NaN as an int) raises an OverflowError, as torch does.
     """
     if isinstance(data, Tensor):
-        be = data._backend if backend is None else _backends.get(backend)
+        be = _backend(backend, device, "tensor()", current=data._backend)
         dt = _dtype(dtype, data.dtype)
         flag = _grad_flag(requires_grad, dt, "tensor()")
         source = data.data if be is data._backend else be.asarray(data.numpy())
         return _made(be.xp.array(source, dtype=dt, copy=True), be, flag)
-    be = _backend(backend)
+    be = _backend(backend, device, "tensor()")
     extremes: list[int] = []
     if not isinstance(data, (list, tuple, np.ndarray, np.generic)) and hasattr(
             data, "__dlpack__") and not be.is_array(data):
@@ -343,26 +362,32 @@ def _filled(shape: tuple[int, ...], fill: Any, dtype: Any, default: np.dtype,
     return _made(array, be, flag)
 
 
-def zeros(*size: int | Sequence[int], dtype: Any = None, requires_grad: bool = False,
-          backend: str | _backends.Backend | None = None) -> Tensor:
+def zeros(*sizes: int | Sequence[int], size: Sequence[int] | None = None,
+          dtype: Any = None, requires_grad: bool = False,
+          backend: str | _backends.Backend | None = None, device: Any = None) -> Tensor:
     """A tensor of zeros of shape ``size`` (ints or one tuple), float32 by default."""
-    return _filled(_sizes(size, "zeros"), 0, dtype, dtypes.get_default_dtype(),
-                   requires_grad, backend, "zeros")
+    be = _backend(backend, device, "zeros")
+    return _filled(_sizes(sizes, "zeros", size), 0, dtype,
+                   dtypes.get_default_dtype(), requires_grad, be, "zeros")
 
 
-def ones(*size: int | Sequence[int], dtype: Any = None, requires_grad: bool = False,
-         backend: str | _backends.Backend | None = None) -> Tensor:
+def ones(*sizes: int | Sequence[int], size: Sequence[int] | None = None,
+         dtype: Any = None, requires_grad: bool = False,
+         backend: str | _backends.Backend | None = None, device: Any = None) -> Tensor:
     """A tensor of ones of shape ``size`` (ints or one tuple), float32 by default."""
-    return _filled(_sizes(size, "ones"), 1, dtype, dtypes.get_default_dtype(),
-                   requires_grad, backend, "ones")
+    be = _backend(backend, device, "ones")
+    return _filled(_sizes(sizes, "ones", size), 1, dtype,
+                   dtypes.get_default_dtype(), requires_grad, be, "ones")
 
 
-def empty(*size: int | Sequence[int], dtype: Any = None, requires_grad: bool = False,
-          backend: str | _backends.Backend | None = None) -> Tensor:
+def empty(*sizes: int | Sequence[int], size: Sequence[int] | None = None,
+          dtype: Any = None, requires_grad: bool = False,
+          backend: str | _backends.Backend | None = None, device: Any = None) -> Tensor:
     """An uninitialised tensor of shape ``size`` (its values are whatever the memory
     held), float32 by default."""
-    return _filled(_sizes(size, "empty"), None, dtype, dtypes.get_default_dtype(),
-                   requires_grad, backend, "empty")
+    be = _backend(backend, device, "empty")
+    return _filled(_sizes(sizes, "empty", size), None, dtype,
+                   dtypes.get_default_dtype(), requires_grad, be, "empty")
 
 
 def _fill_value(value: Any, dtype: np.dtype, what: str) -> Any:
@@ -374,20 +399,20 @@ def _fill_value(value: Any, dtype: np.dtype, what: str) -> Any:
 
 
 def full(size: Sequence[int], fill_value: Any, *, dtype: Any = None,
-         requires_grad: bool = False, backend: str | _backends.Backend | None = None
-         ) -> Tensor:
+         requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+         device: Any = None) -> Tensor:
     """A tensor of shape ``size`` (a tuple, as torch's) filled with ``fill_value``, whose
     dtype it takes by default: bool, int64 for an int, float32 for a float."""
     shape = _shape(size, "full")
     value = _number(fill_value, "full(): fill_value")
     dt = _dtype(dtype, dtypes.of_python_scalar(value))
     return _filled(shape, _fill_value(value, dt, "full(): fill_value"), dt, dt,
-                   requires_grad, backend, "full")
+                   requires_grad, _backend(backend, device, "full"), "full")
 
 
 def arange(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
-           requires_grad: bool = False, backend: str | _backends.Backend | None = None
-           ) -> Tensor:
+           requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+           device: Any = None) -> Tensor:
     """``[start, start + step, ...]`` up to ``end`` (excluded), as ``torch.arange``:
     ``arange(end)``, ``arange(start, end)``, ``arange(start, end, step)``.
 
@@ -427,7 +452,7 @@ def arange(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
             raise ValueError(f"arange(): [{start}, {end}) in steps of {step} has too many "
                              "elements to count")
         n = math.ceil(length)
-    be = _backend(backend)
+    be = _backend(backend, device, "arange")
     _check_room((n,), dt, be, "arange")
     xp = be.xp
     if dt.kind in "iu":
@@ -440,8 +465,8 @@ def arange(start: Any = 0, end: Any = None, step: Any = 1, *, dtype: Any = None,
 
 
 def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None,
-             requires_grad: bool = False, backend: str | _backends.Backend | None = None
-             ) -> Tensor:
+             requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+             device: Any = None) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end``, both included, float32
     by default, as ``torch.linspace``: the first half counted from ``start``, the second
     back from ``end`` (so both ends are exact); computed in float64, then cast (torch
@@ -457,7 +482,7 @@ def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None,
         for v, name in ((start, "start"), (end, "end")):
             _fits(v, dt, f"linspace(): {name}")
         start, end = int(start), int(end)
-    be = _backend(backend)
+    be = _backend(backend, device, "linspace")
     _check_room((steps,), dt, be, "linspace")
     xp = be.xp
     i = xp.arange(steps, dtype=np.float64)
@@ -467,14 +492,14 @@ def linspace(start: Any, end: Any, steps: int, *, dtype: Any = None,
 
 
 def eye(n: int, m: int | None = None, *, dtype: Any = None, requires_grad: bool = False,
-        backend: str | _backends.Backend | None = None) -> Tensor:
+        backend: str | _backends.Backend | None = None, device: Any = None) -> Tensor:
     """The (n, m) identity (ones on the diagonal; ``m`` defaults to ``n``), float32 by
     default."""
     rows = _dim(_integer(n, "eye(): n"), "eye(): n", n)
     cols = rows if m is None else _dim(_integer(m, "eye(): m"), "eye(): m", m)
     dt = _dtype(dtype, dtypes.get_default_dtype())
     flag = _grad_flag(requires_grad, dt, "eye")
-    be = _backend(backend)
+    be = _backend(backend, device, "eye")
     _check_room((rows, cols), dt, be, "eye")
     return _made(be.xp.eye(rows, cols, dtype=dt), be, flag)
 
@@ -511,22 +536,53 @@ def _normal(rng: np.random.Generator, shape: tuple, dtype: np.dtype) -> np.ndarr
     return rng.standard_normal(shape, dtype=np.float32).astype(dtype)
 
 
-def rand(*size: int | Sequence[int], generator: Generator | None = None, dtype: Any = None,
-         requires_grad: bool = False, backend: str | _backends.Backend | None = None
-         ) -> Tensor:
+def rand(*sizes: int | Sequence[int], size: Sequence[int] | None = None,
+         generator: Generator | None = None, dtype: Any = None,
+         requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+         device: Any = None) -> Tensor:
     """A tensor of shape ``size`` from the uniform distribution on [0, 1), float32 by
     default. The values are NumPy's PCG64 stream, not torch's (same distribution)."""
-    return _drawn(_uniform, _sizes(size, "rand"), _float_dtype(dtype, "rand"), generator,
-                  requires_grad, backend, "rand")
+    be = _backend(backend, device, "rand")
+    return _drawn(_uniform, _sizes(sizes, "rand", size), _float_dtype(dtype, "rand"),
+                  generator, requires_grad, be, "rand")
 
 
-def randn(*size: int | Sequence[int], generator: Generator | None = None, dtype: Any = None,
-          requires_grad: bool = False, backend: str | _backends.Backend | None = None
-          ) -> Tensor:
+def randn(*sizes: int | Sequence[int], size: Sequence[int] | None = None,
+          generator: Generator | None = None, dtype: Any = None,
+          requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+          device: Any = None) -> Tensor:
     """A tensor of shape ``size`` from the standard normal N(0, 1), float32 by default.
     The values are NumPy's PCG64 stream, not torch's (same distribution)."""
-    return _drawn(_normal, _sizes(size, "randn"), _float_dtype(dtype, "randn"), generator,
-                  requires_grad, backend, "randn")
+    be = _backend(backend, device, "randn")
+    return _drawn(_normal, _sizes(sizes, "randn", size), _float_dtype(dtype, "randn"),
+                  generator, requires_grad, be, "randn")
+
+
+def normal(mean: Any, std: Any, size: Sequence[int] | None = None, *,
+           generator: Generator | None = None, dtype: Any = None,
+           requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+           device: Any = None) -> Tensor:
+    """A tensor of shape ``size`` from N(mean, std²), float32 by default: torch's form
+    ``normal(mean, std, size)`` of two numbers (D2L's ``torch.normal(0, 0.01, size=(2,
+    1), requires_grad=True)``). torch's forms with a tensor ``mean`` or ``std`` are
+    absent: write ``mean + std * tg.randn_like(mean)`` (which differentiates). The values
+    are NumPy's PCG64 stream, not torch's (same distribution)."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        raise TypeError("normal(): mean and std must be numbers here (torch's tensor forms "
+                        "are absent); write mean + std * tg.randn_like(mean)")
+    mean = _number(mean, "normal(): mean", allow_bool=False)
+    std = checks.as_nonnegative(_number(std, "normal(): std", allow_bool=False),
+                                "normal(): std")
+    if not math.isfinite(mean):
+        raise ValueError(f"normal(): mean must be finite, got {mean}")
+    if size is None:
+        raise TypeError("normal() missing its size (a tuple of ints) for numbers mean, std")
+    dt = _float_dtype(dtype, "normal")
+
+    def draw(rng: np.random.Generator, shape: tuple, dtype: np.dtype) -> np.ndarray:
+        return (mean + std * rng.standard_normal(shape)).astype(dtype)
+    return _drawn(draw, _shape(size, "normal"), dt, generator, requires_grad,
+                  _backend(backend, device, "normal"), "normal")
 
 
 def _integers(low: int, high: int, dtype: np.dtype, what: str) -> Any:
@@ -548,8 +604,8 @@ def _integers(low: int, high: int, dtype: np.dtype, what: str) -> Any:
 
 def randint(low: Any = 0, high: Any = None, size: Sequence[int] | None = None, *,
             generator: Generator | None = None, dtype: Any = None,
-            requires_grad: bool = False, backend: str | _backends.Backend | None = None
-            ) -> Tensor:
+            requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+            device: Any = None) -> Tensor:
     """A tensor of shape ``size`` (a tuple) of integers uniform in [low, high), int64 by
     default, as ``torch.randint``: ``randint(high, size)``, ``randint(low, high, size)``.
     The values are NumPy's PCG64 stream, not torch's (same distribution)."""
@@ -566,64 +622,67 @@ def randint(low: Any = 0, high: Any = None, size: Sequence[int] | None = None, *
     shape = _shape(size, "randint")
     dt = _dtype(dtype, dtypes.INT64)
     return _drawn(_integers(low, high, dt, "randint()"), shape, dt, generator,
-                  requires_grad, backend, "randint")
+                  requires_grad, _backend(backend, device, "randint"), "randint")
 
 
 # ---------------------------------------------------------------- *_like
-def _like(input: Any, dtype: Any, backend: Any, what: str
-          ) -> tuple[tuple[int, ...], np.dtype, Any]:
+def _like(input: Any, dtype: Any, backend: Any, device: Any, what: str
+          ) -> tuple[tuple[int, ...], np.dtype, _backends.Backend]:
     if not isinstance(input, Tensor):
         raise TypeError(f"{what}: input must be a Tensor, got {type(input).__name__}")
-    return input.shape, _dtype(dtype, input.dtype), (
-        input._backend if backend is None else backend)
+    return input.shape, _dtype(dtype, input.dtype), _backend(backend, device, what,
+                                                             current=input._backend)
 
 
 def zeros_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False,
-               backend: str | _backends.Backend | None = None) -> Tensor:
+               backend: str | _backends.Backend | None = None,
+               device: Any = None) -> Tensor:
     """Zeros of ``input``'s shape, dtype and backend (unless given)."""
-    shape, dt, be = _like(input, dtype, backend, "zeros_like")
+    shape, dt, be = _like(input, dtype, backend, device, "zeros_like")
     return _filled(shape, 0, dt, dt, requires_grad, be, "zeros_like")
 
 
 def ones_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False,
-              backend: str | _backends.Backend | None = None) -> Tensor:
+              backend: str | _backends.Backend | None = None,
+              device: Any = None) -> Tensor:
     """Ones of ``input``'s shape, dtype and backend (unless given)."""
-    shape, dt, be = _like(input, dtype, backend, "ones_like")
+    shape, dt, be = _like(input, dtype, backend, device, "ones_like")
     return _filled(shape, 1, dt, dt, requires_grad, be, "ones_like")
 
 
 def empty_like(input: Tensor, *, dtype: Any = None, requires_grad: bool = False,
-               backend: str | _backends.Backend | None = None) -> Tensor:
+               backend: str | _backends.Backend | None = None,
+               device: Any = None) -> Tensor:
     """An uninitialised tensor of ``input``'s shape, dtype and backend (unless given)."""
-    shape, dt, be = _like(input, dtype, backend, "empty_like")
+    shape, dt, be = _like(input, dtype, backend, device, "empty_like")
     return _filled(shape, None, dt, dt, requires_grad, be, "empty_like")
 
 
 def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None,
-              requires_grad: bool = False, backend: str | _backends.Backend | None = None
-              ) -> Tensor:
+              requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+              device: Any = None) -> Tensor:
     """``fill_value`` in ``input``'s shape, dtype (not ``fill_value``'s, as torch) and
     backend (unless given)."""
-    shape, dt, be = _like(input, dtype, backend, "full_like")
+    shape, dt, be = _like(input, dtype, backend, device, "full_like")
     value = _number(fill_value, "full_like(): fill_value")
     return _filled(shape, _fill_value(value, dt, "full_like(): fill_value"), dt, dt,
                    requires_grad, be, "full_like")
 
 
 def rand_like(input: Tensor, *, generator: Generator | None = None, dtype: Any = None,
-              requires_grad: bool = False, backend: str | _backends.Backend | None = None
-              ) -> Tensor:
+              requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+              device: Any = None) -> Tensor:
     """U[0, 1) in ``input``'s shape, dtype (a float one) and backend (unless given)."""
-    shape, dt, be = _like(input, dtype, backend, "rand_like")
+    shape, dt, be = _like(input, dtype, backend, device, "rand_like")
     return rand(shape, generator=generator, dtype=dt, requires_grad=requires_grad,
                 backend=be)
 
 
 def randn_like(input: Tensor, *, generator: Generator | None = None, dtype: Any = None,
-               requires_grad: bool = False, backend: str | _backends.Backend | None = None
-               ) -> Tensor:
+               requires_grad: bool = False, backend: str | _backends.Backend | None = None,
+               device: Any = None) -> Tensor:
     """N(0, 1) in ``input``'s shape, dtype (a float one) and backend (unless given)."""
-    shape, dt, be = _like(input, dtype, backend, "randn_like")
+    shape, dt, be = _like(input, dtype, backend, device, "randn_like")
     return randn(shape, generator=generator, dtype=dt, requires_grad=requires_grad,
                  backend=be)
 
@@ -631,10 +690,11 @@ def randn_like(input: Tensor, *, generator: Generator | None = None, dtype: Any 
 def randint_like(input: Tensor, low: Any = 0, high: Any = None, *,
                  generator: Generator | None = None, dtype: Any = None,
                  requires_grad: bool = False,
-                 backend: str | _backends.Backend | None = None) -> Tensor:
+                 backend: str | _backends.Backend | None = None,
+                 device: Any = None) -> Tensor:
     """Integers uniform in [low, high) in ``input``'s shape, dtype and backend (unless
     given): ``randint_like(input, high)`` or ``randint_like(input, low, high)``."""
-    shape, dt, be = _like(input, dtype, backend, "randint_like")
+    shape, dt, be = _like(input, dtype, backend, device, "randint_like")
     if high is None:
         low, high = 0, low
     return randint(low, high, shape, generator=generator, dtype=dt,
