@@ -249,6 +249,10 @@ def _element_dtypes(data: Any) -> tuple[set[np.dtype], list[int], bool]:
             _refuse(x)
         elif isinstance(x, Sequence):
             stack.extend(x)
+        elif isinstance(getattr(x, "dtype", None), np.dtype):  # a CuPy array, say
+            if x.dtype.kind not in "fiub":
+                _refuse(x)
+            found.add(x.dtype)
         else:  # another array (a torch tensor, a memoryview): NumPy's reading of it
             try:
                 dtype = np.asarray(x).dtype
