@@ -209,31 +209,11 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return f"Tensor({body}{extra})"
 
     # ------------------------------------------------------------- conversion
-    def numpy(self) -> np.ndarray:
-        """A NumPy copy of the data (copied back from a GPU where needed)."""
-        return self._backend.to_numpy(self.data)
-
-    def item(self) -> Number:
-        """The one element as a Python number; the tensor must have size 1."""
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
     def __iter__(self) -> Any:
         """The sub-tensors along the first axis (as PyTorch): ``for X_t in X``."""
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
-
-    def tolist(self) -> Any:
-        """The data as nested Python lists (a Python number for a 0-d tensor)."""
-        return self.numpy().tolist()
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph: no gradient flows back through it.
@@ -541,14 +521,6 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return Tensor._wrap(self._backend.xp.logical_or(self.data, other.data), self._backend)
 
     __hash__ = object.__hash__  # identity, as for any mutable object with __eq__
-
-    def __bool__(self) -> bool:
-        if self.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
-                "use .any() / .all() or compare .item()"
-            )
-        return bool(self.item())
 
     def __getitem__(self, index: Any) -> Tensor:
         return functions.getitem(self, index)
