@@ -19,6 +19,7 @@ from typing import Any
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import backends
+from tinygrad_rnn.backends import host_memory
 
 from .checkpoint import CheckpointError
 from .data import DataError, clean_text
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tinygrad-rnn",
         description="Character-level RNN, GRU and LSTM language models on The Time Machine "
                     "(D2L §8.4–8.6, §9.1–9.4).")
+    parser.add_argument("--version", action="version",
+                        version=f"tinygrad-rnn {tg.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate}",
                                 parser_class=_Parser)
 
@@ -222,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue this text every 10 epochs and at the end (default: D2L's "
                         "'time traveller' and 'traveller')")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="the progress bar on stderr (default: only where stderr is a "
+                        "terminal, so a log gets no \\r-joined line)")
 
     g = sub.add_parser("generate", help="continue a prefix with a trained model",
                        formatter_class=DefaultsHelp)
@@ -342,6 +348,9 @@ def train(args: argparse.Namespace) -> int:
     _check_output_files(args)
     if args.plot is not None:
         _check_plotting()
+    # a training process of its own: freed step-sized blocks stay mapped (host_memory says
+    # why; TINYGRAD_RNN_KEEP_FREED_MEMORY=0 opts out). A library user opts in alone.
+    host_memory.keep_freed_memory()
     data = str(args.data) if args.data is not None else None
     if args.resume is not None:
         trainer = Trainer.resume(args.resume, data, args.backend, num_epochs=args.epochs,
@@ -356,7 +365,8 @@ def train(args: argparse.Namespace) -> int:
     prefixes = _sample_prefixes(args.prefix, trainer)
     _warn_if_bidirectional("train", trainer.model)
     total = trainer.config.num_epochs
-    progress = _Progress(trainer.epoch, total, not args.quiet)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = _Progress(trainer.epoch, total, show and not args.quiet)
     if args.resume is not None and args.save is None:
         print(f"train: without --save, this run's progress is not saved (--save {args.resume} "
               "would update the checkpoint)", file=sys.stderr)
