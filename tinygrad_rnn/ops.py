@@ -136,6 +136,9 @@ def power(xp, a, p: int | float):
 class MatMul(Function):
     """``a @ b`` for a, b with ndim >= 2 (leading axes broadcast as batch axes)."""
 
+    def name(self) -> str:
+        return "MmBackward0" if self.a.ndim == 2 == self.b.ndim else "BmmBackward0"
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return self.backend.matmul(a, b)
@@ -148,7 +151,7 @@ class MatMul(Function):
 class Cast(Function):
     """``a.astype(dtype)`` to a float dtype; backward: ``g`` cast back to a's dtype."""
 
-    saves_inputs = False
+    saves_inputs, grad_fn_name = False, "ToCopyBackward0"
 
     def forward(self, a, dtype):
         self.in_dtype = a.dtype
@@ -228,6 +231,7 @@ class ReLU(Function):
     """
 
     saves_inputs = False  # it keeps a mask of its own
+    grad_fn_name = "ReluBackward0"
 
     def forward(self, a):
         self.zeroed = a <= 0  # NaN compares False: its gradient passes, as in PyTorch
@@ -243,6 +247,7 @@ class Clip(Function):
     composed from relu: ``a + relu(lo - a)`` would round, and miss ``lo`` in float32."""
 
     saves_inputs = False  # it keeps a mask of its own
+    grad_fn_name = "ClampBackward1"
 
     def forward(self, a, lo=None, hi=None):
         # the bound first: at a tie maximum/minimum return their second operand, so
@@ -266,8 +271,11 @@ class Sum(Function):
 
     saves_inputs = False
 
+    def name(self) -> str:  # PyTorch's: sum() and sum(dim)
+        return "SumBackward0" if self.full else "SumBackward1"
+
     def forward(self, a, axis=None, keepdims=False):
-        self.in_shape = a.shape
+        self.in_shape, self.full = a.shape, axis is None
         self.axes = normalize_axes(axis, a.ndim)
         self.keepdims = keepdims
         return a.sum(axis=self.axes, keepdims=keepdims)
@@ -285,6 +293,9 @@ class Max(Function):
     axes a row holding NaN gets a NaN gradient everywhere (``amax``'s ``g / 0 * 0``)."""
 
     saves_output = True  # the output is (a view of) kept_max
+
+    def name(self) -> str:  # PyTorch's: max() and amax(dim)
+        return "MaxBackward1" if self.full else "AmaxBackward0"
 
     def forward(self, a, axis=None, keepdims=False):
         self.a, self.full = a, axis is None
@@ -316,7 +327,7 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
 class Reshape(Function):
     """``a.reshape(shape)``, a view; backward: ``g`` reshaped to a's shape."""
 
-    view_of_input, saves_inputs = True, False
+    view_of_input, saves_inputs, grad_fn_name = True, False, "ViewBackward0"
 
     def forward(self, a, shape):
         self.in_shape = a.shape
@@ -332,7 +343,7 @@ class Reshape(Function):
 class Transpose(Function):
     """``a`` with axes permuted (reversed if None), a view; backward: the inverse permutation."""
 
-    view_of_input, saves_inputs = True, False
+    view_of_input, saves_inputs, grad_fn_name = True, False, "PermuteBackward0"
 
     def forward(self, a, axes=None):
         if axes is not None and not all(-a.ndim <= ax < a.ndim for ax in axes):
@@ -354,6 +365,13 @@ class GetItem(Function):
     """``a[index]``; the backward scatter-adds, so repeated indices accumulate."""
 
     saves_inputs = False  # the index is its own copy
+
+    def name(self) -> str:  # PyTorch's nodes for x[idx], x[i, j] and x[i:j]
+        if self.advanced:
+            return "IndexBackward0"
+        index = self.index if isinstance(self.index, tuple) else (self.index,)
+        plain = all(isinstance(i, (int, np.integer)) or i is Ellipsis for i in index)
+        return "SelectBackward0" if plain else "SliceBackward0"
 
     def forward(self, a, index, advanced):
         self.in_shape, self.index, self.advanced = a.shape, index, advanced
