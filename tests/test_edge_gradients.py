@@ -317,3 +317,19 @@ def test_max_with_ties_and_nan_matches_torch(dim, rows):
     tv, tgr = torch_value_and_grad(theirs, x, "float32")
     assert_same(v, tv, "max value")
     assert_same(g, tgr, "max gradient")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_select_keeps_g_where_the_mask_is_on_and_gives_plus_zero_elsewhere(dtype):
+    from tinygrad_rnn.ops import select
+
+    g = np.array([INF, -INF, NAN, -0.0, 1.5, -2.0, DENORMAL["float64"]], dtype=dtype)
+    mask = np.array([False, True, True, True, False, True, False])
+    out = select(mask, g)
+    expected = np.where(mask, g, np.zeros((), dtype))
+    assert out.dtype == g.dtype
+    assert np.array_equal(out, expected, equal_nan=True)
+    assert np.array_equal(np.signbit(out), np.signbit(expected))
+    wide = np.broadcast_to(np.asarray(INF, dtype), (2, 3))  # a read-only broadcast view
+    assert np.array_equal(select(np.array([True, False, True]), wide),
+                          np.where([True, False, True], wide, 0))
