@@ -7,6 +7,11 @@ needed, remembers the inputs: the output tensor's ``_ctx`` is the Function that
 made it. ``backward`` walks that graph once, in reverse topological order,
 without recursion, so a 5,000-step unrolled RNN is no problem.
 
+PyTorch's surface over the same graph: a result's ``grad_fn`` is its Function, whose
+``name()`` and ``next_functions`` read as PyTorch's nodes (a leaf's node is an
+:class:`AccumulateGrad`); ``register_hook`` and ``retain_grad`` live in a tensor's
+:class:`AutogradMeta`; :func:`grad` returns gradients without touching ``.grad``.
+
 Tensor and Function need each other: a Function makes tensors, a tensor's methods
 call Functions. The need is cut here, one way: this module knows a tensor only as a
 :class:`Node` (its array, backend, gradient, the Function that made it, its version
