@@ -366,3 +366,20 @@ def test_backward_accepts_torchs_argument_name():
     x = leaf(np.random.default_rng(0).normal(size=3))
     (x * 2).backward(gradient=tg.Tensor(np.array([1.0, 2.0, 3.0]), dtype="float64"))
     assert np.array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
+
+
+def test_backward_inputs_with_hooks_matches_torch():
+    """backward(inputs=[result]) fills its .grad after its hooks, as PyTorch's (where
+    grad() returns the result's gradient as it arrived, before them)."""
+    torch = pytest.importorskip("torch")
+
+    def run(make):
+        x = make([1.0, 2.0])
+        y = x * 2
+        y.register_hook(lambda g: g * 3)
+        (y * y).sum().backward(inputs=[y])
+        return y.grad.numpy().copy(), x.grad
+
+    ours, theirs = run(leaf), run(lambda v: torch.tensor(v, dtype=torch.float64,
+                                                         requires_grad=True))
+    assert np.array_equal(ours[0], theirs[0]) and ours[1] is None and theirs[1] is None

@@ -434,15 +434,16 @@ def backward(root: Node, grad: Any, inputs: Sequence[Node] | None = None) -> Non
             t._accumulate_grad(g)
 
 
-def propagate(roots: Sequence[Node], grads: Sequence[Any], capture: Sequence[Node] | None = None
-              ) -> tuple[list[tuple[Node, Any]], list[Any]]:
+def propagate(roots: Sequence[Node], grads: Sequence[Any], capture: Sequence[Node] | None = None,
+              as_arrived: bool = False) -> tuple[list[tuple[Node, Any]], list[Any]]:
     """The backward pass from ``roots``, each seeded with its array in ``grads``.
 
     Returns ``(updates, captured)``: ``updates`` are the ``(tensor, g)`` to add to
     ``.grad`` (every leaf reached, and the tensors that ``retain_grad()``);
     ``captured``, for :func:`grad`, the gradient reaching each tensor of ``capture``
-    (None where none does). With ``capture`` no leaf is in ``updates``, and only the
-    nodes that lead to a captured tensor are visited.
+    (None where none does), after its hooks ran (a result's before them with
+    ``as_arrived``, as PyTorch's ``grad()`` takes it). With ``capture`` no leaf is in
+    ``updates``, and only the nodes that lead to a captured tensor are visited.
     """
     order = topological_order(roots[0]) if len(roots) == 1 else _joint_order(roots)
     grads_of: dict[int, Any] = {}
@@ -457,17 +458,17 @@ def propagate(roots: Sequence[Node], grads: Sequence[Any], capture: Sequence[Nod
         if g is None or (needed is not None and id(node) not in needed):
             continue
         fn = node._ctx
-        if wanted is not None and fn is not None and id(node) in wanted:
-            wanted[id(node)] = g  # a result's gradient as it arrives (PyTorch's)
+        if wanted is not None and id(node) in wanted:
+            wanted[id(node)] = g
         if node._meta is not None:  # register_hook, retain_grad: rare
             g = _run_hooks(node, node._meta.hooks, g)
             if node._meta.retains_grad and fn is not None:
                 updates.append((node, g))
+            if wanted is not None and id(node) in wanted and (fn is None or not as_arrived):
+                wanted[id(node)] = g
         if fn is None:  # a leaf: its gradient ends here
             if wanted is None:
                 updates.append((node, g))
-            else:
-                wanted[id(node)] = g  # after its hooks, as PyTorch's
             continue
         _check_versions(fn)
         for inp, g_in in zip(fn.inputs, _checked(fn, fn.backward(g)), strict=True):
@@ -536,7 +537,7 @@ def grad(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
             raise BackendMismatchError(f"grad(): inputs on backend {t._backend.name!r} for "
                                        f"outputs on {outputs[0]._backend.name!r}")
     seeds = [_seed(t, g, i) for i, (t, g) in enumerate(zip(outputs, grad_outputs))]
-    retained, found = propagate(outputs, seeds, capture=inputs)
+    retained, found = propagate(outputs, seeds, capture=inputs, as_arrived=True)
     with _GRAD_LOCK:  # PyTorch's grad() too fills the .grad of results that retain_grad()
         for t, g in retained:
             t._accumulate_grad(g)
