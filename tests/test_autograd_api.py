@@ -383,3 +383,36 @@ def test_backward_inputs_with_hooks_matches_torch():
     ours, theirs = run(leaf), run(lambda v: torch.tensor(v, dtype=torch.float64,
                                                          requires_grad=True))
     assert np.array_equal(ours[0], theirs[0]) and ours[1] is None and theirs[1] is None
+
+
+def test_autograd_backward_of_several_tensors_matches_torch():
+    torch = pytest.importorskip("torch")
+
+    def run(lib, make):
+        a = make([1.0, 2.0])
+        b = make([3.0])
+        lib.autograd.backward([(a * a).sum(), a * b], [None, make([1.0, -1.0]).detach()])
+        lib.autograd.backward((a * b).sum(), inputs=[b])  # only b's .grad
+        return a.grad.numpy().copy(), b.grad.numpy().copy()
+
+    ours = run(tg, leaf)
+    theirs = run(torch, lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True))
+    for x, y in zip(ours, theirs, strict=True):
+        assert np.array_equal(x, y)
+
+
+def test_autograd_backward_errors():
+    x = leaf([1.0, 2.0])
+    for call, error, words in (
+            (lambda: autograd.backward(x * 2), RuntimeError, "only for scalar outputs"),
+            (lambda: autograd.backward(leaf([1.0], requires_grad=False)), RuntimeError,
+             "element 0 of tensors does not require grad"),
+            (lambda: autograd.backward((x * 2).sum(), inputs=[]), RuntimeError, "cannot be empty"),
+            (lambda: autograd.backward([]), RuntimeError, "cannot be empty"),
+            (lambda: autograd.backward(x.sum(), create_graph=True), NotImplementedError,
+             "higher-order"),
+            (lambda: autograd.backward(x.sum(), leaf(1.0), grad_variables=leaf(1.0)), ValueError,
+             "not both")):
+        with pytest.raises(error, match=words):
+            call()
+    assert x.grad is None

@@ -311,7 +311,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
                     f"backward(): gradient of shape {tuple(g.shape)} does not match the "
                     f"tensor's shape {self.shape}"
                 )
-        autograd.backward(self, g, inputs)
+        autograd.run_backward([self], [g], inputs)
 
     def zero_grad(self) -> None:
         """Drop the gradient: ``.grad = None``."""

@@ -411,21 +411,22 @@ def topological_order(root: Node, grad_only: bool = True, first_input_first: boo
     return order
 
 
-def backward(root: Node, grad: Any, inputs: Sequence[Node] | None = None) -> None:
+def run_backward(roots: Sequence[Node], grads: Sequence[Any],
+                 inputs: Sequence[Node] | None = None) -> None:
     """Accumulate d root / d leaf into ``leaf.grad`` for every leaf that requires grad
     (with ``inputs``, into those tensors' ``.grad`` only, as PyTorch's
-    ``backward(inputs=...)``).
+    ``backward(inputs=...)``); what ``Tensor.backward`` and :func:`backward` run.
 
-    ``grad`` is the gradient flowing into ``root`` (an array of root's shape). The
+    ``grads`` are the gradients flowing into ``roots`` (arrays of their shapes). The
     chain rule runs once per node, in reverse topological order (:func:`propagate`),
     so each node's gradient is complete (summed over all its uses) before it is
     passed on.
     """
     if inputs is None:
-        updates, _ = propagate([root], [grad])
+        updates, _ = propagate(roots, grads)
     else:
         inputs = list({id(t): t for t in inputs}.values())  # each one's .grad once
-        retained, found = propagate([root], [grad], capture=inputs)
+        retained, found = propagate(roots, grads, capture=inputs)
         updates = retained + [(t, g) for t, g in zip(inputs, found) if g is not None]
     # .grad changes only once the whole pass has got through: a refused graph (or an
     # error in a backward) leaves it as it was; the lock keeps two threads' sums whole
@@ -482,6 +483,33 @@ def propagate(roots: Sequence[Node], grads: Sequence[Any], capture: Sequence[Nod
     return updates, [] if wanted is None else [wanted[id(t)] for t in capture]
 
 
+def backward(tensors: Node | Sequence[Node],
+             grad_tensors: Node | Sequence[Node | None] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             grad_variables: Node | Sequence[Node | None] | None = None,
+             inputs: Node | Sequence[Node] | None = None) -> None:
+    """``torch.autograd.backward``: the gradients of ``tensors`` (one pass for all, each
+    seeded with its ``grad_tensors`` entry, None for a one-element tensor: 1) added to
+    the ``.grad`` of the leaves, as ``sum(t.backward(g))`` would. ``inputs``: into
+    those tensors' ``.grad`` only. ``grad_variables`` is the old name of
+    ``grad_tensors``; ``retain_graph`` changes nothing; ``create_graph=True`` raises
+    NotImplementedError, as in :func:`grad`.
+    """
+    if grad_variables is not None:
+        if grad_tensors is not None:
+            raise ValueError("backward(): give grad_tensors or grad_variables (its old name), "
+                             "not both")
+        grad_tensors = grad_variables
+    _check_flags("backward()", retain_graph, create_graph)
+    roots, seeds = _start("backward()", tensors, grad_tensors, "tensors", "grad_tensors")
+    if inputs is not None:
+        inputs = _tensors(inputs, "backward()", "inputs")
+        if not inputs:
+            raise RuntimeError("backward(): `inputs` cannot be empty")
+        _check_inputs("backward()", inputs, roots)
+    run_backward(roots, seeds, inputs)
+
+
 def grad(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
          grad_outputs: Node | Sequence[Node | None] | None = None,
          retain_graph: bool | None = None, create_graph: bool = False,
@@ -503,40 +531,18 @@ def grad(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
     NotImplementedError. A backward here maps arrays to arrays, outside any graph, so
     a gradient cannot be differentiated again (no higher-order gradients).
     """
-    if checks.as_flag(create_graph, "grad(): create_graph"):
-        raise NotImplementedError(
-            "grad(create_graph=True): higher-order gradients are not supported; each op's "
-            "backward computes arrays outside the graph, so a gradient has no grad_fn")
+    _check_flags("grad()", retain_graph, create_graph)
     if checks.as_flag(is_grads_batched, "grad(): is_grads_batched"):
         raise NotImplementedError("grad(is_grads_batched=True) is not supported; call grad() "
                                   "once per row of grad_outputs")
-    if retain_graph is not None:
-        checks.as_flag(retain_graph, "grad(): retain_graph")
     if checks.as_flag(materialize_grads, "grad(): materialize_grads") and allow_unused is False:
         raise ValueError("Expected allow_unused to be True or not passed when "
                          "materialize_grads=True, but got: allow_unused=False.")
-    outputs, inputs = _tensors(outputs, "outputs"), _tensors(inputs, "inputs")
+    outputs, seeds = _start("grad()", outputs, grad_outputs, "outputs", "grad_outputs")
+    inputs = _tensors(inputs, "grad()", "inputs")
     if not inputs:
         raise RuntimeError("grad(): `inputs` cannot be empty")
-    if grad_outputs is None or isinstance(grad_outputs, Node):
-        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
-    elif not isinstance(grad_outputs, (list, tuple)):
-        raise TypeError(f"grad(): grad_outputs must be a Tensor, a sequence of Tensors (or "
-                        f"None) or None, got {type(grad_outputs).__name__}")
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"grad(): grad_outputs has {len(grad_outputs)} entries for "
-                         f"{len(outputs)} outputs")
-    for i, t in enumerate(outputs):
-        if not t.requires_grad:
-            raise RuntimeError(f"grad(): element {i} of outputs does not require grad and "
-                               "does not have a grad_fn")
-    for t in inputs:
-        if not t.requires_grad:
-            raise RuntimeError("grad(): One of the differentiated Tensors does not require grad")
-        if t._backend is not outputs[0]._backend:
-            raise BackendMismatchError(f"grad(): inputs on backend {t._backend.name!r} for "
-                                       f"outputs on {outputs[0]._backend.name!r}")
-    seeds = [_seed(t, g, i) for i, (t, g) in enumerate(zip(outputs, grad_outputs))]
+    _check_inputs("grad()", inputs, outputs)
     retained, found = propagate(outputs, seeds, capture=inputs, as_arrived=True)
     with _GRAD_LOCK:  # PyTorch's grad() too fills the .grad of results that retain_grad()
         for t, g in retained:
@@ -560,35 +566,77 @@ def grad(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
     return tuple(result)
 
 
-def _tensors(x: Any, what: str) -> list[Node]:
-    """A tensor or a sequence of them, as a list (grad()'s outputs and inputs)."""
+def _check_flags(what: str, retain_graph: Any, create_graph: Any) -> None:
+    if retain_graph is not None:
+        checks.as_flag(retain_graph, f"{what}: retain_graph")
+    if checks.as_flag(create_graph, f"{what}: create_graph"):
+        raise NotImplementedError(
+            f"{what} with create_graph=True: higher-order gradients are not supported; each "
+            "op's backward computes arrays outside the graph, so a gradient has no grad_fn")
+
+
+def _tensors(x: Any, what: str, name: str) -> list[Node]:
+    """A tensor or a sequence of them, as a list (the outputs and inputs of grad())."""
     items = [x] if isinstance(x, Node) else x
     if not isinstance(items, (list, tuple)) or not all(isinstance(t, Node) for t in items):
-        raise TypeError(f"grad(): {what} must be a Tensor or a sequence of Tensors, got "
+        raise TypeError(f"{what}: {name} must be a Tensor or a sequence of Tensors, got "
                         f"{type(x).__name__}")
     return list(items)
 
 
-def _seed(t: Node, g: Node | None, i: int) -> Any:
-    """The array that starts the backward pass at output ``t`` (grad()'s grad_outputs[i])."""
+def _check_inputs(what: str, inputs: list[Node], outputs: list[Node]) -> None:
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"{what}: One of the differentiated Tensors does not require grad")
+        if t._backend is not outputs[0]._backend:
+            raise BackendMismatchError(f"{what}: inputs on backend {t._backend.name!r} for "
+                                       f"outputs on {outputs[0]._backend.name!r}")
+
+
+def _start(what: str, outputs: Any, grads: Any, name: str, grads_name: str
+           ) -> tuple[list[Node], list[Any]]:
+    """The roots of a backward pass (``outputs``, checked) and the array each starts
+    from (``grads``: a tensor per output, or None for a one-element output: ones)."""
+    outputs = _tensors(outputs, what, name)
+    if not outputs:
+        raise RuntimeError(f"{what}: {name} cannot be empty")
+    if grads is None or isinstance(grads, Node):
+        grads = [grads] * len(outputs) if grads is None else [grads]
+    elif not isinstance(grads, (list, tuple)):
+        raise TypeError(f"{what}: {grads_name} must be a Tensor, a sequence of Tensors (or "
+                        f"None) or None, got {type(grads).__name__}")
+    if len(grads) != len(outputs):
+        raise ValueError(f"{what}: {grads_name} has {len(grads)} entries for "
+                         f"{len(outputs)} {name}")
+    seeds = []
+    for i, (t, g) in enumerate(zip(outputs, grads)):
+        if not t.requires_grad:
+            raise RuntimeError(f"{what}: element {i} of {name} does not require grad and "
+                               "does not have a grad_fn")
+        seeds.append(_seed(what, t, g, f"{grads_name}[{i}]", f"{name}[{i}]"))
+    return outputs, seeds
+
+
+def _seed(what: str, t: Node, g: Node | None, g_name: str, t_name: str) -> Any:
+    """The array that starts the backward pass at ``t``, from ``g`` (None: ones)."""
     if g is None:
         if t._data.size != 1:
-            raise RuntimeError(f"grad(): grad can be implicitly created only for scalar "
-                               f"outputs; output {i} has shape {tuple(t._data.shape)}, so "
-                               "pass grad_outputs")
+            raise RuntimeError(f"{what}: grad can be implicitly created only for scalar "
+                               f"outputs; {t_name} has shape {tuple(t._data.shape)}, so "
+                               f"pass {g_name.split('[')[0]}")
         return t._backend.xp.ones(t._data.shape, dtype=t._data.dtype)
     if not isinstance(g, Node):
-        raise TypeError(f"grad(): gradients can be either Tensors or None, but got "
+        raise TypeError(f"{what}: gradients can be either Tensors or None, but got "
                         f"{type(g).__name__}")
     if g._backend is not t._backend:
-        raise BackendMismatchError(f"grad(): grad_outputs[{i}] is on backend "
-                                   f"{g._backend.name!r}, output {i} on {t._backend.name!r}")
+        raise BackendMismatchError(f"{what}: {g_name} is on backend {g._backend.name!r}, "
+                                   f"{t_name} on {t._backend.name!r}")
     if g._data.shape != t._data.shape:
-        raise RuntimeError(f"grad(): Mismatch in shape: grad_outputs[{i}] has a shape of "
-                           f"{tuple(g._data.shape)} and outputs[{i}] has a shape of "
+        raise RuntimeError(f"{what}: Mismatch in shape: {g_name} has a shape of "
+                           f"{tuple(g._data.shape)} and {t_name} has a shape of "
                            f"{tuple(t._data.shape)}.")
     if g._data.dtype.kind not in "biuf":
-        raise TypeError(f"grad(): grad_outputs[{i}] must be real numbers, got {g._data.dtype}")
+        raise TypeError(f"{what}: {g_name} must be real numbers, got {g._data.dtype}")
     return g._data.astype(t._data.dtype, copy=False)
 
 
