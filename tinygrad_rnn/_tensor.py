@@ -269,7 +269,6 @@ class Tensor(Node, InteropMixin, OpsMixin):
         ``create_graph=True`` raises NotImplementedError (no higher-order gradients:
         see :func:`tinygrad_rnn.autograd.grad`).
         """
-        grad = gradient
         if retain_graph is not None:
             checks.as_flag(retain_graph, "backward(): retain_graph")
         if checks.as_flag(create_graph, "backward(): create_graph"):
@@ -291,7 +290,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
                 "backward() called on a tensor that does not require grad: none of its "
                 "inputs had requires_grad=True, or it was made under no_grad()"
             )
-        if grad is None:
+        if gradient is None:
             if self.size != 1:
                 raise RuntimeError(
                     f"backward() on a non-scalar tensor of shape {self.shape} needs a gradient "
@@ -299,13 +298,15 @@ class Tensor(Node, InteropMixin, OpsMixin):
                 )
             g = self._backend.xp.ones(self.data.shape, dtype=self.data.dtype)
         else:
-            if isinstance(grad, Tensor):
-                self._check_same_backend(grad, "backward")
-                grad = grad.data
-            dtype = grad.dtype if self._backend.is_array(grad) else np.asarray(grad).dtype
+            if isinstance(gradient, Tensor):
+                self._check_same_backend(gradient, "backward")
+                gradient = gradient.data
+            dtype = gradient.dtype if self._backend.is_array(gradient) else np.asarray(
+                gradient).dtype
             if dtype.kind not in "biuf":  # None would pass as NaN, complex lose a part
-                raise TypeError(f"backward(): the gradient must be real numbers, got {grad!r}")
-            g = self._backend.asarray(grad, dtype=self.data.dtype)
+                raise TypeError(
+                    f"backward(): the gradient must be real numbers, got {gradient!r}")
+            g = self._backend.asarray(gradient, dtype=self.data.dtype)
             if tuple(g.shape) != self.shape:
                 raise ValueError(
                     f"backward(): gradient of shape {tuple(g.shape)} does not match the "
