@@ -361,6 +361,7 @@ def _edge(t: Node) -> Function | AccumulateGrad | None:
     if not t.requires_grad:
         return None
     meta = meta_of(t)
+    # (a copy.deepcopy'd tensor carries its original's accumulator: make its own)
     if meta.accumulator is None or meta.accumulator.variable is not t:
         meta.accumulator = AccumulateGrad(t)
     return meta.accumulator
