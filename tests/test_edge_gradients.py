@@ -10,10 +10,10 @@ special values and over hypothesis draws mixing special and ordinary numbers.
 zeros with the same sign, and finite values within a few float ulps (NumPy's and
 PyTorch's libm round exp/tanh/pow differently in the last bit).
 
-Deliberate differences, not compared (see the report in docs/autograd.md and the
-docstrings): ``number / tensor`` here divides (PyTorch multiplies by the reciprocal,
-which overflows for a denormal); ``min``'s gradient is composed as ``-max(-x)``, so its
-zeros may be -0.0 where PyTorch's are +0.0 (equal, as numbers).
+Deliberate differences, not compared (docs/autograd.md, section 8): ``number /
+tensor`` here divides (PyTorch multiplies by the reciprocal, which overflows for a
+denormal); ``min``'s gradient is composed as ``-max(-x)``, so its zeros may be -0.0
+where PyTorch's are +0.0 (equal, as numbers).
 """
 
 from __future__ import annotations
