@@ -333,7 +333,8 @@ def _rewrite(path: Path, change) -> None:
     (lambda c: c["meta"].pop("loader"), "resume", "KeyError: 'loader'"),
     (lambda c: c["params"].update(b_q=np.zeros(3)), "resume", "'b_q' has shape (3,)"),
     (lambda c: c["params"].update(b_q=np.zeros(3)), "load_model", "'b_q' has shape (3,)"),
-    (lambda c: c["optim"].update(momentum=np.asarray(-1.0)), "resume", "momentum must be"),
+    (lambda c: c["optim"].update({"param_groups.0.momentum": np.asarray(-1.0)}), "resume",
+     "momentum must be"),
 ])
 def test_a_checkpoint_missing_an_entry_is_a_checkpoint_error(corpus, tmp_path, change, reader,
                                                             what):

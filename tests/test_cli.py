@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import tinygrad_rnn as tg
 from tinygrad_rnn.charlm import checkpoint
 from tinygrad_rnn.charlm.cli import build_parser, main
 from tinygrad_rnn.charlm.train import DEFAULT_LR, Trainer, TrainingDiverged, load_model
@@ -534,7 +535,8 @@ def test_the_progress_bar_counts_from_the_resumed_epoch(corpus, tmp_path, monkey
     assert train(corpus, "--epochs", "2", "--save", str(ckpt)) == 0
     FakeBar.made = []
     monkeypatch.setattr("tqdm.tqdm", FakeBar)
-    assert main(["train", "--resume", str(ckpt), "--data", corpus, "--epochs", "5"]) == 0
+    assert main(["train", "--resume", str(ckpt), "--data", corpus, "--epochs", "5",
+                 "--progress"]) == 0
     (bar,) = FakeBar.made
     assert (bar.initial, bar.total, bar.n) == (2, 5, 5)
     assert set(bar.postfix) == {"ppl", "tok_s"}
@@ -741,3 +743,20 @@ def test_a_resumed_lstm_keeps_its_model(corpus, tmp_path, capsys):
     meta = checkpoint.load(ckpt)["meta"]
     assert meta["epoch"] == 2 and meta["model"]["model"] == "lstm"
     assert meta["model"]["num_layers"] == 2
+
+
+def test_version_names_the_installed_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tinygrad-rnn {tg.__version__}"
+
+
+def test_the_bar_stays_off_a_log_unless_asked(corpus, tmp_path, monkeypatch, capsys):
+    """stderr not a terminal (a log file): no bar, so no \\r-joined line; --progress forces it."""
+    args = [a for a in TINY if a != "--quiet"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert main(["train", "--data", corpus, *args, "--epochs", "2"]) == 0
+    assert "\r" not in capsys.readouterr().err
+    assert main(["train", "--data", corpus, *args, "--epochs", "2", "--progress"]) == 0
+    assert "\r" in capsys.readouterr().err

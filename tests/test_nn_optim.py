@@ -526,20 +526,31 @@ def sgd_run(steps, momentum=0.9, state=None, **kwargs):
     return model.state_dict(), opt.state_dict()
 
 
+def assert_same_state(got, want):
+    """Two optimizer state dicts hold the same entries, arrays bit for bit."""
+    got, want = tg.optim.flatten_state_dict(got), tg.optim.flatten_state_dict(want)
+    assert sorted(got) == sorted(want)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
 def test_sgd_momentum_resumes_from_its_state_dict_exactly():
     """2 steps, save, load into a fresh optimizer, 2 more == 4 steps in one go."""
     whole = sgd_run(4, weight_decay=0.01, nesterov=True)
     resumed = sgd_run(2, state=sgd_run(2, weight_decay=0.01, nesterov=True), momentum=0.0)
-    assert sorted(resumed[1]) == sorted(whole[1])  # momentum, nesterov came from the state
-    for got, want in zip(resumed, whole):
-        for key in want:
-            np.testing.assert_array_equal(got[key], want[key])
+    assert resumed[1]["param_groups"][0]["nesterov"]  # momentum, nesterov came from the state
+    for key in whole[0]:
+        np.testing.assert_array_equal(resumed[0][key], whole[0][key])
+    assert_same_state(resumed[1], whole[1])
 
 
 def test_sgd_loads_plain_sgd_state_with_momentum_starting_afresh():
-    """A state without momentum buffers (plain SGD's) zeroes them, after steps too."""
+    """A state without momentum buffers (plain SGD's) starts them at the next gradient."""
     plain = sgd_run(2, momentum=0.0)
-    _, state = sgd_run(2, state=(plain[0], {**plain[1], "momentum": np.asarray(0.5)}))
+    flat = {**tg.optim.flatten_state_dict(plain[1]), "param_groups.0.momentum": 0.5}
+    _, state = sgd_run(2, state=(plain[0], flat))
+    assert state["param_groups"][0]["momentum"] == 0.5 and state["state"][0][
+        "momentum_buffer"].any()
     tg.manual_seed(0)
     model = tg.nn.Linear(3, 2)
     opt = tg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01,
@@ -548,44 +559,57 @@ def test_sgd_loads_plain_sgd_state_with_momentum_starting_afresh():
         model.zero_grad()
         (model(tg.Tensor(np.ones((1, 3)))) ** 2).sum().backward()
         opt.step()
-    assert opt.momentum_buffer[0].any()
+    assert opt.state[model.W]["momentum_buffer"].any()
     opt.load_state_dict({"lr": np.asarray(0.5)})  # a checkpoint from before momentum
     # the state's lr, this optimizer's momentum, weight decay and Nesterov setting
     assert (opt.lr, opt.momentum, opt.weight_decay, opt.nesterov) == (0.5, 0.9, 0.01, True)
-    assert not any(b.any() for b in opt.momentum_buffer)
-    assert float(state["momentum"]) == 0.5 and state["momentum_buffer.0"].any()
+    assert opt.state == {}
 
 
 def test_sgd_argument_and_state_errors():
     p = [tg.Tensor([1.0], requires_grad=True)]
-    with pytest.raises(ValueError, match="SGD momentum must be a finite number >= 0, got -0.1"):
+    with pytest.raises(ValueError, match=r"Invalid momentum value: -0.1 \(SGD momentum must "
+                                         r"be a finite number >= 0\)"):
         tg.optim.SGD(p, lr=0.1, momentum=-0.1)
-    with pytest.raises(ValueError, match="SGD weight_decay must be a finite number >= 0, got inf"):
+    with pytest.raises(ValueError, match="Invalid weight_decay value: inf"):
         tg.optim.SGD(p, lr=0.1, weight_decay=float("inf"))
-    with pytest.raises(ValueError, match="nesterov=True needs a momentum > 0"):
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum and zero "
+                                         "dampening"):
         tg.optim.SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="Nesterov momentum requires"):
+        tg.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)
     with pytest.raises(TypeError, match="nesterov must be True or False, got 'yes'"):
         tg.optim.SGD(p, lr=0.1, momentum=0.9, nesterov="yes")
     opt = tg.optim.SGD(p, lr=0.1, momentum=0.9)
+    p[0].grad = tg.Tensor([1.0])
+    opt.step()
     state = opt.state_dict()
-    before = opt.momentum_buffer[0]
-    with pytest.raises(ValueError, match=r"SGD state momentum_buffer.0 has shape \(2,\)"):
-        opt.load_state_dict({**state, "momentum_buffer.0": np.zeros(2), "lr": np.asarray(5.0)})
-    assert opt.lr == 0.1 and opt.momentum_buffer[0] is before  # a bad state changes nothing
+    before = opt.state[p[0]]["momentum_buffer"]
+    bad = {"state": {0: {"momentum_buffer": np.zeros(2)}},
+           "param_groups": [{**state["param_groups"][0], "lr": 5.0}]}
+    with pytest.raises(ValueError, match=r"SGD state for parameter 0: momentum_buffer has "
+                                         r"shape \(2,\), the parameter has \(1,\)"):
+        opt.load_state_dict(bad)
+    assert opt.lr == 0.1 and opt.state[p[0]]["momentum_buffer"] is before  # nothing changed
     adam = tg.optim.Adam(p, lr=0.1)
     with pytest.raises(ValueError, match="Adam state has no 'v.0' for parameter 0"):
-        adam.load_state_dict({k: v for k, v in adam.state_dict().items() if k != "v.0"})
-    with pytest.raises(ValueError, match=r"Adam betas must be two numbers in \[0, 1\)"):
-        adam.load_state_dict({**adam.state_dict(), "betas": np.array([0.9, 2.0]), "lr": 5.0})
+        adam.load_state_dict({"lr": 0.1, "t": 1, "m.0": np.zeros(1)})  # an old, flat one
+    groups = [{**adam.state_dict()["param_groups"][0], "betas": (0.9, 2.0), "lr": 5.0}]
+    with pytest.raises(ValueError, match=r"Invalid beta parameter at index 1: 2.0 \(Adam betas "
+                                         r"must be two numbers in \[0, 1\)\)"):
+        adam.load_state_dict({"state": {}, "param_groups": groups})
     assert adam.lr == 0.1  # a bad state changes nothing
 
 
 def test_adam_load_state_dict_restores_every_hyper_parameter():
     p = tg.Tensor([1.0], requires_grad=True)
-    state = tg.optim.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.1).state_dict()
+    state = tg.optim.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.1,
+                          amsgrad=True).state_dict()
     q = tg.optim.Adam([p])
     q.load_state_dict(state)
-    assert (q.lr, q.beta1, q.beta2, q.eps, q.weight_decay) == (0.01, 0.8, 0.9, 1e-3, 0.1)
+    assert q.param_groups[0] == {"lr": 0.01, "betas": (0.8, 0.9), "eps": 1e-3,
+                                 "weight_decay": 0.1, "amsgrad": True, "maximize": False,
+                                 "decoupled_weight_decay": False, "params": [p]}
 
 
 def test_load_state_dict_drops_stale_gradients():
@@ -668,7 +692,8 @@ def test_train_and_eval_set_the_flag_everywhere():
 
 
 def test_clip_grad_norm_has_pytorchs_name_too():
-    assert tg.optim.clip_grad_norm_ is tg.optim.clip_grad_norm
+    assert tg.optim.clip_grad_norm_ is tg.nn.utils.clip_grad_norm_
+    assert tg.nn.utils.clip_grad_norm is tg.optim.clip_grad_norm
 
 
 def test_optimizer_state_edge_cases():
@@ -676,35 +701,36 @@ def test_optimizer_state_edge_cases():
     change; a state with nesterov but no momentum, or a bad buffer, changes nothing; Adam
     keeps its weight decay when an old state has none, and per-parameter step counts."""
     p = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
-    opt = tg.optim.SGD([p], lr=0.1)
-    opt.load_state_dict({"lr": np.asarray(0.1), "momentum": np.asarray(0.9)})
-    assert opt.state_dict()["momentum_buffer.0"].dtype == np.float32
+    opt = tg.optim.SGD([p], lr=0.1, momentum=0.9)
+    opt.load_state_dict({"lr": np.asarray(0.1), "momentum": np.asarray(0.9),
+                         "momentum_buffer.0": np.ones(3)})  # float64, from an old checkpoint
+    assert opt.state_dict()["state"][0]["momentum_buffer"].dtype == np.float32
     p.grad = tg.Tensor(np.ones(3, np.float32))
     before = p._version.count
     opt.step()
     assert p._version.count == before + 1
 
     plain = tg.optim.SGD([p], lr=0.1)
-    with pytest.raises(ValueError, match="nesterov=True but no momentum"):
+    with pytest.raises(ValueError, match="Nesterov momentum requires"):
         plain.load_state_dict({"lr": 0.1, "momentum": 0.0, "nesterov": True})
-    with pytest.raises(ValueError, match=r"momentum_buffer.0 has shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"momentum_buffer has shape \(4,\)"):
         plain.load_state_dict({"lr": 0.1, "momentum": 0.9, "momentum_buffer.0": np.zeros(4)})
-    assert plain.momentum == 0.0 and plain.buffers == ()
+    assert plain.momentum == 0.0 and plain.state == {}
     plain.step()  # still plain SGD
 
     tg.optim.Adam([p], eps=0.0)  # as PyTorch allows
     adam = tg.optim.Adam([p], weight_decay=0.1)
     state = adam.state_dict()
-    del state["weight_decay"]
-    adam.load_state_dict(state)
-    assert adam.weight_decay == 0.1
+    del state["param_groups"][0]["weight_decay"]
+    adam.load_state_dict(state)  # a group without it takes the default, as torch's
+    assert adam.param_groups[0]["weight_decay"] == 0.1
 
     q = tg.Tensor(np.ones(2), requires_grad=True)
     two = tg.optim.Adam([p, q])
     two.step()  # p has a .grad, q has none
     again = tg.optim.Adam([p, q])
     again.load_state_dict(two.state_dict())
-    assert again.steps == [1, 0]
+    assert again.steps == [1, 0] and list(two.state_dict()["state"]) == [0]
 
 
 @pytest.mark.parametrize("name", ["numpy", "numba"])

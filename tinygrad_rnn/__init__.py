@@ -27,13 +27,47 @@ from . import (  # noqa: F401
 from ._tensor import Tensor, as_tensor
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backends import BackendMismatchError, get_backend, set_backend, use_backend
+from .creation import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    from_dlpack,
+    full,
+    full_like,
+    linspace,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from .devices import device
-from .dtypes import bool_, float16, float32, float64, int8, int16, int32, int64, long, uint8
+from .dtypes import (
+    bool_,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    uint8,
+)
 from .einsum import einsum
 from .elementwise import maximum, minimum, where
 from .functions import cat, matmul, stack
 from .gradcheck import GradcheckError, gradcheck
-from .random import manual_seed
+from .random import Generator, default_generator, initial_seed, manual_seed, seed
 from .reductions import cumsum, logsumexp, std, var
 from .selection import gather, index_select, masked_fill, scatter, scatter_add
 from .serialization import load, save
@@ -45,30 +79,55 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendMismatchError",
     "Function",
+    "Generator",
     "GradcheckError",
     "Tensor",
+    "arange",
     "as_tensor",
     "backends",
     "cat",
     "checks",
+    "default_generator",
     "dtypes",
+    "empty",
+    "empty_like",
     "enable_grad",
+    "eye",
+    "from_dlpack",
+    "full",
+    "full_like",
     "get_backend",
+    "get_default_dtype",
     "gradcheck",
     "hub",
+    "initial_seed",
     "is_grad_enabled",
+    "linspace",
     "load",
     "manual_seed",
     "matmul",
     "nn",
     "no_grad",
+    "normal",
+    "ones",
+    "ones_like",
     "optim",
+    "rand",
+    "rand_like",
+    "randint",
+    "randint_like",
+    "randn",
+    "randn_like",
     "save",
+    "seed",
     "serialization",
     "set_backend",
     "stack",
+    "tensor",
     "use_backend",
     "viz",
+    "zeros",
+    "zeros_like",
     "cuda", "device", "tensor_functions",
     "bool_", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "long", "uint8",
     *tensor_functions.__all__,

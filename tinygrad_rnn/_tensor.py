@@ -115,6 +115,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
         self.grad: Tensor | None = None
         self._ctx: autograd.Function | None = None
         self._version = autograd.VersionCounter()
+        self._meta = None  # hooks, retain_grad: autograd.AutogradMeta once asked for
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -124,7 +125,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
         """A tensor around an array already on ``backend`` (no checks, no copy)."""
         t = cls.__new__(cls)
         t._data, t._backend, t.requires_grad = array, backend, requires_grad
-        t.grad, t._ctx, t._version = None, None, autograd.VersionCounter()
+        t.grad, t._ctx, t._version, t._meta = None, None, autograd.VersionCounter(), None
         return t
 
     def _new(self, array: Any, requires_grad: bool = False) -> Tensor:
@@ -193,7 +194,11 @@ class Tensor(Node, InteropMixin, OpsMixin):
 
     @property
     def is_leaf(self) -> bool:
-        """Whether no recorded op made this tensor (e.g. made directly, or detached)."""
+        """Whether no recorded op made this tensor, PyTorch's rule: a tensor that does not
+        require grad is a leaf (made directly, detached, or computed under ``no_grad`` or
+        from inputs that need no gradient); a result of ops on inputs that require grad
+        is not. Only leaves get ``.grad`` from backward() (and results that
+        :meth:`retain_grad`)."""
         return self._ctx is None
 
     def __len__(self) -> int:
@@ -209,31 +214,11 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return f"Tensor({body}{extra})"
 
     # ------------------------------------------------------------- conversion
-    def numpy(self) -> np.ndarray:
-        """A NumPy copy of the data (copied back from a GPU where needed)."""
-        return self._backend.to_numpy(self.data)
-
-    def item(self) -> Number:
-        """The one element as a Python number; the tensor must have size 1."""
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
     def __iter__(self) -> Any:
         """The sub-tensors along the first axis (as PyTorch): ``for X_t in X``."""
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
-
-    def tolist(self) -> Any:
-        """The data as nested Python lists (a Python number for a 0-d tensor)."""
-        return self.numpy().tolist()
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph: no gradient flows back through it.
@@ -290,22 +275,41 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return ops.Cast.apply(self, dtype=dtype)
 
     # ---------------------------------------------------------------- autograd
-    def backward(self, grad: Tensor | Any | None = None, retain_graph: bool | None = None
+    def backward(self, gradient: Tensor | Any | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Tensor | Sequence[Tensor] | None = None
                  ) -> None:
-        """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on.
+        """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on
+        (and of the results that called :meth:`retain_grad`).
 
-        ``grad`` (same shape as this tensor) is required unless this is a scalar. The
-        graph is always kept (it goes with its tensors), so PyTorch's ``retain_graph``
-        is accepted and changes nothing.
+        ``gradient`` (same shape as this tensor) is required unless this is a scalar.
+        ``inputs`` (a tensor or a sequence): accumulate into those tensors' ``.grad``
+        only, leaves or not, as PyTorch's. The graph is always kept (it goes with its
+        tensors), so PyTorch's ``retain_graph`` is accepted and changes nothing;
+        ``create_graph=True`` raises NotImplementedError (no higher-order gradients:
+        see :func:`tinygrad_rnn.autograd.grad`).
         """
         if retain_graph is not None:
             checks.as_flag(retain_graph, "backward(): retain_graph")
+        if checks.as_flag(create_graph, "backward(): create_graph"):
+            raise NotImplementedError(
+                "backward(create_graph=True): higher-order gradients are not supported; each "
+                "op's backward computes arrays outside the graph, so .grad has no grad_fn")
+        if inputs is not None:
+            inputs = [inputs] if isinstance(inputs, Tensor) else inputs
+            if not isinstance(inputs, (list, tuple)) or not inputs or not all(
+                    isinstance(t, Tensor) for t in inputs):
+                raise TypeError("backward(): inputs must be a Tensor or a non-empty sequence "
+                                f"of Tensors, got {inputs!r}")
+            for t in inputs:
+                if not t.requires_grad:
+                    raise RuntimeError("backward(): One of the differentiated Tensors in "
+                                       "inputs does not require grad")
         if not self.requires_grad:
             raise RuntimeError(
                 "backward() called on a tensor that does not require grad: none of its "
                 "inputs had requires_grad=True, or it was made under no_grad()"
             )
-        if grad is None:
+        if gradient is None:
             if self.size != 1:
                 raise RuntimeError(
                     f"backward() on a non-scalar tensor of shape {self.shape} needs a gradient "
@@ -313,23 +317,60 @@ class Tensor(Node, InteropMixin, OpsMixin):
                 )
             g = self._backend.xp.ones(self.data.shape, dtype=self.data.dtype)
         else:
-            if isinstance(grad, Tensor):
-                self._check_same_backend(grad, "backward")
-                grad = grad.data
-            dtype = grad.dtype if self._backend.is_array(grad) else np.asarray(grad).dtype
+            if isinstance(gradient, Tensor):
+                self._check_same_backend(gradient, "backward")
+                gradient = gradient.data
+            dtype = gradient.dtype if self._backend.is_array(gradient) else np.asarray(
+                gradient).dtype
             if dtype.kind not in "biuf":  # None would pass as NaN, complex lose a part
-                raise TypeError(f"backward(): the gradient must be real numbers, got {grad!r}")
-            g = self._backend.asarray(grad, dtype=self.data.dtype)
+                raise TypeError(
+                    f"backward(): the gradient must be real numbers, got {gradient!r}")
+            g = self._backend.asarray(gradient, dtype=self.data.dtype)
             if tuple(g.shape) != self.shape:
                 raise ValueError(
                     f"backward(): gradient of shape {tuple(g.shape)} does not match the "
                     f"tensor's shape {self.shape}"
                 )
-        autograd.backward(self, g)
+        autograd.run_backward([self], [g], inputs)
 
     def zero_grad(self) -> None:
         """Drop the gradient: ``.grad = None``."""
         self.grad = None
+
+    @property
+    def grad_fn(self) -> autograd.Function | None:
+        """The op that computed this tensor while recording (its graph node), None for a
+        leaf. As PyTorch's: ``grad_fn.name()`` is e.g. ``"MulBackward0"`` and
+        ``grad_fn.next_functions`` leads to the inputs' nodes (see
+        :class:`~tinygrad_rnn.autograd.Function`). Differs from PyTorch: the node is this
+        project's op, so ``type(t.grad_fn).__name__`` is ``"Mul"``; its ``inputs`` are
+        the tensors it was applied to."""
+        return self._ctx
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether :meth:`retain_grad` was called on this non-leaf."""
+        return self._meta is not None and self._meta.retains_grad
+
+    def retain_grad(self) -> None:
+        """Let backward() fill this non-leaf's ``.grad`` too (accumulating, after its
+        hooks ran, as PyTorch's); on a leaf nothing changes (leaves get it anyway)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._ctx is not None:
+            autograd.meta_of(self).retains_grad = True
+
+    def register_hook(self, hook: Any) -> autograd.RemovableHandle:
+        """Call ``hook(grad)`` each time a gradient for this tensor has been computed
+        (summed over its uses), as PyTorch's: ``grad`` is a tensor; a tensor returned
+        (same shape and dtype) replaces it, for the backward pass beyond and for
+        ``.grad``; None keeps it. Hooks run in the order registered; on a leaf, before
+        its gradient is added to ``.grad``. Returns a handle: ``handle.remove()``."""
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        return autograd.RemovableHandle(autograd.meta_of(self).hooks, hook)
 
     def _check_same_backend(self, other: Tensor, what: str) -> None:
         if other._backend is not self._backend:
@@ -544,14 +585,6 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return Tensor._wrap(self._backend.xp.logical_or(self.data, other.data), self._backend)
 
     __hash__ = object.__hash__  # identity, as for any mutable object with __eq__
-
-    def __bool__(self) -> bool:
-        if self.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
-                "use .any() / .all() or compare .item()"
-            )
-        return bool(self.item())
 
     def __getitem__(self, index: Any) -> Tensor:
         return functions.getitem(self, index)

@@ -7,6 +7,11 @@ needed, remembers the inputs: the output tensor's ``_ctx`` is the Function that
 made it. ``backward`` walks that graph once, in reverse topological order,
 without recursion, so a 5,000-step unrolled RNN is no problem.
 
+PyTorch's surface over the same graph: a result's ``grad_fn`` is its Function, whose
+``name()`` and ``next_functions`` read as PyTorch's nodes (a leaf's node is an
+:class:`AccumulateGrad`); ``register_hook`` and ``retain_grad`` live in a tensor's
+:class:`AutogradMeta`; :func:`grad` returns gradients without touching ``.grad``.
+
 Tensor and Function need each other: a Function makes tensors, a tensor's methods
 call Functions. The need is cut here, one way: this module knows a tensor only as a
 :class:`Node` (its array, backend, gradient, the Function that made it, its version
@@ -19,15 +24,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import operator
 import threading
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from . import checks
 from .backends.base import BackendMismatchError
 
 if TYPE_CHECKING:
@@ -145,12 +152,13 @@ class Node:
     ``_data``: the backend's array; ``_backend``: the backend it is on;
     ``requires_grad``; ``grad`` (a tensor, or None); ``_ctx``: the :class:`Function`
     that computed it while recording, None for a leaf; ``_version``: its array's
-    :class:`VersionCounter`. ``_new`` makes a result tensor, so this module never
-    needs to name the Tensor class.
+    :class:`VersionCounter`; ``_meta``: its :class:`AutogradMeta` (hooks,
+    ``retain_grad``), None for almost every tensor. ``_new`` makes a result tensor, so
+    this module never needs to name the Tensor class.
     """
 
     __slots__ = ("_data", "_backend", "requires_grad", "grad", "_ctx", "_version",
-                 "__weakref__")
+                 "_meta", "__weakref__")
 
     def _new(self, array: Any, requires_grad: bool = False) -> Node:
         """A new tensor around ``array``, already on this one's backend (no checks, no copy)."""
@@ -166,6 +174,49 @@ class Node:
         else:
             # cast: a gradient from a mixed-dtype op must not change .grad's dtype
             self.grad._data = self.grad._data + g.astype(self._data.dtype, copy=False)
+
+
+class AutogradMeta:
+    """What a few tensors carry beyond a graph (PyTorch's name): the hooks of
+    ``register_hook``, whether ``retain_grad()`` was called, and the
+    :class:`AccumulateGrad` that ``grad_fn.next_functions`` shows for a leaf. A tensor
+    has one only once it is asked for, so backward() pays one attribute read per node."""
+
+    __slots__ = ("hooks", "retains_grad", "accumulator")
+
+    def __init__(self) -> None:
+        self.hooks: dict[int, Callable[[Any], Any]] = {}  # in the order registered
+        self.retains_grad = False
+        self.accumulator: AccumulateGrad | None = None
+
+
+def meta_of(t: Node) -> AutogradMeta:
+    """``t``'s :class:`AutogradMeta`, made on first use."""
+    if t._meta is None:
+        t._meta = AutogradMeta()
+    return t._meta
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` takes the hook off again
+    (also as a context manager: ``with t.register_hook(fn): ...``), as PyTorch's."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict[int, Any], fn: Callable[[Any], Any]) -> None:
+        self.id = next(RemovableHandle._ids)
+        self._hooks = hooks
+        hooks[self.id] = fn
+
+    def remove(self) -> None:
+        """Take the hook off (a second call does nothing)."""
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
 
 
 def share_version(base: Node, view: Node) -> None:
@@ -210,9 +261,31 @@ class Function(ABC):
     #: backward() reads the output's array (Exp, Tanh, ...), so it is watched too.
     saves_output = False
 
+    #: What :meth:`name` says, PyTorch's name for its node; None: the class's name
+    #: followed by ``Backward0`` (``Mul`` -> ``MulBackward0``).
+    grad_fn_name: str | None = None
+
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.xp = backend.xp
+
+    # ------------------------------------------- the graph as PyTorch shows it
+    # A result's ``grad_fn`` is the Function that made it; these read it as PyTorch's
+    # graph nodes are read, and cost nothing until they are asked for.
+    def name(self) -> str:
+        """The node's name as PyTorch prints it: ``"MulBackward0"``, ``"SumBackward0"``."""
+        return self.grad_fn_name or f"{type(self).__name__}Backward0"
+
+    @property
+    def next_functions(self) -> tuple[tuple[Function | AccumulateGrad | None, int], ...]:
+        """One ``(node, 0)`` per input, as PyTorch's: the input's ``grad_fn``, an
+        :class:`AccumulateGrad` for a leaf that requires grad, None for an input that
+        needs no gradient (a constant). Walking them from ``loss.grad_fn`` visits the
+        whole graph down to the parameters."""
+        return tuple((_edge(t), 0) for t in self.inputs)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object at {id(self):#x}>"
 
     @abstractmethod
     def forward(self, *arrays: Any, **params: Any) -> Any:
@@ -255,6 +328,43 @@ class Function(ABC):
             fn.versions = tuple(map(_count, fn.counters))
             result._ctx = fn
         return result
+
+
+class AccumulateGrad:
+    """The graph node of a leaf that requires grad, as PyTorch's: where a gradient ends,
+    added to ``.grad``. ``variable`` is the leaf; one per leaf (kept in its
+    :class:`AutogradMeta`), so a walk can tell a leaf met twice."""
+
+    next_functions: tuple = ()
+
+    def __init__(self, variable: Node) -> None:
+        self._variable = weakref.ref(variable)  # weak: the leaf holds this node
+
+    @property
+    def variable(self) -> Node | None:
+        """The leaf (None once it is gone)."""
+        return self._variable()
+
+    def name(self) -> str:
+        """``"AccumulateGrad"`` (PyTorch: ``"torch::autograd::AccumulateGrad"``)."""
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return f"<AccumulateGrad object at {id(self):#x}>"
+
+
+def _edge(t: Node) -> Function | AccumulateGrad | None:
+    """The node a gradient for ``t`` goes to: its Function, its leaf's accumulator, or
+    None for a tensor that needs no gradient."""
+    if t._ctx is not None:
+        return t._ctx
+    if not t.requires_grad:
+        return None
+    meta = meta_of(t)
+    # (a copy.deepcopy'd tensor carries its original's accumulator: make its own)
+    if meta.accumulator is None or meta.accumulator.variable is not t:
+        meta.accumulator = AccumulateGrad(t)
+    return meta.accumulator
 
 
 def unbroadcast(backend: Backend, grad: Any, shape: tuple[int, ...]) -> Any:
@@ -302,23 +412,66 @@ def topological_order(root: Node, grad_only: bool = True, first_input_first: boo
     return order
 
 
-def backward(root: Node, grad: Any) -> None:
-    """Accumulate d root / d leaf into ``leaf.grad`` for every leaf that requires grad.
+def run_backward(roots: Sequence[Node], grads: Sequence[Any],
+                 inputs: Sequence[Node] | None = None) -> None:
+    """Accumulate d root / d leaf into ``leaf.grad`` for every leaf that requires grad
+    (with ``inputs``, into those tensors' ``.grad`` only, as PyTorch's
+    ``backward(inputs=...)``); what ``Tensor.backward`` and :func:`backward` run.
 
-    ``grad`` is the gradient flowing into ``root`` (an array of root's shape). The
-    chain rule runs once per node, in reverse topological order, so each node's
-    gradient is complete (summed over all its uses) before it is passed on.
+    ``grads`` are the gradients flowing into ``roots`` (arrays of their shapes). The
+    chain rule runs once per node, in reverse topological order (:func:`propagate`),
+    so each node's gradient is complete (summed over all its uses) before it is
+    passed on.
     """
-    grads: dict[int, Any] = {id(root): grad}
-    leaves: list[tuple[Node, Any]] = []
-    for node in reversed(topological_order(root)):
-        g = grads.pop(id(node), None)
-        if g is None:
-            continue
-        if node._ctx is None:
-            leaves.append((node, g))
+    if inputs is None:
+        updates, _ = propagate(roots, grads)
+    else:
+        inputs = list({id(t): t for t in inputs}.values())  # each one's .grad once
+        retained, found = propagate(roots, grads, capture=inputs)
+        updates = retained + [(t, g) for t, g in zip(inputs, found) if g is not None]
+    # .grad changes only once the whole pass has got through: a refused graph (or an
+    # error in a backward) leaves it as it was; the lock keeps two threads' sums whole
+    with _GRAD_LOCK:
+        for t, g in updates:
+            t._accumulate_grad(g)
+
+
+def propagate(roots: Sequence[Node], grads: Sequence[Any], capture: Sequence[Node] | None = None,
+              as_arrived: bool = False) -> tuple[list[tuple[Node, Any]], list[Any]]:
+    """The backward pass from ``roots``, each seeded with its array in ``grads``.
+
+    Returns ``(updates, captured)``: ``updates`` are the ``(tensor, g)`` to add to
+    ``.grad`` (every leaf reached, and the tensors that ``retain_grad()``);
+    ``captured``, for :func:`grad`, the gradient reaching each tensor of ``capture``
+    (None where none does), after its hooks ran (a result's before them with
+    ``as_arrived``, as PyTorch's ``grad()`` takes it). With ``capture`` no leaf is in
+    ``updates``, and only the nodes that lead to a captured tensor are visited.
+    """
+    order = topological_order(roots[0]) if len(roots) == 1 else _joint_order(roots)
+    grads_of: dict[int, Any] = {}
+    for r, g in zip(roots, grads):
+        key = id(r)
+        grads_of[key] = g if key not in grads_of else grads_of[key] + g
+    wanted = None if capture is None else dict.fromkeys(map(id, capture))
+    needed = None if wanted is None else _leading_to(order, wanted)
+    updates: list[tuple[Node, Any]] = []
+    for node in reversed(order):
+        g = grads_of.pop(id(node), None)
+        if g is None or (needed is not None and id(node) not in needed):
             continue
         fn = node._ctx
+        if wanted is not None and id(node) in wanted:
+            wanted[id(node)] = g
+        if node._meta is not None:  # register_hook, retain_grad: rare
+            g = _run_hooks(node, node._meta.hooks, g)
+            if node._meta.retains_grad and fn is not None:
+                updates.append((node, g))
+            if wanted is not None and id(node) in wanted and (fn is None or not as_arrived):
+                wanted[id(node)] = g
+        if fn is None:  # a leaf: its gradient ends here
+            if wanted is None:
+                updates.append((node, g))
+            continue
         _check_versions(fn)
         for inp, g_in in zip(fn.inputs, _checked(fn, fn.backward(g)), strict=True):
             if g_in is None or not inp.requires_grad:
@@ -327,12 +480,213 @@ def backward(root: Node, grad: Any) -> None:
                 g_in = unbroadcast(fn.backend, g_in, inp._data.shape)
             key = id(inp)
             # ``+`` makes a new array: an upstream gradient may be shared, never mutated.
-            grads[key] = g_in if key not in grads else grads[key] + g_in
-    # .grad changes only once the whole pass has got through: a refused graph (or an
-    # error in a backward) leaves it as it was; the lock keeps two threads' sums whole
-    with _GRAD_LOCK:
-        for leaf, g in leaves:
-            leaf._accumulate_grad(g)
+            grads_of[key] = g_in if key not in grads_of else grads_of[key] + g_in
+    return updates, [] if wanted is None else [wanted[id(t)] for t in capture]
+
+
+def backward(tensors: Node | Sequence[Node],
+             grad_tensors: Node | Sequence[Node | None] | None = None,
+             retain_graph: bool | None = None, create_graph: bool = False,
+             grad_variables: Node | Sequence[Node | None] | None = None,
+             inputs: Node | Sequence[Node] | None = None) -> None:
+    """``torch.autograd.backward``: the gradients of ``tensors`` (one pass for all, each
+    seeded with its ``grad_tensors`` entry, None for a one-element tensor: 1) added to
+    the ``.grad`` of the leaves, as ``sum(t.backward(g))`` would. ``inputs``: into
+    those tensors' ``.grad`` only. ``grad_variables`` is the old name of
+    ``grad_tensors``; ``retain_graph`` changes nothing; ``create_graph=True`` raises
+    NotImplementedError, as in :func:`grad`.
+    """
+    if grad_variables is not None:
+        if grad_tensors is not None:
+            raise ValueError("backward(): give grad_tensors or grad_variables (its old name), "
+                             "not both")
+        grad_tensors = grad_variables
+    _check_flags("backward()", retain_graph, create_graph)
+    roots, seeds = _start("backward()", tensors, grad_tensors, "tensors", "grad_tensors")
+    if inputs is not None:
+        inputs = _tensors(inputs, "backward()", "inputs")
+        if not inputs:
+            raise RuntimeError("backward(): `inputs` cannot be empty")
+        _check_inputs("backward()", inputs, roots)
+    run_backward(roots, seeds, inputs)
+
+
+def grad(outputs: Node | Sequence[Node], inputs: Node | Sequence[Node],
+         grad_outputs: Node | Sequence[Node | None] | None = None,
+         retain_graph: bool | None = None, create_graph: bool = False,
+         only_inputs: bool = True, allow_unused: bool | None = None,
+         is_grads_batched: bool = False, materialize_grads: bool = False
+         ) -> tuple[Node | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``:
+    a tuple with one tensor per input, and no ``.grad`` changed (a result that called
+    ``retain_grad()`` still gets its ``.grad``, as in PyTorch).
+
+    ``outputs``, ``inputs``: a tensor or a sequence of them; the inputs may be leaves
+    or results. ``grad_outputs``: the gradient flowing into each output (a tensor of
+    its shape, or None for a one-element output: 1). The outputs' gradients are summed.
+    An input the outputs do not depend on is an error unless ``allow_unused`` (its
+    gradient is then None) or ``materialize_grads`` (zeros). ``retain_graph`` changes
+    nothing (the graph is always kept); ``only_inputs`` is ignored, as in PyTorch.
+
+    Differs from PyTorch: ``create_graph=True`` (and ``is_grads_batched``) raise
+    NotImplementedError. A backward here maps arrays to arrays, outside any graph, so
+    a gradient cannot be differentiated again (no higher-order gradients).
+    """
+    _check_flags("grad()", retain_graph, create_graph)
+    if checks.as_flag(is_grads_batched, "grad(): is_grads_batched"):
+        raise NotImplementedError("grad(is_grads_batched=True) is not supported; call grad() "
+                                  "once per row of grad_outputs")
+    if checks.as_flag(materialize_grads, "grad(): materialize_grads") and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when "
+                         "materialize_grads=True, but got: allow_unused=False.")
+    outputs, seeds = _start("grad()", outputs, grad_outputs, "outputs", "grad_outputs")
+    inputs = _tensors(inputs, "grad()", "inputs")
+    if not inputs:
+        raise RuntimeError("grad(): `inputs` cannot be empty")
+    _check_inputs("grad()", inputs, outputs)
+    retained, found = propagate(outputs, seeds, capture=inputs, as_arrived=True)
+    with _GRAD_LOCK:  # PyTorch's grad() too fills the .grad of results that retain_grad()
+        for t, g in retained:
+            t._accumulate_grad(g)
+    result: list[Node | None] = []
+    for i, (t, g) in enumerate(zip(inputs, found)):
+        xp = t._backend.xp
+        if g is None:
+            if materialize_grads:
+                result.append(t._new(xp.zeros_like(t._data)))
+                continue
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad(): The differentiated Tensor at index {i} appears to not have "
+                    "been used in the graph. Set allow_unused=True if this is the desired "
+                    "behavior.")
+            result.append(None)
+            continue
+        # an owned copy of the input's dtype: g may be a broadcast view or shared
+        result.append(t._new(xp.array(g, dtype=t._data.dtype, order="C", copy=True)))
+    return tuple(result)
+
+
+def _check_flags(what: str, retain_graph: Any, create_graph: Any) -> None:
+    if retain_graph is not None:
+        checks.as_flag(retain_graph, f"{what}: retain_graph")
+    if checks.as_flag(create_graph, f"{what}: create_graph"):
+        raise NotImplementedError(
+            f"{what} with create_graph=True: higher-order gradients are not supported; each "
+            "op's backward computes arrays outside the graph, so a gradient has no grad_fn")
+
+
+def _tensors(x: Any, what: str, name: str) -> list[Node]:
+    """A tensor or a sequence of them, as a list (the outputs and inputs of grad())."""
+    items = [x] if isinstance(x, Node) else x
+    if not isinstance(items, (list, tuple)) or not all(isinstance(t, Node) for t in items):
+        raise TypeError(f"{what}: {name} must be a Tensor or a sequence of Tensors, got "
+                        f"{type(x).__name__}")
+    return list(items)
+
+
+def _check_inputs(what: str, inputs: list[Node], outputs: list[Node]) -> None:
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError(f"{what}: One of the differentiated Tensors does not require grad")
+        if t._backend is not outputs[0]._backend:
+            raise BackendMismatchError(f"{what}: inputs on backend {t._backend.name!r} for "
+                                       f"outputs on {outputs[0]._backend.name!r}")
+
+
+def _start(what: str, outputs: Any, grads: Any, name: str, grads_name: str
+           ) -> tuple[list[Node], list[Any]]:
+    """The roots of a backward pass (``outputs``, checked) and the array each starts
+    from (``grads``: a tensor per output, or None for a one-element output: ones)."""
+    outputs = _tensors(outputs, what, name)
+    if not outputs:
+        raise RuntimeError(f"{what}: {name} cannot be empty")
+    if grads is None or isinstance(grads, Node):
+        grads = [grads] * len(outputs) if grads is None else [grads]
+    elif not isinstance(grads, (list, tuple)):
+        raise TypeError(f"{what}: {grads_name} must be a Tensor, a sequence of Tensors (or "
+                        f"None) or None, got {type(grads).__name__}")
+    if len(grads) != len(outputs):
+        raise ValueError(f"{what}: {grads_name} has {len(grads)} entries for "
+                         f"{len(outputs)} {name}")
+    seeds = []
+    for i, (t, g) in enumerate(zip(outputs, grads)):
+        if not t.requires_grad:
+            raise RuntimeError(f"{what}: element {i} of {name} does not require grad and "
+                               "does not have a grad_fn")
+        seeds.append(_seed(what, t, g, f"{grads_name}[{i}]", f"{name}[{i}]"))
+    return outputs, seeds
+
+
+def _seed(what: str, t: Node, g: Node | None, g_name: str, t_name: str) -> Any:
+    """The array that starts the backward pass at ``t``, from ``g`` (None: ones)."""
+    if g is None:
+        if t._data.size != 1:
+            raise RuntimeError(f"{what}: grad can be implicitly created only for scalar "
+                               f"outputs; {t_name} has shape {tuple(t._data.shape)}, so "
+                               f"pass {g_name.split('[')[0]}")
+        return t._backend.xp.ones(t._data.shape, dtype=t._data.dtype)
+    if not isinstance(g, Node):
+        raise TypeError(f"{what}: gradients can be either Tensors or None, but got "
+                        f"{type(g).__name__}")
+    if g._backend is not t._backend:
+        raise BackendMismatchError(f"{what}: {g_name} is on backend {g._backend.name!r}, "
+                                   f"{t_name} on {t._backend.name!r}")
+    if g._data.shape != t._data.shape:
+        raise RuntimeError(f"{what}: Mismatch in shape: {g_name} has a shape of "
+                           f"{tuple(g._data.shape)} and {t_name} has a shape of "
+                           f"{tuple(t._data.shape)}.")
+    if g._data.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: {g_name} must be real numbers, got {g._data.dtype}")
+    return g._data.astype(t._data.dtype, copy=False)
+
+
+def _joint_order(roots: Sequence[Node]) -> list[Node]:
+    """One topological order for several roots: each root's order, less what an
+    earlier one holds (a node's inputs still come before it)."""
+    order, seen = [], set()
+    for root in roots:
+        for node in topological_order(root):
+            if id(node) not in seen:
+                seen.add(id(node))
+                order.append(node)
+    return order
+
+
+def _leading_to(order: list[Node], targets: dict[int, Any]) -> set[int]:
+    """The ids of the nodes of ``order`` (inputs first) that are a target or were
+    computed from one: the only ones a gradient for the targets passes through."""
+    needed: set[int] = set()
+    for node in order:
+        if id(node) in targets or (node._ctx is not None and any(
+                id(t) in needed for t in node._ctx.inputs)):
+            needed.add(id(node))
+    return needed
+
+
+def _run_hooks(node: Node, hooks: dict[int, Callable[[Any], Any]], g: Any) -> Any:
+    """``g`` through ``node``'s hooks in the order registered: each gets the gradient
+    as a tensor, and what one returns (a tensor of the same shape and dtype) replaces
+    it, as in PyTorch."""
+    for hook in list(hooks.values()):  # a hook may remove itself
+        out = hook(node._new(g))
+        if out is None:
+            continue
+        what = f"hook {getattr(hook, '__name__', repr(hook))!r}"
+        if not isinstance(out, Node):
+            raise TypeError(f"{what} returned a {type(out).__name__}; a hook returns the new "
+                            "gradient as a Tensor, or None to keep it")
+        if out._backend is not node._backend:
+            raise BackendMismatchError(f"{what} returned a tensor on backend "
+                                       f"{out._backend.name!r}, not {node._backend.name!r}")
+        if out._data.shape != g.shape:
+            raise RuntimeError(f"{what} has changed the size of value: {tuple(g.shape)} "
+                               f"to {tuple(out._data.shape)}")
+        if out._data.dtype not in (g.dtype, node._data.dtype):
+            raise RuntimeError(f"{what} has changed the type of value (was {g.dtype}, got "
+                               f"{out._data.dtype})")
+        g = out._data
+    return g
 
 
 def _checked(fn: Function, grads: Any) -> tuple[Any, ...]:

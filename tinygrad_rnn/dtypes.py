@@ -223,3 +223,50 @@ def of_clamp(dtype: np.dtype, low: Any, high: Any) -> np.dtype:
         raise OverflowError(f"clamp's bounds {low}, {high} do not fit this tensor's dtype "
                             f"{dtype}; convert the tensor with .astype() first")
     return dtype
+
+
+# ------------------------------------------------------------------ creation
+# ``tg.tensor`` and the factories (:mod:`creation`) take torch's inference, which
+# differs from NumPy's: a Python float is the default float dtype (NumPy: float64), and
+# where floats meet integers the floats' dtype wins (NumPy: int64 and float32 make
+# float64).
+
+BOOL, INT64 = np.dtype(np.bool_), np.dtype(np.int64)
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype of Python floats in new tensors and of the float factories (``zeros``,
+    ``rand``, ``linspace``, ...): float32, as torch's default. Fixed: there is no
+    ``set_default_dtype`` (pass ``dtype=`` instead)."""
+    return FLOAT32
+
+
+def of_python_scalar(value: Any) -> np.dtype:
+    """The dtype torch gives a number in new data (``tg.tensor(2.5)``, ``full``'s
+    ``fill_value``, ``arange``'s bounds): a bool is bool, an int (Python or NumPy) int64,
+    a float (Python or NumPy) the default float dtype. A TypeError for anything else."""
+    if isinstance(value, (bool, np.bool_)):
+        return BOOL
+    if isinstance(value, (int, np.integer)):
+        return INT64
+    if isinstance(value, (float, np.floating)):
+        return get_default_dtype()
+    raise TypeError(f"expected a real number (bool, int or float), got "
+                    f"{type(value).__name__} {value!r}")
+
+
+def of_elements(found: set[np.dtype]) -> np.dtype:
+    """The dtype of ``tg.tensor(data)`` whose elements have the dtypes ``found`` (a
+    Python float counted as the default float dtype, an int as int64; an array or a
+    NumPy scalar as its own), as torch's ``promote_types``: any floats give the floats'
+    common dtype (``[np.float64(1), 2.0]`` is float64, ``[1, 2.0]`` float32), else the
+    integers' (``uint8`` with ``int8`` is int16), else bool; no elements: the default."""
+    for kinds in ("f", "iu", "b"):
+        among = [d for d in found if d.kind in kinds]
+        if among:
+            result = np.result_type(*among)
+            if kinds == "iu" and result.kind == "f":  # uint64 with a signed one
+                raise TypeError(f"cannot make one tensor of the integer dtypes "
+                                f"{sorted(map(str, among))}: no integer dtype holds them all")
+            return result
+    return get_default_dtype()

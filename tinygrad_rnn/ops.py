@@ -66,17 +66,22 @@ class Mul(Binary):
 
 
 class Div(Binary):
-    """``a / b`` (integers give float32); backward: ``(g / b, -g * a / b**2)``."""
+    """``a / b`` (integers give float32); backward: ``(g / b, -g * ((a / b) / b))``.
 
-    symbol = "/"
+    ``(a / b) / b`` is PyTorch's order, from the saved output ``a / b``: it neither
+    squares ``b`` (which underflows for a denormal) nor forms ``g / b`` first (which
+    overflows), so ``0 / 1e-40`` gives -0 for ``b``'s gradient, not NaN, as in PyTorch.
+    """
+
+    symbol, saves_output = "/", True
 
     def forward(self, a, b):
-        self.a, self.b = a, b
-        return a / b
+        self.b = b
+        self.out = a / b
+        return self.out
 
     def backward(self, g):
-        g_a = g / self.b
-        return g_a, -g_a * self.a / self.b
+        return g / self.b, -g * (self.out / self.b)
 
 
 class Neg(Function):
@@ -92,21 +97,49 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """``a ** p`` for a constant number ``p``; backward: ``g * p * a ** (p - 1)``."""
+    """``a ** p`` for a constant number ``p``; backward: ``g * (p * a ** (p - 1))``.
+
+    Both powers are :func:`power`'s, PyTorch's: ``a ** 0.5`` is ``sqrt(a)``, so
+    ``sqrt(-0.0)`` is -0.0, ``sqrt(-inf)`` NaN and ``sqrt'(-0.0)`` -inf, as
+    ``torch.sqrt`` gives.
+    """
 
     def forward(self, a, exponent: int | float):
         self.a, self.p = a, exponent
-        return a ** a.dtype.type(exponent)
+        return power(self.xp, a, exponent)
 
     def backward(self, g):
         if self.p == 0:  # a ** 0 is constant; p * a ** -1 would be 0 * inf = NaN at a = 0
             return (self.xp.zeros_like(self.a),)
-        p = self.a.dtype.type(self.p)
-        return (g * p * self.a ** (p - 1),)
+        return (g * (self.a.dtype.type(self.p) * power(self.xp, self.a, self.p - 1)),)
+
+
+def power(xp, a, p: int | float):
+    """``a ** p`` as PyTorch computes it for a float tensor: the exponents 0.5 and -0.5
+    by ``sqrt`` (which keeps -0.0 and gives NaN at -inf, where C's ``pow`` gives +0
+    and +inf), -1 as a reciprocal, 2, 3 and -2 by products; any other by ``pow``."""
+    if a.dtype.kind != "f":
+        return a ** a.dtype.type(p)
+    if p == 0.5:
+        return xp.sqrt(a)
+    if p == -0.5:
+        return 1 / xp.sqrt(a)
+    if p == -1:
+        return 1 / a
+    if p == 2:
+        return a * a
+    if p == 3:
+        return a * a * a
+    if p == -2:
+        return 1 / (a * a)
+    return a ** a.dtype.type(p)
 
 
 class MatMul(Function):
     """``a @ b`` for a, b with ndim >= 2 (leading axes broadcast as batch axes)."""
+
+    def name(self) -> str:
+        return "MmBackward0" if self.a.ndim == 2 == self.b.ndim else "BmmBackward0"
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -120,7 +153,7 @@ class MatMul(Function):
 class Cast(Function):
     """``a.astype(dtype)`` to a float dtype; backward: ``g`` cast back to a's dtype."""
 
-    saves_inputs = False
+    saves_inputs, grad_fn_name = False, "ToCopyBackward0"
 
     def forward(self, a, dtype):
         self.in_dtype = a.dtype
@@ -190,17 +223,35 @@ class Sigmoid(Function):
         return (g * self.out * (1 - self.out),)
 
 
+def select(mask, g):
+    """``g`` where ``mask``, else +0.0: ``xp.where(mask, g, 0)``, as PyTorch's masked
+    backwards select. Not ``g * mask``: an infinite ``g`` times a 0 of the mask is NaN.
+    Not ``xp.where`` either: NumPy's costs a branch per element, 10x a product on a
+    random mask; ANDing g's bits with all ones (keep) or all zeros (+0.0) does the same
+    select without one, on any backend."""
+    bits = np.dtype(f"u{g.dtype.itemsize}")
+    return (g.view(bits) & (mask * bits.type(np.iinfo(bits).max))).view(g.dtype)
+
+
 class ReLU(Function):
-    """``max(a, 0)``; backward: ``g`` where ``a > 0``, else 0."""
+    """``max(a, 0)``; backward: ``g`` except where ``a <= 0``, where 0 (PyTorch's rule:
+    relu'(0) = 0, and a NaN input passes its gradient on).
+
+    The backward selects (:func:`select`), not multiplies: an infinite ``g`` (from
+    ``sqrt`` or ``1 / x`` at 0 downstream) times a 0 of the mask would be NaN.
+    ``maximum(0, a)`` returns its second operand at a tie, so ``relu(-0.0)`` is -0.0,
+    as PyTorch's.
+    """
 
     saves_inputs = False  # it keeps a mask of its own
+    grad_fn_name = "ReluBackward0"
 
     def forward(self, a):
-        self.positive = a > 0
-        return self.xp.maximum(a, 0)
+        self.kept = ~(a <= 0)  # NaN compares False: its gradient passes, as in PyTorch
+        return self.xp.maximum(0, a)
 
     def backward(self, g):
-        return (g * self.positive,)
+        return (select(self.kept, g),)
 
 
 class Clip(Function):
@@ -209,18 +260,22 @@ class Clip(Function):
     composed from relu: ``a + relu(lo - a)`` would round, and miss ``lo`` in float32."""
 
     saves_inputs = False  # it keeps a mask of its own
+    grad_fn_name = "ClampBackward1"
 
     def forward(self, a, lo=None, hi=None):
+        # the bound first: at a tie maximum/minimum return their second operand, so
+        # clamp(-0.0, 0) is -0.0 (the input, as PyTorch's); a NaN on either side is NaN
         out, inside = a, self.xp.ones(a.shape, dtype=bool)
         if lo is not None:
-            out, inside = self.xp.maximum(out, lo), inside & (a >= lo)
+            out, inside = self.xp.maximum(lo, out), inside & (a >= lo)
         if hi is not None:
-            out, inside = self.xp.minimum(out, hi), inside & (a <= hi)
+            out, inside = self.xp.minimum(hi, out), inside & (a <= hi)
         self.inside = inside  # NaN compares False: no gradient, as in PyTorch
         return out
 
     def backward(self, g):
-        return (g * self.inside,)
+        # select, not multiply: inf * 0 would be NaN (log(clamp(x, 0)) at x < 0)
+        return (select(self.inside, g),)
 
 
 # ---------------------------------------------------------------- reductions
@@ -229,8 +284,11 @@ class Sum(Function):
 
     saves_inputs = False
 
+    def name(self) -> str:  # PyTorch's: sum() and sum(dim)
+        return "SumBackward0" if self.full else "SumBackward1"
+
     def forward(self, a, axis=None, keepdims=False):
-        self.in_shape = a.shape
+        self.in_shape, self.full = a.shape, axis is None
         self.axes = normalize_axes(axis, a.ndim)
         self.keepdims = keepdims
         return a.sum(axis=self.axes, keepdims=keepdims)
@@ -242,12 +300,18 @@ class Sum(Function):
 
 
 class Max(Function):
-    """Max over axes; ties share the gradient equally (as PyTorch's ``amax``)."""
+    """Max over axes; ties share the gradient equally, as PyTorch's ``max()`` (``axis``
+    None) and ``amax(dim)`` (axes given) do. The two differ at NaN, and so does this:
+    ``max()`` of a tensor holding NaN gives the NaNs the gradient, shared; along given
+    axes a row holding NaN gets a NaN gradient everywhere (``amax``'s ``g / 0 * 0``)."""
 
     saves_output = True  # the output is (a view of) kept_max
 
+    def name(self) -> str:  # PyTorch's: max() and amax(dim)
+        return "MaxBackward1" if self.full else "AmaxBackward0"
+
     def forward(self, a, axis=None, keepdims=False):
-        self.a = a
+        self.a, self.full = a, axis is None
         self.axes = normalize_axes(axis, a.ndim)
         if any(a.shape[i] == 0 for i in self.axes):  # an empty batch of rows is fine
             raise ValueError(f"max over an empty axis of a tensor of shape {a.shape}")
@@ -257,12 +321,15 @@ class Max(Function):
             tuple(n for i, n in enumerate(a.shape) if i not in self.axes))
 
     def backward(self, g):
-        mask = self.a == self.kept_max
-        # the share is float64 from bool/int division: keep the gradient's dtype
-        share = (mask / mask.sum(axis=self.axes, keepdims=True)).astype(g.dtype, copy=False)
+        xp = self.xp
         if not self.keepdims:
             g = g.reshape(_kept_shape(self.a.shape, self.axes))
-        return (share * g,)
+        mask = self.a == self.kept_max
+        if self.full:  # where max() is NaN the NaNs share it (no host sync: a select)
+            mask = xp.where(xp.isnan(self.kept_max), xp.isnan(self.a), mask)
+        # PyTorch's order: g / count, then the mask (a count cast: int would make float64)
+        share = g / mask.sum(axis=self.axes, keepdims=True).astype(g.dtype)
+        return (xp.where(mask, share, 0) if self.full else share * mask,)
 
 
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:
@@ -292,7 +359,7 @@ class Norm2(Function):
 class Reshape(Function):
     """``a.reshape(shape)``, a view; backward: ``g`` reshaped to a's shape."""
 
-    view_of_input, saves_inputs = True, False
+    view_of_input, saves_inputs, grad_fn_name = True, False, "ViewBackward0"
 
     def forward(self, a, shape):
         self.in_shape = a.shape
@@ -308,7 +375,7 @@ class Reshape(Function):
 class Transpose(Function):
     """``a`` with axes permuted (reversed if None), a view; backward: the inverse permutation."""
 
-    view_of_input, saves_inputs = True, False
+    view_of_input, saves_inputs, grad_fn_name = True, False, "PermuteBackward0"
 
     def forward(self, a, axes=None):
         if axes is not None and not all(-a.ndim <= ax < a.ndim for ax in axes):
@@ -330,6 +397,13 @@ class GetItem(Function):
     """``a[index]``; the backward scatter-adds, so repeated indices accumulate."""
 
     saves_inputs = False  # the index is its own copy
+
+    def name(self) -> str:  # PyTorch's nodes for x[idx], x[i, j] and x[i:j]
+        if self.advanced:
+            return "IndexBackward0"
+        index = self.index if isinstance(self.index, tuple) else (self.index,)
+        plain = all(isinstance(i, (int, np.integer)) or i is Ellipsis for i in index)
+        return "SelectBackward0" if plain else "SliceBackward0"
 
     def forward(self, a, index, advanced):
         self.in_shape, self.index, self.advanced = a.shape, index, advanced

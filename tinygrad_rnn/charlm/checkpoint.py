@@ -1,10 +1,13 @@
 """Checkpoints: one ``.npz`` of plain arrays, written atomically, read without pickle.
 
-Layout: ``param/<name>`` arrays, ``optim/<key>`` arrays, ``vocab`` (a string array,
+Layout: ``param/<name>`` arrays, ``optim/<key>`` arrays (the optimizer's state dict in
+the flat form of ``tg.optim.flatten_state_dict``: ``optim/param_groups.<g>.<key>``,
+``optim/state.<i>.<key>``; a checkpoint from before parameter groups has ``optim/lr``,
+``optim/m.<i>``..., which ``load_state_dict`` still reads), ``vocab`` (a string array,
 ``idx_to_token``) and ``meta`` (a JSON string: model and training configuration,
-epoch, history, data-loader state). Written and read by the framework's
-``tg.save`` / ``tg.load`` (atomic, never unpickled); this module adds the layout and
-its checks.
+epoch, history, data-loader state, the learning-rate scheduler's state). Written and
+read by the framework's ``tg.save`` / ``tg.load`` (atomic, never unpickled); this
+module adds the layout and its checks.
 
 A checkpoint from before ``RNNLM`` had GRUs and LSTMs (its model meta has no
 ``model`` key; its RNN's parameters are ``rnn.W_xh``, ``rnn.W_hh``, ``rnn.b_h``) is read
@@ -48,16 +51,20 @@ def reading(path: str | os.PathLike[str], *also: type[Exception]) -> Iterator[No
 
 
 def save(path: str | os.PathLike[str], params: dict[str, np.ndarray], vocab_tokens: list[str],
-         meta: dict[str, Any], optim_state: dict[str, np.ndarray] | None = None) -> Path:
+         meta: dict[str, Any], optim_state: dict[str, Any] | None = None) -> Path:
     """Write a checkpoint atomically. ``meta`` must be JSON-serialisable; its ``format``
     key, if any (a loaded checkpoint's meta has one), must be this version's; a token
-    may not end in NUL, which ``.npz`` string arrays drop."""
+    may not end in NUL, which ``.npz`` string arrays drop. ``optim_state``: an
+    optimizer's ``state_dict()`` (torch's layout, flattened here) or its flat form (what
+    :func:`load` returns)."""
     if meta.get("format", FORMAT) != FORMAT:
         raise CheckpointError(f"checkpoint meta has format {meta['format']!r}; the 'format' "
                               f"key is the file's own, {FORMAT!r}")
     if any(t.endswith("\0") for t in vocab_tokens):
         raise CheckpointError("a vocabulary token ends in NUL, which the .npz string array "
                               "would drop")
+    if optim_state is not None and "param_groups" in optim_state:  # torch's nested layout
+        optim_state = tg.optim.flatten_state_dict(optim_state)
     arrays = {f"param/{k}": np.asarray(v) for k, v in params.items()}
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in (optim_state or {}).items()})
     arrays["vocab"] = np.array(vocab_tokens, dtype=str)

@@ -3,6 +3,7 @@
     tinygrad-rnn train                       # D2L §8.5: h=512, 500 epochs, lr 1, ...
     tinygrad-rnn train --model gru --hidden 256             # §9.1 (§9.2: --model lstm)
     tinygrad-rnn train --model lstm --layers 2 --hidden 256 --lr 2        # §9.3
+    tinygrad-rnn train --scheduler cosine                  # lr from 1 down to 0 by cosine
     tinygrad-rnn generate model.npz --prefix 'time traveller' -n 50
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import backends
+from tinygrad_rnn.backends import host_memory
 
 from .checkpoint import CheckpointError
 from .data import DataError, clean_text
@@ -25,6 +27,8 @@ from .model import INITS, MODELS, check_prefix
 from .train import (
     DEFAULT_LR,
     OPTIMIZERS,
+    SCHEDULE_SETTINGS,
+    SCHEDULERS,
     EpochStats,
     TrainConfig,
     Trainer,
@@ -39,7 +43,9 @@ RUN_FLAGS = {"hidden": "num_hiddens", "lr": "lr", "batch_size": "batch_size",
              "num_steps": "num_steps", "max_tokens": "max_tokens",
              "random_iter": "use_random_iter", "optimizer": "optimizer", "clip": "clip_theta",
              "seed": "seed", "model": "model", "layers": "num_layers",
-             "bidirectional": "bidirectional", "dropout": "dropout", "init": "init"}
+             "bidirectional": "bidirectional", "dropout": "dropout", "init": "init",
+             "scheduler": "scheduler", "step_size": "step_size", "gamma": "gamma",
+             "warmup": "warmup", "min_lr": "min_lr", "patience": "patience"}
 #: D2L's runs of chapters 8 and 9, as ``train`` flags (shown in ``train --help``): every
 #: one 500 epochs of minibatches of 32 × 35 characters, SGD with clipping at θ = 1.
 BOOK_RUNS = [
@@ -131,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tinygrad-rnn",
         description="Character-level RNN, GRU and LSTM language models on The Time Machine "
                     "(D2L §8.4–8.6, §9.1–9.4).")
+    parser.add_argument("--version", action="version",
+                        version=f"tinygrad-rnn {tg.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,generate}",
                                 parser_class=_Parser)
 
@@ -174,6 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random sampling instead of sequential partitioning")
     t.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
                    help=f"optimizer ({D2L.optimizer})")
+    schedules = "; ".join(f"{name}: {what}" for name, what in SCHEDULERS.items())
+    t.add_argument("--scheduler", choices=list(SCHEDULERS),
+                   help="learning-rate schedule, stepped once per epoch; a resumed run goes "
+                        f"on with its own ({D2L.scheduler}): " + schedules.replace("%", "%%"))
+
+    def setting(name: str) -> str:
+        return "for --scheduler " + ", ".join(SCHEDULE_SETTINGS[name])
+
+    t.add_argument("--step-size", type=_positive_int,
+                   help=f"epochs between lr cuts ({setting('step_size')})")
+    t.add_argument("--gamma", type=_positive_float,
+                   help=f"lr factor per cut or epoch ({setting('gamma')})")
+    t.add_argument("--warmup", type=_positive_int,
+                   help=f"epochs of rising lr ({setting('warmup')})")
+    t.add_argument("--min-lr", type=_non_negative_float,
+                   help=f"lowest lr ({setting('min_lr')})")
+    t.add_argument("--patience", type=_non_negative_int,
+                   help=f"epochs without improvement before a cut ({setting('patience')})")
     t.add_argument("--clip", type=_positive_or_inf,
                    help=f"clip gradients to this global L2 norm θ, inf: never "
                         f"({D2L.clip_theta:g})")
@@ -199,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue this text every 10 epochs and at the end (default: D2L's "
                         "'time traveller' and 'traveller')")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="the progress bar on stderr (default: only where stderr is a "
+                        "terminal, so a log gets no \\r-joined line)")
 
     g = sub.add_parser("generate", help="continue a prefix with a trained model",
                        formatter_class=DefaultsHelp)
@@ -319,6 +348,9 @@ def train(args: argparse.Namespace) -> int:
     _check_output_files(args)
     if args.plot is not None:
         _check_plotting()
+    # a training process of its own: freed step-sized blocks stay mapped (host_memory says
+    # why; TINYGRAD_RNN_KEEP_FREED_MEMORY=0 opts out). A library user opts in alone.
+    host_memory.keep_freed_memory()
     data = str(args.data) if args.data is not None else None
     if args.resume is not None:
         trainer = Trainer.resume(args.resume, data, args.backend, num_epochs=args.epochs,
@@ -333,7 +365,8 @@ def train(args: argparse.Namespace) -> int:
     prefixes = _sample_prefixes(args.prefix, trainer)
     _warn_if_bidirectional("train", trainer.model)
     total = trainer.config.num_epochs
-    progress = _Progress(trainer.epoch, total, not args.quiet)
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = _Progress(trainer.epoch, total, show and not args.quiet)
     if args.resume is not None and args.save is None:
         print(f"train: without --save, this run's progress is not saved (--save {args.resume} "
               "would update the checkpoint)", file=sys.stderr)

@@ -26,6 +26,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, backends, manual_seed, optim
 from tinygrad_rnn.nn.functional import cross_entropy
+from tinygrad_rnn.optim import lr_scheduler
 
 from . import checkpoint
 from .cuda_graph import GraphedStep
@@ -57,6 +58,14 @@ class TrainConfig:
     bidirectional: bool = False
     dropout: float = 0.0
     init: str = "d2l"
+    #: the learning-rate schedule, stepped once per epoch (:data:`SCHEDULERS`); its
+    #: settings, None where the scheduler's default (see :func:`make_scheduler`)
+    scheduler: str = "none"
+    step_size: int | None = None
+    gamma: float | None = None
+    warmup: int | None = None
+    min_lr: float | None = None
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -114,6 +123,32 @@ class TrainConfig:
         if dtype is None or dtype.kind != "f":
             raise ValueError(f"dtype must be a float type (float32, float64), got {self.dtype!r}")
         self.dtype = dtype.name
+        self._check_schedule()
+
+    def _check_schedule(self) -> None:
+        """The scheduler is one of SCHEDULERS, and each of its settings given is one it
+        takes (a setting it would ignore is refused, not dropped silently)."""
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {list(SCHEDULERS)}, got "
+                             f"{self.scheduler!r}")
+        for name, ok, rule in (("step_size", lambda v: v > 0, "a positive integer"),
+                               ("warmup", lambda v: v > 0, "a positive integer"),
+                               ("patience", lambda v: v >= 0, "an integer >= 0"),
+                               ("gamma", lambda v: 0 < v < math.inf, "a finite number > 0"),
+                               ("min_lr", lambda v: 0 <= v < math.inf, "a finite number >= 0")):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            whole = name in ("step_size", "warmup", "patience")
+            kinds = (int, np.integer) if whole else (int, float, np.integer, np.floating)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds) or not ok(
+                    value):
+                raise ValueError(f"{name} must be {rule}, got {value!r}")
+            if self.scheduler not in SCHEDULE_SETTINGS[name]:
+                raise ValueError(f"{name} is a setting of scheduler "
+                                 f"{' or '.join(SCHEDULE_SETTINGS[name])}, not of "
+                                 f"{self.scheduler!r}")
+            setattr(self, name, int(value) if whole else float(value))  # JSON-able
 
 
 _LOG_FLOAT_MAX = math.log(sys.float_info.max)
@@ -122,6 +157,64 @@ OPTIMIZERS: dict[str, Callable[..., optim.Optimizer]] = {"sgd": optim.SGD, "adam
 #: D2L's lr 1 is for SGD; Adam's steps are ~lr each, so 1 would wreck it. 0.01 reached
 #: perplexity 2.8 in 60 epochs at h = 128 (0.001: 9.0, 0.03: 7.0).
 DEFAULT_LR = {"sgd": 1.0, "adam": 0.01}
+
+#: ``--scheduler``: the learning-rate schedules, each stepped once per epoch.
+SCHEDULERS = {
+    "none": "the lr stays",
+    "step": "StepLR: lr × gamma (0.1) every step-size epochs (a quarter of the epochs)",
+    "exponential": "ExponentialLR: lr × gamma (0.99) every epoch",
+    "cosine": "CosineAnnealingLR: cosine from lr down to min-lr (0) over the epochs",
+    "linear": "LinearLR: warm-up from lr/3 up to lr over warmup epochs (5)",
+    "onecycle": "OneCycleLR: from lr/25 up to lr over warmup epochs (30%), then down to "
+                "lr/25e4 at the last epoch",
+    "plateau": "ReduceLROnPlateau: lr × gamma (0.1), at least min-lr (0), once the loss "
+               "has not improved for patience epochs (10)",
+}
+#: The schedulers each scheduler setting is for.
+SCHEDULE_SETTINGS = {"step_size": ("step",), "gamma": ("step", "exponential", "plateau"),
+                     "warmup": ("linear", "onecycle"), "min_lr": ("cosine", "plateau"),
+                     "patience": ("plateau",)}
+
+
+def make_scheduler(config: TrainConfig, optimizer: optim.Optimizer
+                   ) -> lr_scheduler.LRScheduler | None:
+    """The scheduler ``config.scheduler`` names, for ``config.num_epochs`` epochs (one
+    step per epoch), with its settings or their defaults (:data:`SCHEDULERS`); None for
+    ``"none"``. OneCycleLR moves only the lr here (``cycle_momentum=False``), so plain
+    SGD stays plain (and can still be replayed from a CUDA graph)."""
+    kind, epochs = config.scheduler, config.num_epochs
+    if kind == "step":
+        return lr_scheduler.StepLR(optimizer, config.step_size or max(1, epochs // 4),
+                                   0.1 if config.gamma is None else config.gamma)
+    if kind == "exponential":
+        return lr_scheduler.ExponentialLR(optimizer, 0.99 if config.gamma is None
+                                          else config.gamma)
+    if kind == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, epochs, config.min_lr or 0.0)
+    if kind == "linear":
+        return lr_scheduler.LinearLR(optimizer, total_iters=config.warmup or 5)
+    if kind == "onecycle":
+        warmup = 0.3 * epochs if config.warmup is None else config.warmup
+        if warmup >= epochs:  # the fall needs an epoch (torch would divide by zero)
+            raise ValueError(f"warmup {config.warmup} leaves no epoch of the {epochs} for "
+                             "the onecycle schedule's fall; give fewer warmup epochs")
+        return lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=epochs,
+                                       pct_start=warmup / epochs, cycle_momentum=False)
+    if kind == "plateau":
+        return lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.1 if config.gamma is None else config.gamma,
+            patience=10 if config.patience is None else config.patience,
+            min_lr=config.min_lr or 0.0)
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    """A scheduler's state as JSON: tuples as lists, NumPy numbers as Python's."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass
@@ -166,6 +259,10 @@ class Trainer:
     graphed_step: GraphedStep | None = field(init=False, default=None, repr=False)
     #: The checkpoint this run was resumed from (:meth:`resume`), else None.
     resumed_from: Path | None = field(init=False, default=None, repr=False)
+    #: The learning-rate schedule, stepped after each epoch (``ReduceLROnPlateau`` with
+    #: the epoch's mean loss); :meth:`create` makes ``config.scheduler``'s. None: the lr
+    #: stays.
+    scheduler: lr_scheduler.LRScheduler | None = None
 
     def __post_init__(self) -> None:
         self._set_cuda_graph(self.cuda_graph)
@@ -204,7 +301,9 @@ class Trainer:
                       dropout=config.dropout, nonlinearity=config.nonlinearity, init=config.init,
                       dtype=config.dtype, backend=backend or fastest_backend())
         opt = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr)
-        return cls(model, loader, vocab, config, opt, cuda_graph=cuda_graph)
+        scheduler = make_scheduler(config, opt)
+        return cls(model, loader, vocab, config, opt, cuda_graph=cuda_graph,
+                   scheduler=scheduler)
 
     # ------------------------------------------------------------------ steps
     def train_step(self, X: np.ndarray, Y: np.ndarray, state: State
@@ -262,6 +361,10 @@ class Trainer:
         perplexity = math.exp(mean_loss) if mean_loss < _LOG_FLOAT_MAX else math.inf
         stats = EpochStats(self.epoch, perplexity, total_tokens / seconds, seconds)
         self.history.append(stats)
+        if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(mean_loss)  # the epoch's mean cross-entropy
+        elif self.scheduler is not None:
+            self.scheduler.step()
         return stats
 
     def fit(self, num_epochs: int | None = None, *, callback: EpochCallback | None = None,
@@ -331,6 +434,8 @@ class Trainer:
             # the masks the uninterrupted one would have drawn
             "generator": tg.random.generator().bit_generator.state,
         }
+        if self.scheduler is not None:
+            meta["scheduler"] = _jsonable(self.scheduler.state_dict())
         return checkpoint.save(path, self.model.state_dict(), self.vocab.idx_to_token, meta,
                                self.optimizer.state_dict())
 
@@ -349,6 +454,10 @@ class Trainer:
                         f"checkpoint {path} is already at epoch {epoch}, so {num_epochs} "
                         "epochs leaves nothing to train; give a larger total")
                 config.num_epochs = num_epochs
+                end = meta.get("scheduler", {}).get("total_steps")  # onecycle's last epoch
+                if end is not None and num_epochs > end:
+                    raise ValueError(f"checkpoint {path} has a onecycle schedule that ends at "
+                                     f"epoch {end}, so it cannot go on to {num_epochs}")
             # eager until the optimizer's state is in: it decides whether a graph can run
             trainer = cls.create(config, data, backend or _stored_backend(path, meta),
                                  cuda_graph=False)
@@ -361,6 +470,8 @@ class Trainer:
             with checkpoint.reading(path, ValueError):  # a shape or a value that does not fit
                 trainer.model.load_state_dict(ckpt["params"])
                 trainer.optimizer.load_state_dict(ckpt["optim"])
+                if trainer.scheduler is not None and "scheduler" in meta:
+                    trainer.scheduler.load_state_dict(meta["scheduler"])
             trainer.loader.load_state_dict(meta["loader"])
             if "generator" in meta:  # older checkpoints lack it (and had no dropout)
                 tg.random.generator().bit_generator.state = meta["generator"]

@@ -1,18 +1,8 @@
 """Layers, losses and initialisers (``tg.nn``), shaped after ``torch.nn``."""
 
-from . import functional, init
-from .activation import (
-                         ELU,
-                         GELU,
-                         Flatten,
-                         Identity,
-                         LeakyReLU,
-                         LogSoftmax,
-                         Sigmoid,
-                         SiLU,
-                         Softmax,
-                         Softplus,
-)
+from . import functional, init, utils
+from .activation import (ELU, GELU, Flatten, Identity, LeakyReLU, LogSoftmax, Sigmoid, SiLU,
+                         Softmax, Softplus)
 from .cells import GRUCell, LSTMCell, RNNCell
 from .containers import ModuleList, Sequential
 from .layers import Dropout, Embedding, Linear, ReLU, Tanh
@@ -23,7 +13,7 @@ from .recurrent import GRU, LSTM, RNN, RNNBase
 
 __all__ = ["GRU", "LSTM", "RNN", "Dropout", "Embedding", "GRUCell", "LSTMCell", "Linear",
            "Module", "ModuleList", "Parameter", "RNNBase", "RNNCell", "ReLU", "Sequential",
-           "Tanh", "functional", "init",
+           "Tanh", "functional", "init", "utils",
            # issue 20: activations, shapes, LayerNorm, losses
            "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "ELU", "Flatten", "GELU",
            "Identity", "L1Loss", "LayerNorm", "LeakyReLU", "LogSoftmax", "MSELoss", "NLLLoss",
