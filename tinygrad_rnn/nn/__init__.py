@@ -1,8 +1,18 @@
 """Layers, losses and initialisers (``tg.nn``), shaped after ``torch.nn``."""
 
 from . import functional, init, utils
-from .activation import (ELU, GELU, Flatten, Identity, LeakyReLU, LogSoftmax, Sigmoid, SiLU,
-                         Softmax, Softplus)
+from .activation import (
+                         ELU,
+                         GELU,
+                         Flatten,
+                         Identity,
+                         LeakyReLU,
+                         LogSoftmax,
+                         Sigmoid,
+                         SiLU,
+                         Softmax,
+                         Softplus,
+)
 from .cells import GRUCell, LSTMCell, RNNCell
 from .containers import ModuleList, Sequential
 from .layers import Dropout, Embedding, Linear, ReLU, Tanh
