@@ -692,8 +692,10 @@ class Tensor(Node, InteropMixin, OpsMixin):
         if isinstance(dim, Tensor):
             return self.maximum(dim)
         dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "max")
-        if dim is None:
-            return self.amax(None, keep)
+        if dim is None:  # torch's max(): tied maxima share the gradient (NaNs too)
+            if self.dtype.kind != "f":
+                return self._extreme_of_ints(None, keep, "max")
+            return ops.Max.apply(self, axis=None, keepdims=keep)
         return self._values_indices(dim, keep, largest=True)
 
     def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
@@ -704,7 +706,9 @@ class Tensor(Node, InteropMixin, OpsMixin):
             return self.minimum(dim)
         dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "min")
         if dim is None:
-            return self.amin(None, keep)
+            if self.dtype.kind != "f":
+                return self._extreme_of_ints(None, keep, "min")
+            return -ops.Max.apply(-self, axis=None, keepdims=keep)
         return self._values_indices(dim, keep, largest=False)
 
     def amax(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
@@ -714,7 +718,9 @@ class Tensor(Node, InteropMixin, OpsMixin):
         dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "amax")
         if self.dtype.kind != "f":  # no gradient: directly (-x would wrap for unsigned)
             return self._extreme_of_ints(dim, keep, "max")
-        return ops.Max.apply(self, axis=dim, keepdims=keep)
+        # all dims named: amax's rule at NaN (axis=None is max()'s, ops.Max says)
+        axes = tuple(range(self.ndim)) if dim is None else dim
+        return ops.Max.apply(self, axis=axes, keepdims=keep)
 
     def amin(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
              axis: Any = None, keepdims: Any = _NOT_GIVEN) -> Tensor:
