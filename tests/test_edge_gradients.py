@@ -173,18 +173,18 @@ def test_max_ties_and_nan_share_as_torch(backend, dtype):
     # max(): one value, shared by its two ties; along an axis: each row's ties share
     assert_same(grad_of(lambda x: x.max(), rows), [[0, .5, .5], [0, 0, 0]], "max() ties")
     third = 1 / np.asarray(3.0, dtype)
-    assert_same(grad_of(lambda x: x.max(1), rows), [[0, .5, .5], [third] * 3], "amax ties")
-    assert_same(grad_of(lambda x: x.max(1, keepdims=True), rows), [[0, .5, .5], [third] * 3],
+    assert_same(grad_of(lambda x: x.amax(1), rows), [[0, .5, .5], [third] * 3], "amax ties")
+    assert_same(grad_of(lambda x: x.amax(1, keepdims=True), rows), [[0, .5, .5], [third] * 3],
                 "amax keepdims")
     assert np.array_equal(grad_of(lambda x: x.min(), rows), [[1, 0, 0], [0, 0, 0]])
     # NaN: max() is NaN and the NaNs share its gradient; a row with a NaN along an axis
     # gets NaN everywhere (PyTorch's amax: g / 0 · 0)
     nans = [[1.0, NAN, 3.0], [NAN, 2.0, 2.0]]
     assert_same(grad_of(lambda x: x.max(), nans), [[0, .5, 0], [.5, 0, 0]], "max() NaN")
-    assert_same(grad_of(lambda x: x.max(1), [[1.0, 3.0, 3.0], [NAN, 2.0, 2.0]]),
+    assert_same(grad_of(lambda x: x.amax(1), [[1.0, 3.0, 3.0], [NAN, 2.0, 2.0]]),
                 [[0, .5, .5], [NAN] * 3], "amax NaN row")
     infs = [[INF, INF, 3.0], [-INF, -INF, -INF]]
-    assert_same(grad_of(lambda x: x.max(1), infs), [[.5, .5, 0], [third] * 3], "amax ±inf")
+    assert_same(grad_of(lambda x: x.amax(1), infs), [[.5, .5, 0], [third] * 3], "amax ±inf")
 
 
 def test_hot_ops_keep_a_finite_gradient_finite():
@@ -311,12 +311,17 @@ def test_special_draws_match_torch(name, values):
 def test_max_with_ties_and_nan_matches_torch(dim, rows):
     torch = pytest.importorskip("torch")
     x = np.array(rows, dtype=np.float32)
-    ours = (lambda t: t.max()) if dim is None else (lambda t: t.max(dim))
+    ours = (lambda t: t.max()) if dim is None else (lambda t: t.amax(dim))
     theirs = (lambda t: t.max()) if dim is None else (lambda t: torch.amax(t, dim))
     v, g = value_and_grad(ours, x, "float32")
     tv, tgr = torch_value_and_grad(theirs, x, "float32")
     assert_same(v, tv, "max value")
     assert_same(g, tgr, "max gradient")
+    if dim is not None:  # max(dim): (values, indices), the gradient to the index picked
+        v, g = value_and_grad(lambda t: t.max(dim).values, x, "float32")
+        tv, tgr = torch_value_and_grad(lambda t: t.max(dim).values, x, "float32")
+        assert_same(v, tv, "max(dim) value")
+        assert_same(g, tgr, "max(dim) gradient")
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])

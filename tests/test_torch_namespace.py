@@ -82,3 +82,51 @@ def test_module_to_dtype_and_device_and_apply():
     assert [n for n, _ in net.named_children()] == ["0", "1", "2"]
     net.requires_grad_(False)
     assert not any(p.requires_grad for p in net.parameters())
+
+
+def test_in_place_fillers_and_their_autograd_rule():
+    x = tg.zeros(200, 50)
+    assert x.fill_(2.5).tolist()[0][0] == 2.5 and x.add_(1, alpha=2).numpy().max() == 4.5
+    x.normal_(1.0, 0.5, generator=tg.Generator().manual_seed(0))
+    # 10,000 draws: the mean within 5 standard errors (0.005) of 1, the std within 2%
+    assert abs(x.numpy().mean() - 1.0) < 0.025 and abs(x.numpy().std() - 0.5) < 0.01
+    x.uniform_(-2.0, -1.0)
+    assert x.numpy().min() >= -2.0 and x.numpy().max() < -1.0
+    assert x.copy_(tg.ones(50)).numpy().min() == 1.0
+    assert x.mul_(3).sub_(1).div_(2).tolist()[0][0] == 1
+    with pytest.raises(TypeError, match="a float 0.5 cannot be stored in a int64"):
+        tg.zeros(2, dtype=tg.int64).fill_(0.5)
+    p = tg.nn.Linear(2, 3).W
+    with pytest.raises(RuntimeError, match=r"fill_\(\) on a tensor that takes part in autograd"):
+        p.fill_(0)
+    with tg.no_grad():
+        p.fill_(0)
+    assert p.numpy().max() == 0
+
+
+def test_nn_init_in_place_forms():
+    init = tg.nn.init
+    w = tg.nn.Linear(300, 100).W  # (in, out): the fans are 300 in, 100 out
+    assert init.normal_(w, std=0.01) is w and abs(w.numpy().std() - 0.01) < 0.0005
+    init.xavier_uniform_(w)
+    bound = np.sqrt(6 / 400)
+    assert np.abs(w.numpy()).max() <= bound and np.abs(w.numpy()).max() > 0.99 * bound
+    init.kaiming_uniform_(w, nonlinearity="relu")
+    assert np.abs(w.numpy()).max() <= np.sqrt(2) * np.sqrt(3 / 300)
+    init.zeros_(w)
+    assert not w.any() and init.constant_(w, 3).numpy().min() == 3
+    with pytest.raises(ValueError, match=">= 2 dims"):
+        init.xavier_uniform_(tg.zeros(3))
+    with pytest.raises(TypeError, match="normal_ takes a Tensor"):
+        init.normal_(np.zeros(3))
+
+
+def test_nn_init_bounds_match_torch():
+    torch = pytest.importorskip("torch")
+    t = torch.empty(100, 300)  # torch's Linear(300, 100) weight: (out, in)
+    ours = tg.nn.Linear(300, 100).W  # ours: (in, out)
+    for name, kwargs in [("xavier_uniform_", {}), ("kaiming_uniform_", {"a": 0.5}),
+                         ("kaiming_uniform_", {"nonlinearity": "tanh"})]:
+        getattr(torch.nn.init, name)(t, **kwargs)
+        getattr(tg.nn.init, name)(ours, **kwargs)
+        assert np.abs(ours.numpy()).max() == pytest.approx(t.abs().max().item(), rel=0.01)

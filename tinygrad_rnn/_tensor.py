@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import autograd, checks, dtypes, functions, indexing, ops
+from . import autograd, checks, dtypes, functions, indexing, ops, random
 from . import backends as _backends
 from . import devices as _device
 from ._tensor_interop import InteropMixin
@@ -444,6 +444,73 @@ class Tensor(Node, InteropMixin, OpsMixin):
         self._version.count += 1
         return self
 
+    def _write(self, array: Any, what: str) -> Tensor:
+        """Overwrite every element with ``array`` (broadcast), under ``x[...] = y``'s rules:
+        refused on a tensor that takes part in autograd unless under ``no_grad()`` (as
+        torch's init functions run)."""
+        self._check_writable(what, False, "build a new tensor")
+        self.data[...] = array
+        self._version.count += 1
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` in place (D2L: ``bias.data.fill_(0)``)."""
+        if not checks.is_real(value) and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"fill_ takes a number, got {value!r}")
+        if self.dtype.kind != "f" and isinstance(value, (float, np.floating)):
+            raise TypeError(f"fill_: a float {value} cannot be stored in a {self.dtype} tensor")
+        return self._write(self._backend.asarray(value, dtype=self.dtype), "fill_()")
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None
+                ) -> Tensor:
+        """Refill in place from N(mean, std²), drawn on the host (tg.Generator or the
+        default one)."""
+        std = checks.as_nonnegative(std, "normal_: std")
+        if not checks.is_real(mean) or not np.isfinite(mean):
+            raise ValueError(f"normal_: mean must be a finite number, got {mean!r}")
+        self._floats_only("normal_")
+        rng = random.resolve(generator, "normal_")
+        draw = mean + self._backend.random_normal(rng, self.shape, std, self.dtype)
+        return self._write(draw, "normal_()")
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Refill in place from U(a, b)."""
+        if not (checks.is_real(a) and checks.is_real(b) and np.isfinite(a) and np.isfinite(b)
+                and a <= b):
+            raise ValueError(f"uniform_: need finite a <= b, got {a!r}, {b!r}")
+        self._floats_only("uniform_")
+        rng = random.resolve(generator, "uniform_")
+        return self._write(self._backend.random_uniform(rng, self.shape, a, b, self.dtype),
+                           "uniform_()")
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src``'s values in (broadcast to this shape, cast to this dtype)."""
+        src = self._lift(src)
+        self._check_same_backend(src, "copy_")
+        if checks.check_broadcast(self.shape, src.shape, "copy_") != self.shape:
+            raise ValueError(f"copy_: shape {src.shape} does not broadcast to {self.shape}")
+        return self._write(src.data.astype(self.dtype, copy=False), "copy_()")
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place."""
+        return self._in_place(other if alpha == 1 else alpha * other, "add", "+")
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place."""
+        return self._in_place(other if alpha == 1 else alpha * other, "subtract", "-")
+
+    def mul_(self, other: Any) -> Tensor:
+        """``self *= other`` in place."""
+        return self._in_place(other, "multiply", "*")
+
+    def div_(self, other: Any) -> Tensor:
+        """``self /= other`` in place."""
+        return self._in_place(other, "true_divide", "/")
+
+    def _floats_only(self, what: str) -> None:
+        if self.dtype.kind != "f":
+            raise TypeError(f"{what} draws floats; this tensor is {self.dtype}")
+
     def _check_writable(self, what: str, other_requires_grad: bool, instead: str) -> None:
         if autograd.is_grad_enabled() and (self.requires_grad or other_requires_grad):
             if self.is_leaf and self.requires_grad:  # a parameter: updates go outside the graph
@@ -695,8 +762,10 @@ class Tensor(Node, InteropMixin, OpsMixin):
         if isinstance(dim, Tensor):
             return self.maximum(dim)
         dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "max")
-        if dim is None:
-            return self.amax(None, keep)
+        if dim is None:  # torch's max(): tied maxima share the gradient (NaNs too)
+            if self.dtype.kind != "f":
+                return self._extreme_of_ints(None, keep, "max")
+            return ops.Max.apply(self, axis=None, keepdims=keep)
         return self._values_indices(dim, keep, largest=True)
 
     def min(self, dim: Any = None, keepdim: bool = False, *, axis: Any = None,
@@ -707,7 +776,9 @@ class Tensor(Node, InteropMixin, OpsMixin):
             return self.minimum(dim)
         dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "min")
         if dim is None:
-            return self.amin(None, keep)
+            if self.dtype.kind != "f":
+                return self._extreme_of_ints(None, keep, "min")
+            return -ops.Max.apply(-self, axis=None, keepdims=keep)
         return self._values_indices(dim, keep, largest=False)
 
     def amax(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
@@ -717,7 +788,9 @@ class Tensor(Node, InteropMixin, OpsMixin):
         dim, keep = self._reduction_args(dim, axis, keepdim, keepdims, "amax")
         if self.dtype.kind != "f":  # no gradient: directly (-x would wrap for unsigned)
             return self._extreme_of_ints(dim, keep, "max")
-        return ops.Max.apply(self, axis=dim, keepdims=keep)
+        # all dims named: amax's rule at NaN (axis=None is max()'s, ops.Max says)
+        axes = tuple(range(self.ndim)) if dim is None else dim
+        return ops.Max.apply(self, axis=axes, keepdims=keep)
 
     def amin(self, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
              axis: Any = None, keepdims: Any = _NOT_GIVEN) -> Tensor:
