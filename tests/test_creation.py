@@ -505,3 +505,15 @@ def test_a_like_on_the_cpu_keeps_its_cpu_backend():
     x = tg.ones(2, backend="numba")
     assert tg.zeros_like(x, device="cpu").backend == "numba"
     assert tg.zeros_like(x, backend="numpy").backend == "numpy"
+
+
+def test_from_numpy_shares_memory_and_keeps_the_dtype():
+    a = np.arange(3.0)
+    t = tg.from_numpy(a)
+    assert t.dtype == np.float64 and t.backend in ("numpy", "numba")
+    a[0] = 7.0
+    assert t[0].item() == 7.0
+    with pytest.raises(TypeError, match="from_numpy expects a numpy.ndarray, got list"):
+        tg.from_numpy([1.0])
+    with pytest.raises(TypeError, match="unsupported dtype complex128"):
+        tg.from_numpy(np.zeros(2, complex))

@@ -733,3 +733,16 @@ def from_dlpack(ext_tensor: Any) -> Tensor:
         raise TypeError(f"from_dlpack: unsupported dtype {array.dtype}; tensors hold "
                         "float, int or bool dtypes")
     return Tensor._wrap(array, be)
+
+
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A tensor sharing ``ndarray``'s memory, as ``torch.from_numpy``: a write through
+    one shows in the other; the dtype is kept (float64 stays float64). On the current
+    backend if it computes on NumPy arrays (numpy, numba), else on ``numpy``."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(ndarray).__name__}")
+    if ndarray.dtype.kind not in "fiub":
+        raise TypeError(f"from_numpy: unsupported dtype {ndarray.dtype}; tensors hold float, "
+                        "int or bool dtypes")
+    current = _backends.get_backend()
+    return Tensor._wrap(ndarray, current if current.xp is np else _backends.get("numpy"))
