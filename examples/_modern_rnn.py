@@ -207,7 +207,7 @@ def train_ch8(name: str, model: RNNLM, corpus: np.ndarray, vocab: Vocab,
     concise = not isinstance(model.rnn, ScratchRNN)  # a CUDA graph needs RNNLM's own layer
     trainer = Trainer(model, loader, vocab, cfg, tg.optim.SGD(model.parameters(), lr=args.lr),
                       cuda_graph=None if concise else False)
-    print(f"{name}: {sum(p.size for p in model.parameters()):,} parameters, "
+    print(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters, "
           f"{model.backend}", flush=True)
 
     def report(stats: EpochStats, sample: str | None) -> None:

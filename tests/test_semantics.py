@@ -215,7 +215,8 @@ def test_constructor_copies_its_array(backend):
 
 def test_item_and_metadata(backend):
     x = tg.Tensor([[1.5, -2.0, 3.0]], backend=backend, requires_grad=True)
-    assert x.shape == (1, 3) and x.ndim == 2 and x.size == 3 and len(x) == 1
+    assert x.shape == (1, 3) and x.ndim == 2 and x.numel() == 3 and len(x) == 1
+    assert x.size() == (1, 3) and x.size(-1) == 3 and x.size(dim=0) == 1
     assert x.dtype == np.float32 and x.backend == backend and x.requires_grad
     assert x[0, 1].item() == -2.0 and isinstance(x[0, 1].item(), float)
     assert tg.Tensor(7, backend=backend).item() == 7

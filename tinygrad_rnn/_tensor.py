@@ -171,10 +171,14 @@ class Tensor(Node, InteropMixin, OpsMixin):
         """The number of axes."""
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
-        """The number of elements."""
-        return int(self.data.size)
+    def size(self, dim: int | None = None) -> Any:
+        """torch's: the shape (a tuple) for no ``dim``, else that dim's length; the number
+        of elements is :meth:`numel`."""
+        if dim is None:
+            return self.shape
+        if self.ndim == 0:
+            raise checks.DimError(f"size({dim}): a 0-d tensor has no dims")
+        return self.shape[checks.normalize_dim(dim, self.ndim)]
 
     @property
     def dtype(self) -> np.dtype:
@@ -310,7 +314,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
                 "inputs had requires_grad=True, or it was made under no_grad()"
             )
         if gradient is None:
-            if self.size != 1:
+            if self.numel() != 1:
                 raise RuntimeError(
                     f"backward() on a non-scalar tensor of shape {self.shape} needs a gradient "
                     "argument of that shape (e.g. loss.sum().backward() for a scalar)"
@@ -666,7 +670,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
                              "build the tensor with tg.cat, or blend with a mask")
         dtypes.check_assignable(self.dtype, value.dtype, what)
         # one value written everywhere: the order of the result's axes does not matter
-        index, _ = indexing.backend_index(self, index, check_layout=value.size != 1)
+        index, _ = indexing.backend_index(self, index, check_layout=value.numel() != 1)
         try:
             self.data[index] = value.data
         except ValueError as e:  # NumPy's and CuPy's words differ: say it in ours
@@ -803,7 +807,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
 
     def _extreme_of_ints(self, dim: Any, keep: bool, which: str) -> Tensor:
         axes = checks.normalize_axes(dim, self.ndim)
-        if any(self.shape[i] == 0 for i in axes) or (self.size == 0 and not axes and self.ndim):
+        if any(self.shape[i] == 0 for i in axes) or (self.numel() == 0 and not axes and self.ndim):
             raise ValueError(f"{which} over an empty dim of a tensor of shape {self.shape}")
         out = getattr(self._backend.xp, which)(self.data, axis=axes, keepdims=keep)
         return Tensor._wrap(self._backend.xp.asarray(out), self._backend)
@@ -830,7 +834,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
             dim = checks.normalize_dim(dim, self.ndim)
         if self.ndim == 0:
             return Tensor._wrap(xp.zeros((), xp.int64), self._backend)
-        if (self.size if dim is None else self.shape[dim]) == 0:
+        if (self.numel() if dim is None else self.shape[dim]) == 0:
             where = "" if dim is None else f" along dim {dim}"
             raise ValueError(f"{what} of an empty tensor of shape {self.shape}{where}")
         out = getattr(xp, what)(self.data, axis=dim, keepdims=keep and dim is not None)
@@ -923,7 +927,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
                 for d in (start_dim, end_dim))
         if s > e:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:]) if self.size else \
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:]) if self.numel() else \
             self.reshape(self.shape[:s] + (int(np.prod(self.shape[s:e + 1])),) + self.shape[e + 1:])
 
     def unsqueeze(self, dim: int) -> Tensor:
@@ -968,8 +972,8 @@ class Tensor(Node, InteropMixin, OpsMixin):
         return self.ndim
 
     def numel(self) -> int:
-        """The number of elements (torch's ``numel()``; also ``size`` here)."""
-        return self.size
+        """The number of elements."""
+        return int(self._data.size)
 
     def float(self) -> Tensor:
         """A float32 copy (itself if already float32), as torch's ``.float()``."""

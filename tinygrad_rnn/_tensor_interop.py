@@ -56,10 +56,10 @@ class InteropMixin:
 
     def item(self) -> bool | int | float:
         """The one element as a Python number (of any shape with one element)."""
-        if self.size != 1:
+        if self.numel() != 1:
             raise ScalarConversionError(
                 f"item() needs a tensor with one element, got shape {self.shape} "
-                f"({self.size} elements)")
+                f"({self.numel()} elements)")
         return self.numpy().reshape(()).item()
 
     def tolist(self) -> Any:
@@ -67,7 +67,7 @@ class InteropMixin:
         return self.numpy().tolist()
 
     def _one_number(self, what: str) -> bool | int | float:
-        if self.size != 1:
+        if self.numel() != 1:
             raise ValueError(f"{what}: only one-element tensors can be converted to Python "
                              f"scalars, got shape {self.shape}")
         return self.item()
@@ -81,14 +81,14 @@ class InteropMixin:
 
     def __index__(self) -> int:
         """The one element as an index: integer or bool tensors only, as torch."""
-        if self.dtype.kind not in "iub" or self.size != 1:
+        if self.dtype.kind not in "iub" or self.numel() != 1:
             raise TypeError(f"only integer tensors of a single element can be converted to "
                             f"an index, got a {self.dtype} tensor of shape {self.shape}")
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.size != 1:
-            state = "no values" if self.size == 0 else "more than one value"
+        if self.numel() != 1:
+            state = "no values" if self.numel() == 0 else "more than one value"
             raise ScalarConversionError(
                 f"the truth value of a tensor with {state} (shape {self.shape}) is "
                 "ambiguous; use .any() / .all() or compare .item()")

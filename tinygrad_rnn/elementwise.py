@@ -115,7 +115,7 @@ def pow(input: Any, exponent: Any) -> Tensor:  # noqa: A001 - torch's name
     base = _operand(input, exponent, "pow", "input")
     check_broadcast(base.shape, exponent.shape, "pow")
     base, exponent = common_dtype(base, exponent, scalar=not isinstance(input, Node))
-    if base.dtype.kind != "f" and exponent.dtype.kind in "iu" and exponent.size and (
+    if base.dtype.kind != "f" and exponent.dtype.kind in "iu" and exponent.numel() and (
             read_back_allowed() or exponent._backend.xp is np):
         if bool(exponent._backend.xp.any(exponent.data < 0)):
             raise ValueError("pow: integers to negative integer powers are not allowed (as in "

@@ -45,7 +45,7 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor] | Tensor, eps:
     out = fn(*xs)
     if not isinstance(out, Tensor):
         raise TypeError(f"gradcheck: fn must return one Tensor, got {type(out).__name__}")
-    v = np.random.default_rng(seed).standard_normal(out.shape) if out.size != 1 else np.ones(
+    v = np.random.default_rng(seed).standard_normal(out.shape) if out.numel() != 1 else np.ones(
         out.shape)
     weight = Tensor(v, dtype=np.float64, backend=out._backend)
     hint = "" if out.dtype == np.float64 else (

@@ -77,7 +77,7 @@ def view(input: Tensor, *shape: int | Sequence[int]) -> Tensor:
         raise TypeError(f"view takes sizes (ints), got {shape[0]!r} (view(dtype) is not "
                         "supported; use .astype())")
     out = input.reshape(sizes_of(shape, "view"))
-    if input.size and not input._backend.xp.may_share_memory(out.data, input.data):
+    if input.numel() and not input._backend.xp.may_share_memory(out.data, input.data):
         raise RuntimeError(f"view: shape {out.shape} is not compatible with the layout of "
                            f"this tensor (shape {input.shape}, not contiguous); use "
                            ".reshape(...) instead")

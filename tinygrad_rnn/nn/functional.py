@@ -278,7 +278,7 @@ def _targets(target: Any, C: int, ignore_index: int, like: Tensor, fn: str) -> T
         t = Tensor(np.asarray(target), backend=like._backend)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{fn} targets must be an integer tensor, got {t.dtype}")
-    if t.size and (read_back_allowed() or t._backend.xp is np):
+    if t.numel() and (read_back_allowed() or t._backend.xp is np):
         xp = t._backend.xp
         bad = ((t.data < 0) | (t.data >= C)) & (t.data != ignore_index)
         if bool(xp.any(bad)):
@@ -332,7 +332,7 @@ def _cross_entropy_probs(logits: Tensor, target: Tensor, weight: Tensor | None,
     loss = -terms.sum(class_dim)
     if reduction == "none":
         return loss
-    return loss.sum() if reduction == "sum" else loss.sum() / max(logits.size // C, 1)
+    return loss.sum() if reduction == "sum" else loss.sum() / max(logits.numel() // C, 1)
 
 
 def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None,
@@ -423,7 +423,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Tensor | None = Non
     reduction = _reduction(size_average, reduce, reduction)
     x, t = _pair(input, target, "binary_cross_entropy", same_shape=True)
     be = x._backend
-    if x.size and (read_back_allowed() or be.xp is np):
+    if x.numel() and (read_back_allowed() or be.xp is np):
         for name, v in (("input", x), ("target", t)):
             if bool(be.xp.any((v.data < 0) | (v.data > 1))):
                 raise ValueError(f"binary_cross_entropy: all elements of {name} should be "
