@@ -372,3 +372,33 @@ def test_9_gru_and_lstm_from_scratch_and_concise():
     updater.zero_grad()
     lstm(inputs)[0].sum().backward()
     updater.step()
+
+
+def test_8_1_sequence_model():
+    """§8.1: a sine with noise, the features of the last tau values, an MLP, MSE, Adam."""
+    torch.manual_seed(5)
+    T, tau = 200, 4
+    time = torch.arange(1, T + 1, dtype=torch.float32)
+    x = torch.sin(0.01 * time) + torch.normal(0, 0.2, (T,))
+    features = torch.zeros((T - tau, tau))
+    for i in range(tau):
+        features[:, i] = x[i: T - tau + i]
+    labels = x[tau:].reshape((-1, 1))
+
+    def init_weights(m):
+        if type(m) is nn.Linear:
+            nn.init.xavier_uniform_(m.W)  # the book: m.weight (torch's (out, in) layout)
+
+    net = nn.Sequential(nn.Linear(4, 10), nn.ReLU(), nn.Linear(10, 1))
+    net.apply(init_weights)
+    loss = nn.MSELoss(reduction="none")
+    trainer = torch.optim.Adam(net.parameters(), 0.01)
+    first = float(loss(net(features), labels).mean())
+    for _ in range(5):
+        for i in range(0, T - tau, 16):
+            X, y = features[i:i + 16], labels[i:i + 16]
+            trainer.zero_grad()
+            l = loss(net(X), y)  # noqa: E741
+            l.sum().backward()
+            trainer.step()
+    assert float(loss(net(features), labels).mean()) < first

@@ -130,3 +130,12 @@ def test_nn_init_bounds_match_torch():
         getattr(torch.nn.init, name)(t, **kwargs)
         getattr(tg.nn.init, name)(ours, **kwargs)
         assert np.abs(ours.numpy()).max() == pytest.approx(t.abs().max().item(), rel=0.01)
+
+
+def test_sin_and_cos_values_and_gradients(backend="numpy"):
+    a = np.linspace(-4, 4, 9)
+    x = tg.Tensor(a, dtype="float64", requires_grad=True)
+    np.testing.assert_allclose(tg.sin(x).numpy(), np.sin(a), rtol=1e-15)
+    np.testing.assert_allclose(x.cos().numpy(), np.cos(a), rtol=1e-15)
+    assert tg.gradcheck(lambda t: t.sin() * t.cos(), [x])
+    assert tg.sin(tg.arange(3)).dtype == np.float32  # ints: float32, as torch

@@ -870,6 +870,14 @@ class Tensor(Node, InteropMixin, OpsMixin):
         """Elementwise natural log, same shape (float32 for an integer tensor)."""
         return ops.Log.apply(self._floats())
 
+    def sin(self) -> Tensor:
+        """Elementwise sine, same shape (float32 for an integer tensor)."""
+        return ops.Sin.apply(self._floats())
+
+    def cos(self) -> Tensor:
+        """Elementwise cosine, same shape (float32 for an integer tensor)."""
+        return ops.Cos.apply(self._floats())
+
     def tanh(self) -> Tensor:
         """Elementwise tanh, same shape (float32 for an integer tensor)."""
         return ops.Tanh.apply(self._floats())

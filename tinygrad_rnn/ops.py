@@ -188,6 +188,28 @@ class Log(Function):
         return (g / self.a,)
 
 
+class Sin(Function):
+    """``sin(a)``; backward: ``g * cos(a)``."""
+
+    def forward(self, a):
+        self.a = a
+        return self.xp.sin(a)
+
+    def backward(self, g):
+        return (g * self.xp.cos(self.a),)
+
+
+class Cos(Function):
+    """``cos(a)``; backward: ``-g * sin(a)``."""
+
+    def forward(self, a):
+        self.a = a
+        return self.xp.cos(a)
+
+    def backward(self, g):
+        return (-g * self.xp.sin(self.a),)
+
+
 class Tanh(Function):
     """``tanh(a)``; backward: ``g * (1 - y²)`` from the saved output y.
 

@@ -13,9 +13,9 @@ from typing import Any
 from ._tensor import Tensor
 
 __all__ = [
-    "abs", "amax", "amin", "argmax", "argmin", "clamp", "clip", "dot", "exp", "flatten",
+    "abs", "amax", "amin", "argmax", "argmin", "clamp", "clip", "cos", "dot", "exp", "flatten",
     "log", "max", "mean", "min", "mm", "mv", "norm", "numel", "pow", "relu", "reshape",
-    "sigmoid", "sqrt", "square", "squeeze", "sum", "swapaxes", "tanh", "transpose",
+    "sigmoid", "sin", "sqrt", "square", "squeeze", "sum", "swapaxes", "tanh", "transpose",
     "unsqueeze",
 ]
 
@@ -40,6 +40,8 @@ abs = _method("abs", "elementwise |x|.")  # noqa: A001 (torch's name)
 exp = _method("exp", "elementwise e ** x.")
 log = _method("log", "elementwise natural log.")
 tanh = _method("tanh", "elementwise tanh.")
+sin = _method("sin", "elementwise sine.")
+cos = _method("cos", "elementwise cosine.")
 sigmoid = _method("sigmoid", "elementwise 1 / (1 + e ** -x).")
 relu = _method("relu", "elementwise max(x, 0).")
 sqrt = _method("sqrt", "elementwise square root.")
