@@ -76,3 +76,17 @@ def corpus(tmp_path) -> str:
         "recondite matter to us his grey eyes shone and twinkled and his usually pale face "
         "was flushed and animated the fire burned brightly\n" * 40, encoding="utf-8")
     return str(path)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per skip reason, however many tests share it (``-ra`` prints one per test
+    location: 70 lines of the same CuPy reason on a machine without a GPU)."""
+    counts: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        counts[reason] = counts.get(reason, 0) + 1
+    if counts:
+        terminalreporter.section("skipped, by reason")
+        for reason, n in sorted(counts.items(), key=lambda item: -item[1]):
+            terminalreporter.line(f"{n:5d}  {reason}")
