@@ -255,7 +255,9 @@ class Backend:
         numerator picked as ``max(e, x >= 0)`` (e <= 1), not by ``where``: NumPy's
         ``where`` and masked ``copyto`` took 3-4 ns an element, more than ``exp``."""
         xp = self.xp
-        e = xp.exp(xp.negative(xp.abs(x, out=out), out=out), out=out)
+        # Not np.negative in place: NumPy 2.4.6 gets it wrong on a float32 column of
+        # stride > 1 (an (N, 1) gate block at h = 1; measured), multiply by -1 is right.
+        e = xp.exp(xp.multiply(xp.abs(x, out=out), -1, out=out), out=out)
         numerator = xp.maximum(e, xp.greater_equal(x, 0, out=tmp), out=tmp)  # NaN stays NaN
         return xp.divide(numerator, xp.add(e, 1, out=out), out=out)
 
