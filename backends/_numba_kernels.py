@@ -162,9 +162,11 @@ def rnn_backward(dH, H, H0, W_hh, relu):
 
 # ------------------------------------------------------------------- GRU and LSTM
 # Gate blocks side by side on the last axis (GRU r|z|n, LSTM i|f|g|o), each h wide, as in
-# ``Backend.gru_forward``; the step kernels do the base backend's elementwise operations
-# in its order, so only the GEMMs' summation order and the kernels' tanh and sigmoid
-# (within 1.5 and 2.5 ulp, :mod:`._numba_math`) make the two backends differ.
+# ``Backend.gru_forward``; the step kernels do the formulas of the base backend's
+# docstrings, so only the GEMMs' summation order, the grouping of a few products (the
+# NumPy backward forms the gate factors for all steps first), fused multiply-adds and the
+# kernels' tanh and sigmoid (within 1.5 and 2.5 ulp, :mod:`._numba_math`) make the two
+# backends differ, each by an ulp or so per operation.
 # Each kernel writes a row's gate blocks through 1-D views of their own (``gates_t[i, :h]``
 # ...): storing to ``gates_t[i, k*h + j]`` for three or four k in one loop, LLVM's vectorized
 # loop was never taken (its overlap checks failed) and the step ran 10-15x slower (measured).
