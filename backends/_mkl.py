@@ -5,7 +5,10 @@ batch, 32) and large in the others (h by G·h), a shape on which NumPy's OpenBLA
 much of each call packing the same ``W_hh`` again. MKL can pack a matrix once and reuse
 it for every step (``cblas_?gemm_pack`` / ``cblas_?gemm_compute``). Measured here (2-core
 AMD EPYC Zen 4, float32, 32×256 by 256×1024, the LSTM's step at h = 256): OpenBLAS 0.3.31
-200 µs on one thread and 128 µs on two; MKL 2026.2 packed 115 µs and 65 µs.
+200 µs on one thread and 128 µs on two; MKL 2026.2 packed 115 µs and 65 µs. On a 2-core
+AMD EPYC Zen 3 (AVX2 only) the two GEMMs are within 7% (OpenBLAS 237 µs, MKL 252 µs, one
+thread), yet the char-LM LSTM step at h = 256 still ran 9% faster with MKL than without
+(32.6 against 35.5 ms, measured interleaved).
 
 MKL is an optional extra (``pip install 'tinygrad_rnn[mkl]'``, PyPI's ``mkl`` wheel, which
 puts ``libmkl_rt`` in ``<prefix>/lib``); without it, or with ``TINYGRAD_RNN_MKL=0`` in the
@@ -124,13 +127,25 @@ class PackedRight:
         getattr(lib, f"cblas_{p}gemm_pack")(
             _ROW_MAJOR, _B_MATRIX, _TRANS if transpose else _NO_TRANS, rows, self.N, self.K,
             _SCALAR[p](1.0), _ptr(W), W.strides[0] // W.itemsize, _ptr(self._buffer))
+        self._buffer_address = self._buffer.ctypes.data
+        # Declared, so that plain ints pass as pointers: ``a.ctypes.data`` costs ~2-7 µs
+        # (measured), three times a step and twice per step of the sequence, more than
+        # the rest of the call's Python; :meth:`at` takes addresses computed once.
+        self._compute.argtypes = [ctypes.c_int] * 6 + [
+            ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, _SCALAR[p],
+            ctypes.c_void_p, ctypes.c_int]
 
     def __call__(self, A: Any, out: np.ndarray) -> np.ndarray:
         """out (rows, N) = A (rows, K) @ W; A and out with contiguous rows."""
-        self._compute(_ROW_MAJOR, _NO_TRANS, _PACKED, self.rows, self.N, self.K, _ptr(A),
-                      A.strides[0] // A.itemsize, _ptr(self._buffer), self.N, self._zero,
-                      _ptr(out), out.strides[0] // out.itemsize)
+        self.at(A.ctypes.data, A.strides[0] // A.itemsize, out.ctypes.data,
+                out.strides[0] // out.itemsize)
         return out
+
+    def at(self, a: int, lda: int, out: int, ldo: int) -> None:
+        """:meth:`__call__` on raw addresses: A (rows, K) at ``a`` with row pitch ``lda``
+        elements, out (rows, N) at ``out`` with pitch ``ldo``."""
+        self._compute(_ROW_MAJOR, _NO_TRANS, _PACKED, self.rows, self.N, self.K, a, lda,
+                      self._buffer_address, self.N, self._zero, out, ldo)
 
 
 def usable(*arrays: np.ndarray) -> bool:

@@ -14,13 +14,17 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._numba_math import JIT_OPTIONS, exp_nonpositive, sigmoid, tanh
+from ._numba_math import EXACT_JIT_OPTIONS, JIT_OPTIONS, exp_nonpositive, sigmoid, tanh
 
-_jit = numba.njit(**JIT_OPTIONS)
+# Kernels with tanh, σ or exp (the gate steps, softmax) may fuse multiply-adds (see
+# ``_numba_math.MATH_OPTIONS``); the others round every operation as NumPy does, so
+# those documented as NumPy's bits stay so.
+_jit = numba.njit(**EXACT_JIT_OPTIONS)
+_fma_jit = numba.njit(**JIT_OPTIONS)
 
 
 # ------------------------------------------------------------------- RNN forward
-@_jit
+@_fma_jit
 def _add_tanh(zx, hw, out):
     """``out = tanh(zx + hw)`` for 1-D arrays of one length; LLVM vectorizes the loop.
 
@@ -38,7 +42,7 @@ def _add_tanh(zx, hw, out):
         out[k] = tanh(zx[k] + hw[k])
 
 
-@_jit
+@_fma_jit
 def add_activate(zx, hw, out, relu):
     """``out = φ(zx + hw)`` elementwise for (N, h) arrays; φ = relu if ``relu`` else tanh.
 
@@ -158,13 +162,15 @@ def rnn_backward(dH, H, H0, W_hh, relu):
 
 # ------------------------------------------------------------------- GRU and LSTM
 # Gate blocks side by side on the last axis (GRU r|z|n, LSTM i|f|g|o), each h wide, as in
-# ``Backend.gru_forward``; the step kernels do the base backend's elementwise operations
-# in its order, so only the GEMMs' summation order and the kernels' tanh and sigmoid
-# (within 1.5 and 2.5 ulp, :mod:`._numba_math`) make the two backends differ.
+# ``Backend.gru_forward``; the step kernels do the formulas of the base backend's
+# docstrings, so only the GEMMs' summation order, the grouping of a few products (the
+# NumPy backward forms the gate factors for all steps first), fused multiply-adds and the
+# kernels' tanh and sigmoid (within 1.5 and 2.5 ulp, :mod:`._numba_math`) make the two
+# backends differ, each by an ulp or so per operation.
 # Each kernel writes a row's gate blocks through 1-D views of their own (``gates_t[i, :h]``
 # ...): storing to ``gates_t[i, k*h + j]`` for three or four k in one loop, LLVM's vectorized
 # loop was never taken (its overlap checks failed) and the step ran 10-15x slower (measured).
-@_jit
+@_fma_jit
 def gru_step(Zx_t, gh, b_hh, prev, H_t, gates_t, hn_t):
     """One GRU step after its GEMM ``gh = H_{t-1} W_hh`` (N, 3h): everything else, fused.
 
@@ -207,7 +213,7 @@ def gru_forward(Zx, H0, W_hh, b_hh):
     return H, gates, hn
 
 
-@_jit
+@_fma_jit
 def gru_local_grad(dH_t, gz, hw, prev, gates_t, hn_t, dZx_t, dGh_t):
     """The local gradient of one GRU step, fused; ``gz`` (N, h) is overwritten.
 
@@ -258,7 +264,7 @@ def gru_backward(dH, H, gates, hn, H0, W_hh):
     return dZx, gz + hw, dW_hh, column_sums(dGh_rows)
 
 
-@_jit
+@_fma_jit
 def lstm_step(Zx_t, aw, prev_c, C_t, H_t, gates_t):
     """One LSTM step after its GEMM ``aw = H_{t-1} W_hh`` (N, 4h): everything else, fused.
 
@@ -302,7 +308,7 @@ def lstm_forward(Zx, H0, C0, W_hh):
     return H, C, gates
 
 
-@_jit
+@_fma_jit
 def lstm_local_grad(dH_t, carry_h, carry_c, C_t, prev_c, gates_t, dA_t):
     """The local gradient of one LSTM step, fused; ``carry_c`` (N, h) is updated in place.
 
@@ -352,7 +358,7 @@ def lstm_backward(dH, dC_T, H, C, gates, H0, C0, W_hh):
 
 
 # ------------------------------------------------------------ softmax cross-entropy
-@_jit
+@_fma_jit
 def softmax_cross_entropy(logits, targets):
     """Rows of logits (N, C) against int64 targets (N,) -> ``(loss (N,), probs (N, C))``.
 

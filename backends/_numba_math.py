@@ -24,11 +24,20 @@ from numba.extending import intrinsic, overload
 
 # Every Numba function of the backend is compiled with these.
 # cache=True: a second process loads the machine code from __pycache__ instead of
-# compiling again. fastmath=False: the results must match NumPy's to a few ulps.
-# error_model="numpy": x / 0 is inf as in NumPy, not a ZeroDivisionError; that check
-# is a branch in every division, which would stop LLVM vectorizing the tanh loop.
-MATH_OPTIONS = {"fastmath": False, "error_model": "numpy"}
+# compiling again. fastmath={"contract"} and no other flag: LLVM may fuse ``a * b + c``
+# into one fused multiply-add (rounded once instead of twice, so never less exact), but
+# may not reorder sums, drop NaN/inf handling or approximate division: the results
+# stay within a few ulps of NumPy's. The polynomials of tanh and exp are chains of
+# multiply-adds, and FMA made them 30% faster (float32, AMD EPYC, measured: tanh 1.50
+# -> 1.07 ns and sigmoid 0.97 -> 0.68 ns an element, max error 1.25 and 2.00 ulp either
+# way). A Numba function's flags hold for its own code only, so the helpers here carry
+# them too. error_model="numpy": x / 0 is inf as in NumPy, not a ZeroDivisionError;
+# that check is a branch in every division, which would stop LLVM vectorizing the loop.
+MATH_OPTIONS = {"fastmath": {"contract"}, "error_model": "numpy"}
 JIT_OPTIONS = {"cache": True, "nogil": True, **MATH_OPTIONS}
+# For the kernels that promise NumPy's bits (sums, scatter-adds, ``g * (1 - y*y)``):
+# no fused multiply-add, each operation rounded as NumPy rounds it.
+EXACT_JIT_OPTIONS = {**JIT_OPTIONS, "fastmath": False}
 
 
 # ------------------------------------------------------------------------ tanh

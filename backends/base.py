@@ -238,11 +238,28 @@ class Backend:
     # -------------------------------------------------- fused GRU and LSTM (BPTT)
     # Gate blocks lie side by side along the last axis in PyTorch's order (GRU r, z, n;
     # LSTM i, f, g, o), each H wide; weights are (in, G·H), as X @ W wants them.
+    # Plain NumPy without allocation in the time loops: each step writes through
+    # ``out=`` into buffers made once per sequence, and whatever does not depend on the
+    # carried gradient (the gates' derivatives, tanh C_t) is computed for all T steps at
+    # once before the backward's loop, which is left the products with the carry: at
+    # h = 32 a step's cost is its count of NumPy calls (~1 µs each), not its arithmetic.
     def sigmoid(self, x: Any) -> Any:
         """``1 / (1 + exp(-x))`` without overflow (``exp(-|x|)`` never overflows)."""
         xp = self.xp
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def _sigmoid_into(self, x: Any, out: Any, tmp: Any) -> Any:
+        """``out = σ(x)``, the same numbers as :meth:`sigmoid`, through the buffers ``out``
+        and ``tmp`` of x's shape: ``(1 or e) / (1 + e)`` with ``e = exp(-|x|)``, the
+        numerator picked as ``max(e, x >= 0)`` (e <= 1), not by ``where``: NumPy's
+        ``where`` and masked ``copyto`` took 3-4 ns an element, more than ``exp``."""
+        xp = self.xp
+        # Not np.negative in place: NumPy 2.4.6 gets it wrong on a float32 column of
+        # stride > 1 (an (N, 1) gate block at h = 1; measured), multiply by -1 is right.
+        e = xp.exp(xp.multiply(xp.abs(x, out=out), -1, out=out), out=out)
+        numerator = xp.maximum(e, xp.greater_equal(x, 0, out=tmp), out=tmp)  # NaN stays NaN
+        return xp.divide(numerator, xp.add(e, 1, out=out), out=out)
 
     def gru_forward(self, Zx: Any, H0: Any, W_hh: Any, b_hh: Any) -> tuple[Any, Any, Any]:
         """PyTorch's GRU over all T steps; ``Zx`` (T, N, 3H) = X W_ih + b_ih, blocks [r|z|n].
@@ -256,17 +273,28 @@ class Backend:
         xp = self.xp
         T, N, G = Zx.shape
         h = G // 3
-        H = xp.empty((T, N, h), dtype=Zx.dtype)
-        gates = xp.empty_like(Zx)
-        hn = xp.empty((T, N, h), dtype=Zx.dtype)
+        work = xp.result_type(Zx, H0, W_hh, b_hh, 0.0)  # the buffers' (integers: float64)
+        dtype = xp.result_type(Zx, 0.0)  # the results': Zx's if it is floats
+        H = xp.empty((T, N, h), dtype=dtype)
+        gates = xp.empty((T, N, G), dtype=dtype)
+        hn = xp.empty((T, N, h), dtype=dtype)
+        Gh = xp.empty((N, G), dtype=work)
+        a_rz, tmp = xp.empty((N, 2 * h), dtype=work), xp.empty((N, 2 * h), dtype=work)
+        a_n = xp.empty((N, h), dtype=work)
         prev = H0
         for t in range(T):
-            Gh = prev @ W_hh + b_hh
-            rz = self.sigmoid(Zx[t, :, :2 * h] + Gh[:, :2 * h])
-            r, z = rz[:, :h], rz[:, h:]
-            n = xp.tanh(Zx[t, :, 2 * h:] + r * Gh[:, 2 * h:])
-            H[t] = (1 - z) * n + z * prev
-            gates[t, :, :2 * h], gates[t, :, 2 * h:], hn[t] = rz, n, Gh[:, 2 * h:]
+            r, z, n = gates[t, :, :h], gates[t, :, h:2 * h], gates[t, :, 2 * h:]
+            Gh_n = Gh[:, 2 * h:]
+            xp.matmul(prev, W_hh, out=Gh)
+            Gh += b_hh
+            xp.add(Zx[t, :, :2 * h], Gh[:, :2 * h], out=a_rz)
+            self._sigmoid_into(a_rz, gates[t, :, :2 * h], tmp)  # r and z
+            xp.multiply(r, Gh_n, out=a_n)
+            xp.tanh(xp.add(Zx[t, :, 2 * h:], a_n, out=a_n), out=n)
+            hn[t] = Gh_n
+            xp.multiply(xp.subtract(1, z, out=a_n), n, out=a_n)  # (1 - z) ⊙ n
+            xp.multiply(z, prev, out=H[t])
+            H[t] += a_n
             prev = H[t]
         return H, gates, hn
 
@@ -283,23 +311,30 @@ class Backend:
         """
         xp = self.xp
         T, N, h = H.shape
+        r, z, n = gates[..., :h], gates[..., h:2 * h], gates[..., 2 * h:]
+        H_prev = xp.concatenate([H0[None], H[:-1]], axis=0)  # H_{t-1} for every t
+        # The factors that multiply g (or dn) at each step, for all steps at once.
+        dn_dg = (1 - z) * (1 - n * n)
+        dz_dg = (H_prev - n) * (z * (1 - z))
+        dr_dn = hn * (r * (1 - r))
         dZx = xp.empty_like(gates)
         dGh = xp.empty_like(gates)
-        carry = xp.zeros_like(H0)
+        work = xp.result_type(dH, H, gates, hn, H0, W_hh)
+        carry, g = xp.zeros((N, h), dtype=work), xp.empty((N, h), dtype=work)
         W_hh_T = W_hh.T
         for t in range(T - 1, -1, -1):
-            prev = H0 if t == 0 else H[t - 1]
-            r, z, n = gates[t, :, :h], gates[t, :, h:2 * h], gates[t, :, 2 * h:]
-            g = dH[t] + carry
-            dn = g * (1 - z) * (1 - n * n)
-            dz = g * (prev - n) * (z * (1 - z))
-            dr = dn * hn[t] * (r * (1 - r))
-            dZx[t, :, :h], dZx[t, :, h:2 * h], dZx[t, :, 2 * h:] = dr, dz, dn
-            dGh[t, :, :2 * h], dGh[t, :, 2 * h:] = dZx[t, :, :2 * h], dn * r
-            carry = g * z + dGh[t] @ W_hh_T
-        H_prev = xp.concatenate([H0[None], H[:-1]], axis=0).reshape(T * N, h)
-        dW_hh = H_prev.T @ dGh.reshape(T * N, 3 * h)
-        return dZx, carry, dW_hh, dGh.reshape(T * N, 3 * h).sum(axis=0)
+            dn = dZx[t, :, 2 * h:]
+            xp.add(dH[t], carry, out=g)
+            xp.multiply(g, dn_dg[t], out=dn)
+            xp.multiply(dn, dr_dn[t], out=dGh[t, :, :h])  # dr
+            xp.multiply(g, dz_dg[t], out=dGh[t, :, h:2 * h])  # dz
+            xp.multiply(dn, r[t], out=dGh[t, :, 2 * h:])
+            xp.matmul(dGh[t], W_hh_T, out=carry)
+            carry += xp.multiply(g, z[t], out=g)
+        dZx[..., :2 * h] = dGh[..., :2 * h]  # dr, dz: the same on both sides
+        rows = dGh.reshape(T * N, 3 * h)
+        dW_hh = H_prev.reshape(T * N, h).T @ rows
+        return dZx, carry, dW_hh, rows.sum(axis=0)
 
     def lstm_forward(self, Zx: Any, H0: Any, C0: Any, W_hh: Any) -> tuple[Any, Any, Any]:
         """PyTorch's LSTM over all T steps; ``Zx`` (T, N, 4H) = X W_ih + b_ih + b_hh,
@@ -313,18 +348,25 @@ class Backend:
         xp = self.xp
         T, N, G = Zx.shape
         h = G // 4
-        H = xp.empty((T, N, h), dtype=Zx.dtype)
+        work = xp.result_type(Zx, H0, C0, W_hh, 0.0)  # the buffers' (integers: float64)
+        dtype = xp.result_type(Zx, 0.0)  # the results': Zx's if it is floats
+        H = xp.empty((T, N, h), dtype=dtype)
         C = xp.empty_like(H)
-        gates = xp.empty_like(Zx)
+        gates = xp.empty((T, N, G), dtype=dtype)
+        A, tmp = xp.empty((N, G), dtype=work), xp.empty((N, G), dtype=work)
+        ig = xp.empty((N, h), dtype=work)
         prev_h, prev_c = H0, C0
         for t in range(T):
-            A = Zx[t] + prev_h @ W_hh
-            gates[t, :, :2 * h] = self.sigmoid(A[:, :2 * h])
-            gates[t, :, 2 * h:3 * h] = xp.tanh(A[:, 2 * h:3 * h])
-            gates[t, :, 3 * h:] = self.sigmoid(A[:, 3 * h:])
             i, f, g, o = (gates[t, :, k * h:(k + 1) * h] for k in range(4))
-            C[t] = f * prev_c + i * g
-            H[t] = o * xp.tanh(C[t])
+            xp.matmul(prev_h, W_hh, out=A)
+            A += Zx[t]
+            self._sigmoid_into(A[:, :2 * h], gates[t, :, :2 * h], tmp[:, :2 * h])  # i, f
+            self._sigmoid_into(A[:, 3 * h:], o, tmp[:, 3 * h:])
+            xp.tanh(A[:, 2 * h:3 * h], out=g)
+            xp.multiply(f, prev_c, out=C[t])
+            C[t] += xp.multiply(i, g, out=ig)
+            xp.tanh(C[t], out=H[t])
+            H[t] *= o
             prev_h, prev_c = H[t], C[t]
         return H, C, gates
 
@@ -341,21 +383,30 @@ class Backend:
         """
         xp = self.xp
         T, N, h = H.shape
+        i, f, g, o = (gates[..., k * h:(k + 1) * h] for k in range(4))
+        tanh_C = xp.tanh(C)
+        # dA starts as each block's factor for all steps (of dc for i, f, g; of dh for o);
+        # the loop multiplies step t's by its dc and dh.
         dA = xp.empty_like(gates)
-        carry_h, carry_c = xp.zeros_like(H0), dC_T
+        xp.multiply(g, i * (1 - i), out=dA[..., :h])
+        xp.multiply(xp.concatenate([C0[None], C[:-1]], axis=0), f * (1 - f),
+                    out=dA[..., h:2 * h])
+        xp.multiply(i, 1 - g * g, out=dA[..., 2 * h:3 * h])
+        xp.multiply(tanh_C, o * (1 - o), out=dA[..., 3 * h:])
+        dc_dh = o * (1 - tanh_C * tanh_C)
+        work = xp.result_type(dH, dC_T, H, C, gates, H0, C0, W_hh)
+        carry_h, dh = xp.zeros((N, h), dtype=work), xp.empty((N, h), dtype=work)
+        carry_c, dc = xp.empty((N, h), dtype=work), xp.empty((N, h), dtype=work)
+        carry_c[...] = dC_T
         W_hh_T = W_hh.T
         for t in range(T - 1, -1, -1):
-            prev_c = C0 if t == 0 else C[t - 1]
-            i, f, g, o = (gates[t, :, k * h:(k + 1) * h] for k in range(4))
-            tanh_c = xp.tanh(C[t])
-            dh = dH[t] + carry_h
-            dc = carry_c + dh * o * (1 - tanh_c * tanh_c)
-            dA[t, :, :h] = dc * g * (i * (1 - i))
-            dA[t, :, h:2 * h] = dc * prev_c * (f * (1 - f))
-            dA[t, :, 2 * h:3 * h] = dc * i * (1 - g * g)
-            dA[t, :, 3 * h:] = dh * tanh_c * (o * (1 - o))
-            carry_c = dc * f
-            carry_h = dA[t] @ W_hh_T
+            xp.add(dH[t], carry_h, out=dh)
+            xp.multiply(dh, dc_dh[t], out=dc)
+            dc += carry_c
+            dA[t].reshape(N, 4, h)[:, :3] *= dc[:, None]  # the i, f and g blocks
+            dA[t, :, 3 * h:] *= dh
+            xp.multiply(dc, f[t], out=carry_c)
+            xp.matmul(dA[t], W_hh_T, out=carry_h)
         H_prev = xp.concatenate([H0[None], H[:-1]], axis=0).reshape(T * N, h)
         dW_hh = H_prev.T @ dA.reshape(T * N, 4 * h)
         return dA, carry_h, carry_c, dW_hh

@@ -311,17 +311,31 @@ def _gemm_operand(a: np.ndarray) -> np.ndarray:
 
 
 def _right_product(W: np.ndarray, rows: int, transpose: bool = False):
-    """``f(A, out)``: ``out = A @ W`` (``A @ Wᵀ`` with ``transpose``) for the ``A`` (rows, ·)
-    of every step: MKL's GEMM on ``W`` packed once where MKL is installed (:mod:`._mkl`),
-    else NumPy's BLAS, given a contiguous ``Wᵀ`` (it is slower with a transposed operand)."""
+    """``f(A, a, out, o)``: ``out = A @ W`` (``A @ Wᵀ`` with ``transpose``) for the ``A``
+    (rows, ·) of every step, ``a`` and ``o`` the addresses of ``A`` and ``out`` (see
+    :func:`_steps`): MKL's GEMM on ``W`` packed once where MKL is installed (:mod:`._mkl`),
+    which reads the addresses (``ndarray.ctypes`` costs more than the rest of a call's
+    Python), else NumPy's BLAS, which reads the arrays, given a contiguous ``Wᵀ`` (it is
+    slower with a transposed operand)."""
     if _mkl.usable(W):
-        return _mkl.PackedRight(W, rows, transpose)
+        packed = _mkl.PackedRight(W, rows, transpose)
+
+        def mkl_product(A: np.ndarray, a: int, out: np.ndarray, o: int) -> None:
+            packed.at(a, A.strides[0] // A.itemsize, o, out.strides[0] // out.itemsize)
+
+        return mkl_product
     W = K.transposed(W) if transpose else W
 
-    def product(A: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return np.matmul(A, W, out=out)
+    def product(A: np.ndarray, a: int, out: np.ndarray, o: int) -> None:
+        np.matmul(A, W, out=out)
 
     return product
+
+
+def _steps(a: np.ndarray) -> tuple[int, int]:
+    """(address of ``a[0]``, bytes between steps) of a (T, ...) array: step t's address is
+    ``base + t * pitch``, plain integer arithmetic in the time loops."""
+    return a.ctypes.data, a.strides[0]
 
 
 def _prev_times(H: np.ndarray, H0: np.ndarray, dA: np.ndarray) -> np.ndarray:
@@ -339,18 +353,21 @@ def _prev_times(H: np.ndarray, H0: np.ndarray, dA: np.ndarray) -> np.ndarray:
     return np.matmul(K.stack_prev(H, H0).T, dA.reshape(T * N, G))
 
 
+# The time loops below: per step one GEMM and one compiled elementwise kernel, nothing
+# allocated; ``*_at`` are the (base, pitch) addresses of :func:`_steps`.
 def _rnn_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray, relu: bool):
-    """:func:`K.rnn_forward` with each step's GEMM in NumPy's BLAS: the time loop in
-    Python, the fused add+φ compiled; two calls a step, nothing allocated in the loop."""
+    """:func:`K.rnn_forward` with each step's GEMM in MKL or NumPy's BLAS: the time loop
+    in Python, the fused add+φ compiled; two calls a step, nothing allocated in the loop."""
     T, N, h = Zx.shape
     H = np.empty_like(Zx)
     hw = np.empty((N, h), dtype=Zx.dtype)
     times_W_hh = _right_product(W_hh, N)
-    prev = H0
+    (H_at, H_pitch), hw_at = _steps(H), hw.ctypes.data
+    prev, prev_at = H0, H0.ctypes.data
     for t in range(T):
-        times_W_hh(prev, hw)
+        times_W_hh(prev, prev_at, hw, hw_at)
         K.add_activate(Zx[t], hw, H[t], relu)
-        prev = H[t]
+        prev, prev_at = H[t], H_at + t * H_pitch
     return H
 
 
@@ -361,9 +378,10 @@ def _rnn_backward_steps(dH: np.ndarray, H: np.ndarray, H0: np.ndarray, W_hh: np.
     dZ = np.empty_like(H)
     carry = np.zeros_like(H0)
     times_W_hh_T = _right_product(W_hh, N, transpose=True)
+    (dZ_at, dZ_pitch), carry_at = _steps(dZ), carry.ctypes.data
     for t in range(T - 1, -1, -1):
         K.local_grad(dH[t], carry, H[t], dZ[t], relu)
-        times_W_hh_T(dZ[t], carry)  # carry was consumed above
+        times_W_hh_T(dZ[t], dZ_at + t * dZ_pitch, carry, carry_at)  # carry was consumed
     return dZ, carry, _prev_times(H, H0, dZ)
 
 
@@ -383,7 +401,7 @@ def _shapes_are(*pairs: tuple[Any, tuple]) -> bool:
 
 def _gru_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
                        b_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`K.gru_forward` with each step's GEMM in NumPy's BLAS (as
+    """:func:`K.gru_forward` with each step's GEMM in MKL or NumPy's BLAS (as
     :func:`_rnn_forward_steps`): a GEMM and a compiled :func:`K.gru_step` per step."""
     T, N, G = Zx.shape
     h = H0.shape[1]
@@ -392,11 +410,12 @@ def _gru_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
     hn = np.empty((T, N, h), dtype=Zx.dtype)
     gh = np.empty((N, G), dtype=Zx.dtype)
     times_W_hh = _right_product(W_hh, N)
-    prev = H0
+    (H_at, H_pitch), gh_at = _steps(H), gh.ctypes.data
+    prev, prev_at = H0, H0.ctypes.data
     for t in range(T):
-        times_W_hh(prev, gh)
+        times_W_hh(prev, prev_at, gh, gh_at)
         K.gru_step(Zx[t], gh, b_hh, prev, H[t], gates[t], hn[t])
-        prev = H[t]
+        prev, prev_at = H[t], H_at + t * H_pitch
     return H, gates, hn
 
 
@@ -410,17 +429,18 @@ def _gru_backward_steps(dH: np.ndarray, H: np.ndarray, gates: np.ndarray, hn: np
     gz = np.zeros_like(H0)
     hw = np.zeros_like(H0)
     times_W_hh_T = _right_product(W_hh, N, transpose=True)
+    (dGh_at, dGh_pitch), hw_at = _steps(dGh), hw.ctypes.data
     for t in range(T - 1, -1, -1):
         prev = H0 if t == 0 else H[t - 1]
         K.gru_local_grad(dH[t], gz, hw, prev, gates[t], hn[t], dZx[t], dGh[t])
-        times_W_hh_T(dGh[t], hw)  # hw was consumed above
+        times_W_hh_T(dGh[t], dGh_at + t * dGh_pitch, hw, hw_at)  # hw was consumed above
     dW_hh = _prev_times(H, H0, dGh)
     return dZx, gz + hw, dW_hh, K.column_sums(dGh.reshape(T * N, G))
 
 
 def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray,
                         W_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`K.lstm_forward` with each step's GEMM in NumPy's BLAS: a GEMM and a
+    """:func:`K.lstm_forward` with each step's GEMM in MKL or NumPy's BLAS: a GEMM and a
     compiled :func:`K.lstm_step` per step."""
     T, N, G = Zx.shape
     h = H0.shape[1]
@@ -429,11 +449,12 @@ def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray,
     gates = np.empty_like(Zx)
     aw = np.empty((N, G), dtype=Zx.dtype)
     times_W_hh = _right_product(W_hh, N)
-    prev_h, prev_c = H0, C0
+    (H_at, H_pitch), aw_at = _steps(H), aw.ctypes.data
+    prev_h, prev_at, prev_c = H0, H0.ctypes.data, C0
     for t in range(T):
-        times_W_hh(prev_h, aw)
+        times_W_hh(prev_h, prev_at, aw, aw_at)
         K.lstm_step(Zx[t], aw, prev_c, C[t], H[t], gates[t])
-        prev_h, prev_c = H[t], C[t]
+        prev_h, prev_at, prev_c = H[t], H_at + t * H_pitch, C[t]
     return H, C, gates
 
 
@@ -446,10 +467,11 @@ def _lstm_backward_steps(dH: np.ndarray, dC_T: np.ndarray, H: np.ndarray, C: np.
     carry_h = np.zeros_like(H0)
     carry_c = dC_T.copy()  # updated in place: the caller's dC_T stays as it was
     times_W_hh_T = _right_product(W_hh, N, transpose=True)
+    (dA_at, dA_pitch), carry_at = _steps(dA), carry_h.ctypes.data
     for t in range(T - 1, -1, -1):
         prev_c = C0 if t == 0 else C[t - 1]
         K.lstm_local_grad(dH[t], carry_h, carry_c, C[t], prev_c, gates[t], dA[t])
-        times_W_hh_T(dA[t], carry_h)  # carry_h was consumed above
+        times_W_hh_T(dA[t], dA_at + t * dA_pitch, carry_h, carry_at)  # carry_h was consumed
     return dA, carry_h, carry_c, _prev_times(H, H0, dA)
 
 
