@@ -94,3 +94,40 @@ def test_atomic_write_leaves_the_umask_alone(tmp_path):
         os.umask(old)
     assert now == 0o027
     assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o640
+
+
+def test_atomic_write_never_replaces_a_device_or_a_fifo(tmp_path):
+    """A rename would put a regular file where /dev/full or a FIFO was (run as root, a
+    device node): refused before anything is written."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for special in (fifo, "/dev/null"):
+        with pytest.raises(tg.serialization.SerializationError, match="not a regular file"):
+            tg.serialization.atomic_write(special, lambda f: f.write(b"x"))
+    assert fifo.exists() and not fifo.is_file() and os.path.exists("/dev/null")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_a_successful_write_removes_the_temporaries_of_dead_writers(tmp_path):
+    """Killed writers leave ``.NAME.PID.*.tmp``; the next save removes those whose PID
+    is gone and keeps a live writer's (here: a running child's) and other files."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        target = tmp_path / "m.npz"
+        orphans = [tmp_path / f".m.npz.{dead_pid}.abc{i}.tmp" for i in range(3)]
+        live = tmp_path / f".m.npz.{alive.pid}.xyz.tmp"
+        other = tmp_path / f".other.npz.{dead_pid}.q.tmp"
+        for p in (*orphans, live, other):
+            p.write_bytes(b"partial")
+        tg.serialization.atomic_write(target, lambda f: f.write(b"new"))
+        assert target.read_bytes() == b"new"
+        assert not any(p.exists() for p in orphans) and live.exists() and other.exists()
+    finally:
+        alive.kill()
+        alive.wait()

@@ -760,3 +760,13 @@ def test_the_bar_stays_off_a_log_unless_asked(corpus, tmp_path, monkeypatch, cap
     assert "\r" not in capsys.readouterr().err
     assert main(["train", "--data", corpus, *args, "--epochs", "2", "--progress"]) == 0
     assert "\r" in capsys.readouterr().err
+
+
+def test_a_device_or_fifo_as_output_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    monkeypatch.setattr("tinygrad_rnn.charlm.cli.Trainer", None)  # training would crash
+    for flag, path in (("--save", fifo), ("--save", "/dev/full"), ("--plot", "/dev/null")):
+        assert main(["train", flag, str(path), *TINY]) == 2
+        assert "is not a regular file" in capsys.readouterr().err
+    assert not fifo.is_file() and fifo.exists()

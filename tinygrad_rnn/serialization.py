@@ -9,7 +9,10 @@ code could run. Strings may be stored as NumPy string arrays.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -31,17 +34,26 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
     """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it.
 
     A crash midway leaves the previous file (if any) intact, never a torn one. A symlink
-    is written through (its target is replaced); a directory or a read-only file is
-    refused, as ``open(path, "wb")`` would refuse it.
+    is written through (its target is replaced); a directory, a read-only file and
+    anything that is not a regular file (a device such as ``/dev/full``, a FIFO, a
+    socket) are refused: a rename would replace the node itself. The temporary file's
+    name carries the writer's process id (``.NAME.PID.XXXX.SUFFIX``), so after a
+    successful write the temporaries of writers that no longer run (killed midway) are
+    removed; a live writer's are left alone.
     """
     given = path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)  # the caller's folders, not a link's
     path = Path(os.path.realpath(path))  # no error on a loop of links: the link is replaced
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {given}: it is a directory")
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+        raise SerializationError(f"cannot write {given}: it is not a regular file (a device, "
+                                 "a FIFO or a socket), and a save would replace it; give the "
+                                 "path of a file")
     if path.exists() and not os.access(path, os.W_OK):
         raise PermissionError(f"cannot write {given}: the file is read-only")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix,
+                               dir=path.parent)
     try:
         # mkstemp makes it 0600; open() keeps an existing file's mode, else 0666 - umask
         os.fchmod(fd, path.stat().st_mode & 0o7777 if path.exists() else new_file_mode())
@@ -53,7 +65,29 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _remove_orphans(path, suffix)
     return given
+
+
+def _remove_orphans(path: Path, suffix: str) -> None:
+    """Delete ``.NAME.PID.*SUFFIX`` files beside ``path`` whose writer PID is not running."""
+    prefix = f".{path.name}."
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        pid = tmp.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _running(int(pid)):
+            continue
+        with contextlib.suppress(OSError):  # another cleaner got there first
+            tmp.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    return True
 
 
 def new_file_mode() -> int:

@@ -323,6 +323,11 @@ def _check_output_files(args: argparse.Namespace) -> None:
             continue
         if path.is_dir():
             raise ValueError(f"{flag} {path} is a directory; give a file name inside it")
+        if flag != "--metrics" and path.exists() and not path.is_file():
+            # --save and --plot replace the file (atomically): never a device or a FIFO.
+            # --metrics appends records to a stream, which may be /dev/stdout.
+            raise ValueError(f"{flag} {path} is not a regular file (a device, a FIFO or a "
+                             "socket); a save would replace it: give the path of a file")
         folder = path.absolute().parent
         while not folder.exists():
             folder = folder.parent
