@@ -331,8 +331,9 @@ def _rewrite(path: Path, change) -> None:
      "model must be one of"),
     (lambda c: c["meta"].pop("model"), "load_model", "KeyError: 'model'"),
     (lambda c: c["meta"].pop("loader"), "resume", "KeyError: 'loader'"),
-    (lambda c: c["params"].update(b_q=np.zeros(3)), "resume", "'b_q' has shape (3,)"),
-    (lambda c: c["params"].update(b_q=np.zeros(3)), "load_model", "'b_q' has shape (3,)"),
+    (lambda c: c["params"].update(b_q=np.zeros(3, np.float32)), "resume", "'b_q' has shape (3,)"),
+    (lambda c: c["params"].update(b_q=np.zeros(3, np.float32)), "load_model",
+     "'b_q' has shape (3,)"),
     (lambda c: c["optim"].update({"param_groups.0.momentum": np.asarray(-1.0)}), "resume",
      "momentum must be"),
 ])
@@ -346,6 +347,31 @@ def test_a_checkpoint_missing_an_entry_is_a_checkpoint_error(corpus, tmp_path, c
         else:
             load_model(path, "numpy")
     assert str(path) in str(exc.value) and what in str(exc.value)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int32", "complex64", "U8", "float16"])
+@pytest.mark.parametrize("reader", ["resume", "load_model"])
+def test_a_parameter_of_another_dtype_is_refused_not_cast(corpus, tmp_path, dtype, reader):
+    """Issue 21: int32, float64, strings and complex64 (whose imaginary part a cast drops)
+    once loaded silently; each is refused by name, the model's dtype named too."""
+    path = Trainer.create(small_config(num_epochs=1), corpus, "numpy").save(tmp_path / "m.npz")
+    _rewrite(path, lambda c: c["params"].update(b_q=c["params"]["b_q"].astype(dtype)))
+    with pytest.raises(checkpoint.CheckpointError,
+                       match=rf"parameter 'b_q' is {np.dtype(dtype)}, but .* are float32"):
+        if reader == "resume":
+            Trainer.resume(path, corpus, "numpy", num_epochs=2)
+        else:
+            load_model(path, "numpy")
+
+
+def test_load_state_dict_refuses_arrays_that_are_not_floats():
+    layer = tg.nn.Linear(2, 3)
+    state = layer.state_dict()
+    for dtype in ("int64", "complex64", "bool"):
+        with pytest.raises(TypeError, match=f"'W' is {dtype} in the state dict"):
+            layer.load_state_dict({**state, "W": state["W"].astype(dtype)})
+    layer.load_state_dict({**state, "W": state["W"].astype("float64")})  # torch casts floats
+    assert layer.W.dtype == np.float32
 
 
 @pytest.mark.parametrize("meta", [b"not json", b"[1, 2]"])

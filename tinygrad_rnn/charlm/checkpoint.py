@@ -44,6 +44,8 @@ def reading(path: str | os.PathLike[str], *also: type[Exception]) -> Iterator[No
     ``load_state_dict``, which checks shapes and values)."""
     try:
         yield
+    except CheckpointError:  # already says what is wrong, naming the file
+        raise
     except (KeyError, TypeError, AttributeError, IndexError, *also) as e:
         raise CheckpointError(
             f"checkpoint {path} is not one this version can read: {type(e).__name__}: {e}"
@@ -100,6 +102,18 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
         "vocab": [str(t) for t in arrays["vocab"]],
         "meta": meta,
     })
+
+
+def check_dtypes(path: Any, params: dict[str, np.ndarray], dtype: Any) -> None:
+    """Every parameter array of a checkpoint in exactly the model's ``dtype``: a float64,
+    int32, string or complex array is refused by name, never cast (a cast would train on
+    whatever it made of the values)."""
+    want = np.dtype(dtype)
+    for name, array in params.items():
+        if np.asarray(array).dtype != want:
+            raise CheckpointError(f"checkpoint {path}: parameter {name!r} is "
+                                  f"{np.asarray(array).dtype}, but the model's parameters "
+                                  f"are {want}; the file was not written by this model")
 
 
 #: The single-layer RNN's parameters before the PyTorch-interface layers, and today's.

@@ -467,6 +467,7 @@ class Trainer:
                 raise checkpoint.CheckpointError(
                     f"checkpoint {path} was trained on other text than the data given (its "
                     "characters or vocabulary differ); pass the same --data as that run")
+            checkpoint.check_dtypes(path, ckpt["params"], config.dtype)
             with checkpoint.reading(path, ValueError):  # a shape or a value that does not fit
                 trainer.model.load_state_dict(ckpt["params"])
                 trainer.optimizer.load_state_dict(ckpt["optim"])
@@ -541,6 +542,7 @@ def load_model(path: str | Path, backend: str | None = None) -> tuple[RNNLM, Voc
                       dropout=cfg["dropout"], nonlinearity=cfg["nonlinearity"],
                       embed_size=cfg.get("embed_size"), fused=cfg.get("fused", True),
                       init=cfg["init"], dtype=cfg["dtype"], backend=backend or fastest_backend())
+        checkpoint.check_dtypes(path, ckpt["params"], cfg["dtype"])
         with checkpoint.reading(path, ValueError):
             model.load_state_dict(ckpt["params"])
     return model, Vocab.from_tokens(ckpt["vocab"])

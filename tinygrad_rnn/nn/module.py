@@ -146,7 +146,8 @@ class Module:
         return {name: p.numpy() for name, p in self._named_parameters_all("")}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays into the parameters, cast to each parameter's dtype and backend.
+        """Copy arrays into the parameters, cast to each parameter's float dtype and backend
+        (as torch's); arrays that are not floats are refused.
 
         With ``strict``, a missing or unexpected name is an error; a shape mismatch
         always is. A shared parameter needs only one of its names (state dicts written
@@ -171,6 +172,9 @@ class Module:
                 continue
             value = state[name]
             value = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+            if value.dtype.kind != "f":  # ints, strings, complex: a cast would make up values
+                raise TypeError(f"load_state_dict: {name!r} is {value.dtype} in the state dict; "
+                                f"parameters take floats ({p.dtype})")
             if value.shape != p.shape:
                 raise ValueError(
                     f"load_state_dict: {name!r} has shape {value.shape} in the state dict but "
