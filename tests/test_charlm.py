@@ -777,3 +777,38 @@ def test_a_checkpoint_of_the_old_rnn_loads_computes_the_same_and_resumes(corpus,
     assert math.isfinite(resumed.train_epoch().perplexity)
     resaved = checkpoint.load(resumed.save(tmp_path / "new.npz"))
     assert resaved["meta"]["model"]["model"] == "rnn" and "rnn.W_xh" not in resaved["params"]
+
+
+def test_seeded_runs_are_isolated_from_other_threads(corpus):
+    """Issue 21: initialisation drew from one process-wide generator, so another thread
+    drawing (or reseeding) meanwhile changed a seeded run's weights. Now each Trainer
+    draws from its own: the weights and a dropout epoch's losses are those of the run
+    alone, while a thread reseeds and draws from the default generator non-stop."""
+    import threading
+
+    config = small_config(num_epochs=1, dropout=0.3, num_layers=2)
+
+    def run():
+        trainer = Trainer.create(config, corpus, "numpy")
+        trainer.fit()
+        return trainer.model.state_dict(), [h.perplexity for h in trainer.history]
+
+    alone = run()
+    stop = threading.Event()
+
+    def noise():
+        while not stop.is_set():
+            tg.manual_seed(123)
+            tg.rand(1000)
+
+    noisy = threading.Thread(target=noise, daemon=True)
+    noisy.start()
+    try:
+        beside = [run() for _ in range(3)]
+    finally:
+        stop.set()
+        noisy.join()
+    for weights, perplexities in beside:
+        assert perplexities == alone[1]
+        for name, value in alone[0].items():
+            np.testing.assert_array_equal(weights[name], value, err_msg=name)

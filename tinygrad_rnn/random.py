@@ -11,7 +11,10 @@ the same distributions. Sampling in ``RNNLM.predict`` takes its own ``rng``
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -127,11 +130,37 @@ def seed() -> int:
     return default_generator.seed()
 
 
+class _Current(threading.local):
+    generator: Generator | None = None  # this thread's override (:func:`using`)
+
+
+_current = _Current()
+
+
+@contextlib.contextmanager
+def using(generator: Generator) -> Iterator[Generator]:
+    """Within the block, and in this thread only, draws that name no generator
+    (initialisation, dropout, the random factories) come from ``generator``: two seeded
+    runs in two threads each get what their seed gives alone (a ``Trainer`` holds one)."""
+    if not isinstance(generator, Generator):
+        raise TypeError(f"using() takes a tg.Generator, got {type(generator).__name__}")
+    previous, _current.generator = _current.generator, generator
+    try:
+        yield generator
+    finally:
+        _current.generator = previous
+
+
+def current() -> Generator:
+    """The generator draws come from: this thread's :func:`using`, else the default one."""
+    return _current.generator or default_generator
+
+
 def resolve(generator: Generator | None, what: str) -> np.random.Generator:
-    """The NumPy Generator to draw from: ``generator``'s, or the default one's for None;
+    """The NumPy Generator to draw from: ``generator``'s, or :func:`current`'s for None;
     a TypeError naming ``what`` for anything else."""
     if generator is None:
-        return default_generator._rng
+        return current()._rng
     if not isinstance(generator, Generator):
         raise TypeError(f"{what}: generator must be a tg.Generator or None, "
                         f"got {type(generator).__name__}")
@@ -139,5 +168,5 @@ def resolve(generator: Generator | None, what: str) -> np.random.Generator:
 
 
 def generator() -> np.random.Generator:
-    """The default generator's NumPy Generator (what initialisation draws from)."""
-    return default_generator._rng
+    """The current generator's NumPy Generator (what initialisation and dropout draw from)."""
+    return current()._rng

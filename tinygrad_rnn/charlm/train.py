@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import Tensor, backends, manual_seed, optim
+from tinygrad_rnn import Tensor, backends, optim
 from tinygrad_rnn.nn.functional import cross_entropy
 from tinygrad_rnn.optim import lr_scheduler
 
@@ -241,6 +241,16 @@ class TrainingDiverged(RuntimeError):
 EpochCallback = Callable[["EpochStats", "str | None"], None]
 
 
+def _seeded(seed: int | None) -> tg.Generator:
+    """A generator of its own for a run: seeded with ``seed``, or from entropy for None."""
+    generator = tg.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
+
+
 @dataclass
 class Trainer:
     """A model, its data and optimizer, and how far training has got."""
@@ -263,8 +273,14 @@ class Trainer:
     #: the epoch's mean loss); :meth:`create` makes ``config.scheduler``'s. None: the lr
     #: stays.
     scheduler: lr_scheduler.LRScheduler | None = None
+    #: The run's own random numbers (dropout masks; :meth:`create` initialises the model
+    #: from it too), seeded from ``config.seed``: a run in a thread beside another gets
+    #: what its seed gives alone.
+    generator: tg.Generator | None = None
 
     def __post_init__(self) -> None:
+        if self.generator is None:
+            self.generator = _seeded(self.config.seed)
         self._set_cuda_graph(self.cuda_graph)
 
     def _set_cuda_graph(self, on: bool | None) -> None:
@@ -286,7 +302,7 @@ class Trainer:
                backend: str | None = None, cuda_graph: bool | None = None) -> Trainer:
         """Load the corpus, build the model on ``backend`` and its optimizer; ``cuda_graph``
         as :attr:`Trainer.cuda_graph` (None: on where it can be)."""
-        manual_seed(config.seed)
+        generator = _seeded(config.seed)
         corpus, vocab = load_corpus(data, config.max_tokens)
         try:
             loader = SeqDataLoader(corpus, config.batch_size, config.num_steps,
@@ -296,14 +312,16 @@ class Trainer:
                 raise ValueError(f"{e}, cut to max_tokens = {config.max_tokens} (--max-tokens "
                                  "0 takes the whole text)") from None
             raise
-        model = RNNLM(len(vocab), config.num_hiddens, model=config.model,
-                      num_layers=config.num_layers, bidirectional=config.bidirectional,
-                      dropout=config.dropout, nonlinearity=config.nonlinearity, init=config.init,
-                      dtype=config.dtype, backend=backend or fastest_backend())
+        with tg.random.using(generator):  # this run's numbers, not the process's
+            model = RNNLM(len(vocab), config.num_hiddens, model=config.model,
+                          num_layers=config.num_layers, bidirectional=config.bidirectional,
+                          dropout=config.dropout, nonlinearity=config.nonlinearity,
+                          init=config.init, dtype=config.dtype,
+                          backend=backend or fastest_backend())
         opt = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr)
         scheduler = make_scheduler(config, opt)
         return cls(model, loader, vocab, config, opt, cuda_graph=cuda_graph,
-                   scheduler=scheduler)
+                   scheduler=scheduler, generator=generator)
 
     # ------------------------------------------------------------------ steps
     def train_step(self, X: np.ndarray, Y: np.ndarray, state: State
@@ -336,7 +354,8 @@ class Trainer:
         losses, sizes, state = [], [], None
         # A run that overflows is reported below, by its step, as TrainingDiverged;
         # NumPy's overflow warnings from deep inside an op would only say less, earlier.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                tg.random.using(self.generator):  # dropout masks: this run's numbers
             for i, (X, Y) in enumerate(self.loader):
                 fresh = i == 0 or self.config.use_random_iter
                 if self.graphed_step is not None:  # it carries H_T over in its own buffer
@@ -432,7 +451,7 @@ class Trainer:
             "corpus_sha1": corpus_sha1(self.loader.corpus),
             # the library's generator, which draws the dropout masks: a resumed run redraws
             # the masks the uninterrupted one would have drawn
-            "generator": tg.random.generator().bit_generator.state,
+            "generator": self.generator.numpy_generator.bit_generator.state,
         }
         if self.scheduler is not None:
             meta["scheduler"] = _jsonable(self.scheduler.state_dict())
@@ -475,7 +494,7 @@ class Trainer:
                     trainer.scheduler.load_state_dict(meta["scheduler"])
             trainer.loader.load_state_dict(meta["loader"])
             if "generator" in meta:  # older checkpoints lack it (and had no dropout)
-                tg.random.generator().bit_generator.state = meta["generator"]
+                trainer.generator.numpy_generator.bit_generator.state = meta["generator"]
             trainer.epoch = epoch
             trainer.history = [EpochStats(**s) for s in meta["history"]]
         trainer._set_cuda_graph(cuda_graph)
