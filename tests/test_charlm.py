@@ -212,11 +212,81 @@ def test_divergence_names_epoch_and_step(book):
         trainer.train_epoch()
 
 
-def test_a_huge_finite_loss_gives_an_infinite_perplexity_not_an_error(corpus):
+def test_a_finite_loss_whose_perplexity_overflows_is_a_divergence(corpus):
+    """catches: a loss above log(max float) ≈ 709.8 passing as finite, its epoch ending
+    with 'perplexity inf' and exit 0 (issue #21)."""
     trainer = Trainer.create(small_config(), corpus, "numpy")
     trainer.model.W_hq.data *= 1e7  # logits ~1e5: the loss is finite but far above 709.8
-    stats = trainer.train_epoch()
-    assert stats.perplexity == math.inf
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 1: the loss is .*perplexity "
+                                               r"overflows \(try a smaller --lr than 1\)"):
+        trainer.train_epoch()
+    assert trainer.history == []  # the diverged epoch is not recorded
+
+
+def nan_gradient_at(trainer: Trainer, step: int) -> list[int]:
+    """Make the head's gradient NaN at the ``step``-th backward (1-based), the loss staying
+    finite; returns the list of backward calls seen, which grows by one per step."""
+    calls: list[int] = []
+
+    def hook(grad):
+        calls.append(len(calls) + 1)
+        if len(calls) == step:
+            return grad * math.nan
+        return None
+
+    trainer.model.W_hq.register_hook(hook)
+    return calls
+
+
+@pytest.mark.parametrize("clip", [1.0, math.inf], ids=["clip-1", "clip-inf"])
+def test_a_nan_gradient_under_a_finite_loss_stops_the_epoch_at_its_step(corpus, clip):
+    """catches: only the loss checked (its step's loss is finite: the NaN shows in the
+    gradient norm first); catches: the check skipped without clipping; catches: on the
+    host, the epoch trained on after the step that diverged."""
+    trainer = Trainer.create(small_config(clip_theta=clip), corpus, "numpy")
+    calls = nan_gradient_at(trainer, 2)
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 2: the gradient norm is nan"):
+        trainer.train_epoch()
+    assert calls == [1, 2]
+
+
+def test_on_a_gpu_the_check_waits_for_the_epoch_end_and_names_the_same_step(corpus,
+                                                                         monkeypatch):
+    """The deferred check (a backend whose values live on a device, as cupy's) runs every
+    step without reading back, then names the first step that diverged. Simulated on
+    numpy by declaring its arrays off the host."""
+    monkeypatch.setattr("tinygrad_rnn.charlm.train._on_host", lambda backend: False)
+    trainer = Trainer.create(small_config(), corpus, "numpy")
+    calls = nan_gradient_at(trainer, 2)
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step 2: the gradient norm is nan"):
+        trainer.train_epoch()
+    assert len(calls) == len(trainer.loader) > 2  # no read-back, so no stop within it
+
+
+def test_epoch_stats_hold_loss_gradient_norms_and_lr(corpus, monkeypatch):
+    """loss is the log of the perplexity; grad_norm and grad_norm_max the mean and largest
+    of the norms clip_grad_norm returned (before clipping) in that epoch's steps; lr the
+    rate the epoch ran at, before the schedule moved it."""
+    from tinygrad_rnn import optim
+
+    norms: list[float] = []
+    real = optim.clip_grad_norm
+
+    def recording(params, max_norm):
+        norm = real(params, max_norm)
+        norms.append(float(norm))
+        return norm
+
+    monkeypatch.setattr(optim, "clip_grad_norm", recording)
+    trainer = Trainer.create(small_config(lr=0.5, scheduler="step", step_size=1, gamma=0.1),
+                             corpus, "numpy")
+    first, second = trainer.train_epoch(), trainer.train_epoch()
+    steps = len(trainer.loader)
+    for stats, epoch_norms in ((first, norms[:steps]), (second, norms[steps:])):
+        assert stats.loss == pytest.approx(math.log(stats.perplexity), rel=1e-12)
+        assert stats.grad_norm == pytest.approx(np.mean(epoch_norms), rel=1e-12)
+        assert stats.grad_norm_max == max(epoch_norms) > stats.grad_norm
+    assert (first.lr, second.lr) == (0.5, pytest.approx(0.05))
 
 
 def test_generation_greedy_is_deterministic_and_sampling_follows_seed(book):

@@ -1,4 +1,6 @@
-"""Pictures of computation graphs: ``to_dot`` writes Graphviz DOT, ``render`` draws it.
+"""Pictures: computation graphs (``to_dot`` writes Graphviz DOT, ``render`` draws it) and
+a training run's perplexity curve (``perplexity_figure``, ``save_perplexity_plot``:
+``tinygrad-rnn train --plot``, with matplotlib).
 
 ::
 
@@ -21,14 +23,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ._tensor import Tensor
 from .autograd import Function, topological_order
 
-__all__ = ["GraphvizNotFound", "graph", "render", "to_dot"]
+__all__ = ["GraphvizNotFound", "graph", "perplexity_figure", "render",
+           "save_perplexity_plot", "to_dot"]
 
 FORMATS = ("svg", "png")
 _PARAM_FILL = "#cfe2ff"  # leaves that require grad: what the optimizer updates
@@ -217,3 +220,62 @@ def render(
             f"dot failed (exit {done.returncode}): {done.stderr.decode(errors='replace').strip()}"
         )
     return path
+
+
+# ------------------------------------------------------------------ training curves
+def perplexity_figure(history: Sequence[Any], title: str | None = None) -> Any:
+    """A matplotlib Figure of perplexity per epoch; ``history`` holds records with
+    ``epoch`` and ``perplexity`` (``Trainer.history``'s ``EpochStats``), ``title`` goes
+    on top (the CLI puts the run's settings there). Needs matplotlib.
+
+    A curve that falls by a decade or more (D2L's: from ~28 to ~1) is drawn on a log
+    axis with ticks at 1, 2 and 5 times each power of ten, labelled as plain numbers
+    (``20``, not ``2×10¹``): matplotlib's default labels only the powers, 1 and 10.
+    A flatter curve (a resumed run near its end) gets a linear axis, which labels it
+    where a log axis would show no tick at all.
+    """
+    import matplotlib
+    import matplotlib.ticker as ticker
+
+    matplotlib.use("Agg")  # a file, never a window (and no display needed)
+    import matplotlib.pyplot as plt
+
+    if not history:
+        raise ValueError("perplexity_figure needs at least one epoch's record")
+    epochs = [s.epoch for s in history]
+    ppl = [s.perplexity for s in history]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(epochs, ppl, marker="." if len(history) < 30 else None)
+    if len(history) == 1:  # one point: an axis one epoch each way, not 0.95 .. 1.05
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # whole epochs
+    if max(ppl) >= 10 * min(ppl):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())  # the 3, 4, 6 ... unlabelled
+        ax.set_ylabel("perplexity (log scale)")
+    else:
+        ax.set_ylabel("perplexity")
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save_perplexity_plot(history: Sequence[Any], path: str | Path,
+                         title: str | None = None) -> Path:
+    """:func:`perplexity_figure` as a PNG at ``path``, written atomically (a reader never
+    sees half a picture; a device or FIFO at ``path`` is refused). Returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    from .serialization import atomic_write
+
+    fig = perplexity_figure(history, title)
+    try:
+        atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=120), suffix=".png")
+    finally:
+        plt.close(fig)
+    return Path(path)

@@ -10,15 +10,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import backends
+from tinygrad_rnn import backends, viz
 from tinygrad_rnn.backends import host_memory
 
 from .checkpoint import CheckpointError
@@ -37,6 +39,8 @@ from .train import (
 )
 
 D2L = TrainConfig()
+#: ``train --save`` writes a checkpoint every this many epochs (and at the end).
+SAVE_EVERY = 10
 #: Flags that set up a run, and the TrainConfig field each sets; a resumed run keeps its own.
 #: Their parser default is None, so "not given" and "given at D2L's value" differ.
 RUN_FLAGS = {"hidden": "num_hiddens", "lr": "lr", "batch_size": "batch_size",
@@ -209,15 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="UTF-8 text file to train on (default: $TINYGRAD_RNN_DATA, else The "
                         "Time Machine, downloaded and verified)")
     t.add_argument("--save", type=Path, default=None,
-                   help="write a checkpoint (.npz) here every 10 epochs and at the end")
+                   help=f"write a checkpoint (.npz) here every {SAVE_EVERY} epochs and at "
+                        "the end")
     t.add_argument("--resume", type=Path, default=None,
                    help="continue the run stored in this checkpoint, with its settings "
                         "(--epochs sets the new total)")
     t.add_argument("--plot", type=Path, default=None,
-                   help="save the perplexity curve to this PNG (needs matplotlib)")
+                   help="save the perplexity curve to this PNG, the run's settings in its "
+                        "title (needs matplotlib)")
     t.add_argument("--metrics", type=Path, default=None,
-                   help="write one JSON record per epoch to this .jsonl file (it replaces "
-                        "an earlier run's records; with --resume, those after the checkpoint)")
+                   help="write one JSON record per epoch to this .jsonl file: epoch, "
+                        "perplexity, loss (mean cross-entropy), grad_norm and grad_norm_max "
+                        "(the mean and largest gradient norm of its steps, before clipping), "
+                        "lr, tokens_per_sec, seconds (it replaces an earlier run's records; "
+                        "with --resume, those after the checkpoint)")
     t.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
                    help="record the training step once as a CUDA graph and replay it "
                         "(backend cupy, optimizer sgd; default: on wherever it can be)")
@@ -273,43 +282,65 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None  # closed once: a second close (Ctrl-C after it) draws nothing
+
+
+def _note(line: str) -> None:
+    """``line`` on stderr, clear of a progress bar (tqdm lifts the bar and redraws it)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print(line, file=sys.stderr, flush=True)
+    else:
+        tqdm.write(line, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _compile_notice() -> Iterator[None]:
+    """Say "compiling kernels" once, when Numba starts compiling a kernel in the block.
+
+    Numba signals a compile ("numba:compile") only when its cache (beside the backend's
+    source, or in $NUMBA_CACHE_DIR) holds no machine code for the kernel as it is now
+    (source, dtype, CPU): on a first run, not on a warm one, which loads the code in
+    milliseconds. Such a first run spends some 6-10 s compiling, silent otherwise.
+    """
+    try:
+        from numba.core import event
+    except ImportError:  # no Numba, nothing compiles
+        yield
+        return
+
+    class Notice(event.Listener):
+        said = False
+
+        def on_start(self, _event: Any) -> None:
+            if not self.said:  # one compile pulls in dozens of nested ones
+                self.said = True
+                _note("compiling kernels (first run only)…")
+
+        def on_end(self, _event: Any) -> None:
+            pass
+
+    with event.install_listener("numba:compile", Notice()):
+        yield
 
 
 def _check_plotting() -> None:
+    """--plot without matplotlib is a usage error (exit 2), found before any training."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise SystemExit(
-            "tinygrad-rnn: error: --plot needs matplotlib: pip install 'tinygrad_rnn[plot]'"
-        ) from None
+        raise ValueError("--plot needs matplotlib: pip install 'tinygrad_rnn[plot]'") from None
 
 
-def save_plot(history: list[EpochStats], path: Path) -> None:
-    """Plot perplexity per epoch (log scale) to a PNG at ``path`` (needs matplotlib)."""
-    import matplotlib
-    import matplotlib.ticker
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    epochs = [s.epoch for s in history]
-    ax.plot(epochs, [s.perplexity for s in history], marker="." if len(history) < 30 else None)
-    if len(history) == 1:  # one point: an axis one epoch each way, not 0.95 .. 1.05
-        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("perplexity")
-    ax.set_yscale("log")
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # whole epochs
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 24, not 2.4×10¹
-    ax.yaxis.set_major_formatter(plain)
-    if max(s.perplexity for s in history) < 10 * min(s.perplexity for s in history):
-        ax.yaxis.set_minor_formatter(plain)  # within a decade only minor ticks show
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    tg.serialization.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120),
-                                  suffix=".png")
-    plt.close(fig)
+def run_title(trainer: Trainer) -> str:
+    """The settings of a run in one line, for its plot's title."""
+    c = trainer.config
+    layers = f"{c.num_layers} layer{'s' if c.num_layers > 1 else ''}"
+    model = ("bidirectional " if c.bidirectional else "") + c.model.upper()
+    return (f"{model}, h={c.num_hiddens}, {layers}, "
+            f"{c.optimizer} lr {c.lr:g}, batch {c.batch_size}, {c.num_steps} steps, "
+            f"{trainer.model.backend}")
 
 
 def _check_output_files(args: argparse.Namespace) -> None:
@@ -370,8 +401,8 @@ def train(args: argparse.Namespace) -> int:
     prefixes = _sample_prefixes(args.prefix, trainer)
     _warn_if_bidirectional("train", trainer.model)
     total = trainer.config.num_epochs
-    show = sys.stderr.isatty() if args.progress is None else args.progress
-    progress = _Progress(trainer.epoch, total, show and not args.quiet)
+    bar = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = _Progress(trainer.epoch, total, bar and not args.quiet)
     if args.resume is not None and args.save is None:
         print(f"train: without --save, this run's progress is not saved (--save {args.resume} "
               "would update the checkpoint)", file=sys.stderr)
@@ -382,16 +413,20 @@ def train(args: argparse.Namespace) -> int:
             progress.write(f"epoch {stats.epoch}: {sample}")
 
     try:
-        trainer.fit(callback=show, save_path=args.save, metrics=args.metrics,
-                    prefix=prefixes[0])
+        trainer.fit(callback=show, save_path=args.save, save_every=SAVE_EVERY,
+                    metrics=args.metrics, prefix=prefixes[0])
     except TrainingDiverged as e:
         progress.close()
         kept = f"; the last good checkpoint is {e.last_checkpoint}" if e.last_checkpoint else ""
         print(f"tinygrad-rnn: error: {e}{kept}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        progress.close()  # the bar ends on its own line, and is not drawn again
+        print(_interrupted(trainer, args), file=sys.stderr)
+        return 130
     progress.close()
     if args.plot:
-        save_plot(trainer.history, args.plot)
+        viz.save_perplexity_plot(trainer.history, args.plot, run_title(trainer))
     last = trainer.history[-1] if trainer.history else None
     if last is not None:
         print(f"perplexity {last.perplexity:.1f}, {last.tokens_per_sec:.1f} tokens/sec on "
@@ -399,6 +434,24 @@ def train(args: argparse.Namespace) -> int:
     for prefix in prefixes:
         print(trainer.predict(prefix))
     return 0
+
+
+def _interrupted(trainer: Trainer, args: argparse.Namespace) -> str:
+    """The line for Ctrl-C during training: the checkpoint left and how to go on from it."""
+    now = f"tinygrad-rnn: interrupted at epoch {trainer.epoch}"
+    if trainer.last_checkpoint is None:
+        if args.save is None:
+            return (f"{now}; nothing was saved (--save FILE writes a checkpoint every "
+                    f"{SAVE_EVERY} epochs, to --resume from)")
+        return (f"{now}, before the first checkpoint (one every {SAVE_EVERY} epochs): "
+                "nothing was saved")
+    path, epoch = trainer.last_checkpoint
+    again = ["tinygrad-rnn", "train", "--resume", str(path)]
+    for flag in ("save", "metrics", "plot", "data"):  # the files this run read and wrote
+        if getattr(args, flag) is not None:
+            again += [f"--{flag}", str(getattr(args, flag))]
+    return (f"{now}; checkpoint of epoch {epoch} in {path}; continue with: "
+            f"{shlex.join(again)}")
 
 
 def _warn_if_bidirectional(command: str, model: Any) -> None:
@@ -451,7 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); its exit code (2: bad input)."""
     args = build_parser().parse_args(argv)
     try:
-        code = train(args) if args.command == "train" else generate(args)
+        with _compile_notice():
+            code = train(args) if args.command == "train" else generate(args)
         sys.stdout.flush()  # here, where a closed pipe is handled, not at interpreter exit
         return code
     except (DataError, CheckpointError, backends.BackendError, ValueError) as e:
@@ -463,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # a file that cannot be written (permissions, a full disk)
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before training (loading, compiling) or after it
         print("tinygrad-rnn: interrupted", file=sys.stderr)
         return 130
 

@@ -220,21 +220,49 @@ def _jsonable(value: Any) -> Any:
 @dataclass
 class EpochStats:
     """One epoch's result: ``epoch`` (1-based), ``perplexity`` (exp of the mean cross-entropy
-    per token), ``tokens_per_sec`` (target tokens per wall-clock second) and ``seconds``
-    (the epoch's wall-clock time)."""
+    per token), ``tokens_per_sec`` (target tokens per wall-clock second), ``seconds``
+    (the epoch's wall-clock time), ``loss`` (the mean cross-entropy per token, in nats),
+    ``grad_norm`` and ``grad_norm_max`` (the mean and the largest, over the epoch's steps,
+    of the global L2 norm of the gradients before clipping: the mean shows the trend, the
+    largest the spikes that clipping cuts), and ``lr`` (the learning rate the epoch ran
+    at; a schedule changes it after the epoch). The last four are None in the history of
+    a checkpoint written before they were recorded."""
 
     epoch: int
     perplexity: float
     tokens_per_sec: float
     seconds: float
+    loss: float | None = None
+    grad_norm: float | None = None
+    grad_norm_max: float | None = None
+    lr: float | None = None
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the epoch and step.
+    """A step's loss or gradient norm became NaN or infinite, or its loss so large that
+    the perplexity overflows; the message names the epoch and step.
     ``last_checkpoint``: the checkpoint :meth:`Trainer.fit` last wrote for this run
     (or resumed it from), if any."""
 
     last_checkpoint: Path | None = None
+
+
+def _on_host(backend: backends.Backend) -> bool:
+    """Whether ``backend``'s arrays are in host memory (numpy, numba), where reading a
+    value back costs nothing, unlike a GPU's (cupy), where it waits for the queued work."""
+    return backend.xp is np
+
+
+def _divergence(loss: float, grad_norm: float) -> str | None:
+    """Why a step with this mean loss and gradient norm (before clipping) has diverged,
+    or None if it has not: the one rule :meth:`Trainer.train_epoch` applies."""
+    if not math.isfinite(loss):
+        return f"the loss is {loss}"
+    if loss >= _LOG_FLOAT_MAX:  # exp(loss) > the largest float: a perplexity of inf
+        return f"the loss is {loss:.4g}, so large that its perplexity overflows"
+    if not math.isfinite(grad_norm):  # the update it makes is NaN (or a jump to inf)
+        return f"the gradient norm is {grad_norm}"
+    return None
 
 #: ``callback(stats, sample)`` after each epoch: its :class:`EpochStats`, and the
 #: continuation of the prefix on the epochs :meth:`Trainer.fit` samples (else None).
@@ -277,10 +305,18 @@ class Trainer:
     #: from it too), seeded from ``config.seed``: a run in a thread beside another gets
     #: what its seed gives alone.
     generator: tg.Generator | None = None
+    #: ``(path, epoch)`` of the newest checkpoint holding this run: the last
+    #: :meth:`save`, else the checkpoint it was resumed from; None before either.
+    last_checkpoint: tuple[Path, int] | None = field(init=False, default=None, repr=False)
+    #: Each step writes its gradient norm (before clipping) here, a 0-d float64 array
+    #: where the parameters live: a replayed CUDA graph can only write to memory it
+    #: recorded, so the step copies it in rather than returning it.
+    _grad_norm: Any = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.generator is None:
             self.generator = _seeded(self.config.seed)
+        self._grad_norm = backends.get(self.model.backend).xp.zeros((), dtype=np.float64)
         self._set_cuda_graph(self.cuda_graph)
 
     def _set_cuda_graph(self, on: bool | None) -> None:
@@ -333,25 +369,37 @@ class Trainer:
         return loss.data, state
 
     def _step(self, tokens: Any, targets: Any, state: State) -> tuple[Tensor, State]:
-        """Forward, mean cross-entropy, backward, clip to norm θ, update; also on a graph."""
+        """Forward, mean cross-entropy, backward, clip to norm θ, update; also on a graph.
+        The gradient norm before clipping goes to ``self._grad_norm``."""
         logits, state = self.model(tokens, state)
         loss = cross_entropy(logits, targets)
         self.optimizer.zero_grad()
         loss.backward()
-        optim.clip_grad_norm(self.optimizer.params, self.config.clip_theta)
+        # the clip computes the norm anyway, at θ = inf too: kept for the divergence check
+        norm = optim.clip_grad_norm(self.optimizer.params, self.config.clip_theta)
+        backends.get(self.model.backend).xp.copyto(self._grad_norm, norm.data)
         self.optimizer.step()
         return loss, state
 
     def train_epoch(self) -> EpochStats:
         """One pass over the data; perplexity = exp(mean cross-entropy over all tokens).
 
-        The losses stay where they are computed until the epoch ends, so a GPU is never
-        waited for within it; then a NaN or infinite loss names its step.
+        Every step's loss and gradient norm are checked (:func:`_divergence`): a NaN or
+        infinite one, or a loss whose perplexity overflows, raises
+        :class:`TrainingDiverged` naming the step. On the host (numpy, numba) the check
+        follows each step, so no step trains on from NaN. On a GPU reading a value back
+        waits for the step to finish, which would cost the host time a CUDA graph saves:
+        the values stay on the device until the epoch ends, are read back at once, and
+        checked there (the step named is still the first that diverged; the checkpoint
+        written after an epoch is never a diverged one either way).
         """
         self.epoch += 1
         self.model.train()  # dropout on (predict turns it off while it generates)
         start = time.perf_counter()
-        losses, sizes, state = [], [], None
+        backend = backends.get(self.model.backend)
+        on_host = _on_host(backend)
+        lr = self.optimizer.lr  # the epoch's: a schedule moves it after the epoch
+        losses, norms, sizes, state = [], [], [], None
         # A run that overflows is reported below, by its step, as TrainingDiverged;
         # NumPy's overflow warnings from deep inside an op would only say less, earlier.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
@@ -365,26 +413,36 @@ class Trainer:
                              else detach_state(state))
                     loss, state = self.train_step(X, Y, state)  # detached: truncated BPTT
                     losses.append(loss)
+                norms.append(self._grad_norm.copy())  # the next step overwrites it
                 sizes.append(Y.size)
-        backend = backends.get(self.model.backend)
+                if on_host:
+                    self._check_step(i, float(losses[-1]), float(norms[-1]))
         losses = backend.to_numpy(backend.xp.stack(losses)).astype(np.float64)
-        bad = np.flatnonzero(~np.isfinite(losses))
-        if bad.size:
-            raise TrainingDiverged(
-                f"training diverged at epoch {self.epoch}, step {bad[0] + 1}: the loss is "
-                f"{losses[bad[0]]} (try a smaller --lr than {self.config.lr})")
+        norms = backend.to_numpy(backend.xp.stack(norms))
+        if not on_host:  # the values are on the host only now: one read for the epoch
+            for i, (loss, norm) in enumerate(zip(losses.tolist(), norms.tolist())):
+                self._check_step(i, loss, norm)
         seconds = time.perf_counter() - start
         total_tokens = sum(sizes)
         mean_loss = float(losses @ np.asarray(sizes)) / total_tokens  # over all tokens
-        # a finite mean loss above log(max float) ≈ 709.8 has a perplexity too large for a float
-        perplexity = math.exp(mean_loss) if mean_loss < _LOG_FLOAT_MAX else math.inf
-        stats = EpochStats(self.epoch, perplexity, total_tokens / seconds, seconds)
+        # no step's loss reached log(max float) (checked), so neither does their mean
+        stats = EpochStats(self.epoch, math.exp(mean_loss), total_tokens / seconds, seconds,
+                           loss=mean_loss, grad_norm=float(norms.mean()),
+                           grad_norm_max=float(norms.max()), lr=float(lr))
         self.history.append(stats)
         if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(mean_loss)  # the epoch's mean cross-entropy
         elif self.scheduler is not None:
             self.scheduler.step()
         return stats
+
+    def _check_step(self, index: int, loss: float, grad_norm: float) -> None:
+        """Raise :class:`TrainingDiverged` if step ``index`` (0-based) of this epoch diverged."""
+        why = _divergence(loss, grad_norm)
+        if why is not None:
+            raise TrainingDiverged(
+                f"training diverged at epoch {self.epoch}, step {index + 1}: {why} (try a "
+                f"smaller --lr than {self.config.lr:g})")
 
     def fit(self, num_epochs: int | None = None, *, callback: EpochCallback | None = None,
             save_path: str | Path | None = None, save_every: int = 10,
@@ -398,33 +456,29 @@ class Trainer:
         an earlier run), then ``callback(stats, sample)`` runs, ``sample`` being
         ``prefix`` continued by 50 characters every ``sample_every`` epochs (else
         None); every ``save_every`` epochs and at the end a checkpoint is written to
-        ``save_path``. A NaN or infinite loss raises :class:`TrainingDiverged`, whose
-        ``last_checkpoint`` names the last checkpoint of this run, if there is one.
+        ``save_path``. A diverged step raises :class:`TrainingDiverged` before its epoch
+        is recorded or saved, so the checkpoint keeps the last good epoch; the error's
+        ``last_checkpoint`` names it (:attr:`last_checkpoint`), if there is one.
         """
         total = self.config.num_epochs if num_epochs is None else num_epochs
         save_path = None if save_path is None else Path(save_path)
-        # a file already at save_path may be another run's: name it only once it is ours
-        last = save_path if (save_path is not None and self.resumed_from is not None
-                             and save_path.exists()
-                             and save_path.resolve() == self.resumed_from.resolve()) else None
         log = _open_metrics(None if metrics is None else Path(metrics), self.epoch)
         try:
             while self.epoch < total:
                 try:
                     stats = self.train_epoch()
                 except TrainingDiverged as e:
-                    e.last_checkpoint = last
+                    e.last_checkpoint = (None if self.last_checkpoint is None
+                                         else self.last_checkpoint[0])
                     raise
-                if log:
-                    log.write(json.dumps({"epoch": stats.epoch, "perplexity": stats.perplexity,
-                                          "tokens_per_sec": stats.tokens_per_sec,
-                                          "seconds": stats.seconds}) + "\n")
+                if log:  # every field of EpochStats, its docstring says what each is
+                    log.write(json.dumps(dataclasses.asdict(stats)) + "\n")
                     log.flush()
                 sampling = prefix is not None and stats.epoch % sample_every == 0
                 if callback is not None:
                     callback(stats, self.predict(prefix) if sampling else None)
                 if save_path is not None and stats.epoch % save_every == 0:
-                    last = self.save(save_path)
+                    self.save(save_path)
         finally:
             if log:
                 log.close()
@@ -455,8 +509,10 @@ class Trainer:
         }
         if self.scheduler is not None:
             meta["scheduler"] = _jsonable(self.scheduler.state_dict())
-        return checkpoint.save(path, self.model.state_dict(), self.vocab.idx_to_token, meta,
-                               self.optimizer.state_dict())
+        saved = checkpoint.save(path, self.model.state_dict(), self.vocab.idx_to_token, meta,
+                                self.optimizer.state_dict())
+        self.last_checkpoint = (saved, self.epoch)
+        return saved
 
     @classmethod
     def resume(cls, path: str | Path, data: str | None = None, backend: str | None = None,
@@ -499,6 +555,7 @@ class Trainer:
             trainer.history = [EpochStats(**s) for s in meta["history"]]
         trainer._set_cuda_graph(cuda_graph)
         trainer.resumed_from = Path(path)
+        trainer.last_checkpoint = (trainer.resumed_from, epoch)
         return trainer
 
 
