@@ -6,11 +6,16 @@ from __future__ import annotations
 import errno
 import io
 import json
+import math
 import os
+import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
@@ -62,6 +67,10 @@ def test_train_save_metrics_and_generate(book, tmp_path, capsys):
     assert [r["epoch"] for r in records] == list(range(1, 13))
     assert all(r["perplexity"] > 1 and r["tokens_per_sec"] > 0 and r["seconds"] > 0
                for r in records)
+    assert all(r["loss"] == pytest.approx(math.log(r["perplexity"]), rel=1e-12)
+               and 0 < r["grad_norm"] <= r["grad_norm_max"] and r["lr"] == 1.0
+               for r in records)
+    assert checkpoint.load(ckpt)["meta"]["history"] == records  # the same, kept to resume
     assert ckpt.is_file()
 
     assert main(["generate", str(ckpt), "--prefix", "the", "-n", "15"]) == 0
@@ -201,6 +210,43 @@ def test_adam_gets_its_own_default_learning_rate(corpus, tmp_path, capsys):
     assert checkpoint.load(ckpt)["meta"]["train"]["lr"] == DEFAULT_LR["adam"] < 1
 
 
+def test_lr_1e6_without_clipping_is_reported_as_diverged(corpus, tmp_path):
+    """Issue #21: `train --lr 1e6 --clip inf` ended with 'perplexity inf' and exit 0 (the
+    loss finite, its exp overflowing). Now: exit 1, one line naming epoch and step."""
+    metrics = tmp_path / "m.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "tinygrad_rnn", "train", "--lr", "1e6", "--clip", "inf",
+         "--epochs", "3", "--data", corpus, "--metrics", str(metrics), *TINY],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("tinygrad-rnn: error: training diverged at epoch 1, step ")
+    assert line.endswith("(try a smaller --lr than 1e+06)")
+    assert "perplexity" not in done.stdout and metrics.read_text() == ""  # nothing recorded
+
+
+def test_a_real_divergence_after_epoch_10_keeps_its_checkpoint(corpus, tmp_path, monkeypatch,
+                                                               capsys):
+    """catches: the checkpoint overwritten by the diverged model. The divergence is real
+    (a NaN gradient in epoch 11, caught by the trainer's own check), not a raised error."""
+    ckpt = tmp_path / "m.npz"
+    real = Trainer.train_epoch
+
+    def train_epoch(self):
+        if self.epoch == 10:
+            self.model.W_hq.register_hook(lambda grad: grad * math.nan)
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", train_epoch)
+    assert train(corpus, "--epochs", "20", "--save", str(ckpt), "--clip", "inf") == 1
+    err = capsys.readouterr().err
+    assert "training diverged at epoch 11, step 1: the gradient norm is nan" in err
+    assert err.rstrip().endswith(f"the last good checkpoint is {ckpt}")
+    stored = checkpoint.load(ckpt)
+    assert stored["meta"]["epoch"] == 10
+    assert all(np.isfinite(v).all() for v in stored["params"].values())
+
+
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # reported as diverged, not as warnings
 def test_divergence_names_a_checkpoint_only_if_this_run_wrote_it(corpus, tmp_path, capsys):
     ckpt = tmp_path / "m.npz"
@@ -294,11 +340,20 @@ def test_output_files_go_into_folders_made_for_them(corpus, tmp_path, capsys):
     assert ckpt.stat().st_mode & 0o777 == 0o666 & ~mask  # as open() makes it, not 0600
 
 
-def test_plot_without_matplotlib_says_what_to_install(book, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
-    with pytest.raises(SystemExit, match=r"--plot needs matplotlib: pip install"):
-        main(["train", "--epochs", "1", "--data", book, "--plot", str(tmp_path / "p.png"),
-              *TINY])
+def test_plot_without_matplotlib_is_a_usage_error_in_one_line(corpus, tmp_path):
+    """catches: exit 1 (a runtime failure) where every other usage error exits 2; catches:
+    the check made after training, not before. matplotlib is made unimportable in the
+    process that runs the CLI."""
+    png = tmp_path / "p.png"
+    cli = ("import sys; sys.modules['matplotlib'] = None; "  # `import matplotlib` fails
+           "from tinygrad_rnn.charlm.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", cli, "train", "--epochs", "1", "--data",
+                           corpus, "--plot", str(png), *TINY],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == ("tinygrad-rnn: error: --plot needs matplotlib: pip install "
+                           "'tinygrad_rnn[plot]'\n")
+    assert done.stdout == "" and not png.exists()  # refused before any training
 
 
 def test_python_dash_m_and_help():
@@ -315,12 +370,23 @@ def test_python_dash_m_and_help():
     assert "tinygrad-rnn train --model lstm --layers 2 --hidden 256 --lr 2" in done.stdout
 
 
-def test_plot_writes_a_png_of_the_perplexity_curve(book, tmp_path, capsys):
+def test_plot_writes_a_png_of_the_perplexity_curve(book, tmp_path, capsys, monkeypatch):
+    """The PNG is written (atomically), from the run's history, titled with its settings."""
     pytest.importorskip("matplotlib", reason="--plot needs matplotlib (the dev extra has it)")
+    real, seen = tg.viz.save_perplexity_plot, {}
+
+    def recording(history, path, title=None):
+        seen.update(epochs=[s.epoch for s in history], title=title)
+        return real(history, path, title)
+
+    monkeypatch.setattr(tg.viz, "save_perplexity_plot", recording)
     png = tmp_path / "ppl.png"
-    assert main(["train", "--epochs", "3", "--data", book, "--plot", str(png), *TINY]) == 0
+    assert main(["train", "--epochs", "3", "--data", book, "--plot", str(png), "--lr", "0.5",
+                 "--model", "gru", "--layers", "2", *TINY]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["ppl.png"]  # written atomically
+    assert seen["epochs"] == [1, 2, 3]
+    assert seen["title"] == "GRU, h=16, 2 layers, sgd lr 0.5, batch 4, 8 steps, numpy"
 
 
 def test_metrics_refuse_a_file_of_something_else_even_on_a_fresh_run(corpus, tmp_path,
@@ -669,10 +735,64 @@ def test_a_write_that_fails_is_exit_1_with_one_line(corpus, monkeypatch, capsys)
 
 
 def test_ctrl_c_exits_130(corpus, monkeypatch, capsys):
-    """catches: KeyboardInterrupt exits 1, not 128 + SIGINT."""
+    """catches: KeyboardInterrupt exits 1, not 128 + SIGINT; catches: a run without --save
+    not told that nothing was kept."""
     stop_at_epoch(monkeypatch, 2, KeyboardInterrupt())
     assert train(corpus, "--epochs", "3") == 130
-    assert "tinygrad-rnn: interrupted" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "tinygrad-rnn: interrupted at epoch 1; nothing was saved (--save FILE writes a "
+        "checkpoint every 10 epochs, to --resume from)\n")
+    assert train(corpus, "--epochs", "3", "--save", "never.npz") == 130
+    assert "interrupted at epoch 1, before the first checkpoint" in capsys.readouterr().err
+
+
+def test_ctrl_c_names_the_checkpoint_and_the_command_that_resumes_it(corpus, tmp_path):
+    """SIGINT to a real run once its first checkpoint exists: exit 130, the bar closed
+    on its own line before the message (which is the last thing written: no redraw), the
+    epoch named the one on disk, and the command given resumes it."""
+    ckpt = tmp_path / "m.npz"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tinygrad_rnn", "train", "--data", corpus, *SIZES,
+         "--backend", "numpy", "--epochs", "100000", "--save", str(ckpt), "--progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ckpt.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ckpt.exists(), "no checkpoint within 60 s"
+        run.send_signal(signal.SIGINT)
+        err = run.communicate(timeout=60)[1]
+    finally:
+        run.kill()
+    assert run.returncode == 130, err
+    assert "Traceback" not in err
+    bar, message = err.rstrip("\n").rsplit("\n", 1)
+    assert "\r" not in message and "it/s" not in message and "epoch/s" in bar
+    epoch = checkpoint.load(ckpt)["meta"]["epoch"]
+    command = f"tinygrad-rnn train --resume {ckpt} --save {ckpt} --data {corpus}"
+    assert message.startswith("tinygrad-rnn: interrupted at epoch ")
+    assert message.endswith(f"; checkpoint of epoch {epoch} in {ckpt}; continue with: {command}")
+    assert epoch % 10 == 0 and int(message.split()[4].rstrip(";")) > epoch
+    argv = shlex.split(command)[1:]
+    assert main([*argv, "--epochs", str(epoch + 1), "--quiet"]) == 0
+    assert checkpoint.load(ckpt)["meta"]["epoch"] == epoch + 1
+
+
+def test_a_ctrl_c_during_a_save_waits_for_the_checkpoint(corpus, tmp_path, monkeypatch,
+                                                         capsys):
+    """catches: SIGINT inside the save leaving the run to report an older checkpoint than
+    the one on disk (or none): the save finishes first, then the run stops."""
+    ckpt = tmp_path / "m.npz"
+    real = checkpoint.save
+
+    def save_hit_by_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the checkpoint is written
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save", save_hit_by_ctrl_c)
+    assert train(corpus, "--epochs", "30", "--save", str(ckpt)) == 130
+    assert checkpoint.load(ckpt)["meta"]["epoch"] == 10
+    assert "interrupted at epoch 10; checkpoint of epoch 10 in" in capsys.readouterr().err
 
 
 def test_a_folder_without_write_permission_is_refused_before_training(corpus, tmp_path,
@@ -750,6 +870,19 @@ def test_version_names_the_installed_version(capsys):
         main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.strip() == f"tinygrad-rnn {tg.__version__}"
+
+
+def test_a_log_of_stderr_gets_no_carriage_return(corpus, tmp_path):
+    """`tinygrad-rnn train ... 2>log`: no bar off a terminal, so no \\r-joined line."""
+    log = tmp_path / "log"
+    with open(log, "w") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-m", "tinygrad_rnn", "train", "--epochs", "2", "--data", corpus,
+             *SIZES, "--backend", "numpy", "--prefix", "The"], stdout=subprocess.DEVNULL,
+            stderr=stderr, timeout=60)
+    assert done.returncode == 0
+    text = log.read_text()
+    assert "reads as 'the'" in text and "\r" not in text  # stderr was written, barless
 
 
 def test_the_bar_stays_off_a_log_unless_asked(corpus, tmp_path, monkeypatch, capsys):

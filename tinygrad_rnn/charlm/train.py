@@ -10,13 +10,16 @@ starts from zero.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -494,7 +497,14 @@ class Trainer:
 
     # ------------------------------------------------------------ checkpoints
     def save(self, path: str | Path) -> Path:
-        """Everything needed to resume: parameters, optimizer, vocab, config, loader state."""
+        """Everything needed to resume: parameters, optimizer, vocab, config, loader state.
+        A Ctrl-C while it writes takes effect once the checkpoint is written and
+        :attr:`last_checkpoint` names it, so that what an interrupted run reports is on
+        disk."""
+        with _interrupt_after():
+            return self._save(path)
+
+    def _save(self, path: str | Path) -> Path:
         meta = {
             "model": self.model.config(),
             "train": dataclasses.asdict(self.config),
@@ -557,6 +567,27 @@ class Trainer:
         trainer.resumed_from = Path(path)
         trainer.last_checkpoint = (trainer.resumed_from, epoch)
         return trainer
+
+
+@contextlib.contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) back until the block has run, then raise KeyboardInterrupt.
+
+    Only the main thread can take signals, and only Python's own handler is replaced
+    (one a program installed is left alone); elsewhere the block runs as it is.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _open_metrics(path: Path | None, epochs_done: int) -> Any:
