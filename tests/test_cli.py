@@ -903,3 +903,39 @@ def test_a_device_or_fifo_as_output_is_refused_before_training(tmp_path, capsys,
         assert main(["train", flag, str(path), *TINY]) == 2
         assert "is not a regular file" in capsys.readouterr().err
     assert not fifo.is_file() and fifo.exists()
+
+
+# ======================================================================= compile notice
+NOTICE = "compiling kernels (first run only)…"
+
+
+def test_the_compile_notice_comes_once_when_numba_compiles(capsys):
+    """Numba compiling (a fresh function: nothing cached) gives the notice, once however
+    many compiles follow; outside the block, nothing."""
+    numba = pytest.importorskip("numba")
+    from tinygrad_rnn.charlm.cli import _compile_notice
+
+    def fresh():
+        return numba.njit(lambda x: x + 1)
+
+    fresh()(0)
+    assert capsys.readouterr().err == ""
+    with _compile_notice():
+        assert fresh()(1) + fresh()(2.5) == 5.5
+    fresh()(3)
+    assert capsys.readouterr().err == NOTICE + "\n"
+
+
+@pytest.mark.slow
+def test_a_cold_numba_cache_is_announced_and_a_warm_one_is_not(trained, tmp_path):
+    """A first run (an empty NUMBA_CACHE_DIR) says it compiles; the next, which loads
+    the kernels from that cache, says nothing."""
+    if "numba" not in tg.backends.available():
+        pytest.skip("the numba backend is not usable here")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    runs = [subprocess.run([sys.executable, "-m", "tinygrad_rnn", "generate", str(trained),
+                            "--backend", "numba", "-n", "5"], capture_output=True, text=True,
+                           env=env, timeout=300) for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+    assert [run.stderr for run in runs] == [NOTICE + "\n", ""]
+    assert runs[0].stdout == runs[1].stdout

@@ -273,3 +273,68 @@ def test_render_reports_dot_failing(tmp_path):
     """catches: exit status 1, dot's syntax error, taken for success."""
     with pytest.raises(RuntimeError, match=r"dot failed \(exit 1\): .*syntax error"):
         viz.render("this is not DOT", tmp_path / "g.svg")
+
+
+# ------------------------------------------------------------------ training curves
+def curve(perplexities) -> list:
+    """Records as Trainer.history holds them (epoch, perplexity), epochs from 1."""
+    from tinygrad_rnn.charlm import EpochStats
+
+    return [EpochStats(e, float(p), 1.0, 1.0) for e, p in enumerate(perplexities, start=1)]
+
+
+def labelled_y_ticks(fig) -> list[str]:
+    """The y tick labels drawn inside the axis' range, major and minor."""
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    lo, hi = ax.get_ylim()
+    labels = []
+    for minor in (False, True):
+        locs = ax.yaxis.get_minorticklocs() if minor else ax.yaxis.get_majorticklocs()
+        fmt = ax.yaxis.get_minor_formatter() if minor else ax.yaxis.get_major_formatter()
+        fmt.set_locs(locs)
+        labels += [fmt(v, i) for i, v in enumerate(locs) if lo <= v <= hi]
+    return [label for label in labels if label]
+
+
+def test_a_500_epoch_curve_gets_plain_ticks_at_1_2_5_a_title_and_labelled_axes():
+    """catches: matplotlib's log axis labelling only 1 and 10 for D2L's 500 epochs (from
+    ~28 down to ~1.03); catches: 2×10¹ where 20 reads better."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    ppl = 1.03 + 27 * np.exp(-np.arange(500) / 40)
+    fig = viz.perplexity_figure(curve(ppl), title="RNN, h=512, numba")
+    try:
+        ax = fig.axes[0]
+        assert ax.get_yscale() == "log"
+        assert labelled_y_ticks(fig) == ["1", "2", "5", "10", "20"]
+        assert ax.get_title() == "RNN, h=512, numba"
+        assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "perplexity (log scale)"
+        assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 500
+    finally:
+        plt.close(fig)
+
+
+def test_a_flat_curve_gets_a_linear_axis_with_labels():
+    """A resumed run's last epochs (1.2 down to 1.05) lie between two powers of ten: a log
+    axis there would carry no label at all."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    fig = viz.perplexity_figure(curve(np.linspace(1.2, 1.05, 40)))
+    try:
+        assert fig.axes[0].get_yscale() == "linear"
+        assert len(labelled_y_ticks(fig)) >= 3
+        assert fig.axes[0].get_ylabel() == "perplexity" and fig.axes[0].get_title() == ""
+    finally:
+        plt.close(fig)
+
+
+def test_save_perplexity_plot_writes_a_png_and_refuses_an_empty_history(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = viz.save_perplexity_plot(curve([20.0, 9.0, 3.5]), tmp_path / "ppl.png", "a title")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["ppl.png"]  # no temporary left
+    with pytest.raises(ValueError, match="at least one epoch"):
+        viz.perplexity_figure([])
