@@ -263,6 +263,22 @@ def test_on_a_gpu_the_check_waits_for_the_epoch_end_and_names_the_same_step(corp
     assert len(calls) == len(trainer.loader) > 2  # no read-back, so no stop within it
 
 
+def test_a_step_replayed_from_a_graph_reports_the_same_gradient_norms(corpus, monkeypatch):
+    """The graphed step writes its norm into a buffer the graph recorded (it returns only
+    the loss): its stats match the eager step's. A graph's replay is simulated on numpy
+    by running the recorded body again, as tests/test_cuda_graph.py does."""
+    numpy_backend = tg.backends.get("numpy")
+    monkeypatch.setattr(numpy_backend, "records_graphs", True)
+    monkeypatch.setattr(numpy_backend, "record_graph", lambda body: body, raising=False)
+    eager, graphed = (Trainer.create(small_config(), corpus, "numpy", cuda_graph=on)
+                      for on in (False, True))
+    assert graphed.graphed_step is not None and eager.graphed_step is None
+    for _ in range(2):
+        a, b = eager.train_epoch(), graphed.train_epoch()
+        assert (a.grad_norm, a.grad_norm_max, a.loss) == (b.grad_norm, b.grad_norm_max, b.loss)
+        assert 0 < a.grad_norm < a.grad_norm_max
+
+
 def test_epoch_stats_hold_loss_gradient_norms_and_lr(corpus, monkeypatch):
     """loss is the log of the perplexity; grad_norm and grad_norm_max the mean and largest
     of the norms clip_grad_norm returned (before clipping) in that epoch's steps; lr the

@@ -267,6 +267,7 @@ def _divergence(loss: float, grad_norm: float) -> str | None:
         return f"the gradient norm is {grad_norm}"
     return None
 
+
 #: ``callback(stats, sample)`` after each epoch: its :class:`EpochStats`, and the
 #: continuation of the prefix on the epochs :meth:`Trainer.fit` samples (else None).
 EpochCallback = Callable[["EpochStats", "str | None"], None]
