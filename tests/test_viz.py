@@ -312,6 +312,7 @@ def test_a_500_epoch_curve_gets_plain_ticks_at_1_2_5_a_title_and_labelled_axes()
         assert ax.get_title() == "RNN, h=512, numba"
         assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "perplexity (log scale)"
         assert ax.get_xlim()[0] <= 1 and ax.get_xlim()[1] >= 500
+        assert [t for t in ax.get_xticks() if 1 <= t <= 500] == [100, 200, 300, 400, 500]
     finally:
         plt.close(fig)
 

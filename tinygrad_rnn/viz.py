@@ -249,7 +249,8 @@ def perplexity_figure(history: Sequence[Any], title: str | None = None) -> Any:
     if len(history) == 1:  # one point: an axis one epoch each way, not 0.95 .. 1.05
         ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))  # whole epochs
+    # whole epochs, at round steps: 0, 100, ... 500, not 0, 60, ... 480
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
     if max(ppl) >= 10 * min(ppl):
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
