@@ -299,22 +299,26 @@ class Function(ABC):
     def apply(cls, *inputs: Node, **params: Any) -> Node:
         """Run ``forward`` on the inputs' arrays; the output tensor's ``_ctx`` is the
         Function (holding the inputs) when any input requires grad and grad is on."""
-        for i, t in enumerate(inputs):
+        # one pass over the inputs: every op of a composed RNN step runs this loop
+        backend, needs_grad = None, False
+        for t in inputs:
             if not isinstance(t, Node):
+                i = next(i for i, t in enumerate(inputs) if not isinstance(t, Node))
                 raise TypeError(f"{cls.__name__}.apply takes Tensors; input {i} is of type "
                                 f"{type(t).__name__} (wrap it in tg.Tensor)")
-        backend = inputs[0]._backend
-        for other in inputs[1:]:
-            if other._backend is not backend:
+            if backend is None:
+                backend = t._backend
+            elif t._backend is not backend:
                 raise BackendMismatchError(
                     f"{cls.__name__} got tensors on two backends, {backend.name!r} and "
-                    f"{other._backend.name!r}; move one with .to({backend.name!r})"
+                    f"{t._backend.name!r}; move one with .to({backend.name!r})"
                 )
+            needs_grad = needs_grad or t.requires_grad
         fn = cls(backend)
         out = fn.forward(*(t._data for t in inputs), **params)
         if isinstance(out, np.generic):  # NumPy reduces to an immutable scalar
             out = np.asarray(out)
-        needs_grad = _state.enabled and any(t.requires_grad for t in inputs)
+        needs_grad = needs_grad and _state.enabled
         result = inputs[0]._new(out, needs_grad)
         if fn.view_of_input and fn.xp.may_share_memory(out, inputs[0]._data):
             share_version(inputs[0], result)
