@@ -21,6 +21,7 @@ def check_broadcast(a: tuple, b: tuple, op: str) -> tuple:
     against a few hundred ns for this loop over at most a handful of dims."""
     if a == b:
         return tuple(a)
+    a, b = tuple(a), tuple(b)
     if len(a) < len(b):
         a, b = b, a
     lead = len(a) - len(b)

@@ -81,6 +81,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def getitem(t: Tensor, index: Any) -> Tensor:
     """Index ``t`` with ints, slices, None, Ellipsis and integer/bool arrays or tensors."""
+    if type(index) is int:  # x[t], a time step: nothing to convert (and bool is not int)
+        return GetItem.apply(t, index=index, advanced=False)
     index, advanced = backend_index(t, index)
     return GetItem.apply(t, index=index, advanced=advanced)
 
