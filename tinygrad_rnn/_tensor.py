@@ -164,12 +164,12 @@ class Tensor(Node, InteropMixin, OpsMixin):
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape, a tuple of ints."""
-        return tuple(self.data.shape)
+        return tuple(self._data.shape)
 
     @property
     def ndim(self) -> int:
         """The number of axes."""
-        return self.data.ndim
+        return self._data.ndim
 
     def size(self, dim: int | None = None) -> Any:
         """torch's: the shape (a tuple) for no ``dim``, else that dim's length; the number
@@ -183,7 +183,7 @@ class Tensor(Node, InteropMixin, OpsMixin):
     @property
     def dtype(self) -> np.dtype:
         """The NumPy dtype of the data."""
-        return np.dtype(self.data.dtype)
+        return np.dtype(self._data.dtype)
 
     @property
     def backend(self) -> str:

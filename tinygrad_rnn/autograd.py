@@ -139,11 +139,12 @@ class VersionCounter:
     ``holders`` (weak references, None until a second tensor shares the counter) are
     the tensors that do, so ``x += y`` can tell whether another one is still alive."""
 
-    __slots__ = ("count", "holders")
+    __slots__ = ("count", "holders", "prune_at")
 
     def __init__(self) -> None:
         self.count = 0
         self.holders: list[weakref.ref] | None = None
+        self.prune_at = 16  # drop dead holders when the list reaches this length
 
 
 class Node:
@@ -225,8 +226,10 @@ def share_version(base: Node, view: Node) -> None:
     counter = view._version = base._version
     if counter.holders is None:
         counter.holders = [weakref.ref(base)]
-    elif len(counter.holders) > 16:  # a tensor viewed at every step: drop the dead
+    elif len(counter.holders) >= counter.prune_at:  # a tensor viewed at every step
         counter.holders = [ref for ref in counter.holders if ref() is not None]
+        # twice the live ones: pruning stays O(1) a view, even with thousands alive
+        counter.prune_at = 2 * len(counter.holders) + 16
     counter.holders.append(weakref.ref(view))
 
 
@@ -299,22 +302,26 @@ class Function(ABC):
     def apply(cls, *inputs: Node, **params: Any) -> Node:
         """Run ``forward`` on the inputs' arrays; the output tensor's ``_ctx`` is the
         Function (holding the inputs) when any input requires grad and grad is on."""
-        for i, t in enumerate(inputs):
+        # one pass over the inputs: every op of a composed RNN step runs this loop
+        backend, needs_grad = None, False
+        for t in inputs:
             if not isinstance(t, Node):
+                i = next(i for i, t in enumerate(inputs) if not isinstance(t, Node))
                 raise TypeError(f"{cls.__name__}.apply takes Tensors; input {i} is of type "
                                 f"{type(t).__name__} (wrap it in tg.Tensor)")
-        backend = inputs[0]._backend
-        for other in inputs[1:]:
-            if other._backend is not backend:
+            if backend is None:
+                backend = t._backend
+            elif t._backend is not backend:
                 raise BackendMismatchError(
                     f"{cls.__name__} got tensors on two backends, {backend.name!r} and "
-                    f"{other._backend.name!r}; move one with .to({backend.name!r})"
+                    f"{t._backend.name!r}; move one with .to({backend.name!r})"
                 )
+            needs_grad = needs_grad or t.requires_grad
         fn = cls(backend)
-        out = fn.forward(*(t._data for t in inputs), **params)
+        out = fn.forward(*[t._data for t in inputs], **params)  # (a list: no generator frame)
         if isinstance(out, np.generic):  # NumPy reduces to an immutable scalar
             out = np.asarray(out)
-        needs_grad = _state.enabled and any(t.requires_grad for t in inputs)
+        needs_grad = needs_grad and _state.enabled
         result = inputs[0]._new(out, needs_grad)
         if fn.view_of_input and fn.xp.may_share_memory(out, inputs[0]._data):
             share_version(inputs[0], result)
@@ -395,20 +402,23 @@ def topological_order(root: Node, grad_only: bool = True, first_input_first: boo
     order: list[Node] = []
     visited: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
+    pop, push, seen, done = stack.pop, stack.append, visited.add, order.append  # (hot loop)
     while stack:
-        node, inputs_done = stack.pop()
+        node, inputs_done = pop()
         if inputs_done:
-            order.append(node)
+            done(node)
             continue
-        if id(node) in visited:
+        key = id(node)
+        if key in visited:
             continue
-        visited.add(id(node))
-        stack.append((node, True))
+        seen(key)
+        push((node, True))
         if node._ctx is not None:
             inputs = node._ctx.inputs
             # the stack pops the last input pushed first
-            stack.extend((t, False) for t in (reversed(inputs) if first_input_first else inputs)
-                         if (t.requires_grad or not grad_only) and id(t) not in visited)
+            for t in reversed(inputs) if first_input_first else inputs:
+                if (t.requires_grad or not grad_only) and id(t) not in visited:
+                    push((t, False))
     return order
 
 
@@ -472,12 +482,19 @@ def propagate(roots: Sequence[Node], grads: Sequence[Any], capture: Sequence[Nod
             if wanted is None:
                 updates.append((node, g))
             continue
-        _check_versions(fn)
-        for inp, g_in in zip(fn.inputs, _checked(fn, fn.backward(g)), strict=True):
+        if fn.counters and tuple(map(_count, fn.counters)) != fn.versions:
+            _check_versions(fn)  # raises: an input was changed in place since
+        grads_in = fn.backward(g)
+        if type(grads_in) is not tuple or len(grads_in) != len(fn.inputs):
+            grads_in = _checked(fn, grads_in)  # a bare array for one input, or an error
+        for i, (inp, g_in) in enumerate(zip(fn.inputs, grads_in)):
             if g_in is None or not inp.requires_grad:
                 continue
-            if g_in.shape != inp._data.shape:
-                g_in = unbroadcast(fn.backend, g_in, inp._data.shape)
+            shape = inp._data.shape
+            # the common case costs one comparison: an array of exactly the input's shape
+            if isinstance(g_in, Node) or getattr(g_in, "shape", None) != shape:
+                _check_one(fn, i, inp, g_in)  # a custom Function's mistake fails by name
+                g_in = unbroadcast(fn.backend, g_in, shape)
             key = id(inp)
             # ``+`` makes a new array: an upstream gradient may be shared, never mutated.
             grads_of[key] = g_in if key not in grads_of else grads_of[key] + g_in
@@ -690,9 +707,10 @@ def _run_hooks(node: Node, hooks: dict[int, Callable[[Any], Any]], g: Any) -> An
 
 
 def _checked(fn: Function, grads: Any) -> tuple[Any, ...]:
-    """``fn.backward``'s result, checked: one array (or None) per input, each of the
-    input's shape or one it broadcast to. A custom Function's mistake fails here, by
-    name, rather than as a wrong ``.grad`` or an error deep in NumPy."""
+    """``fn.backward``'s result as a tuple of one gradient (or None) per input, or an
+    error naming the Function: a custom Function's mistake fails here, by name, rather
+    than as a wrong ``.grad`` or an error deep in NumPy. (Each gradient's type and shape
+    :func:`propagate` checks as it passes it on, by :func:`_check_one`.)"""
     if type(grads) is not tuple:
         if isinstance(grads, list):
             grads = tuple(grads)
@@ -705,11 +723,6 @@ def _checked(fn: Function, grads: Any) -> tuple[Any, ...]:
     if len(grads) != len(fn.inputs):
         raise ValueError(f"{type(fn).__name__}.backward returned {len(grads)} gradients for "
                          f"{len(fn.inputs)} inputs")
-    for i, (inp, g) in enumerate(zip(fn.inputs, grads)):
-        # the common case costs one comparison: an array of exactly the input's shape
-        if g is not None and (isinstance(g, Node)
-                              or getattr(g, "shape", None) != inp._data.shape):
-            _check_one(fn, i, inp, g)
     return grads
 
 

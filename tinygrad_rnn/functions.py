@@ -17,7 +17,7 @@ from . import dtypes
 from .autograd import Node
 from .checks import check_broadcast, dim_alias, normalize_axes
 from .indexing import backend_index
-from .ops import Binary, Cat, Div, GetItem, MatMul, Sub
+from .ops import Binary, Cat, Div, GetItem, MatMul, Stack, Sub
 
 if TYPE_CHECKING:
     from ._tensor import Tensor
@@ -48,7 +48,8 @@ def cast_operands(a: Tensor, b: Tensor, scalar: bool = False) -> tuple[Tensor, T
 def elementwise(op: type[Binary], a: Tensor, b: Tensor, scalar: bool = False) -> Tensor:
     """``op`` (``Add``, ``Sub``, ``Mul``, ``Div``) of two tensors whose shapes broadcast;
     ``scalar``: one of them is a Python or NumPy number, its dtype already chosen."""
-    check_broadcast(a.shape, b.shape, f"{op.__name__} ({op.symbol})")
+    if a.shape != b.shape:  # (the message is built only when it is needed)
+        check_broadcast(a.shape, b.shape, f"{op.__name__} ({op.symbol})")
     if op is Sub and (a._data.dtype.kind == "b" or b._data.dtype.kind == "b"):
         raise TypeError("subtraction (-) with a bool tensor is not supported (as in PyTorch); "
                         "to invert a mask use ~mask or mask.logical_not()")
@@ -71,12 +72,17 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         return matmul(a.reshape(1, -1), b).reshape(out_shape)
     if b.ndim == 1:
         return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
-    check_broadcast(a.shape[:-2], b.shape[:-2], "matmul batch axes")
-    return MatMul.apply(*_cast_operands(a, b))
+    if a.ndim > 2 or b.ndim > 2:
+        check_broadcast(a.shape[:-2], b.shape[:-2], "matmul batch axes")
+    if a._data.dtype is not b._data.dtype:
+        a, b = _cast_operands(a, b)
+    return MatMul.apply(a, b)
 
 
 def getitem(t: Tensor, index: Any) -> Tensor:
     """Index ``t`` with ints, slices, None, Ellipsis and integer/bool arrays or tensors."""
+    if type(index) is int:  # x[t], a time step: nothing to convert (and bool is not int)
+        return GetItem.apply(t, index=index, advanced=False)
     index, advanced = backend_index(t, index)
     return GetItem.apply(t, index=index, advanced=advanced)
 
@@ -116,7 +122,8 @@ def cat(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None =
 
 def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None = None
         ) -> Tensor:
-    """Join same-shaped tensors along a new dim: ``cat`` of reshaped copies."""
+    """Join same-shaped tensors along a new dim (``torch.stack``): one op, not ``cat`` of
+    reshaped tensors (a composed RNN stacks its T states: T + 1 graph nodes become 1)."""
     axis = dim_alias(dim, axis, "stack")
     axis = 0 if axis is None else axis
     tensors = _tensor_list(tensors, "stack")
@@ -127,5 +134,7 @@ def stack(tensors: Sequence[Tensor], dim: int | None = None, *, axis: int | None
         if t.shape != shape:
             raise ValueError(f"stack: shapes {shape} and {t.shape} differ")
     ax = normalize_axes(axis, len(shape) + 1)[0]
-    new_shape = shape[:ax] + (1,) + shape[ax:]
-    return cat([t.reshape(new_shape) for t in tensors], axis=ax)
+    floats = dtypes.of_joined([t.dtype for t in tensors])  # cat's dtype rule
+    if floats is not None:
+        tensors = [t if t.dtype.kind == "f" else t.astype(floats) for t in tensors]
+    return Stack.apply(*tensors, axis=ax)

@@ -146,8 +146,15 @@ class MatMul(Function):
         return self.backend.matmul(a, b)
 
     def backward(self, g):
-        swap, mm = self.xp.swapaxes, self.backend.matmul
-        return mm(g, swap(self.b, -1, -2)), mm(swap(self.a, -1, -2), g)
+        a, b, mm = self.a, self.b, self.backend.matmul
+        if a.ndim == 2 == b.ndim:  # .T: a view, without np.swapaxes' ~1 µs of Python
+            bT, aT = b.T, a.T
+        else:
+            bT, aT = self.xp.swapaxes(b, -1, -2), self.xp.swapaxes(a, -1, -2)
+        # an input that needs no gradient (X_t of a composed RNN) costs no GEMM
+        x, w = self.inputs
+        return (mm(g, bT) if x.requires_grad else None,
+                mm(aT, g) if w.requires_grad else None)
 
 
 class Cast(Function):
@@ -459,6 +466,21 @@ class Cat(Function):
     def backward(self, g):
         edges = np.cumsum(self.sizes)[:-1].tolist()
         return tuple(self.xp.split(g, edges, axis=self.axis))
+
+
+class Stack(Function):
+    """``stack(arrays, axis)`` of same-shaped arrays along a new axis; backward: ``g``'s
+    slices along that axis (views, as ``Cat``'s split)."""
+
+    saves_inputs = False
+
+    def forward(self, *arrays, axis=0):
+        self.axis = axis
+        return self.xp.stack(arrays, axis=axis)
+
+    def backward(self, g):
+        lead = (slice(None),) * self.axis
+        return tuple(g[lead + (i,)] for i in range(g.shape[self.axis]))
 
 
 # ------------------------------------------------------------- fused kernels
@@ -822,12 +844,13 @@ class ELU(Function):
 
     def forward(self, a, alpha):
         self.a, self.alpha = a, a.dtype.type(alpha)
-        # a NaN takes the exp branch both ways: NaN out, NaN gradient, as in torch
-        return self.xp.where(a > 0, a, self.alpha * self.xp.expm1(self.xp.minimum(a, 0)))
+        # torch tests x <= 0, which a NaN fails: NaN out, and the linear branch's
+        # gradient g (not NaN) in the backward
+        return self.xp.where(a <= 0, self.alpha * self.xp.expm1(self.xp.minimum(a, 0)), a)
 
     def backward(self, g):
         xp = self.xp
-        return (xp.where(self.a > 0, g, g * self.alpha * xp.exp(xp.minimum(self.a, 0))),)
+        return (xp.where(self.a <= 0, g * self.alpha * xp.exp(xp.minimum(self.a, 0)), g),)
 
 
 class Softplus(Function):
