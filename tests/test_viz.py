@@ -49,8 +49,8 @@ RNN_PARAMS = (("W_ih_l0", "(5, 3)"), ("W_hh_l0", "(3, 3)"), ("b_ih_l0", "(3,)"),
 
 #: The ops of one composed step drawn up to ``h_n``: H_1 = tanh(X W_ih + b_ih + H_0 W_hh +
 #: b_hh) (2 MatMul, 3 Add, Tanh), the parameters used whole (the RNN has one gate block);
-#: ``h_n`` stacks H_1 (Reshape, Cat).
-STEP_OPS = sorted(["MatMul"] * 2 + ["Add"] * 3 + ["Tanh", "Reshape", "Cat"])
+#: ``h_n`` stacks H_1 (Stack).
+STEP_OPS = sorted(["MatMul"] * 2 + ["Add"] * 3 + ["Tanh", "Stack"])
 
 
 def rnn_step():
@@ -74,9 +74,9 @@ def test_rnn_step_names_ops_shapes_and_parameters():
         assert f"{shape} float32" in label and "requires_grad" in label
     assert any(lab.startswith("(2, 5) float32") for lab in labels)  # X_1, no grad
     assert sum("(2, 3) float32" in lab for lab in labels) >= 4  # the step's results
-    assert sum(lab.startswith("(1, 2, 3) float32") for lab in labels) == 2  # reshaped, h_n
-    # 8 ops, each one output edge; inputs: MatMul and Add 2, the others 1
-    assert len(edges) == (2 * 2 + 3 * 2 + 1 + 1 + 1) + 8
+    assert sum(lab.startswith("(1, 2, 3) float32") for lab in labels) == 1  # h_n
+    # 7 ops, each one output edge; inputs: MatMul and Add 2, Tanh and Stack 1
+    assert len(edges) == (2 * 2 + 3 * 2 + 1 + 1) + 7
 
 
 def test_parameters_are_highlighted_and_root_marked():
@@ -107,10 +107,10 @@ def test_fused_rnn_is_one_recurrence_op():
     # in one op: no per-step Relu, MatMul or Add
     assert ops(nodes) == ["Add", "Add", "MatMul", "RNNRecurrence", "Reshape"]
     assert any(label == "RNNRecurrence\\nrelu" for label in nodes.values())
-    # h_n is the recurrence's last step (GetItem), stacked into (1, N, H) (Reshape, Cat)
+    # h_n is the recurrence's last step (GetItem), stacked into (1, N, H) (Stack)
     nodes, _ = parse(viz.to_dot(h_n, names=rnn))
     assert ops(nodes) == sorted(["Add", "Add", "MatMul", "RNNRecurrence", "Reshape",
-                                 "GetItem", "Reshape", "Cat"])
+                                 "GetItem", "Stack"])
 
 
 def test_compact_draws_intermediates_as_labelled_edges():

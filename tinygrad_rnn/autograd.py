@@ -318,7 +318,7 @@ class Function(ABC):
                 )
             needs_grad = needs_grad or t.requires_grad
         fn = cls(backend)
-        out = fn.forward(*[t._data for t in inputs], **params)  # (a list: no generator frame)
+        out = fn.forward(*[t._data for t in inputs], **params)
         if isinstance(out, np.generic):  # NumPy reduces to an immutable scalar
             out = np.asarray(out)
         needs_grad = needs_grad and _state.enabled
@@ -402,23 +402,21 @@ def topological_order(root: Node, grad_only: bool = True, first_input_first: boo
     order: list[Node] = []
     visited: set[int] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
-    pop, push, seen, done = stack.pop, stack.append, visited.add, order.append  # (hot loop)
     while stack:
-        node, inputs_done = pop()
+        node, inputs_done = stack.pop()
         if inputs_done:
-            done(node)
+            order.append(node)
             continue
-        key = id(node)
-        if key in visited:
+        if id(node) in visited:
             continue
-        seen(key)
-        push((node, True))
+        visited.add(id(node))
+        stack.append((node, True))
         if node._ctx is not None:
             inputs = node._ctx.inputs
             # the stack pops the last input pushed first
             for t in reversed(inputs) if first_input_first else inputs:
                 if (t.requires_grad or not grad_only) and id(t) not in visited:
-                    push((t, False))
+                    stack.append((t, False))
     return order
 
 
