@@ -25,14 +25,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pytest
 
 import tinygrad_rnn as tg
+from tinygrad_rnn.charlm.data import DataError, time_machine_path
 
 EPS32 = float(np.finfo(np.float32).eps)
 EPS64 = float(np.finfo(np.float64).eps)
 FD_STEP = 1e-6
 FD_ATOL_PER_UNIT = 1e-7
 F64_VALUE_TOL = 1e-9
+
+# ------------------------------------------------------------------------- the book
+def book_path() -> str:
+    """*The Time Machine* through the package's own lookup (``$TINYGRAD_RNN_DATA``, then
+    the cache), never downloading: a test skips, with the lookup's message, without it."""
+    try:
+        return str(time_machine_path(download=False))
+    except DataError as e:
+        pytest.skip(f"The Time Machine not found: {e}")
+
 
 # ----------------------------------------------------------------- tensor helpers
 def t64(array, backend: str, requires_grad: bool = True) -> tg.Tensor:
