@@ -22,7 +22,10 @@ Tolerances, worked out once here rather than tuned per test:
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,6 +47,24 @@ def book_path() -> str:
         return str(time_machine_path(download=False))
     except DataError as e:
         pytest.skip(f"The Time Machine not found: {e}")
+
+
+# ----------------------------------------------------------------- the install
+REPO = Path(__file__).resolve().parents[1]
+
+
+def installed_package() -> tuple[Path, Path, bool]:
+    """(package folder, its backends folder, editable?) of the installed distribution.
+
+    PEP 610's ``direct_url.json`` says whether the install is editable: then they are
+    the repository's ``tinygrad_rnn/`` and ``backends/``; else the copies a wheel put in
+    site-packages (``tinygrad_rnn/backends/`` inside the package)."""
+    dist = importlib.metadata.distribution("tinygrad_rnn")
+    direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    if direct.get("dir_info", {}).get("editable"):
+        return REPO / "tinygrad_rnn", REPO / "backends", True
+    package = Path(str(dist.locate_file("tinygrad_rnn")))
+    return package, package / "backends", False
 
 
 # ----------------------------------------------------------------- tensor helpers
