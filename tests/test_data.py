@@ -714,3 +714,20 @@ def test_a_checkpoint_without_the_data_file_still_resumes(corpus: str, tmp_path:
     checkpoint.save(ckpt, old["params"], old["vocab"], meta, old["optim"])
     assert "data_file" not in checkpoint.load(ckpt)["meta"]
     assert _train_and_resume([], ckpt, "--epochs", "3", "--data", corpus) == 0
+
+
+def test_no_user_facing_text_names_the_ci_layout() -> None:
+    """``../shared/data/timemachine.txt`` is where CI keeps its copy of the book (.ci/run
+    sets $TINYGRAD_RNN_DATA to it); to a user it means nothing. The README, the docs and
+    the examples say how to supply the book instead (the cache, $TINYGRAD_RNN_DATA,
+    --data)."""
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", *sorted((root / "docs").rglob("*")),
+             *sorted((root / "examples").rglob("*"))]
+    texts = [f for f in files if f.is_file() and f.suffix in (".md", ".py", ".txt", ".sh", "")]
+    assert root / "README.md" in texts and any(f.suffix == ".py" for f in texts)
+    hits = [f"{f.relative_to(root)}:{n}: {line.strip()}"
+            for f in texts
+            for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+            if "../shared" in line or "shared/data/" in line]
+    assert hits == [], "\n".join(hits)
