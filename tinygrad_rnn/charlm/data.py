@@ -146,20 +146,23 @@ def time_machine_path(path: str | os.PathLike[str] | None = None, *,
 def find_corpus(sha1: str, recorded: str | os.PathLike[str] | None = None) -> Path:
     """The text file with SHA-1 ``sha1`` that a run was trained on (a checkpoint records
     both): ``recorded``, where the run read it, if its SHA-1 still matches; else
-    :func:`time_machine_path`'s lookup, downloading only if ``sha1`` is the book's.
-    Raises :class:`DataError` (saying where the run read it) when the text found there is
-    another."""
+    :func:`time_machine_path`'s lookup (``$TINYGRAD_RNN_DATA``; for the book also the
+    cache, then the download). Raises :class:`DataError`, saying where the run read
+    it, when the lookup finds nothing or other text."""
     if recorded is not None and Path(recorded).is_file() and sha1_of(recorded) == sha1:
         return Path(recorded)
     where = (f"the text this run was trained on (SHA-1 {sha1}) is no longer at {recorded}"
              if recorded is not None else f"the text this run was trained on has SHA-1 {sha1}")
+    supply = f"pass --data PATH with that text (or set {DATA_ENV_VAR} to it)"
+    if sha1 != TIME_MACHINE_SHA1 and not os.environ.get(DATA_ENV_VAR):
+        raise DataError(f"{where}, and it is not The Time Machine; {supply}")
     try:
-        found = time_machine_path(download=sha1 == TIME_MACHINE_SHA1)
+        found = time_machine_path()
     except DataError as e:
-        raise DataError(f"{where}, and {e}") from e
+        raise DataError(f"{where}; {e}") from e
     if sha1_of(found) != sha1:
-        raise DataError(f"{where}, and {found} is other text (SHA-1 {sha1_of(found)}); pass "
-                        "the same --data as that run")
+        raise DataError(f"{where}, and {found} is other text (SHA-1 {sha1_of(found)}); "
+                        f"{supply}")
     return found
 
 
