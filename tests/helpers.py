@@ -59,7 +59,10 @@ def installed_package() -> tuple[Path, Path, bool]:
     PEP 610's ``direct_url.json`` says whether the install is editable: then they are
     the repository's ``tinygrad_rnn/`` and ``backends/``; else the copies a wheel put in
     site-packages (``tinygrad_rnn/backends/`` inside the package)."""
-    dist = importlib.metadata.distribution("tinygrad_rnn")
+    # not the metadata a source build leaves in the repository (tinygrad_rnn.egg-info),
+    # which is found first when the repository root is on sys.path
+    dist = next(d for d in importlib.metadata.distributions(name="tinygrad_rnn")
+                if Path(str(d.locate_file(""))).resolve() != REPO.resolve())
     direct = json.loads(dist.read_text("direct_url.json") or "{}")
     if direct.get("dir_info", {}).get("editable"):
         return REPO / "tinygrad_rnn", REPO / "backends", True
