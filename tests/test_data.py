@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import socket
 import threading
@@ -731,3 +732,22 @@ def test_no_user_facing_text_names_the_ci_layout() -> None:
             for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
             if "../shared" in line or "shared/data/" in line]
     assert hits == [], "\n".join(hits)
+
+
+def test_only_the_data_module_looks_for_the_book() -> None:
+    """One lookup: no other module of the package, example, benchmark or test reads
+    $TINYGRAD_RNN_DATA or builds a path to the book's file itself (test_data.py builds
+    cache paths to test the lookup)."""
+    root = Path(__file__).resolve().parents[1]
+    reads = re.compile(r"(getenv|environ\.get|environ\[)\(?\s*(['\"]TINYGRAD_RNN_DATA|DATA_ENV_VAR)"
+                       r"|['\"]timemachine\.txt['\"]")
+    own = {root / "tinygrad_rnn" / "charlm" / "data.py", Path(__file__).resolve()}
+    files = [f for d in ("tinygrad_rnn", "examples", "tests", "benchmarks")
+             for f in sorted((root / d).rglob("*.py")) if f not in own]
+    assert len(files) > 20
+    hits = [f"{f.relative_to(root)}:{n}: {line.strip()}" for f in files
+            for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+            if reads.search(line)]
+    assert hits == [], "\n".join(hits)
+    assert any(reads.search(line) for line in (root / "tinygrad_rnn" / "charlm" /
+                                               "data.py").read_text().splitlines())
