@@ -14,8 +14,8 @@ for characters (26 letters, space, '<unk>'), every row of their softmax sums to 
 and the loss is the cross-entropy against the next characters. Tokenised into
 words, the same model needs an output as wide as the word vocabulary. Exit status
 1 if a shape check fails; 2 if the book cannot be read. The loader downloads the
-book and verifies its checksum; for an offline copy give --data PATH or set
-$TINYGRAD_RNN_DATA.
+book and verifies its checksum; offline, copy the book into ~/.cache/tinygrad_rnn/,
+give --data PATH or set $TINYGRAD_RNN_DATA.
 
     python examples/exercise1_output_dim.py
     python examples/exercise1_output_dim.py --data timemachine.txt --hidden 64

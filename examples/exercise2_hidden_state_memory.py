@@ -23,8 +23,8 @@ current character.
 Claims checked (exit status 1 if one fails): with W_hh = 0 changing any earlier
 character (k >= 1) changes nothing, exactly; with the recurrence every change,
 even at the far end of the window, changes the prediction (effect > 1e-12). The
-loader downloads *The Time Machine* and verifies its checksum; for an offline copy give
---data PATH or set $TINYGRAD_RNN_DATA.
+loader downloads *The Time Machine* and verifies its checksum; offline, copy the book
+into ~/.cache/tinygrad_rnn/, give --data PATH or set $TINYGRAD_RNN_DATA.
 
     python examples/exercise2_hidden_state_memory.py
     python examples/exercise2_hidden_state_memory.py --train-epochs 20 --hidden 128

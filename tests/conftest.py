@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from helpers import book_path
 from hypothesis import HealthCheck, settings
 
 import tinygrad_rnn as tg
@@ -65,6 +66,13 @@ def _reset_backend():
     tg.manual_seed(0)
     yield
     tg.set_backend("numpy")
+
+
+@pytest.fixture
+def book() -> str:
+    """The book's path (``helpers.book_path``: the package's lookup, no download); the
+    test skips, saying why, without it."""
+    return book_path()
 
 
 @pytest.fixture

@@ -22,17 +22,53 @@ Tolerances, worked out once here rather than tuned per test:
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 import tinygrad_rnn as tg
+from tinygrad_rnn.charlm.data import DataError, time_machine_path
 
 EPS32 = float(np.finfo(np.float32).eps)
 EPS64 = float(np.finfo(np.float64).eps)
 FD_STEP = 1e-6
 FD_ATOL_PER_UNIT = 1e-7
 F64_VALUE_TOL = 1e-9
+
+# ------------------------------------------------------------------------- the book
+def book_path() -> str:
+    """*The Time Machine* through the package's own lookup (``$TINYGRAD_RNN_DATA``, then
+    the cache), never downloading: a test skips, with the lookup's message, without it."""
+    try:
+        return str(time_machine_path(download=False))
+    except DataError as e:
+        pytest.skip(f"The Time Machine not found: {e}")
+
+
+# ----------------------------------------------------------------- the install
+REPO = Path(__file__).resolve().parents[1]
+
+
+def installed_package() -> tuple[Path, Path, bool]:
+    """(package folder, its backends folder, editable?) of the installed distribution.
+
+    PEP 610's ``direct_url.json`` says whether the install is editable: then they are
+    the repository's ``tinygrad_rnn/`` and ``backends/``; else the copies a wheel put in
+    site-packages (``tinygrad_rnn/backends/`` inside the package)."""
+    # not the metadata a source build leaves in the repository (tinygrad_rnn.egg-info),
+    # which is found first when the repository root is on sys.path
+    dist = next(d for d in importlib.metadata.distributions(name="tinygrad_rnn")
+                if Path(str(d.locate_file(""))).resolve() != REPO.resolve())
+    direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    if direct.get("dir_info", {}).get("editable"):
+        return REPO / "tinygrad_rnn", REPO / "backends", True
+    package = Path(str(dist.locate_file("tinygrad_rnn")))
+    return package, package / "backends", False
+
 
 # ----------------------------------------------------------------- tensor helpers
 def t64(array, backend: str, requires_grad: bool = True) -> tg.Tensor:

@@ -20,18 +20,6 @@ from tinygrad_rnn.charlm.data import Vocab, load_corpus
 from tinygrad_rnn.charlm.model import RNNLM
 from tinygrad_rnn.charlm.train import TrainConfig, Trainer, TrainingDiverged, load_model
 
-BOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "timemachine.txt"
-
-
-@pytest.fixture
-def book(monkeypatch) -> str:
-    import os
-
-    path = os.environ.get("TINYGRAD_RNN_DATA") or str(BOOK)
-    if not Path(path).is_file():
-        pytest.skip(f"The Time Machine not found at {path}; set TINYGRAD_RNN_DATA")
-    return path
-
 
 def small_config(**overrides) -> TrainConfig:
     base = dict(num_hiddens=32, num_epochs=3, batch_size=8, num_steps=10, max_tokens=2000)

@@ -23,17 +23,8 @@ from tinygrad_rnn.charlm import checkpoint
 from tinygrad_rnn.charlm.cli import build_parser, main
 from tinygrad_rnn.charlm.train import DEFAULT_LR, Trainer, TrainingDiverged, load_model
 
-BOOK = Path(__file__).resolve().parents[2] / "shared" / "data" / "timemachine.txt"
 SIZES = ["--hidden", "16", "--batch-size", "4", "--num-steps", "8", "--max-tokens", "600"]
 TINY = [*SIZES, "--quiet", "--backend", "numpy"]
-
-
-@pytest.fixture
-def book() -> str:
-    path = os.environ.get("TINYGRAD_RNN_DATA") or str(BOOK)
-    if not Path(path).is_file():
-        pytest.skip(f"The Time Machine not found at {path}; set TINYGRAD_RNN_DATA")
-    return path
 
 
 def train(corpus: str, *extra: str) -> int:

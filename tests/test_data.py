@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import socket
 import threading
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import book_path
 
 from tinygrad_rnn.charlm.data import (
     DATA_ENV_VAR,
     TIME_MACHINE_SHA1,
+    TIME_MACHINE_URL,
     DataError,
     SeqDataLoader,
     Vocab,
@@ -40,13 +43,8 @@ from tinygrad_rnn.charlm.data import (
 
 @pytest.fixture(scope="module")
 def book() -> Path:
-    """The book's text file: $TINYGRAD_RNN_DATA, else ../shared/data/timemachine.txt."""
-    env = os.environ.get(DATA_ENV_VAR)
-    fallback = Path(__file__).resolve().parents[1].parent / "shared/data/timemachine.txt"
-    for candidate in (env, fallback):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    pytest.skip(f"The Time Machine not found: set {DATA_ENV_VAR} or provide {fallback}")
+    """The book's text file (``helpers.book_path``: the package's lookup, no download)."""
+    return Path(book_path())
 
 
 @pytest.fixture(scope="module")
@@ -594,3 +592,162 @@ def test_to_tokens_takes_a_0d_integer_tensor_or_array():
     vocab = Vocab(list("abc"))
     assert vocab.to_tokens(tg.Tensor([0.1, 3.0, 0.2]).argmax()) == vocab.to_tokens(1)
     assert vocab.to_tokens(np.array(3)) == "c"
+
+
+# ------------------------------------------------- one lookup: the cache, offline, resume
+@pytest.fixture
+def cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_env) -> Path:
+    """An empty cache folder of its own (``$XDG_CACHE_HOME``), no environment variable,
+    and no network: any download attempt fails the test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+    def no_download(*args: object, **kwargs: object) -> Path:
+        raise AssertionError(f"a download was attempted: {args}")
+
+    monkeypatch.setattr("tinygrad_rnn.hub.download", no_download)
+    return tmp_path / "xdg" / "tinygrad_rnn"
+
+
+def test_without_download_only_a_verified_cache_is_used(cache: Path, book: Path) -> None:
+    with pytest.raises(DataError) as exc:
+        time_machine_path(download=False)
+    msg = str(exc.value)  # everything a user offline needs to supply the file
+    for needed in (str(cache / "timemachine.txt"), DATA_ENV_VAR, "--data", TIME_MACHINE_URL):
+        assert needed in msg, (needed, msg)
+    cache.mkdir(parents=True)
+    (cache / "timemachine.txt").write_bytes(book.read_bytes()[:1000])  # truncated
+    with pytest.raises(DataError, match=f"is not The Time Machine.*{TIME_MACHINE_SHA1}"):
+        time_machine_path(download=False)
+    shutil.copyfile(book, cache / "timemachine.txt")
+    assert time_machine_path(download=False) == cache / "timemachine.txt"
+    assert time_machine_path() == cache / "timemachine.txt"  # verified: no download
+
+
+def test_the_tests_find_the_book_in_the_cache(cache: Path, book: Path) -> None:
+    """With the book cached and no environment variable, no data test skips: they all
+    find it through helpers.book_path, which is the package's lookup."""
+    with pytest.raises(pytest.skip.Exception, match="not in the cache"):
+        book_path()
+    cache.mkdir(parents=True)
+    shutil.copyfile(book, cache / "timemachine.txt")
+    assert book_path() == str(cache / "timemachine.txt")
+
+
+def test_the_cli_library_and_examples_use_the_one_lookup(cache: Path, book: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookup is the only one: the library's loader and Trainer.create read the cache
+    it finds (the CLI and the examples call those), and $TINYGRAD_RNN_DATA overrides it."""
+    from tinygrad_rnn.charlm.train import TrainConfig, Trainer
+
+    cache.mkdir(parents=True)
+    shutil.copyfile(book, cache / "timemachine.txt")
+    assert read_lines() == read_lines(book)
+    trainer = Trainer.create(TrainConfig(num_hiddens=4, max_tokens=2000, batch_size=2,
+                                         num_steps=5), backend="numpy")
+    assert trainer.data_file == {"path": str((cache / "timemachine.txt").resolve()),
+                                 "sha1": TIME_MACHINE_SHA1}
+    other = cache.parent / "other.txt"
+    other.write_text("abc\n")
+    monkeypatch.setenv(DATA_ENV_VAR, str(other))
+    assert read_lines() == ["abc"]
+
+
+def _train_and_resume(argv_data: list[str], ckpt: Path, *resume: str) -> int:
+    from tinygrad_rnn.charlm.cli import main
+
+    tiny = ["--hidden", "8", "--batch-size", "2", "--num-steps", "5", "--max-tokens", "400",
+            "--quiet", "--backend", "numpy"]
+    if argv_data:
+        assert main(["train", "--epochs", "1", *argv_data, "--save", str(ckpt), *tiny]) == 0
+    return main(["train", "--epochs", "2", "--resume", str(ckpt), "--save", str(ckpt), *tiny,
+                 *resume])
+
+
+def test_resume_without_data_reads_the_text_where_it_was_trained(
+        cache: Path, corpus: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ckpt = tmp_path / "m.npz"
+    assert _train_and_resume(["--data", corpus], ckpt) == 0  # no --data: the recorded path
+    from tinygrad_rnn.charlm import checkpoint
+
+    meta = checkpoint.load(ckpt)["meta"]
+    assert meta["epoch"] == 2
+    assert meta["data_file"] == {"path": str(Path(corpus).resolve()), "sha1": sha1_of(corpus)}
+    capsys.readouterr()
+    # the text moved (and is not the book): no download, one clear error naming both
+    moved = Path(corpus).rename(tmp_path / "moved.txt")
+    assert _train_and_resume([], ckpt, "--epochs", "3") == 2
+    err = capsys.readouterr().err
+    assert str(Path(corpus).resolve()) in err and meta["data_file"]["sha1"] in err
+    assert "--data" in err
+    # $TINYGRAD_RNN_DATA pointing at other text is refused, not trained on
+    other = tmp_path / "other.txt"
+    other.write_text(moved.read_text().upper() + "x\n")
+    monkeypatch.setenv(DATA_ENV_VAR, str(other))
+    assert _train_and_resume([], ckpt, "--epochs", "3") == 2
+    assert "is other text" in capsys.readouterr().err
+    # ... and pointing at the same text, found there
+    monkeypatch.setenv(DATA_ENV_VAR, str(moved))
+    assert _train_and_resume([], ckpt, "--epochs", "3") == 0
+
+
+def test_resume_of_the_book_finds_it_in_the_cache(cache: Path, book: Path,
+                                                  tmp_path: Path) -> None:
+    copy = tmp_path / "timemachine.txt"
+    shutil.copyfile(book, copy)
+    ckpt = tmp_path / "m.npz"
+    assert _train_and_resume(["--data", str(copy)], ckpt) == 0
+    copy.write_text("changed\n")  # the recorded path now holds other text: not used
+    cache.mkdir(parents=True)
+    shutil.copyfile(book, cache / "timemachine.txt")
+    assert _train_and_resume([], ckpt, "--epochs", "3") == 0
+
+
+def test_a_checkpoint_without_the_data_file_still_resumes(corpus: str, tmp_path: Path,
+                                                          no_env) -> None:
+    """Checkpoints written before the path was recorded: resumed with --data as before."""
+    from tinygrad_rnn.charlm import checkpoint
+
+    ckpt = tmp_path / "m.npz"
+    assert _train_and_resume(["--data", corpus], ckpt) == 0
+    old = checkpoint.load(ckpt)
+    meta = {k: v for k, v in old["meta"].items() if k not in ("data_file", "format")}
+    checkpoint.save(ckpt, old["params"], old["vocab"], meta, old["optim"])
+    assert "data_file" not in checkpoint.load(ckpt)["meta"]
+    assert _train_and_resume([], ckpt, "--epochs", "3", "--data", corpus) == 0
+
+
+def test_no_user_facing_text_names_the_ci_layout() -> None:
+    """``../shared/data/timemachine.txt`` is where CI keeps its copy of the book (.ci/run
+    sets $TINYGRAD_RNN_DATA to it); to a user it means nothing. The README, the docs and
+    the examples say how to supply the book instead (the cache, $TINYGRAD_RNN_DATA,
+    --data)."""
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", *sorted((root / "docs").rglob("*")),
+             *sorted((root / "examples").rglob("*"))]
+    texts = [f for f in files if f.is_file() and f.suffix in (".md", ".py", ".txt", ".sh", "")]
+    assert root / "README.md" in texts and any(f.suffix == ".py" for f in texts)
+    hits = [f"{f.relative_to(root)}:{n}: {line.strip()}"
+            for f in texts
+            for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+            if "../shared" in line or "shared/data/" in line]
+    assert hits == [], "\n".join(hits)
+
+
+def test_only_the_data_module_looks_for_the_book() -> None:
+    """One lookup: no other module of the package, example, benchmark or test reads
+    $TINYGRAD_RNN_DATA or builds a path to the book's file itself (test_data.py builds
+    cache paths to test the lookup)."""
+    root = Path(__file__).resolve().parents[1]
+    reads = re.compile(r"(getenv|environ\.get|environ\[)\(?\s*(['\"]TINYGRAD_RNN_DATA|DATA_ENV_VAR)"
+                       r"|['\"]timemachine\.txt['\"]")
+    own = {root / "tinygrad_rnn" / "charlm" / "data.py", Path(__file__).resolve()}
+    files = [f for d in ("tinygrad_rnn", "examples", "tests", "benchmarks")
+             for f in sorted((root / d).rglob("*.py")) if f not in own]
+    assert len(files) > 20
+    hits = [f"{f.relative_to(root)}:{n}: {line.strip()}" for f in files
+            for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1)
+            if reads.search(line)]
+    assert hits == [], "\n".join(hits)
+    assert any(reads.search(line) for line in (root / "tinygrad_rnn" / "charlm" /
+                                               "data.py").read_text().splitlines())

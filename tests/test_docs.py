@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import book_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md")) + [ROOT / "README.md"]  # the README runs too
-BOOK = ROOT.parent / "shared" / "data" / "timemachine.txt"
 
 QUOTE = re.compile(r"`([\w./-]+\.(?:py|cu|cuh))`:\s*$")
 RUN = re.compile(r"^<!-- run(: needs-book)? -->$")
@@ -55,11 +55,6 @@ def python_blocks(page: Path) -> list[Block]:
             i = j
         i += 1
     return blocks
-
-
-def book_path() -> Path | None:
-    path = Path(os.environ.get("TINYGRAD_RNN_DATA") or BOOK)
-    return path if path.is_file() else None
 
 
 # ------------------------------------------------------------------------ build
@@ -162,10 +157,7 @@ def test_runnable_snippets(page: str, tmp_path):
     blocks = RUNNABLE[page]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # a busy 2-core machine: one BLAS thread
     if any("needs-book" in b.lead for b in blocks):
-        book = book_path()
-        if book is None:
-            pytest.skip(f"{page} trains on The Time Machine; set TINYGRAD_RNN_DATA")
-        env["TINYGRAD_RNN_DATA"] = str(book)
+        env["TINYGRAD_RNN_DATA"] = book_path()  # skips without the book
     script = "\n\n".join(f"# {page}:{b.line}\n{b.code}" for b in blocks)
     (tmp_path / "snippets.py").write_text(script)
     done = subprocess.run(

@@ -3,7 +3,7 @@
 Each example checks its own claim and exits with status 1 when it fails; here the
 claim is also read back from the printed evidence, so an example that stopped
 checking would still be caught. The examples that read *The Time Machine* skip
-without it (``$TINYGRAD_RNN_DATA``, else ``../shared/data/timemachine.txt``).
+without it (``helpers.book_path``: ``$TINYGRAD_RNN_DATA``, else the cache).
 """
 
 from __future__ import annotations
@@ -18,18 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import book_path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
-BOOK = ROOT.parent / "shared" / "data" / "timemachine.txt"
-
-
-def book() -> str:
-    path = Path(os.environ.get("TINYGRAD_RNN_DATA") or BOOK)
-    if not path.is_file():
-        pytest.skip(f"The Time Machine not found at {path}; set TINYGRAD_RNN_DATA")
-    return str(path)
+book = book_path  # the package's lookup, no download; skips without the book
 
 
 def run(script: str, *args: str, cwd: Path = ROOT, expect: int = 0) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import installed_package
 from tinygrad_rnn.backends import BackendUnavailable
 
 import tinygrad_rnn as tg
@@ -47,19 +48,28 @@ def test_import_does_not_import_cupy(tmp_path):
     assert out["cupy"] is False and out["cupy_mods"] == []
 
 
-def test_backends_subpackage_is_the_repo_folder(tmp_path):
+def test_backends_subpackage_is_the_installed_one(tmp_path):
+    """Imported from elsewhere than the repository, ``tinygrad_rnn.backends`` is the
+    install's: the repo's ``backends/`` folder when editable, the wheel's subpackage
+    otherwise; never a bare top-level ``backends``."""
+    package, backends, editable = installed_package()
+    if not editable:  # the wheel's copy, not the repository's folders
+        assert package.resolve() != (REPO / "tinygrad_rnn").resolve()
     out = run_python(
-        "import json, importlib.util, tinygrad_rnn.backends as b;"
-        "print(json.dumps({'file': b.__file__,"
+        "import json, importlib.util, tinygrad_rnn as tg, tinygrad_rnn.backends as b;"
+        "print(json.dumps({'tg': tg.__file__, 'file': b.__file__,"
         " 'bare': importlib.util.find_spec('backends') is None,"
         " 'numpy_mod': __import__('tinygrad_rnn.backends.numpy_backend',"
         " fromlist=['x']).__file__}))",
         tmp_path,
     )
-    assert Path(out["file"]).resolve() == (REPO / "backends" / "__init__.py").resolve()
-    assert Path(out["numpy_mod"]).resolve() == (REPO / "backends" / "numpy_backend.py").resolve()
+    assert Path(out["tg"]).resolve() == (package / "__init__.py").resolve()
+    assert Path(out["file"]).resolve() == (backends / "__init__.py").resolve()
+    assert Path(out["numpy_mod"]).resolve() == (backends / "numpy_backend.py").resolve()
     assert out["bare"], "a top-level module named `backends` is importable from site-packages"
-    assert Path(tg.backends.__file__).resolve().parent == (REPO / "backends").resolve()
+    # this test process imports the same install
+    assert Path(tg.__file__).resolve().parent == package.resolve()
+    assert Path(tg.backends.__file__).resolve().parent == backends.resolve()
 
 
 def test_entry_point_group_lists_builtin_backends():

@@ -39,7 +39,9 @@ __all__ = [
     "SeqDataLoader",
     "Vocab",
     "cache_dir",
+    "cached_time_machine",
     "download",
+    "find_corpus",
     "load_corpus",
     "load_data_time_machine",
     "preprocess_line",
@@ -75,10 +77,11 @@ class DataError(OSError):
 
 
 def _manual_hint(dest: Path) -> str:
-    """How to supply the file by hand when the download does not work."""
+    """How to supply the file by hand when it is not in the cache and cannot be downloaded."""
     return (
-        f"To supply the file by hand, set {DATA_ENV_VAR}=/path/to/timemachine.txt, "
-        f"or pass --data PATH, or put the file at {dest}"
+        f"To use a copy you have (offline), put it at {dest}, or set "
+        f"{DATA_ENV_VAR}=/path/to/timemachine.txt, or pass --data PATH "
+        f"(the book is {TIME_MACHINE_URL})"
     )
 
 
@@ -92,13 +95,25 @@ def download(url: str, sha1: str, dest: str | os.PathLike[str], timeout: float =
         raise DataError(str(e)) from e.__cause__
 
 
-def time_machine_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """Path of the book's text file, downloading it into ``cache_dir()`` if need be.
+_fetch = download  # time_machine_path's keyword argument ``download`` hides the function
 
-    Precedence: the explicit ``path``; then the ``TINYGRAD_RNN_DATA`` environment variable
-    (an empty value counts as unset); then the download cache. An explicit or environment
-    path is used as given (any UTF-8 text may serve as a custom corpus); only the
-    download is hash-checked.
+
+def cached_time_machine() -> Path:
+    """Where the book is cached: ``cache_dir() / 'timemachine.txt'``."""
+    return cache_dir() / "timemachine.txt"
+
+
+def time_machine_path(path: str | os.PathLike[str] | None = None, *,
+                      download: bool = True) -> Path:
+    """The one lookup of the book's text file, for the CLI, the library, the examples and
+    the tests.
+
+    In order: the explicit ``path``; the ``TINYGRAD_RNN_DATA`` environment variable (an
+    empty value counts as unset); the cache (:func:`cached_time_machine`), used only if
+    its SHA-1 is the book's; else, with ``download``, the book downloaded into the cache
+    (and verified). An explicit or environment path is used as given (any UTF-8 text
+    may serve as a custom corpus). Raises :class:`DataError`, saying how to supply the
+    file, when none of these finds it (``download=False``: when it is not cached).
     """
     if path is not None:
         p = Path(path).expanduser()
@@ -111,10 +126,44 @@ def time_machine_path(path: str | os.PathLike[str] | None = None) -> Path:
         if not p.is_file():
             raise DataError(
                 f"{DATA_ENV_VAR}={env} but {p} does not exist (or is not a file); "
-                f"unset {DATA_ENV_VAR} to download the book instead"
+                f"unset {DATA_ENV_VAR} to use the cached or downloaded book instead"
             )
         return p
-    return download(TIME_MACHINE_URL, TIME_MACHINE_SHA1, cache_dir() / "timemachine.txt")
+    dest = cached_time_machine()
+    found = sha1_of(dest) if dest.is_file() else None
+    if found == TIME_MACHINE_SHA1:
+        return dest
+    if download:
+        return _fetch(TIME_MACHINE_URL, TIME_MACHINE_SHA1, dest)
+    if found is None:
+        raise DataError(f"The Time Machine is not in the cache ({dest}) and downloading "
+                        f"is off. {_manual_hint(dest)}")
+    raise DataError(f"the file at {dest} is not The Time Machine (its SHA-1 is {found}, "
+                    f"expected {TIME_MACHINE_SHA1}) and downloading is off. "
+                    f"{_manual_hint(dest)}")
+
+
+def find_corpus(sha1: str, recorded: str | os.PathLike[str] | None = None) -> Path:
+    """The text file with SHA-1 ``sha1`` that a run was trained on (a checkpoint records
+    both): ``recorded``, where the run read it, if its SHA-1 still matches; else
+    :func:`time_machine_path`'s lookup (``$TINYGRAD_RNN_DATA``; for the book also the
+    cache, then the download). Raises :class:`DataError`, saying where the run read
+    it, when the lookup finds nothing or other text."""
+    if recorded is not None and Path(recorded).is_file() and sha1_of(recorded) == sha1:
+        return Path(recorded)
+    where = (f"the text this run was trained on (SHA-1 {sha1}) is no longer at {recorded}"
+             if recorded is not None else f"the text this run was trained on has SHA-1 {sha1}")
+    supply = f"pass --data PATH with that text (or set {DATA_ENV_VAR} to it)"
+    if sha1 != TIME_MACHINE_SHA1 and not os.environ.get(DATA_ENV_VAR):
+        raise DataError(f"{where}, and it is not The Time Machine; {supply}")
+    try:
+        found = time_machine_path()
+    except DataError as e:
+        raise DataError(f"{where}; {e}") from e
+    if sha1_of(found) != sha1:
+        raise DataError(f"{where}, and {found} is other text (SHA-1 {sha1_of(found)}); "
+                        f"{supply}")
+    return found
 
 
 # --------------------------------------------------------------------------------------

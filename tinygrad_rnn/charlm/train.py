@@ -33,7 +33,7 @@ from tinygrad_rnn.optim import lr_scheduler
 
 from . import checkpoint
 from .cuda_graph import GraphedStep
-from .data import SeqDataLoader, Vocab, load_corpus
+from .data import SeqDataLoader, Vocab, find_corpus, load_corpus, sha1_of, time_machine_path
 from .model import INITS, MODELS, RNNLM, State, detach_state
 
 
@@ -316,6 +316,9 @@ class Trainer:
     #: where the parameters live: a replayed CUDA graph can only write to memory it
     #: recorded, so the step copies it in rather than returning it.
     _grad_norm: Any = field(init=False, default=None, repr=False)
+    #: The text file :meth:`create` read, ``{"path": absolute path, "sha1": its SHA-1}``;
+    #: saved in checkpoints, so that :meth:`resume` without ``data`` finds it again.
+    data_file: dict[str, str] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.generator is None:
@@ -343,7 +346,8 @@ class Trainer:
         """Load the corpus, build the model on ``backend`` and its optimizer; ``cuda_graph``
         as :attr:`Trainer.cuda_graph` (None: on where it can be)."""
         generator = _seeded(config.seed)
-        corpus, vocab = load_corpus(data, config.max_tokens)
+        path = time_machine_path(data)
+        corpus, vocab = load_corpus(path, config.max_tokens)
         try:
             loader = SeqDataLoader(corpus, config.batch_size, config.num_steps,
                                    config.use_random_iter, seed=config.seed)
@@ -360,8 +364,10 @@ class Trainer:
                           backend=backend or fastest_backend())
         opt = OPTIMIZERS[config.optimizer](model.parameters(), lr=config.lr)
         scheduler = make_scheduler(config, opt)
-        return cls(model, loader, vocab, config, opt, cuda_graph=cuda_graph,
-                   scheduler=scheduler, generator=generator)
+        trainer = cls(model, loader, vocab, config, opt, cuda_graph=cuda_graph,
+                      scheduler=scheduler, generator=generator)
+        trainer.data_file = {"path": str(path.resolve()), "sha1": sha1_of(path)}
+        return trainer
 
     # ------------------------------------------------------------------ steps
     def train_step(self, X: np.ndarray, Y: np.ndarray, state: State
@@ -514,6 +520,7 @@ class Trainer:
             "loader": self.loader.state_dict(),
             "backend": self.model.backend,
             "corpus_sha1": corpus_sha1(self.loader.corpus),
+            "data_file": self.data_file,  # where the text was read: resume looks there first
             # the library's generator, which draws the dropout masks: a resumed run redraws
             # the masks the uninterrupted one would have drawn
             "generator": self.generator.numpy_generator.bit_generator.state,
@@ -544,6 +551,8 @@ class Trainer:
                 if end is not None and num_epochs > end:
                     raise ValueError(f"checkpoint {path} has a onecycle schedule that ends at "
                                      f"epoch {end}, so it cannot go on to {num_epochs}")
+            if data is None and meta.get("data_file"):  # older checkpoints lack it
+                data = str(find_corpus(meta["data_file"]["sha1"], meta["data_file"]["path"]))
             # eager until the optimizer's state is in: it decides whether a graph can run
             trainer = cls.create(config, data, backend or _stored_backend(path, meta),
                                  cuda_graph=False)
