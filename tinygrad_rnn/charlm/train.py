@@ -31,7 +31,7 @@ from tinygrad_rnn.optim import lr_scheduler
 from . import checkpoint
 from .cuda_graph import GraphedStep
 from .data import SeqDataLoader, Vocab, load_corpus
-from .model import INITS, MODELS, RNNLM, State, detach_state
+from .model import INITS, MODELS, RNNLM, State, check_training_memory, detach_state
 
 
 @dataclass
@@ -304,6 +304,10 @@ class Trainer:
         as :attr:`Trainer.cuda_graph` (None: on where it can be)."""
         generator = _seeded(config.seed)
         corpus, vocab = load_corpus(data, config.max_tokens)
+        check_training_memory(len(vocab), config.num_hiddens, batch_size=config.batch_size,
+                              num_steps=config.num_steps, optimizer=config.optimizer,
+                              dtype=config.dtype, model=config.model,
+                              num_layers=config.num_layers, bidirectional=config.bidirectional)
         try:
             loader = SeqDataLoader(corpus, config.batch_size, config.num_steps,
                                    config.use_random_iter, seed=config.seed)
