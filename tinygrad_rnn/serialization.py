@@ -161,7 +161,7 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_size: int,
                 path: Path) -> np.ndarray:
     """One ``.npy`` entry: its header's shape and dtype must account for exactly the
     entry's bytes, checked before the array is allocated; then read to the end (CRC)."""
-    where = f"{path}: entry {info.filename[:-4]!r}"
+    where = f"{path} is not a valid .npz file: entry {info.filename[:-4]!r}"
     bound = {zipfile.ZIP_STORED: file_size,
              zipfile.ZIP_DEFLATED: _DEFLATE_MAX_RATIO * info.compress_size}
     if info.compress_type not in bound or info.file_size > bound[info.compress_type]:

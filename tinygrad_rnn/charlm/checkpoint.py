@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,15 @@ import numpy as np
 
 import tinygrad_rnn as tg
 
+from .data import UNK
+from .model import INITS, MODELS, parameter_shapes
+
 FORMAT = "tinygrad_rnn.checkpoint/1"
+#: The largest size (vocabulary, hidden units, layers, embedding, batch, steps, epochs) a
+#: checkpoint may name: above any character vocabulary (Unicode has 1,114,112 code
+#: points) and any layer that fits in memory (h = 2^24 makes a 1 PiB W_hh); a larger
+#: one is a damaged or hostile file, refused before anything is sized from it.
+MAX_SIZE = 2**24
 
 
 class CheckpointError(ValueError):
@@ -96,12 +106,249 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(f"{path} has format {found!r}, expected {FORMAT!r}")
-    return upgrade({
+    unknown = sorted(k for k in arrays if k != "vocab" and not k.startswith(("param/", "optim/")))
+    if unknown:
+        raise CheckpointError(f"checkpoint {path} has an entry {unknown[0]!r} that is neither "
+                              "param/..., optim/..., vocab nor meta")
+    if arrays["vocab"].dtype.kind != "U":
+        raise CheckpointError(f"checkpoint {path} has a vocab entry of {arrays['vocab'].dtype}, "
+                              "not strings")
+    ckpt = upgrade({
         "params": {k[6:]: v for k, v in arrays.items() if k.startswith("param/")},
         "optim": {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},
         "vocab": [str(t) for t in arrays["vocab"]],
         "meta": meta,
     })
+    validate(path, ckpt)
+    return ckpt
+
+
+# ------------------------------------------------------------------ the strict schema
+class _Bad(Exception):
+    """A schema violation, the message without the file; :func:`validate` adds it."""
+
+
+def _size(value: Any) -> bool:
+    return type(value) is int and 0 < value <= MAX_SIZE  # type(): a bool is not an int
+
+
+def _count(value: Any) -> bool:  # an integer >= 0 (epochs done, an offset)
+    return type(value) is int and 0 <= value <= MAX_SIZE
+
+
+def _number(value: Any) -> bool:  # a real number, not a bool, not NaN
+    return type(value) in (int, float) and not math.isnan(value)
+
+
+def _finite_positive(value: Any) -> bool:
+    return _number(value) and 0 < value < math.inf
+
+
+def _float_dtype(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and np.dtype(value).kind == "f"
+    except TypeError:
+        return False
+
+
+#: The model meta: each key's rule, what it must be (for the message), required or not.
+_MODEL_META = {
+    "vocab_size": (_size, f"an integer in [1, {MAX_SIZE}]", True),
+    "num_hiddens": (_size, f"an integer in [1, {MAX_SIZE}]", True),
+    "num_layers": (_size, f"an integer in [1, {MAX_SIZE}]", True),
+    "embed_size": (lambda v: v is None or _size(v), f"null or an integer in [1, {MAX_SIZE}]",
+                   False),
+    "model": (lambda v: v in MODELS, f"one of {list(MODELS)}", True),
+    "init": (lambda v: v in INITS, f"one of {list(INITS)}", True),
+    "nonlinearity": (lambda v: v in ("tanh", "relu"), "'tanh' or 'relu'", True),
+    "bidirectional": (lambda v: type(v) is bool, "true or false", True),
+    "fused": (lambda v: type(v) is bool, "true or false", False),
+    "dropout": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)", True),
+    "dtype": (_float_dtype, "a float dtype name", True),
+}
+#: The training config, every key optional (``TrainConfig`` has defaults, and checks the
+#: rest: names, schedules).
+_TRAIN_META = {key: (ok, what, False) for key, (ok, what, _) in {
+    **{k: _MODEL_META[k] for k in ("num_hiddens", "num_layers", "model", "init",
+                                   "nonlinearity", "bidirectional", "dropout", "dtype")},
+    "num_epochs": (_size, f"an integer in [1, {MAX_SIZE}]", False),
+    "batch_size": (_size, f"an integer in [1, {MAX_SIZE}]", False),
+    "num_steps": (_size, f"an integer in [1, {MAX_SIZE}]", False),
+    "max_tokens": (lambda v: type(v) is int and v <= 2**62, "an integer", False),
+    "seed": (lambda v: v is None or (type(v) is int and 0 <= v < 2**128),
+             "null or an integer >= 0", False),
+    "lr": (_finite_positive, "a finite number > 0", False),
+    "clip_theta": (lambda v: _number(v) and v > 0, "a number > 0 (or inf)", False),
+    "use_random_iter": (lambda v: type(v) is bool, "true or false", False),
+    "optimizer": (lambda v: isinstance(v, str), "a name", False),
+}.items()}
+_HISTORY = {"epoch": lambda v: _size(v), "perplexity": lambda v: _number(v) and v > 0,
+            "tokens_per_sec": lambda v: _number(v) and v >= 0,
+            "seconds": lambda v: _number(v) and v >= 0}
+_TOP_META = {"format", "model", "train", "epoch", "history", "loader", "backend",
+             "corpus_sha1", "generator", "scheduler"}
+
+
+def validate(path: Any, ckpt: dict[str, Any]) -> None:
+    """Refuse a loaded checkpoint (:func:`load`) unless every part is what the model it
+    describes needs: the meta's values of the right types and ranges (sizes positive
+    integers up to :data:`MAX_SIZE`, epoch >= 0, lr finite and > 0, clip > 0, no NaN
+    anywhere), every parameter array by name, dtype and shape exactly that model's
+    (:func:`~tinygrad_rnn.charlm.model.parameter_shapes`), the vocabulary its size, and
+    the optimizer's arrays finite, of the parameters' dtype and shapes. One
+    ``CheckpointError`` naming the file and the first entry at fault."""
+    try:
+        meta = ckpt["meta"]
+        _check_meta(meta)
+        shapes = parameter_shapes(**meta["model"])
+        _check_params(ckpt["params"], shapes, np.dtype(meta["model"]["dtype"]))
+        vocab = ckpt["vocab"]
+        if len(vocab) != meta["model"]["vocab_size"]:
+            raise _Bad(f"its vocabulary has {len(vocab)} tokens, its model meta says "
+                       f"vocab_size {meta['model']['vocab_size']}")
+        if vocab[:1] != [UNK] or len(set(vocab)) != len(vocab):
+            raise _Bad(f"its vocabulary does not start with {UNK!r} or repeats a token")
+        _check_optim(ckpt["optim"], list(shapes.values()), np.dtype(meta["model"]["dtype"]))
+    except _Bad as e:
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
+
+
+def _check_table(where: str, values: Any, table: dict[str, Any]) -> None:
+    if values is None:
+        raise _Bad(f"meta lacks {where.split()[0]!r} (KeyError: {where.split()[0]!r}): not "
+                   "one this version can read")
+    if not isinstance(values, dict):
+        raise _Bad(f"{where} is {type(values).__name__}, not an object")
+    for key, (ok, what, required) in table.items():
+        if key not in values:
+            if required:
+                raise _Bad(f"{where} lacks {key!r} (KeyError: {key!r}): not one this version "
+                           "can read")
+            continue
+        if not ok(values[key]):
+            raise _Bad(f"{where}: {key} must be {what}, got {values[key]!r}")
+
+
+def _check_meta(meta: dict[str, Any]) -> None:
+    extra = sorted(set(meta) - _TOP_META)
+    if extra:
+        raise _Bad(f"meta has an unknown key {extra[0]!r}")
+    _no_nan("meta", meta)
+    _check_table("model meta", meta.get("model"), _MODEL_META)
+    extra = sorted(set(meta["model"]) - set(_MODEL_META))
+    if extra:
+        raise _Bad(f"model meta has an unknown key {extra[0]!r}")
+    if "train" in meta:
+        train = meta["train"]
+        _check_table("train meta", train, _TRAIN_META)
+        for key in set(train) & set(meta["model"]):
+            if train[key] != meta["model"][key]:
+                raise _Bad(f"train meta {key} = {train[key]!r} but model meta "
+                           f"{key} = {meta['model'][key]!r}")
+    if not _count(meta.get("epoch")):
+        raise _Bad(f"meta epoch is {meta.get('epoch')!r}, not an integer >= 0")
+    history = meta.get("history", [])
+    if not isinstance(history, list) or len(history) > meta["epoch"]:
+        raise _Bad("meta history is not a list of at most epoch records")
+    for record in history:
+        if not (isinstance(record, dict) and set(record) == set(_HISTORY)
+                and all(ok(record[k]) for k, ok in _HISTORY.items())):
+            raise _Bad(f"meta history has a record {record!r} that is not "
+                       "{epoch, perplexity, tokens_per_sec, seconds}")
+    if "loader" in meta:
+        loader = meta["loader"]
+        steps = meta.get("train", {}).get("num_steps", MAX_SIZE)
+        if not (isinstance(loader, dict) and set(loader) == {"rng", "next_offset"}
+                and _count(loader["next_offset"]) and loader["next_offset"] <= steps):
+            raise _Bad(f"meta loader is not {{rng, next_offset in [0, {steps}]}}")
+        _check_generator("meta loader rng", loader["rng"])
+    if "generator" in meta:
+        _check_generator("meta generator", meta["generator"])
+    for key in ("backend", "corpus_sha1"):
+        if key in meta and not (meta[key] is None or isinstance(meta[key], str)):
+            raise _Bad(f"meta {key} is {meta[key]!r}, not a string")
+    if "scheduler" in meta and not isinstance(meta["scheduler"], dict):
+        raise _Bad("meta scheduler is not an object")
+
+
+def _no_nan(where: str, value: Any) -> None:
+    """No NaN anywhere in the meta (JSON writes it as ``NaN``; nothing here is ever one)."""
+    if isinstance(value, float) and math.isnan(value):
+        raise _Bad(f"{where} is NaN")
+    items = value.items() if isinstance(value, dict) else enumerate(value) \
+        if isinstance(value, list) else ()
+    for key, item in items:
+        _no_nan(f"{where}.{key}", item)
+
+
+def _check_generator(where: str, state: Any) -> None:
+    """A NumPy PCG64 state, as ``bit_generator.state`` gives it."""
+    ok = (isinstance(state, dict) and state.get("bit_generator") == "PCG64"
+          and set(state) == {"bit_generator", "state", "has_uint32", "uinteger"}
+          and isinstance(state["state"], dict) and set(state["state"]) == {"state", "inc"}
+          and all(type(v) is int and 0 <= v < 2**128 for v in state["state"].values())
+          and state["has_uint32"] in (0, 1) and type(state["has_uint32"]) is int
+          and type(state["uinteger"]) is int and 0 <= state["uinteger"] < 2**32)
+    if not ok:
+        raise _Bad(f"{where} is not a PCG64 generator state")
+
+
+def _check_params(params: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
+                  dtype: np.dtype) -> None:
+    missing, extra = sorted(set(shapes) - set(params)), sorted(set(params) - set(shapes))
+    if missing or extra:
+        raise _Bad(f"its parameters are not those of the model its meta describes: missing "
+                   f"{missing}, unexpected {extra}")
+    for name, shape in shapes.items():
+        array = params[name]
+        if array.dtype != dtype:
+            raise _Bad(f"parameter {name!r} is {array.dtype}, but the model's parameters are "
+                       f"{dtype}; the file was not written by this model")
+        if array.shape != shape:
+            raise _Bad(f"parameter {name!r} has shape {array.shape}, the model's {shape}")
+
+
+_GROUP = re.compile(r"param_groups\.(\d+)\.(\w+)")
+_STATE = re.compile(r"state\.(\d+)\.(\w+)")
+_LEGACY_BUFFER = re.compile(r"(\w+)\.(\d+)")  # before parameter groups: m.3, v.3
+
+
+def _check_optim(optim: dict[str, np.ndarray], shapes: list[tuple[int, ...]],
+                 dtype: np.dtype) -> None:
+    """Hyper-parameters real and finite (lr > 0), ``params`` the parameters' indices,
+    step counts whole and >= 0, per-parameter arrays finite in the model's dtype and
+    their parameter's shape; both layouts (torch's flattened, and the older flat one)."""
+    indices: list[int] = []
+    for key, array in optim.items():
+        where = f"optimizer entry {key!r}"
+        group, state, legacy = _GROUP.fullmatch(key), _STATE.fullmatch(key), \
+            _LEGACY_BUFFER.fullmatch(key)
+        name = group[2] if group else state[2] if state else key
+        if group and name == "params":
+            if array.dtype.kind not in "iu" or array.ndim != 1:
+                raise _Bad(f"{where} is {array.dtype} {array.shape}, not parameter indices")
+            indices += array.tolist()
+        elif group and name == "param_names":
+            if array.dtype.kind != "U":
+                raise _Bad(f"{where} is {array.dtype}, not names")
+        elif state and name != "step" or legacy and not group:
+            i = int(state[1] if state else legacy[2])
+            if i >= len(shapes) or array.shape != shapes[i] or array.dtype != dtype:
+                want = f"{dtype} {shapes[i]}" if i < len(shapes) else "nothing: no such parameter"
+                raise _Bad(f"{where} is {array.dtype} {array.shape}; parameter {i} needs {want}")
+            if not np.isfinite(array).all():
+                raise _Bad(f"{where} holds non-finite values")
+        else:  # a hyper-parameter or a step count: real numbers (or flags), finite
+            if array.dtype.kind not in "biuf" or array.ndim > 1 or not np.isfinite(
+                    array.astype(np.float64)).all():
+                raise _Bad(f"{where} is {array.dtype} {array.ravel()[:4]}, not finite numbers")
+            if name == "lr" and not (array.ndim == 0 and array.dtype.kind in "iuf" and array > 0):
+                raise _Bad(f"{where} is {array}, not a learning rate > 0")
+            if name in ("step", "t") and ((array < 0).any() or (array % 1 != 0).any()):
+                raise _Bad(f"{where} is {array.ravel()[:4]}, not step counts >= 0")
+    if indices and sorted(indices) != list(range(len(shapes))):
+        raise _Bad(f"the optimizer's params {indices} are not the {len(shapes)} parameters' "
+                   "indices")
 
 
 def check_dtypes(path: Any, params: dict[str, np.ndarray], dtype: Any) -> None:
