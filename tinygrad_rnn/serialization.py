@@ -63,8 +63,13 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+            # a full disk or an I/O error says only "[Errno 28] No space left on device":
+            # name the file (OSError(errno, ...) keeps the subclass, e.g. PermissionError)
+            raise OSError(e.errno, f"{e.strerror or e}; {given} was not written (a file "
+                          "already there is unchanged)") from None
         raise
     _remove_orphans(path, suffix)
     return given

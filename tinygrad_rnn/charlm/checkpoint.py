@@ -310,6 +310,7 @@ def _check_params(params: dict[str, np.ndarray], shapes: dict[str, tuple[int, ..
 
 _GROUP = re.compile(r"param_groups\.(\d+)\.(\w+)")
 _STATE = re.compile(r"state\.(\d+)\.(\w+)")
+_HYPER_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
 _LEGACY_BUFFER = re.compile(r"(\w+)\.(\d+)")  # before parameter groups: m.3, v.3
 
 
@@ -338,14 +339,18 @@ def _check_optim(optim: dict[str, np.ndarray], shapes: list[tuple[int, ...]],
                 raise _Bad(f"{where} is {array.dtype} {array.shape}; parameter {i} needs {want}")
             if not np.isfinite(array).all():
                 raise _Bad(f"{where} holds non-finite values")
-        else:  # a hyper-parameter or a step count: real numbers (or flags), finite
-            if array.dtype.kind not in "biuf" or array.ndim > 1 or not np.isfinite(
+        elif name in ("step", "t"):  # step counts: whole numbers >= 0 (torch's are floats)
+            if array.dtype.kind not in "iuf" or array.ndim > 1 or not np.isfinite(array).all() \
+                    or (array < 0).any() or (array % 1 != 0).any():
+                raise _Bad(f"{where} is {array.dtype} {array.ravel()[:4]}, not step counts >= 0")
+        else:  # a hyper-parameter: as flatten_state_dict writes a Python float, int or bool
+            # (a float32 lr would load as another number: refused, never cast)
+            if array.dtype not in _HYPER_DTYPES or array.ndim > 1 or not np.isfinite(
                     array.astype(np.float64)).all():
-                raise _Bad(f"{where} is {array.dtype} {array.ravel()[:4]}, not finite numbers")
+                raise _Bad(f"{where} is {array.dtype} {array.ravel()[:4]}, not finite float64, "
+                           "int64 or bool")
             if name == "lr" and not (array.ndim == 0 and array.dtype.kind in "iuf" and array > 0):
                 raise _Bad(f"{where} is {array}, not a learning rate > 0")
-            if name in ("step", "t") and ((array < 0).any() or (array % 1 != 0).any()):
-                raise _Bad(f"{where} is {array.ravel()[:4]}, not step counts >= 0")
     if indices and sorted(indices) != list(range(len(shapes))):
         raise _Bad(f"the optimizer's params {indices} are not the {len(shapes)} parameters' "
                    "indices")
