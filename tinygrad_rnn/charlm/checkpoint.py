@@ -209,6 +209,10 @@ def validate(path: Any, ckpt: dict[str, Any]) -> None:
         if vocab[:1] != [UNK] or len(set(vocab)) != len(vocab):
             raise _Bad(f"its vocabulary does not start with {UNK!r} or repeats a token")
         _check_optim(ckpt["optim"], list(shapes.values()), np.dtype(meta["model"]["dtype"]))
+        if isinstance(meta.get("train"), dict) and any(k.startswith("param_groups.")
+                                                       for k in ckpt["optim"]):
+            _check_optim_layout(ckpt["optim"], meta["train"].get("optimizer", "sgd"),
+                                len(shapes))
     except _Bad as e:
         raise CheckpointError(f"checkpoint {path}: {e}") from None
 
@@ -354,6 +358,37 @@ def _check_optim(optim: dict[str, np.ndarray], shapes: list[tuple[int, ...]],
     if indices and sorted(indices) != list(range(len(shapes))):
         raise _Bad(f"the optimizer's params {indices} are not the {len(shapes)} parameters' "
                    "indices")
+
+
+def _check_optim_layout(optim: dict[str, np.ndarray], kind: str, count: int) -> None:
+    """The optimizer's entries exactly those its kind writes (``Trainer``'s: the defaults
+    but lr, one group): every hyper-parameter in its dtype, and for every parameter
+    the same state arrays, or none before the first step. Learnt from the optimizer
+    itself, stepped once on a one-element parameter, so no list here can go stale."""
+    from .train import OPTIMIZERS  # train imports this module: its table, read late
+
+    if kind not in OPTIMIZERS:
+        raise _Bad(f"train meta: optimizer must be one of {sorted(OPTIMIZERS)}, got {kind!r}")
+    p = tg.Tensor(np.zeros(1, np.float32), requires_grad=True)
+    probe = OPTIMIZERS[kind]([p], lr=1.0)
+    p.grad = tg.Tensor(np.ones(1, np.float32))
+    probe.step()
+    layout = tg.optim.flatten_state_dict(probe.state_dict())
+    want = {k: v.dtype for k, v in layout.items() if k.startswith("param_groups.")}
+    # per parameter: step counts in the probe's dtype; arrays in the model's (checked above)
+    per_param = {k.split(".", 2)[2]: v.dtype if v.ndim == 0 else None
+                 for k, v in layout.items() if k.startswith("state.")}
+    stepped = any(k.startswith("state.") for k in optim)
+    want.update({f"state.{i}.{name}": dtype for i in range(count)
+                 for name, dtype in per_param.items() if stepped})
+    missing, extra = sorted(set(want) - set(optim)), sorted(set(optim) - set(want))
+    if missing or extra:
+        raise _Bad(f"its optimizer entries are not those of a {kind} optimizer of "
+                   f"{count} parameters: missing {missing[:3]}, unexpected {extra[:3]}")
+    for key, dtype in want.items():
+        if dtype is not None and key != "param_groups.0.params" and optim[key].dtype != dtype:
+            raise _Bad(f"optimizer entry {key!r} is {optim[key].dtype}, a {kind} optimizer "
+                       f"writes {dtype}")
 
 
 def check_dtypes(path: Any, params: dict[str, np.ndarray], dtype: Any) -> None:
