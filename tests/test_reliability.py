@@ -70,7 +70,7 @@ CONFIG = dict(num_hiddens=4, num_epochs=2, batch_size=2, num_steps=5, max_tokens
 def book(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("book") / "corpus.txt"
     path.write_text("the time traveller for so it will be convenient to speak of him was "
-                    "expounding a recondite matter to us\n" * 12, encoding="utf-8")
+                    "expounding a recondite matter to us\n" * 4, encoding="utf-8")
     return str(path)
 
 
@@ -372,8 +372,7 @@ def test_each_entry_must_be_exactly_what_the_model_needs(base, tmp_path, change,
     assert str(path) in str(refused.value) and named in str(refused.value)
 
 
-@pytest.mark.parametrize("model", ["rnn", "gru", "lstm"])
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("model,optimizer", [("rnn", "adam"), ("gru", "sgd"), ("lstm", "adam")])
 def test_a_valid_checkpoint_passes_the_schema_and_resumes_bit_identical(book, tmp_path,
                                                                         model, optimizer):
     """The schema refuses nothing a run writes: each model and optimizer, deep and
@@ -465,7 +464,7 @@ def test_any_memory_error_in_the_cli_is_one_line(book, capsys, monkeypatch):
 
     monkeypatch.setattr(Trainer, "fit", fit)
     code = main(["train", "--data", book, "--epochs", "1", "--hidden", "4", "--quiet",
-                 "--backend", "numpy"])
+                 "--backend", "numpy", "--batch-size", "2", "--num-steps", "5"])
     err = capsys.readouterr().err
     assert code == 1 and err == ("tinygrad-rnn: error: out of memory: Unable to allocate 209. "
                                  "GiB for an array (try a smaller --hidden, --batch-size or "
