@@ -386,7 +386,7 @@ def _check_optim_layout(optim: dict[str, np.ndarray], kind: str, count: int) -> 
         raise _Bad(f"its optimizer entries are not those of a {kind} optimizer of "
                    f"{count} parameters: missing {missing[:3]}, unexpected {extra[:3]}")
     for key, dtype in want.items():
-        if dtype is not None and key != "param_groups.0.params" and optim[key].dtype != dtype:
+        if dtype is not None and optim[key].dtype != dtype:
             raise _Bad(f"optimizer entry {key!r} is {optim[key].dtype}, a {kind} optimizer "
                        f"writes {dtype}")
 
