@@ -74,6 +74,13 @@ def book(tmp_path_factory) -> str:
     return str(path)
 
 
+class Base(dict):
+    """The base checkpoint's parts; a short repr, for hypothesis's failure reports."""
+
+    def __repr__(self) -> str:
+        return f"<the checkpoint {self['path']}>"
+
+
 @pytest.fixture(scope="module")
 def base(book, tmp_path_factory) -> dict:
     """A 2-layer GRU trained one epoch with Adam (so every kind of entry is there:
@@ -82,9 +89,9 @@ def base(book, tmp_path_factory) -> dict:
     trainer = Trainer.create(TrainConfig(**CONFIG), book, "numpy", cuda_graph=False)
     trainer.train_epoch()
     path = trainer.save(tmp_path_factory.mktemp("base") / "base.npz")
-    return {"path": path, "raw": path.read_bytes(), "arrays": tg.load(path),
-            "contents": contents(checkpoint.load(path)), "book": book,
-            "params": {k: v.tobytes() for k, v in trainer.model.state_dict().items()}}
+    return Base(path=path, raw=path.read_bytes(), arrays=tg.load(path),
+                contents=contents(checkpoint.load(path)), book=book,
+                params={k: v.tobytes() for k, v in trainer.model.state_dict().items()})
 
 
 def contents(ckpt: dict) -> tuple:

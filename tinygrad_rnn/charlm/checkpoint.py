@@ -369,9 +369,9 @@ def _check_optim_layout(optim: dict[str, np.ndarray], kind: str, count: int) -> 
 
     if kind not in OPTIMIZERS:
         raise _Bad(f"train meta: optimizer must be one of {sorted(OPTIMIZERS)}, got {kind!r}")
-    p = tg.Tensor(np.zeros(1, np.float32), requires_grad=True)
+    p = tg.Tensor(np.zeros(1, np.float32), requires_grad=True, backend="numpy")  # no JIT
     probe = OPTIMIZERS[kind]([p], lr=1.0)
-    p.grad = tg.Tensor(np.ones(1, np.float32))
+    p.grad = tg.Tensor(np.ones(1, np.float32), backend="numpy")
     probe.step()
     layout = tg.optim.flatten_state_dict(probe.state_dict())
     want = {k: v.dtype for k, v in layout.items() if k.startswith("param_groups.")}
