@@ -254,11 +254,13 @@ def _check_meta(meta: dict[str, Any]) -> None:
     history = meta.get("history", [])
     if not isinstance(history, list) or len(history) > meta["epoch"]:
         raise _Bad("meta history is not a list of at most epoch records")
-    for record in history:
-        if not (isinstance(record, dict) and set(record) == set(_HISTORY)
-                and all(ok(record[k]) for k, ok in _HISTORY.items())):
+    for record in history:  # the EpochStats fields; those beyond the first four (loss,
+        # grad_norm, lr...: EpochStats says which) None or numbers, as older runs lack them
+        if not (isinstance(record, dict) and set(_HISTORY) <= set(record)
+                and all(ok(record[k]) for k, ok in _HISTORY.items())
+                and all(v is None or _number(v) for v in record.values())):
             raise _Bad(f"meta history has a record {record!r} that is not "
-                       "{epoch, perplexity, tokens_per_sec, seconds}")
+                       "{epoch, perplexity, tokens_per_sec, seconds, ...} of numbers")
     if "loader" in meta:
         loader = meta["loader"]
         steps = meta.get("train", {}).get("num_steps", MAX_SIZE)
