@@ -490,6 +490,34 @@ def test_the_cli_refuses_a_billion_hidden_units_in_one_line(book, capsys):
     assert "GiB of memory, but only" in err and "available" in err
 
 
+def test_the_command_refuses_a_billion_hidden_units_without_a_traceback(book):
+    """The same, as a process: one line on stderr, exit 1, nothing on stdout."""
+    done = subprocess.run([sys.executable, "-m", "tinygrad_rnn.charlm.cli", "train", "--hidden",
+                           "1000000000", "--data", book, "--backend", "numpy"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.count("\n") == 1 and "needs about" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("command", ["generate", "resume"])
+@pytest.mark.parametrize("key,value", [("num_hiddens", 10**9), ("vocab_size", 10**12)])
+def test_the_cli_refuses_a_checkpoint_claiming_huge_sizes_in_one_line(base, tmp_path, capsys,
+                                                                     command, key, value):
+    arrays = dict(base["arrays"])
+    meta = json.loads(str(arrays["meta"]))
+    meta["model"][key] = value
+    arrays["meta"] = np.array(json.dumps(meta))
+    path = write_arrays(tmp_path / "huge.npz", arrays)
+    argv = ["generate", str(path)] if command == "generate" else [
+        "train", "--resume", str(path), "--data", base["book"], "--quiet"]
+    code = main([*argv, "--backend", "numpy"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"tinygrad-rnn: error: checkpoint {path}: model meta: {key} must be "
+                          f"an integer in [1, {checkpoint.MAX_SIZE}], got {value}")
+
+
 def test_any_memory_error_in_the_cli_is_one_line(book, capsys, monkeypatch):
     def fit(self, **kwargs):
         raise MemoryError("Unable to allocate 209. GiB for an array")
