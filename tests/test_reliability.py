@@ -336,7 +336,7 @@ HOSTILE = {  # where in the meta -> values it must never take
     ("history",): ["x", [1], [{"epoch": 1}], None,
                    [{"epoch": 1, "perplexity": math.nan, "tokens_per_sec": 1.0, "seconds": 1.0}],
                    [{"epoch": 1, "perplexity": 2.0, "tokens_per_sec": 1.0, "seconds": 1.0}] * 3],
-    ("evil",): [1],
+    ("data_file",): [1, "corpus.txt", {"path": 1, "sha1": "0"}, {"path": "a"}],
     ("model", "evil"): [1],
 }
 

@@ -168,25 +168,23 @@ _MODEL_META = {
 }
 #: The training config, every key optional (``TrainConfig`` has defaults, and checks the
 #: rest: names, schedules).
-_TRAIN_META = {key: (ok, what, False) for key, (ok, what, _) in {
+_TRAIN_META = {key: (rule[0], rule[1], False) for key, rule in {
     **{k: _MODEL_META[k] for k in ("num_hiddens", "num_layers", "model", "init",
                                    "nonlinearity", "bidirectional", "dropout", "dtype")},
-    "num_epochs": (_size, f"an integer in [1, {MAX_SIZE}]", False),
-    "batch_size": (_size, f"an integer in [1, {MAX_SIZE}]", False),
-    "num_steps": (_size, f"an integer in [1, {MAX_SIZE}]", False),
-    "max_tokens": (lambda v: type(v) is int and v <= 2**62, "an integer", False),
+    "num_epochs": (_size, f"an integer in [1, {MAX_SIZE}]"),
+    "batch_size": (_size, f"an integer in [1, {MAX_SIZE}]"),
+    "num_steps": (_size, f"an integer in [1, {MAX_SIZE}]"),
+    "max_tokens": (lambda v: type(v) is int and v <= 2**62, "an integer"),
     "seed": (lambda v: v is None or (type(v) is int and 0 <= v < 2**128),
-             "null or an integer >= 0", False),
-    "lr": (_finite_positive, "a finite number > 0", False),
-    "clip_theta": (lambda v: _number(v) and v > 0, "a number > 0 (or inf)", False),
-    "use_random_iter": (lambda v: type(v) is bool, "true or false", False),
-    "optimizer": (lambda v: isinstance(v, str), "a name", False),
+             "null or an integer >= 0"),
+    "lr": (_finite_positive, "a finite number > 0"),
+    "clip_theta": (lambda v: _number(v) and v > 0, "a number > 0 (or inf)"),
+    "use_random_iter": (lambda v: type(v) is bool, "true or false"),
+    "optimizer": (lambda v: isinstance(v, str), "a name"),
 }.items()}
 _HISTORY = {"epoch": lambda v: _size(v), "perplexity": lambda v: _number(v) and v > 0,
             "tokens_per_sec": lambda v: _number(v) and v >= 0,
             "seconds": lambda v: _number(v) and v >= 0}
-_TOP_META = {"format", "model", "train", "epoch", "history", "loader", "backend",
-             "corpus_sha1", "generator", "scheduler"}
 
 
 def validate(path: Any, ckpt: dict[str, Any]) -> None:
@@ -234,9 +232,8 @@ def _check_table(where: str, values: Any, table: dict[str, Any]) -> None:
 
 
 def _check_meta(meta: dict[str, Any]) -> None:
-    extra = sorted(set(meta) - _TOP_META)
-    if extra:
-        raise _Bad(f"meta has an unknown key {extra[0]!r}")
+    # A top-level key not known here is left alone (a newer run's state, such as where
+    # its text was read); the model meta's keys are RNNLM.config()'s, all known.
     _no_nan("meta", meta)
     _check_table("model meta", meta.get("model"), _MODEL_META)
     extra = sorted(set(meta["model"]) - set(_MODEL_META))
@@ -264,7 +261,7 @@ def _check_meta(meta: dict[str, Any]) -> None:
     if "loader" in meta:
         loader = meta["loader"]
         steps = meta.get("train", {}).get("num_steps", MAX_SIZE)
-        if not (isinstance(loader, dict) and set(loader) == {"rng", "next_offset"}
+        if not (isinstance(loader, dict) and {"rng", "next_offset"} <= set(loader)
                 and _count(loader["next_offset"]) and loader["next_offset"] <= steps):
             raise _Bad(f"meta loader is not {{rng, next_offset in [0, {steps}]}}")
         _check_generator("meta loader rng", loader["rng"])
@@ -275,6 +272,10 @@ def _check_meta(meta: dict[str, Any]) -> None:
             raise _Bad(f"meta {key} is {meta[key]!r}, not a string")
     if "scheduler" in meta and not isinstance(meta["scheduler"], dict):
         raise _Bad("meta scheduler is not an object")
+    found = meta.get("data_file")  # where the text was read: {"path", "sha1"}, or null
+    if found is not None and not (isinstance(found, dict) and set(found) == {"path", "sha1"}
+                                  and all(isinstance(v, str) for v in found.values())):
+        raise _Bad(f"meta data_file is {found!r}, not null or {{path, sha1}} strings")
 
 
 def _no_nan(where: str, value: Any) -> None:
