@@ -118,15 +118,13 @@ class RNNLM(nn.Module):
         if embed_size is not None:
             check_sizes(embed_size=embed_size)
         dtype = np.dtype(dtype or np.float32)
-        if isinstance(num_layers, int) and num_layers > 0:  # else the
-            # layer refuses it; the parameters, and each initial draw in float64, must fit
+        if isinstance(num_layers, int) and num_layers > 0:  # else the layer refuses it
+            # the parameters must fit (a lower bound: each is drawn in float64 first)
             shapes = parameter_shapes(vocab_size, num_hiddens, model=model,
                                       num_layers=num_layers, bidirectional=bool(bidirectional),
                                       embed_size=embed_size).values()
-            memory.check_fits(
-                sum(math.prod(s) for s in shapes) * dtype.itemsize
-                + max(math.prod(s) for s in shapes) * 8,
-                f"RNNLM({vocab_size:,}, {num_hiddens:,})'s parameters", _SMALLER)
+            memory.check_fits(sum(math.prod(s) for s in shapes) * dtype.itemsize,
+                              f"RNNLM({vocab_size:,}, {num_hiddens:,})'s parameters", _SMALLER)
         self.vocab_size, self.num_hiddens, self.embed_size = vocab_size, num_hiddens, embed_size
         self.model, self.init = model, init
         if embed_size is not None:
