@@ -462,6 +462,16 @@ def test_the_memory_rule_refuses_one_byte_over_what_is_available(book, monkeypat
     Trainer.create(TrainConfig(**CONFIG), book, "numpy", cuda_graph=False)
 
 
+def test_rnnlm_is_refused_one_byte_short_of_its_parameters(monkeypatch):
+    need = sum(math.prod(s) for s in parameter_shapes(30, 16, model="lstm").values()) * 4
+    monkeypatch.setattr(tg.memory, "available_bytes", lambda: need - 1)
+    with pytest.raises(tg.memory.OutOfMemoryError, match=r"RNNLM\(30, 16\)'s parameters"):
+        RNNLM(30, 16, model="lstm")
+    monkeypatch.setattr(tg.memory, "available_bytes", lambda: need)
+    built = RNNLM(30, 16, model="lstm")
+    assert sum(p.numpy().nbytes for p in built.parameters()) == need
+
+
 def test_the_estimate_is_a_lower_bound_on_what_training_allocates(book):
     """A run refused could not have run: the estimate is at most what creating the run
     and one training step allocate (traced by tracemalloc, which sees NumPy's arrays).
