@@ -404,13 +404,15 @@ def test_each_entry_must_be_exactly_what_the_model_needs(base, tmp_path, change,
     assert str(path) in str(refused.value) and named in str(refused.value)
 
 
-@pytest.mark.parametrize("model,optimizer", [("rnn", "adam"), ("gru", "sgd"), ("lstm", "adam")])
-def test_a_valid_checkpoint_passes_the_schema_and_resumes_bit_identical(book, tmp_path,
-                                                                        model, optimizer):
+@pytest.mark.parametrize("model,optimizer,scheduler", [
+    ("rnn", "adam", "none"), ("gru", "sgd", "onecycle"), ("lstm", "adam", "cosine")])
+def test_a_valid_checkpoint_passes_the_schema_and_resumes_bit_identical(
+        book, tmp_path, model, optimizer, scheduler):
     """The schema refuses nothing a run writes: each model and optimizer, deep and
-    bidirectional, saved and resumed, gives the same parameters and optimizer state."""
+    bidirectional, with a schedule (which adds hyper-parameters to the optimizer's
+    group), saved and resumed, gives the same parameters and optimizer state."""
     config = TrainConfig(**{**CONFIG, "model": model, "optimizer": optimizer,
-                            "bidirectional": True, "num_epochs": 3})
+                            "bidirectional": True, "num_epochs": 3, "scheduler": scheduler})
     trainer = Trainer.create(config, book, "numpy", cuda_graph=False)
     trainer.train_epoch()
     path = trainer.save(tmp_path / "m.npz")

@@ -364,10 +364,11 @@ def _check_optim(optim: dict[str, np.ndarray], shapes: list[tuple[int, ...]],
 
 
 def _check_optim_layout(optim: dict[str, np.ndarray], kind: str, count: int) -> None:
-    """The optimizer's entries exactly those its kind writes (``Trainer``'s: the defaults
-    but lr, one group): every hyper-parameter in its dtype, and for every parameter
-    the same state arrays, or none before the first step. Learnt from the optimizer
-    itself, stepped once on a one-element parameter, so no list here can go stale."""
+    """The optimizer's entries those its kind writes: every hyper-parameter it has, in
+    the dtype it writes (more are allowed: a scheduler adds ``initial_lr``...), and the
+    same state arrays for every parameter, or none before the first step. The
+    hyper-parameters are learnt from the optimizer itself, stepped once on a
+    one-element parameter, so no list here can go stale."""
     from .train import OPTIMIZERS  # train imports this module: its table, read late
 
     if kind not in OPTIMIZERS:
@@ -377,21 +378,29 @@ def _check_optim_layout(optim: dict[str, np.ndarray], kind: str, count: int) -> 
     p.grad = tg.Tensor(np.ones(1, np.float32), backend="numpy")
     probe.step()
     layout = tg.optim.flatten_state_dict(probe.state_dict())
-    want = {k: v.dtype for k, v in layout.items() if k.startswith("param_groups.")}
-    # per parameter: step counts in the probe's dtype; arrays in the model's (checked above)
-    per_param = {k.split(".", 2)[2]: v.dtype if v.ndim == 0 else None
-                 for k, v in layout.items() if k.startswith("state.")}
-    stepped = any(k.startswith("state.") for k in optim)
-    want.update({f"state.{i}.{name}": dtype for i in range(count)
-                 for name, dtype in per_param.items() if stepped})
-    missing, extra = sorted(set(want) - set(optim)), sorted(set(optim) - set(want))
-    if missing or extra:
-        raise _Bad(f"its optimizer entries are not those of a {kind} optimizer of "
-                   f"{count} parameters: missing {missing[:3]}, unexpected {extra[:3]}")
-    for key, dtype in want.items():
-        if dtype is not None and optim[key].dtype != dtype:
+    for key, want in layout.items():
+        if not key.startswith("param_groups."):
+            continue  # per-parameter state: below (its arrays: in the model's dtype, above)
+        if key not in optim:
+            raise _Bad(f"its optimizer entries lack {key!r}, which a {kind} optimizer writes")
+        if optim[key].dtype != want.dtype:
             raise _Bad(f"optimizer entry {key!r} is {optim[key].dtype}, a {kind} optimizer "
-                       f"writes {dtype}")
+                       f"writes {want.dtype}")
+    steps = {k.split(".", 2)[2]: v.dtype for k, v in layout.items()
+             if k.startswith("state.") and v.ndim == 0}  # step counts: the probe's dtype
+    state: dict[int, set[str]] = {}
+    for key in optim:
+        if _STATE.fullmatch(key):
+            i, name = _STATE.fullmatch(key).groups()
+            state.setdefault(int(i), set()).add(name)
+            if name in steps and optim[key].dtype != steps[name]:
+                raise _Bad(f"optimizer entry {key!r} is {optim[key].dtype}, a {kind} "
+                           f"optimizer writes {steps[name]}")
+    names = set().union(*state.values()) if state else set()
+    for i in range(count) if state else ():
+        if state.get(i) != names:
+            raise _Bad(f"the optimizer's state for parameter {i} is "
+                       f"{sorted(state.get(i, ()))}, the others' {sorted(names)}")
 
 
 def check_dtypes(path: Any, params: dict[str, np.ndarray], dtype: Any) -> None:
