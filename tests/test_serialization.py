@@ -81,3 +81,74 @@ def test_hub_downloads_into_a_cache_and_checks_the_hash(tmp_path):
     with pytest.raises(tg.hub.DownloadError, match="is not the data set"):
         tg.hub.download((tmp_path / "gone").as_uri(), "1" * 40, dest, what="the data set")
     assert dest.read_bytes() == source.read_bytes()  # the cached copy stays
+
+
+def _npy(array: np.ndarray, shape: tuple | None = None) -> bytes:
+    """``array`` as the bytes of an ``.npy`` file, its header claiming ``shape``."""
+    import io
+
+    out = io.BytesIO()
+    np.lib.format.write_array(out, array)
+    raw = out.getvalue()
+    if shape is None:
+        return raw
+    header = np.lib.format.header_data_from_array_1_0(array)
+    header["shape"] = shape
+    fake = io.BytesIO()
+    np.lib.format.write_array_header_1_0(fake, header)
+    return fake.getvalue() + raw[len(fake.getvalue()):]
+
+
+@pytest.mark.parametrize("shape", [(2**50,), (10**6, 10**6), (3,), (5,)])
+def test_load_checks_a_header_against_the_entrys_size_before_allocating(tmp_path, shape):
+    """Issue 21: a header claiming a huge array made NumPy try to allocate it. The claim
+    must account for exactly the bytes the entry holds (4 float32 here), else one
+    SerializationError, whatever the size, without allocating it."""
+    import tracemalloc
+    import zipfile
+
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("w.npy", _npy(np.arange(4, dtype=np.float32), shape))
+    tracemalloc.start()
+    try:
+        with pytest.raises(SerializationError, match=rf"entry 'w' claims a float32 array of "
+                                                     rf"shape \({shape[0]},"):
+            tg.load(path)
+        assert tracemalloc.get_traced_memory()[1] < 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_load_refuses_duplicate_and_foreign_entries_and_reads_compressed_files(tmp_path):
+    import warnings
+    import zipfile
+
+    path = tmp_path / "m.npz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("w.npy", _npy(np.zeros(2)))
+            z.writestr("w.npy", _npy(np.ones(2)))
+    with pytest.raises(SerializationError, match="two entries named 'w.npy'"):
+        tg.load(path)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("w.npy", _npy(np.zeros(2)))
+        z.writestr("notes.txt", b"hello")
+    with pytest.raises(SerializationError, match="entry 'notes.txt' is not a .npy array"):
+        tg.load(path)
+    np.savez_compressed(path, w=np.arange(1000))
+    np.testing.assert_array_equal(tg.load(path)["w"], np.arange(1000))
+
+
+def test_a_flipped_bit_in_an_npy_header_is_caught_by_the_crc(tmp_path):
+    """The CRC-32 covers a whole entry, its .npy header too: a flip of the header's '<f4'
+    to '>f4' (one bit: the same size, every value byte-swapped) is refused."""
+    path = tmp_path / "m.npz"
+    tg.save({"w": np.arange(12, dtype=np.float32).reshape(3, 4)}, path)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"'<f4'") + 1
+    raw[at] ^= 0x02  # '<' (0x3c) -> '>' (0x3e)
+    path.write_bytes(raw)
+    with pytest.raises(SerializationError, match="Bad CRC-32 for file 'w.npy'"):
+        tg.load(path)

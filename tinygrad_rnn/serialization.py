@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import math
 import os
 import stat
 import tempfile
@@ -62,8 +63,13 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+            # a full disk or an I/O error says only "[Errno 28] No space left on device":
+            # name the file (OSError(errno, ...) keeps the subclass, e.g. PermissionError)
+            raise OSError(e.errno, f"{e.strerror or e}; {given} was not written (a file "
+                          "already there is unchanged)") from None
         raise
     _remove_orphans(path, suffix)
     return given
@@ -115,8 +121,14 @@ def save(state: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
 
 def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file written by :func:`save`, name -> NumPy array.
+
     Never unpickles: a file that would need it is refused, as is anything not an
-    ``.npz`` file, each with a :class:`SerializationError` naming the file."""
+    ``.npz`` file, each with a :class:`SerializationError` naming the file. Each entry's
+    ``.npy`` header is checked against the entry's size before anything is allocated (a
+    header claiming a huge array is refused, never a ``MemoryError``), every entry is
+    read to its end (so the zip CRC-32 of every byte, ``.npy`` headers included, is
+    checked), and two entries of one name are refused.
+    """
     path = Path(path)
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
@@ -124,14 +136,62 @@ def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(path):  # np.load would take any other file for a pickle
         raise SerializationError(f"{path} is not a valid .npz file (not a zip archive)")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except ValueError as e:
-        if "pickle" in str(e):
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            names = [info.filename for info in infos]
+            for name in names:
+                if not name.endswith(".npy"):
+                    raise SerializationError(f"{path} is not a valid .npz file: entry {name!r} "
+                                             "is not a .npy array")
+                if names.count(name) > 1:
+                    raise SerializationError(f"{path} is not a valid .npz file: two entries "
+                                             f"named {name!r}")
+            size = path.stat().st_size
+            return {info.filename[:-4]: _read_entry(archive, info, size, path)
+                    for info in infos}
+    except SerializationError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any failure to parse bytes off the disk
+        # (zipfile's BadZipFile, zlib, struct, ValueError from a .npy header, EOFError,
+        # an encrypted entry's RuntimeError...) means one thing: the file is damaged
+        raise SerializationError(
+            f"{path} is not a valid .npz file: {type(e).__name__}: {e}") from None
+
+
+#: Deflate's largest expansion (1032:1): an entry claiming more is a zip bomb.
+_DEFLATE_MAX_RATIO = 1032
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_size: int,
+                path: Path) -> np.ndarray:
+    """One ``.npy`` entry: its header's shape and dtype must account for exactly the
+    entry's bytes, checked before the array is allocated; then read to the end (CRC)."""
+    where = f"{path} is not a valid .npz file: entry {info.filename[:-4]!r}"
+    bound = {zipfile.ZIP_STORED: file_size,
+             zipfile.ZIP_DEFLATED: _DEFLATE_MAX_RATIO * info.compress_size}
+    if info.compress_type not in bound or info.file_size > bound[info.compress_type]:
+        raise SerializationError(f"{where} claims {info.file_size} bytes (compression "
+                                 f"{info.compress_type}), more than the file can hold")
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0), (3, 0)):
+            raise SerializationError(f"{where} has .npy format version {version}")
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(f)
+        if dtype.hasobject:
             raise SerializationError(
-                f"{path} contains pickled Python objects; refusing to load it (a pickle can "
-                "run arbitrary code). Files written by tinygrad_rnn never do.") from None
-        raise SerializationError(f"{path} is not a valid .npz file: {e}") from None
-    except (zipfile.BadZipFile, OSError, EOFError, MemoryError) as e:  # MemoryError: a
-        # header claiming a huge array
-        raise SerializationError(f"{path} is not a valid .npz file: {e}") from None
+                f"{path} contains pickled Python objects (entry {info.filename[:-4]!r}); "
+                "refusing to load it (a pickle can run arbitrary code). Files written by "
+                "tinygrad_rnn never do.")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if f.tell() + nbytes != info.file_size:
+            raise SerializationError(
+                f"{where} claims a {dtype} array of shape {shape} ({nbytes} bytes), but the "
+                f"entry holds {info.file_size - f.tell()} bytes of data")
+        data = bytearray(f.read(nbytes))  # writable, as np.load's arrays are
+        if len(data) != nbytes or f.read(1):  # the read to the end checks the CRC
+            raise SerializationError(f"{where} is truncated")
+    if dtype.itemsize == 0:
+        return np.empty(shape, dtype)
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")

@@ -514,6 +514,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `tinygrad-rnn train | head -1`: the reader is gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 1
+    except MemoryError as e:  # refused before allocating (tg.memory), or a failed allocation
+        why = str(e) if isinstance(e, tg.memory.OutOfMemoryError) else (
+            f"out of memory{': ' + str(e) if str(e) else ''} (try a smaller --hidden, "
+            "--batch-size or --num-steps)")
+        print(f"tinygrad-rnn: error: {why}", file=sys.stderr)
+        return 1
     except OSError as e:  # a file that cannot be written (permissions, a full disk)
         print(f"tinygrad-rnn: error: {e}", file=sys.stderr)
         return 1

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_rnn import Tensor, nn, no_grad
+from tinygrad_rnn import Tensor, memory, nn, no_grad
 from tinygrad_rnn.checks import check_sizes
 from tinygrad_rnn.nn import init as _init
 
@@ -26,6 +26,63 @@ MODELS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 INITS = ("d2l", "torch")
 #: The hidden state of each model: a tensor (D·L, N, h), an LSTM's a tuple ``(H, C)``.
 State = Any
+#: Gate blocks G in each recurrent weight (V, G·h): one for the RNN, r z n, i f g o.
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+#: Arrays per parameter each optimizer of ``Trainer`` keeps (its SGD has no momentum).
+OPTIMIZER_STATE = {"sgd": 0, "adam": 2}
+#: What to change when a model does not fit, for the memory messages.
+_SMALLER = "give a smaller num_hiddens (--hidden), vocabulary, num_layers, batch or num_steps"
+
+
+def parameter_shapes(vocab_size: int, num_hiddens: int, *, model: str = "rnn",
+                     num_layers: int = 1, bidirectional: bool = False,
+                     embed_size: int | None = None, **_: Any) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of ``RNNLM(vocab_size, num_hiddens, ...)``'s parameters, in
+    ``state_dict()`` order, computed without building it (so a checkpoint's arrays can be
+    checked, and memory estimated, before anything is allocated). Takes a model config
+    (:meth:`RNNLM.config`) as keywords; the settings that change no shape are ignored."""
+    G, D = GATES[model], 2 if bidirectional else 1
+    shapes: dict[str, tuple[int, ...]] = {}
+    if embed_size is not None:
+        shapes["E"] = (vocab_size, embed_size)
+    shapes["W_hq"], shapes["b_q"] = (D * num_hiddens, vocab_size), (vocab_size,)
+    for layer in range(num_layers):
+        inputs = (vocab_size if embed_size is None else embed_size) if layer == 0 \
+            else D * num_hiddens
+        for suffix in (f"_l{layer}", f"_l{layer}_reverse")[:D]:
+            shapes[f"rnn.W_ih{suffix}"] = (inputs, G * num_hiddens)
+            shapes[f"rnn.W_hh{suffix}"] = (num_hiddens, G * num_hiddens)
+            shapes[f"rnn.b_ih{suffix}"] = (G * num_hiddens,)
+            shapes[f"rnn.b_hh{suffix}"] = (G * num_hiddens,)
+    return shapes
+
+
+def training_bytes(vocab_size: int, num_hiddens: int, *, batch_size: int, num_steps: int,
+                   optimizer: str = "sgd", dtype: Any = "float32", model: str = "rnn",
+                   num_layers: int = 1, bidirectional: bool = False,
+                   embed_size: int | None = None, **_: Any) -> int:
+    """A lower bound on the bytes training the model allocates: its parameters P, their
+    gradients (P again), the optimizer's state (:data:`OPTIMIZER_STATE` × P), and one
+    minibatch's activations kept for the backward: per layer and direction the gate
+    pre-activations and the states, T·N·(G + 2)·h, and the logits with their softmax and
+    gradient, 3·T·N·V (T = ``num_steps``, N = ``batch_size``)."""
+    shapes = parameter_shapes(vocab_size, num_hiddens, model=model, num_layers=num_layers,
+                              bidirectional=bidirectional, embed_size=embed_size)
+    params = sum(math.prod(shape) for shape in shapes.values())
+    D, G = 2 if bidirectional else 1, GATES[model]
+    acts = batch_size * num_steps * (num_layers * D * (G + 2) * num_hiddens + 3 * vocab_size
+                                     + (embed_size or 0))
+    slots = 2 + OPTIMIZER_STATE.get(optimizer, 0)
+    return (slots * params + acts) * np.dtype(dtype).itemsize
+
+
+def check_training_memory(vocab_size: int, num_hiddens: int, **settings: Any) -> None:
+    """Refuse (``tg.memory.OutOfMemoryError``) a run whose :func:`training_bytes` exceed
+    the memory available, before anything of it is allocated."""
+    memory.check_fits(training_bytes(vocab_size, num_hiddens, **settings),
+                      f"training a {settings.get('model', 'rnn')} of {num_hiddens:,} hidden "
+                      f"units on a vocabulary of {vocab_size:,} (parameters, gradients, "
+                      "optimizer state and one minibatch)", _SMALLER)
 
 
 class RNNLM(nn.Module):
@@ -61,6 +118,13 @@ class RNNLM(nn.Module):
         if embed_size is not None:
             check_sizes(embed_size=embed_size)
         dtype = np.dtype(dtype or np.float32)
+        if isinstance(num_layers, int) and num_layers > 0:  # else the layer refuses it
+            # the parameters must fit (a lower bound: each is drawn in float64 first)
+            shapes = parameter_shapes(vocab_size, num_hiddens, model=model,
+                                      num_layers=num_layers, bidirectional=bool(bidirectional),
+                                      embed_size=embed_size).values()
+            memory.check_fits(sum(math.prod(s) for s in shapes) * dtype.itemsize,
+                              f"RNNLM({vocab_size:,}, {num_hiddens:,})'s parameters", _SMALLER)
         self.vocab_size, self.num_hiddens, self.embed_size = vocab_size, num_hiddens, embed_size
         self.model, self.init = model, init
         if embed_size is not None:

@@ -34,7 +34,7 @@ from tinygrad_rnn.optim import lr_scheduler
 from . import checkpoint
 from .cuda_graph import GraphedStep
 from .data import SeqDataLoader, Vocab, find_corpus, load_corpus, sha1_of, time_machine_path
-from .model import INITS, MODELS, RNNLM, State, detach_state
+from .model import INITS, MODELS, RNNLM, State, check_training_memory, detach_state
 
 
 @dataclass
@@ -348,6 +348,10 @@ class Trainer:
         generator = _seeded(config.seed)
         path = time_machine_path(data)
         corpus, vocab = load_corpus(path, config.max_tokens)
+        check_training_memory(len(vocab), config.num_hiddens, batch_size=config.batch_size,
+                              num_steps=config.num_steps, optimizer=config.optimizer,
+                              dtype=config.dtype, model=config.model,
+                              num_layers=config.num_layers, bidirectional=config.bidirectional)
         try:
             loader = SeqDataLoader(corpus, config.batch_size, config.num_steps,
                                    config.use_random_iter, seed=config.seed)
@@ -600,34 +604,61 @@ def _interrupt_after() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The epoch records of a ``--metrics`` file, one JSON object per line. A torn last
+    line (a run killed, or a disk filled, midway through writing it: no newline at its
+    end and not JSON) is ignored; any other line that is not an epoch record is a
+    ValueError naming the file."""
+    lines = Path(path).read_bytes().split(b"\n")
+    last = lines.pop()  # what follows the last newline: b"" unless a line was torn
+    records = [_metrics_record(path, line) for line in lines if line.strip()]
+    try:
+        if last.strip():
+            records.append(_metrics_record(path, last))
+    except ValueError:
+        # torn: the run that wrote it died before its newline. Only the start of a record
+        # as fit writes it, so another file that merely lacks a newline is still refused
+        if not (last.startswith(_RECORD_START) or _RECORD_START.startswith(last)):
+            raise
+    return records
+
+
+#: How each record fit writes starts (``json.dumps`` of a dict whose first key is epoch).
+_RECORD_START = b'{"epoch": '
+
+
+def _metrics_record(path: str | Path, line: bytes) -> dict[str, Any]:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        text, record = "(binary data)", None
+    else:
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError:
+            record = None
+    if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+        raise ValueError(f"--metrics {path} holds something other than epoch records "
+                         f"({text[:60]!r}); give another file")
+    return record
+
+
 def _open_metrics(path: Path | None, epochs_done: int) -> Any:
-    """The --metrics file, open to add records after those of the first ``epochs_done``
-    epochs it holds: a fresh run replaces an earlier run's records, a resumed one drops
-    those after its checkpoint (they are about to be redone). A file that holds anything
-    but epoch records is refused, not overwritten."""
+    """The --metrics file, open to append records after those of the first
+    ``epochs_done`` epochs it holds: a fresh run replaces an earlier run's records, a
+    resumed one drops those after its checkpoint (they are about to be redone) and a torn
+    last line (:func:`read_metrics`). The kept records are rewritten atomically, so a
+    crash now loses none; a file that holds anything but epoch records is refused, not
+    overwritten."""
     if path is None:
         return None
     if not path.is_file():  # new, or a pipe such as /dev/stdout: only written to
         path.parent.mkdir(parents=True, exist_ok=True)
         return open(path, "w", encoding="utf-8")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        lines = ["(binary data)"]
-    kept = []
-    for line in filter(str.strip, lines):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
-            raise ValueError(f"--metrics {path} holds something other than epoch records "
-                             f"({line[:60]!r}); give another file")
-        if record["epoch"] <= epochs_done:
-            kept.append(line + "\n")
-    file = open(path, "w", encoding="utf-8")
-    file.writelines(kept)
-    return file
+    kept = "".join(json.dumps(r) + "\n" for r in read_metrics(path) if r["epoch"] <= epochs_done)
+    tg.serialization.atomic_write(path, lambda f: f.write(kept.encode("utf-8")),
+                                  suffix=".jsonl")
+    return open(path, "a", encoding="utf-8")
 
 
 def corpus_sha1(corpus: Any) -> str:

@@ -24,7 +24,16 @@ def _with_grad(params: Iterable[Tensor] | Tensor, who: str) -> tuple[list[Tensor
     return params, [p for p in params if p.grad is not None]
 
 
-def clip_grad_norm(params: Iterable[Tensor] | Tensor, max_norm: float) -> Tensor:
+def _nonfinite(norm_type: float) -> RuntimeError:
+    """torch's error for a NaN or infinite total norm, word for word."""
+    return RuntimeError(
+        f"The total norm of order {float(norm_type)} for gradients from `parameters` is "
+        "non-finite, so it cannot be clipped. To disable this error and scale the "
+        "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
+
+
+def clip_grad_norm(params: Iterable[Tensor] | Tensor, max_norm: float,
+                   error_if_nonfinite: bool = False) -> Tensor:
     """Scale all gradients by ``min(1, max_norm / ‖g‖)``, ``‖g‖`` the global L2 norm.
 
     D2L §8.5.5: ``g ← min(1, θ/‖g‖) g`` over the gradients of all parameters at
@@ -33,7 +42,9 @@ def clip_grad_norm(params: Iterable[Tensor] | Tensor, max_norm: float) -> Tensor
     are summed in. Unlike torch's :func:`clip_grad_norm_` the factor has no ``+ 1e-6``
     (so a norm at θ is left exactly as it is) and a NaN norm scales nothing.
     The factor is computed where the gradients live: on a GPU nothing is read back,
-    so the host never waits for the backward to finish.
+    so the host never waits for the backward to finish. With ``error_if_nonfinite=True``
+    (torch's argument) a NaN or infinite norm raises torch's RuntimeError before any
+    gradient is touched; that reads the norm back (a GPU waits) and sums it twice.
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
@@ -42,6 +53,9 @@ def clip_grad_norm(params: Iterable[Tensor] | Tensor, max_norm: float) -> Tensor
         backend = params[0]._backend if params else _backends.get_backend()
         return Tensor._wrap(backend.xp.zeros((), dtype=np.float64), backend)
     backend = with_grad[0]._backend
+    if error_if_nonfinite and not bool(backend.xp.isfinite(
+            backend.global_norm_sq([p.grad.data for p in with_grad]))):
+        raise _nonfinite(2.0)  # before scaling: the gradients stay as backward left them
     norm = backend.clip_by_global_norm([p.grad.data for p in with_grad], float(max_norm))
     for p in with_grad:  # scaled in place: a graph that used a .grad must see it
         p.grad._version.count += 1
@@ -86,10 +100,7 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
         total = sum(xp.sum(xp.abs(g.astype(np.float64)) ** p) for g in grads) ** (1 / p)
     total = xp.asarray(total, dtype=dtype)
     if error_if_nonfinite and not bool(xp.isfinite(total)):
-        raise RuntimeError(
-            f"The total norm of order {float(norm_type)} for gradients from `parameters` is "
-            "non-finite, so it cannot be clipped. To disable this error and scale the "
-            "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
+        raise _nonfinite(norm_type)
     factor = xp.minimum(max_norm / (total + 1e-6), 1.0)
     with np.errstate(invalid="ignore", over="ignore"):  # inf · 0 is NaN here, as in torch
         for p, g in zip(with_grad, grads, strict=True):
