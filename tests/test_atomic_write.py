@@ -4,6 +4,7 @@ temporary file left behind, the target's permissions, links and the umask respec
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
@@ -11,18 +12,22 @@ import tinygrad_rnn as tg
 
 
 def test_atomic_write_puts_the_data_on_disk_before_the_rename(tmp_path, monkeypatch):
-    """catches: fsync before flush: the data is still in Python's buffer; catches: no fsync."""
+    """catches: fsync before flush: the data is still in Python's buffer; catches: no fsync;
+    catches: the folder not fsynced after the rename (a power cut could undo the rename)."""
     path = tmp_path / "f.bin"
     synced = []
     real_fsync = os.fsync
 
     def fsync(fd):
-        synced.append((os.fstat(fd).st_size, path.exists()))
+        st = os.fstat(fd)
+        kind = "folder" if stat.S_ISDIR(st.st_mode) else "file"
+        synced.append((kind, st.st_size if kind == "file" else None, path.exists()))
         return real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
     tg.serialization.atomic_write(path, lambda f: f.write(b"x" * 1000))
-    assert synced == [(1000, False)]
+    # the temporary file, full, before the rename; then the folder, after it
+    assert synced == [("file", 1000, False), ("folder", None, True)]
     assert path.read_bytes() == b"x" * 1000
 
 

@@ -71,8 +71,25 @@ def atomic_write(path: str | os.PathLike[str], write: Any, suffix: str = ".tmp")
             raise OSError(e.errno, f"{e.strerror or e}; {given} was not written (a file "
                           "already there is unchanged)") from None
         raise
+    # the rename itself, on disk, so that it survives a power cut (after the try: the
+    # file is written by now, and its error message must not say otherwise)
+    _fsync_folder(path.parent)
     _remove_orphans(path, suffix)
     return given
+
+
+def _fsync_folder(folder: Path) -> None:
+    """fsync a folder, so that a rename into it is on disk (POSIX: the file's own fsync
+    does not cover its directory entry). Where a folder cannot be opened for that
+    (Windows), there is nothing to do."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _remove_orphans(path: Path, suffix: str) -> None:
