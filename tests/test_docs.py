@@ -225,6 +225,31 @@ def test_troubleshooting_page(site):
         assert "../shared" not in page.read_text(encoding="utf-8"), page
 
 
+def test_notebooks_are_pages_with_their_figures(site):
+    """docs/hooks/notebooks.py renders each notebook, figures and all, and links the file."""
+    import base64
+    import json
+
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        pngs = [o["data"]["image/png"] for c in nb["cells"] for o in c.get("outputs", [])
+                if "image/png" in o.get("data", {})]
+        assert pngs, f"{path.name} was saved without its figures"
+        page = (site / "notebooks" / path.stem / "index.html").read_text(encoding="utf-8")
+        images = re.findall(r'<img alt="figure \d+" src="([^"]+)"', page)
+        assert len(images) == len(pngs), path.name
+        for src, png in zip(images, pngs):
+            built = (site / "notebooks" / path.stem / src).resolve()
+            png = "".join(png) if isinstance(png, list) else png
+            assert built.read_bytes() == base64.b64decode(png), src
+        title = next("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        assert title.splitlines()[0].lstrip("# ") in page
+        assert f'href="../{path.name}"' in page and (site / "notebooks" / path.name).is_file()
+        assert '<div class="language-python highlight">' in page, "code cells are highlighted"
+
+
 # ----------------------------------------------------------------------- quotes
 QUOTES = [b for page in PAGES for b in python_blocks(page) if QUOTE.search(b.lead)]
 

@@ -66,6 +66,8 @@ class Animator:
         self._draw()
 
     def _draw(self) -> None:
+        from matplotlib.ticker import MaxNLocator
+
         ax, s = self.axes, self.settings
         ax.cla()
         for i, (xs, ys) in enumerate(zip(self.X, self.Y)):
@@ -77,6 +79,7 @@ class Animator:
             ax.set_xlim(s["xlim"])
         if s["ylim"]:
             ax.set_ylim(s["ylim"])
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs: no 1.2, 1.4
         ax.set_xlabel(s["xlabel"] or "")
         ax.set_ylabel(s["ylabel"] or "")
         if s["title"]:
@@ -114,7 +117,7 @@ def _progress_bar(start: int, total: int) -> Any:
 
 def train_ch8(trainer: Trainer, num_epochs: int | None = None, *,
               prefixes: Sequence[str] = ("time traveller", "traveller"),
-              yscale: str = "log", **fit_kwargs: Any) -> Animator:
+              yscale: str = "linear", **fit_kwargs: Any) -> Animator:
     """D2L's ``train_ch8`` for a notebook: ``trainer.fit(num_epochs, callback=...)`` with a
     live perplexity plot and progress bar, then D2L's closing lines. Other keyword
     arguments go to ``fit`` (``save_path``, ``metrics``, ``sample_every``, ...).
