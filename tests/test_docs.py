@@ -247,7 +247,7 @@ def test_notebooks_are_pages_with_their_figures(site):
         title = next("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
         assert title.splitlines()[0].lstrip("# ") in page
         assert f'href="../{path.name}"' in page and (site / "notebooks" / path.name).is_file()
-        assert '<div class="language-python highlight">' in page, "code cells are highlighted"
+        assert '<span class="kn">import</span>' in page, "code cells are coloured by Pygments"
 
 
 # ----------------------------------------------------------------------- quotes
