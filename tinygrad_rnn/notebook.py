@@ -134,6 +134,7 @@ def train_ch8(trainer: Trainer, num_epochs: int | None = None, *,
     if trainer.history:  # a resumed run: the epochs it already has
         animator.X = [[s.epoch for s in trainer.history]]
         animator.Y = [[s.perplexity for s in trainer.history]]
+        animator._draw()
     bar = _progress_bar(trainer.epoch, total)
 
     def callback(stats: EpochStats, sample: str | None) -> None:
