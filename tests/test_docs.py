@@ -1,5 +1,8 @@
-"""The docs site: it builds with ``mkdocs build --strict``, its code quotes match the
-source files they name, and its runnable snippets run.
+"""The docs site: it builds with ``mkdocs build --strict`` (once per run, the ``site``
+fixture), works offline (no script, stylesheet or font from another host; code coloured
+by Pygments at build time), shows the docstrings' reST roles as cross-references, renders
+the notebooks with their figures; its code quotes match the source files they name, and
+its runnable snippets run.
 
 Two conventions in ``docs/*.md`` and ``README.md``, both about the line just before a
 ```` ```python ```` block (blank lines skipped):
