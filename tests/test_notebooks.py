@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,8 +100,15 @@ def test_notebook_runs_from_a_clean_kernel(path: Path, tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(DATA_ENV_VAR, str(_book()))
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # a shared 2-core machine
+    # the kernel is this interpreter, whatever kernels the machine has installed elsewhere
+    spec = tmp_path / "jupyter" / "kernels" / "this-python"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "this Python", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+    client = NotebookClient(nb, timeout=120, kernel_name="this-python",
                             resources={"metadata": {"path": str(tmp_path)}})
     try:
         client.execute()  # a new kernel: nothing from an earlier run or from this process
