@@ -1,5 +1,8 @@
-"""The docs site: it builds with ``mkdocs build --strict``, its code quotes match the
-source files they name, and its runnable snippets run.
+"""The docs site: it builds with ``mkdocs build --strict`` (once per run, the ``site``
+fixture), works offline (no script, stylesheet or font from another host; code coloured
+by Pygments at build time), shows the docstrings' reST roles as cross-references, renders
+the notebooks with their figures; its code quotes match the source files they name, and
+its runnable snippets run.
 
 Two conventions in ``docs/*.md`` and ``README.md``, both about the line just before a
 ```` ```python ```` block (blank lines skipped):
@@ -20,6 +23,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -58,35 +62,190 @@ def python_blocks(page: Path) -> list[Block]:
 
 
 # ------------------------------------------------------------------------ build
-def test_mkdocs_build_strict(tmp_path):
-    for module in ("mkdocs", "mkdocstrings", "mkdocstrings_handlers.python"):
+def _docs_tools_missing() -> str | None:
+    for module in ("mkdocs", "mkdocstrings", "mkdocstrings_handlers.python", "pymdownx"):
         if importlib.util.find_spec(module.split(".")[0]) is None or (
             "." in module and importlib.util.find_spec(module) is None
         ):
-            pytest.skip(f"{module} is not installed (pip install mkdocs 'mkdocstrings[python]')")
-    assert (DOCS / "benchmarks.md").is_file(), "docs/benchmarks.md is in the nav"
+            return f"{module} is not installed (pip install -e '.[dev]')"
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site, built once for this module with ``mkdocs build --strict``."""
+    missing = _docs_tools_missing()
+    if missing:
+        pytest.skip(missing)
+    site_dir = tmp_path_factory.mktemp("docs") / "site"
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return site_dir
+
+
+def test_mkdocs_build_strict(site):
+    assert (DOCS / "benchmarks.md").is_file(), "docs/benchmarks.md is in the nav"
     for page in (
         "index.html",
         "autograd/index.html",
         "text/exercises/index.html",
         "backends/index.html",
+        "troubleshooting/index.html",
         "api/core/index.html",
         "img/rnn_composed.svg",
     ):
-        assert (tmp_path / "site" / page).is_file(), page
-    api = (tmp_path / "site" / "api" / "core" / "index.html").read_text()
+        assert (site / page).is_file(), page
+    api = (site / "api" / "core" / "index.html").read_text()
     assert (
         "tinygrad_rnn.Tensor" in api
-        and "rnn_backward" in (tmp_path / "site" / "api" / "backends" / "index.html").read_text()
+        and "rnn_backward" in (site / "api" / "backends" / "index.html").read_text()
     )
+    assert not (site / "hooks").exists(), "docs/hooks/ is build code, not a page"
+
+
+class _Assets(HTMLParser):
+    """What a page makes the browser fetch: scripts, stylesheets, icons, images, frames,
+    and ``url(...)``/``@import`` in inline styles. Plain links (``<a href>``) are not."""
+
+    FETCHED = {"script": "src", "img": "src", "iframe": "src", "source": "src",
+               "video": "src", "audio": "src", "embed": "src", "object": "data"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "link" and attrs.get("href"):  # stylesheet, icon, preload, font ...
+            self.urls.append(attrs["href"])
+        elif tag in self.FETCHED and attrs.get(self.FETCHED[tag]):
+            self.urls.append(attrs[self.FETCHED[tag]])
+        self.urls += CSS_URL.findall(attrs.get("style") or "")
+        self._in_style = tag == "style"
+
+    def handle_data(self, data):
+        if self._in_style:
+            self.urls += CSS_URL.findall(data)
+
+    def handle_endtag(self, tag):
+        self._in_style = False
+
+
+CSS_URL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])([^'")\s]+)""")
+EXTERNAL = re.compile(r"^(?:https?:)?//", re.I)
+
+
+def test_the_site_fetches_nothing_from_the_network(site):
+    """Offline, the site is whole: no page or stylesheet loads a script, stylesheet, font
+    or image from another host (the theme's highlight.js from a CDN was one)."""
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) >= 20
+    external = []
+    for page in pages:
+        parser = _Assets()
+        parser.feed(page.read_text(encoding="utf-8"))
+        assert parser.urls, f"{page} loads nothing: the parser missed the theme's assets"
+        external += [f"{page.relative_to(site)}: {u}" for u in parser.urls if EXTERNAL.match(u)]
+    for sheet in sorted(site.rglob("*.css")):  # fonts and @imports inside stylesheets
+        text = re.sub(r"/\*.*?\*/", "", sheet.read_text(encoding="utf-8"), flags=re.S)
+        external += [f"{sheet.relative_to(site)}: {u}" for u in CSS_URL.findall(text)
+                     if EXTERNAL.match(u)]
+    assert not external, "external assets:\n" + "\n".join(external)
+
+
+def test_code_is_highlighted_when_the_site_is_built(site):
+    """Pygments colours the code blocks in the HTML itself; the colours are a local file."""
+    page = (site / "getting-started" / "index.html").read_text(encoding="utf-8")
+    blocks = re.findall(r'<div class="(?:language-\w+ )?highlight"><pre><span></span><code>'
+                        r"(.*?)</code></pre></div>", page, flags=re.S)
+    assert blocks, "no Pygments-highlighted block on getting-started"
+    tokens = set(re.findall(r'<span class="(\w+)">', "".join(blocks)))
+    assert {"kn", "nn"} <= tokens or {"k", "n"} <= tokens, tokens  # keywords and names
+    assert 'href="../css/pygments.css"' in page and "hljs" not in page
+    css = (site / "css" / "pygments.css").read_text(encoding="utf-8")
+    styled = {t for t in tokens if f".highlight .{t} " in css}  # plain names have no rule
+    assert {"k", "kn"} & styled and len(styled) >= 3, (tokens, styled)
+
+
+ROLE_LEFT = re.compile(r":(?:py:)?(?:class|func|meth|attr|data|mod|exc|obj):(?:`|<code>)")
+
+
+def test_api_pages_show_no_rest_roles_and_link_them(site):
+    """docs/hooks/rest_roles.py turns the docstrings' roles into cross-references: none
+    is left literal, and those to documented objects are links that land on an anchor."""
+    sources = [*ROOT.glob("tinygrad_rnn/**/*.py"), *ROOT.glob("backends/*.py")]
+    roles_in_source = sum(len(ROLE_LEFT.findall(p.read_text(encoding="utf-8"))) for p in sources)
+    assert roles_in_source > 0, "no roles in the docstrings: this test checks nothing"
+    links = 0
+    for page in sorted((site / "api").rglob("index.html")):
+        html = page.read_text(encoding="utf-8")
+        assert not ROLE_LEFT.findall(html), f"{page.relative_to(site)} shows a literal role"
+        for href in re.findall(r'<a class="autorefs autorefs-internal"[^>]*href="([^"]+)"', html):
+            path, _, anchor = href.partition("#")
+            target = (page.parent / path).resolve() if path else page
+            if target.is_dir():
+                target = target / "index.html"
+            assert target.is_file(), f"{page.relative_to(site)}: {href} leads nowhere"
+            assert f'id="{anchor}"' in target.read_text(encoding="utf-8"), href
+            links += 1
+    assert links >= 50, f"only {links} cross-reference links in the API pages"
+
+
+def test_wide_tables_scroll_in_a_wider_column(site):
+    """The theme's 800px column clipped the benchmark tables: css/extra.css widens it and
+    lets a table still too wide scroll sideways; every page loads it."""
+    css = re.sub(r"/\*.*?\*/", "", (DOCS / "css" / "extra.css").read_text(), flags=re.S)
+    rules = dict(re.findall(r"([^{}]+)\{([^}]*)\}", css))
+    rules = {k.strip(): v for k, v in rules.items()}
+    width = re.search(r"max-width:\s*(\d+)px", rules.get(".wy-nav-content", ""))
+    assert width and int(width.group(1)) > 800
+    table = rules.get(".rst-content table", "")
+    assert re.search(r"overflow-x:\s*auto", table) and re.search(r"display:\s*block", table)
+    bench = (site / "benchmarks" / "index.html").read_text(encoding="utf-8")
+    assert "<table>" in bench and 'href="../css/extra.css"' in bench
+
+
+def test_troubleshooting_page(site):
+    """The first-hour problems, each with the names a user types; CI's layout is not one."""
+    text = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    for needle in ("TINYGRAD_RNN_DATA", "--data", "~/.cache/tinygrad_rnn", "Numba",
+                   "OPENBLAS_NUM_THREADS", "cuda12", "cuda13", "--backend"):
+        assert needle in text, f"docs/troubleshooting.md does not mention {needle}"
+    assert "troubleshooting.md" in (ROOT / "mkdocs.yml").read_text(), "not in the nav"
+    for page in PAGES:
+        assert "../shared" not in page.read_text(encoding="utf-8"), page
+
+
+def test_notebooks_are_pages_with_their_figures(site):
+    """docs/hooks/notebooks.py renders each notebook, figures and all, and links the file."""
+    import base64
+    import json
+
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for path in notebooks:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        pngs = [o["data"]["image/png"] for c in nb["cells"] for o in c.get("outputs", [])
+                if "image/png" in o.get("data", {})]
+        assert pngs, f"{path.name} was saved without its figures"
+        page = (site / "notebooks" / path.stem / "index.html").read_text(encoding="utf-8")
+        images = re.findall(r'<img alt="figure \d+" src="([^"]+)"', page)
+        assert len(images) == len(pngs), path.name
+        for src, png in zip(images, pngs):
+            built = (site / "notebooks" / path.stem / src).resolve()
+            png = "".join(png) if isinstance(png, list) else png
+            assert built.read_bytes() == base64.b64decode(png), src
+        title = next("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        assert title.splitlines()[0].lstrip("# ") in page
+        assert f'href="../{path.name}"' in page and (site / "notebooks" / path.name).is_file()
+        assert '<span class="kn">import</span>' in page, "code cells are coloured by Pygments"
 
 
 # ----------------------------------------------------------------------- quotes
