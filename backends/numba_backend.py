@@ -14,11 +14,12 @@ threads, so only one of the two OpenBLAS thread pools ever has threads; why, and
 thread-count control, in :mod:`.blas_threads`. For large h the time loop of the RNN, GRU
 and LSTM is therefore Python here (``_rnn_forward_steps``, ``_gru_forward_steps``, ...),
 a GEMM and one compiled elementwise kernel per step. Where MKL is installed (the ``mkl``
-extra, :mod:`._mkl`) those GEMMs and every large ``matmul`` are MKL's, ``W_hh`` packed
-once per sequence, and NumPy's BLAS is left idle: its workers spin after each call and,
-on two cores, slowed MKL's threads 3x (measured). Without MKL, NumPy's BLAS, which is
-slower with a transposed operand, so the backward's per-step GEMM gets a contiguous
-copy of ``W_hhᵀ``.
+extra, :mod:`._mkl`) and is the faster of the two here (timed once, on the process's first
+large product: :func:`._mkl.preferred`), those GEMMs and every large ``matmul`` are MKL's,
+``W_hh`` packed once per sequence, and NumPy's BLAS is left idle: its workers spin after
+each call and, on two cores, slowed MKL's threads 3x (measured). Otherwise NumPy's BLAS
+(and MKL idle), which is slower with a transposed operand, so the backward's per-step
+GEMM gets a contiguous copy of ``W_hhᵀ``.
 """
 
 from __future__ import annotations
@@ -244,14 +245,17 @@ class NumbaBackend(NumpyBackend):
         work = a.shape[0] * a.shape[1] * b.shape[1]
         if work >= self.single_thread_below:  # MKL, else NumPy's BLAS: faster than SciPy's
             out = np.empty((a.shape[0], b.shape[1]), dtype=_float_dtype(a, b))
-            if _mkl.usable(a, b, out):
-                return _mkl.gemm(a, b, out)
-            if _mkl.available():  # the backward's transposed operands go uncopied
-                ta, tb = not _mkl.usable(a), not _mkl.usable(b)
-                if _mkl.usable(a.T if ta else a, b.T if tb else b, out):
-                    return _mkl.gemm(a.T if ta else a, b.T if tb else b, out, trans_a=ta,
-                                     trans_b=tb)
-            return np.matmul(a, b, out=out)
+            # The backward's transposed operands go to MKL uncopied, with the flag.
+            ta, tb = not _mkl.usable(a), not _mkl.usable(b)
+            a_, b_ = a.T if ta else a, b.T if tb else b
+
+            def mkl() -> np.ndarray:
+                return _mkl.gemm(a_, b_, out, trans_a=ta, trans_b=tb)
+
+            def openblas() -> np.ndarray:
+                return np.matmul(a, b, out=out)
+
+            return mkl() if _mkl_runs(mkl, openblas, a_, b_, out) else openblas()
         with self._blas_scope(work):
             return K.matmul(_gemm_operand(a), _gemm_operand(b))
 
@@ -313,12 +317,19 @@ def _gemm_operand(a: np.ndarray) -> np.ndarray:
 def _right_product(W: np.ndarray, rows: int, transpose: bool = False):
     """``f(A, a, out, o)``: ``out = A @ W`` (``A @ Wᵀ`` with ``transpose``) for the ``A``
     (rows, ·) of every step, ``a`` and ``o`` the addresses of ``A`` and ``out`` (see
-    :func:`_steps`): MKL's GEMM on ``W`` packed once where MKL is installed (:mod:`._mkl`),
-    which reads the addresses (``ndarray.ctypes`` costs more than the rest of a call's
-    Python), else NumPy's BLAS, which reads the arrays, given a contiguous ``Wᵀ`` (it is
-    slower with a transposed operand)."""
-    if _mkl.usable(W):
+    :func:`_steps`): MKL's GEMM on ``W`` packed once where MKL is installed and the faster
+    here (:func:`._mkl.preferred`), which reads the addresses (``ndarray.ctypes`` costs more
+    than the rest of a call's Python), else NumPy's BLAS, which reads the arrays, given a
+    contiguous ``Wᵀ`` (it is slower with a transposed operand)."""
+    packed = None
+    if _mkl.usable(W) and _mkl.choice() != "openblas":
         packed = _mkl.PackedRight(W, rows, transpose)
+    if packed is not None and _mkl.choice() is None:  # the process's first large product
+        W_c = K.transposed(W) if transpose else W
+        A0 = np.zeros((rows, packed.K), W.dtype)
+        out0 = np.empty((rows, packed.N), W.dtype)
+        _mkl.preferred(lambda: packed(A0, out0), lambda: np.matmul(A0, W_c, out=out0))
+    if packed is not None and _mkl.choice() == "mkl":
 
         def mkl_product(A: np.ndarray, a: int, out: np.ndarray, o: int) -> None:
             packed.at(a, A.strides[0] // A.itemsize, o, out.strides[0] // out.itemsize)
@@ -343,14 +354,25 @@ def _prev_times(H: np.ndarray, H0: np.ndarray, dA: np.ndarray) -> np.ndarray:
     GEMM over the T·N rows (MKL: two, H0's and H[:-1]'s, instead of stacking them)."""
     T, N, h = H.shape
     G = dA.shape[2]
-    if _mkl.usable(H0, dA[0]):
-        out = np.empty((h, G), dtype=dA.dtype)
+    out = np.empty((h, G), dtype=dA.dtype)
+
+    def mkl() -> np.ndarray:
         _mkl.gemm(H0, dA[0], out, trans_a=True)
         if T > 1:
             _mkl.gemm(H[:-1].reshape((T - 1) * N, h), dA[1:].reshape((T - 1) * N, G), out,
                       trans_a=True, beta=1.0)
         return out
-    return np.matmul(K.stack_prev(H, H0).T, dA.reshape(T * N, G))
+
+    def openblas() -> np.ndarray:
+        return np.matmul(K.stack_prev(H, H0).T, dA.reshape(T * N, G), out=out)
+
+    return mkl() if _mkl_runs(mkl, openblas, H0, dA[0]) else openblas()
+
+
+def _mkl_runs(run_mkl: Any, run_openblas: Any, *arrays: np.ndarray) -> bool:
+    """Whether a large product on ``arrays`` runs in MKL: it can take them, and it is the
+    process's choice (timed on the first large product, :func:`._mkl.preferred`)."""
+    return _mkl.usable(*arrays) and _mkl.preferred(run_mkl, run_openblas)
 
 
 # The time loops below: per step one GEMM and one compiled elementwise kernel, nothing

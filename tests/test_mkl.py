@@ -82,6 +82,8 @@ def test_step_loops_match_the_reference_with_and_without_mkl(monkeypatch, use_mk
     if not use_mkl:
         monkeypatch.setattr(_mkl, "usable", lambda *arrays: False)
         monkeypatch.setattr(_mkl, "available", lambda: False)
+    else:  # whichever BLAS this machine times faster, the MKL path runs here
+        monkeypatch.setitem(_mkl._choice, "mkl", True)
     numba, ref = numba_backend.NumbaBackend(), NumpyBackend()
     monkeypatch.setattr(numba, "single_thread_below", 0)  # always the step loops
     rng = np.random.default_rng(3)
@@ -111,3 +113,37 @@ def test_step_loops_match_the_reference_with_and_without_mkl(monkeypatch, use_mk
         for g, e in zip(got, expected, strict=True):
             assert g.shape == e.shape
             np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+@needs_mkl
+def test_preferred_times_once_and_keeps_its_choice(monkeypatch):
+    """The process's choice between MKL and OpenBLAS is made once, by timing, and kept;
+    TINYGRAD_RNN_MKL=1 takes MKL without timing."""
+    monkeypatch.setattr(_mkl, "_choice", {})
+    calls = []
+    assert _mkl.choice() is None
+    first = _mkl.preferred(lambda: calls.append("mkl"), lambda: calls.append("openblas"))
+    assert set(calls) == {"mkl", "openblas"} and _mkl.choice() in ("mkl", "openblas")
+    assert first == (_mkl.choice() == "mkl")
+    calls.clear()
+    assert _mkl.preferred(lambda: calls.append("mkl"), lambda: calls.append("openblas")) == first
+    assert calls == []  # decided already: nothing timed again
+    monkeypatch.setattr(_mkl, "_choice", {})
+    monkeypatch.setenv("TINYGRAD_RNN_MKL", "1")
+    assert _mkl.preferred(lambda: calls.append("mkl"), lambda: calls.append("openblas"))
+    assert calls == [] and _mkl.choice() == "mkl"
+
+
+@pytest.mark.parametrize("use_mkl", [True, False])
+def test_large_matmul_matches_numpy_with_either_choice(monkeypatch, use_mkl):
+    """The backend's large products (and the transposed operands of a backward) agree with
+    NumPy's whichever BLAS the process chose."""
+    if use_mkl and not _mkl.available():
+        pytest.skip("MKL is not installed")
+    monkeypatch.setitem(_mkl._choice, "mkl", use_mkl)
+    numba = numba_backend.NumbaBackend()
+    monkeypatch.setattr(numba, "single_thread_below", 0)
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((6, 5)), rng.standard_normal((5, 7))
+    for x, y in ((a, b), (a.T.copy().T, b), (a, b.T.copy().T), (b.T, a.T)):
+        np.testing.assert_allclose(numba.matmul(x, y), x @ y, rtol=1e-12, atol=1e-12)
