@@ -28,13 +28,14 @@ else the cores this process may use), or sequentially where that runtime is miss
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,26 @@ def _library() -> ctypes.CDLL | None:
         lib.cblas_dgemm_pack_get_size.restype = ctypes.c_size_t
         return lib
     return None
+
+
+def threads() -> int:
+    """The thread count MKL was given (:func:`_thread_count`), 1 where it is not loaded."""
+    return _thread_count() if available() else 1
+
+
+@contextlib.contextmanager
+def one_local_thread() -> Iterator[None]:
+    """MKL on one thread for the calls the current thread makes within the block
+    (``mkl_set_num_threads_local``: other threads keep theirs)."""
+    lib = _library()
+    if lib is None:
+        yield
+        return
+    previous = lib.MKL_Set_Num_Threads_Local(ctypes.c_int(1))
+    try:
+        yield
+    finally:
+        lib.MKL_Set_Num_Threads_Local(ctypes.c_int(previous))
 
 
 def available() -> bool:

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -33,7 +36,7 @@ import numpy as np
 from . import _mkl
 from . import _numba_kernels as K
 from .base import common_float_dtype, rnn_shapes_ok
-from .blas_threads import one_scipy_blas_thread
+from .blas_threads import numpy_blas_threads, one_numpy_blas_thread, one_scipy_blas_thread
 from .numpy_backend import NumpyBackend
 
 
@@ -134,10 +137,11 @@ class NumbaBackend(NumpyBackend):
     def _whole_or_by_step(self, work: int, whole: Any, by_step: Any, *arrays: np.ndarray):
         """``whole(*arrays)``, the sequence in one compiled call, if a step's GEMM of
         ``work`` multiply-adds is small (SciPy's BLAS on one thread), else ``by_step``: the
-        time loop in Python, NumPy's BLAS (see ``single_thread_below``)."""
+        time loop in Python, MKL's or NumPy's BLAS (see ``single_thread_below``), its batch
+        rows split between the BLAS's threads (:func:`_by_rows`) where it has several."""
         arrays = tuple(_c(a) for a in arrays)
         if work >= self.single_thread_below:
-            return by_step(*arrays)
+            return _by_rows(by_step, *arrays)
         with self._blas_scope(work):
             return whole(*arrays)
 
@@ -255,7 +259,11 @@ class NumbaBackend(NumpyBackend):
             def openblas() -> np.ndarray:
                 return np.matmul(a, b, out=out)
 
-            return mkl() if _mkl_runs(mkl, openblas, a_, b_, out) else openblas()
+            # On one thread even where the BLAS has two: a product split between threads
+            # waits for both, and on a shared machine for a descheduled one (the output
+            # layer's products at h = 256 take 0.1-0.3 ms, a lost time slice ~3 ms).
+            with one_blas_thread():
+                return mkl() if _mkl_runs(mkl, openblas, a_, b_, out) else openblas()
         with self._blas_scope(work):
             return K.matmul(_gemm_operand(a), _gemm_operand(b))
 
@@ -497,8 +505,170 @@ def _lstm_backward_steps(dH: np.ndarray, dC_T: np.ndarray, H: np.ndarray, C: np.
     return dA, carry_h, carry_c, _prev_times(H, H0, dA)
 
 
+# ------------------------------------------------- the batch split between cores
+# Rows of a batch never meet in a recurrence: row n of H_t needs only row n of H_{t-1}
+# (the CUDA kernels run one block per row for the same reason). So with two BLAS threads
+# the step loops run on two halves of the batch at once, each on one core with its BLAS
+# on that one thread, for the whole sequence, and meet once at the end. Splitting each
+# step's GEMM between two threads instead (what BLAS threading does) makes both threads
+# wait for each other 2·T times a sequence: on a shared 2-core machine, whenever another
+# process holds one core, every step waits for a descheduled thread (measured, LSTM
+# h = 256, load ~5: 1,509 tokens/s on two threads against 13,687 on one; PyTorch's
+# nn.LSTM 746 against 22,160). Split by rows, a core lost to another process costs at
+# most the time of its half.
+_workers: ThreadPoolExecutor | None = None
+_worker_count = 0
+_workers_lock = threading.Lock()
+
+
+def _blas_threads() -> int:
+    """The threads the large products' BLAS has (MKL's where it is the choice, else NumPy's)."""
+    if _mkl.choice() == "mkl":
+        return _mkl.threads()
+    control = numpy_blas_threads()
+    return control[0]() if control else 1
+
+
+def _on_cores(tasks: list) -> None:
+    """Run the callables at once: the first on the caller's thread, the others on worker
+    threads, every BLAS call on the thread that makes it (NumPy's OpenBLAS on one thread
+    for the duration, MKL on one for each task). The kernels and the GEMMs release the
+    GIL; only the loops' Python between them takes turns."""
+    global _workers, _worker_count
+    with _workers_lock:
+        if _workers is None or _worker_count < len(tasks) - 1:
+            _worker_count = len(tasks) - 1
+            _workers = ThreadPoolExecutor(max_workers=_worker_count,
+                                          thread_name_prefix="tinygrad_rnn-rows")
+        pool = _workers
+
+    def single(task):
+        with _mkl.one_local_thread():  # MKL's count is per thread, OpenBLAS's global
+            task()
+
+    with one_numpy_blas_thread():
+        futures = [pool.submit(single, task) for task in tasks[1:]]
+        try:
+            single(tasks[0])
+        finally:
+            for f in futures:  # every part has finished (or failed) before the BLAS is reset
+                f.exception()
+        for f in futures:
+            f.result()  # re-raises a worker's exception here
+
+
+def _row_parts(N: int) -> list[slice]:
+    """Contiguous ranges of the N batch rows, one per BLAS thread (at most N)."""
+    parts = max(1, min(_blas_threads(), N))
+    bounds = [N * k // parts for k in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def _by_rows(by_step: Any, *arrays: np.ndarray):
+    """``by_step(*arrays)``, one of the step loops below, on the batch rows split between
+    the BLAS's threads (:func:`_on_cores`), or whole where it has one thread."""
+    N = arrays[0].shape[1]
+    parts = _row_parts(N) if os.environ.get("TINYGRAD_RNN_SPLIT_ROWS", "1") != "0" else [0]
+    if len(parts) < 2 or by_step not in _ROW_SPLITS:
+        return by_step(*arrays)
+    if _mkl.usable(arrays[0]) and _mkl.choice() is None:
+        # The process's first large product: the BLAS is chosen (timed) first, on one
+        # thread and one part's rows, as the parts will run it.
+        with one_blas_thread():
+            _right_product(_RECURRENT_WEIGHT[by_step](arrays), N // len(parts))
+    return _ROW_SPLITS[by_step](by_step, parts, *arrays)
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Both BLAS of the large products (NumPy's OpenBLAS, MKL) on the calling thread only,
+    within the block."""
+    with one_numpy_blas_thread(), _mkl.one_local_thread():
+        yield
+
+
 def _targets(targets: Any, shape: tuple) -> np.ndarray | None:
     """Class ``targets`` for logits of ``shape`` (N, C) as int64 (N,), or None to fall back."""
     if getattr(targets, "shape", None) != shape[:1]:
         return None
     return _int_index(targets, shape[1])
+
+
+def _split_forward(by_step: Any, parts: list[slice], Zx: np.ndarray, H0: np.ndarray,
+                   *rest: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A forward step loop (LSTM: ``rest`` = (C0, W_hh); GRU: (W_hh, b_hh)) per range of
+    rows: each part's outputs (T, n, ·) are written into the whole batch's."""
+    lstm = by_step is _lstm_forward_steps
+    outputs: list[np.ndarray | None] = [None] * 3
+
+    def part(r: slice):
+        def task() -> None:
+            state = (H0[r], rest[0][r]) if lstm else (H0[r],)
+            got = by_step(_c(Zx[:, r]), *(_c(x) for x in state), *rest[len(state) - 1:])
+            for k, a in enumerate(got):
+                outputs[k][:, r] = a
+        return task
+
+    T, N = Zx.shape[:2]
+    h = H0.shape[1]
+    if lstm:  # H, C, gates
+        shapes = ((T, N, h), (T, N, h), Zx.shape)
+    else:  # GRU: H, gates, hn
+        shapes = ((T, N, h), Zx.shape, (T, N, h))
+    outputs[:] = [np.empty(shape, Zx.dtype) for shape in shapes]
+    _on_cores([part(r) for r in parts])
+    return tuple(outputs)
+
+
+def _split_backward(by_step: Any, parts: list[slice], *arrays: np.ndarray
+                    ) -> tuple[np.ndarray, ...]:
+    """A backward step loop per range of rows. Every input but W_hh has the batch on an
+    axis (axis 1 for (T, N, ·), axis 0 for (N, h)); the (T, N, ·) and (N, h) results are
+    written into the whole batch's, the weight gradients (dW_hh, the GRU's db_hh) are the
+    parts' sums, added in the order of the parts."""
+    W_hh = arrays[-1]
+    results: list[tuple | None] = [None] * len(parts)
+
+    def rows(a: np.ndarray, r: slice) -> np.ndarray:
+        return _c(a[:, r]) if a.ndim == 3 else _c(a[r])
+
+    def part(k: int, r: slice):
+        def task() -> None:
+            results[k] = by_step(*(rows(a, r) for a in arrays[:-1]), W_hh)
+        return task
+
+    _on_cores([part(k, r) for k, r in enumerate(parts)])
+    N = arrays[0].shape[1]
+    out = []
+    summed = _WEIGHT_GRADIENTS[by_step]
+    for j, first in enumerate(results[0]):
+        if j in summed:  # a weight gradient: the parts' sum
+            total = first.copy()
+            for res in results[1:]:
+                total += res[j]
+            out.append(total)
+            continue
+        axis = 1 if first.ndim == 3 else 0
+        whole_shape = list(first.shape)
+        whole_shape[axis] = N
+        whole = np.empty(whole_shape, first.dtype)
+        for r, res in zip(parts, results, strict=True):
+            if axis == 1:
+                whole[:, r] = res[j]
+            else:
+                whole[r] = res[j]
+        out.append(whole)
+    return tuple(out)
+
+
+_ROW_SPLITS = {
+    _lstm_forward_steps: _split_forward, _gru_forward_steps: _split_forward,
+    _lstm_backward_steps: _split_backward, _gru_backward_steps: _split_backward,
+}
+_WEIGHT_GRADIENTS = {  # which results of each backward step loop are weight gradients
+    _lstm_backward_steps: (3,), _gru_backward_steps: (2, 3),
+}
+_RECURRENT_WEIGHT = {  # where W_hh is among each step loop's arguments
+    _lstm_forward_steps: lambda a: a[3], _gru_forward_steps: lambda a: a[2],
+    _lstm_backward_steps: lambda a: a[7], _gru_backward_steps: lambda a: a[5],
+}

@@ -72,13 +72,17 @@ def test_usable_refuses_what_mkl_cannot_take():
     assert _mkl.usable(f32) == _mkl.available()
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("use_mkl", [True, False])
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
-def test_step_loops_match_the_reference_with_and_without_mkl(monkeypatch, use_mkl, kind):
+def test_step_loops_match_the_reference_with_and_without_mkl(monkeypatch, use_mkl, kind,
+                                                             threads):
     """The Numba backend's per-step loops (large h) agree with the NumPy reference
-    whichever BLAS they use; float64, so only summation order differs."""
+    whichever BLAS they use, and with the batch's rows split between 2 or 3 threads
+    (N = 3: one row each); float64, so only summation order differs."""
     if use_mkl and not _mkl.available():
         pytest.skip("MKL is not installed")
+    monkeypatch.setattr(numba_backend, "_blas_threads", lambda: threads)
     if not use_mkl:
         monkeypatch.setattr(_mkl, "usable", lambda *arrays: False)
         monkeypatch.setattr(_mkl, "available", lambda: False)
@@ -147,3 +151,21 @@ def test_large_matmul_matches_numpy_with_either_choice(monkeypatch, use_mkl):
     a, b = rng.standard_normal((6, 5)), rng.standard_normal((5, 7))
     for x, y in ((a, b), (a.T.copy().T, b), (a, b.T.copy().T), (b.T, a.T)):
         np.testing.assert_allclose(numba.matmul(x, y), x @ y, rtol=1e-12, atol=1e-12)
+
+
+def test_a_failing_part_raises_and_restores_the_blas_threads(monkeypatch):
+    """An exception in one part of a row split reaches the caller, after every part has
+    finished, with NumPy's BLAS thread count as it was."""
+    from tinygrad_rnn.backends.blas_threads import numpy_blas_threads
+
+    control = numpy_blas_threads()
+    before = control[0]() if control else None
+    done = []
+
+    def fails():
+        raise ValueError("part 1")
+
+    with pytest.raises(ValueError, match="part 1"):
+        numba_backend._on_cores([lambda: done.append(0), fails, lambda: done.append(2)])
+    assert sorted(done) == [0, 2]
+    assert (control[0]() if control else None) == before
