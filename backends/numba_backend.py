@@ -357,24 +357,31 @@ def _steps(a: np.ndarray) -> tuple[int, int]:
     return a.ctypes.data, a.strides[0]
 
 
-def _prev_times(H: np.ndarray, H0: np.ndarray, dA: np.ndarray) -> np.ndarray:
+def _prev_times(H: np.ndarray, H0: np.ndarray, dA: np.ndarray, out: np.ndarray | None = None,
+                cols: slice = slice(None), H_prev: np.ndarray | None = None) -> np.ndarray:
     """``dW_hh = Σ_t H_{t-1}ᵀ dA_t`` (h, G·h) for H (T, N, h), H0 (N, h), dA (T, N, G·h): one
-    GEMM over the T·N rows (MKL: two, H0's and H[:-1]'s, instead of stacking them)."""
+    GEMM over the T·N rows (MKL: two, H0's and H[:-1]'s, instead of stacking them).
+
+    Only the columns ``cols`` of ``out`` where given (the row split's second round, each
+    core a block of columns); ``H_prev``: :func:`K.stack_prev` of H, H0 if already made.
+    """
     T, N, h = H.shape
     G = dA.shape[2]
-    out = np.empty((h, G), dtype=dA.dtype)
+    out = np.empty((h, G), dtype=dA.dtype) if out is None else out
+    dA_rows, o = dA.reshape(T * N, G)[:, cols], out[:, cols]
 
     def mkl() -> np.ndarray:
-        _mkl.gemm(H0, dA[0], out, trans_a=True)
+        _mkl.gemm(H0, dA_rows[:N], o, trans_a=True)
         if T > 1:
-            _mkl.gemm(H[:-1].reshape((T - 1) * N, h), dA[1:].reshape((T - 1) * N, G), out,
-                      trans_a=True, beta=1.0)
+            _mkl.gemm(H[:-1].reshape((T - 1) * N, h), dA_rows[N:], o, trans_a=True, beta=1.0)
         return out
 
     def openblas() -> np.ndarray:
-        return np.matmul(K.stack_prev(H, H0).T, dA.reshape(T * N, G), out=out)
+        prev = K.stack_prev(H, H0) if H_prev is None else H_prev
+        np.matmul(prev.T, dA_rows, out=o)
+        return out
 
-    return mkl() if _mkl_runs(mkl, openblas, H0, dA[0]) else openblas()
+    return mkl() if _mkl_runs(mkl, openblas, H0, dA_rows, o) else openblas()
 
 
 def _mkl_runs(run_mkl: Any, run_openblas: Any, *arrays: np.ndarray) -> bool:
@@ -429,15 +436,19 @@ def _shapes_are(*pairs: tuple[Any, tuple]) -> bool:
     return all(getattr(a, "shape", None) == shape for a, shape in pairs)
 
 
-def _gru_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
-                       b_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _gru_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray, b_hh: np.ndarray,
+                       out: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`K.gru_forward` with each step's GEMM in MKL or NumPy's BLAS (as
-    :func:`_rnn_forward_steps`): a GEMM and a compiled :func:`K.gru_step` per step."""
+    :func:`_rnn_forward_steps`): a GEMM and a compiled :func:`K.gru_step` per step.
+
+    ``out``: (H, gates, hn) to write into (views of a whole batch's, for the row split);
+    every array here is only indexed by step, so (T, n, ·) views with a row pitch do."""
     T, N, G = Zx.shape
     h = H0.shape[1]
-    H = np.empty((T, N, h), dtype=Zx.dtype)
-    gates = np.empty_like(Zx)
-    hn = np.empty((T, N, h), dtype=Zx.dtype)
+    if out is None:
+        out = (np.empty((T, N, h), dtype=Zx.dtype), np.empty_like(Zx),
+               np.empty((T, N, h), dtype=Zx.dtype))
+    H, gates, hn = out
     gh = np.empty((N, G), dtype=Zx.dtype)
     times_W_hh = _right_product(W_hh, N)
     (H_at, H_pitch), gh_at = _steps(H), gh.ctypes.data
@@ -450,12 +461,14 @@ def _gru_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
 
 
 def _gru_backward_steps(dH: np.ndarray, H: np.ndarray, gates: np.ndarray, hn: np.ndarray,
-                        H0: np.ndarray, W_hh: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`K.gru_backward` with its GEMMs in MKL or NumPy's BLAS."""
+                        H0: np.ndarray, W_hh: np.ndarray, out: tuple | None = None,
+                        weights: bool = True) -> tuple[np.ndarray, ...]:
+    """:func:`K.gru_backward` with its GEMMs in MKL or NumPy's BLAS; ``out``: (dZx, dGh) to
+    write into (views, as :func:`_gru_forward_steps`); ``weights=False`` leaves dW_hh and
+    db_hh (None) to the caller, who has the whole batch's dGh."""
     T, N, h = H.shape
     G = gates.shape[2]
-    dZx = np.empty_like(gates)
-    dGh = np.empty_like(gates)
+    dZx, dGh = (np.empty_like(gates), np.empty_like(gates)) if out is None else out
     gz = np.zeros_like(H0)
     hw = np.zeros_like(H0)
     times_W_hh_T = _right_product(W_hh, N, transpose=True)
@@ -464,19 +477,23 @@ def _gru_backward_steps(dH: np.ndarray, H: np.ndarray, gates: np.ndarray, hn: np
         prev = H0 if t == 0 else H[t - 1]
         K.gru_local_grad(dH[t], gz, hw, prev, gates[t], hn[t], dZx[t], dGh[t])
         times_W_hh_T(dGh[t], dGh_at + t * dGh_pitch, hw, hw_at)  # hw was consumed above
+    if not weights:
+        return dZx, gz + hw, None, None
     dW_hh = _prev_times(H, H0, dGh)
     return dZx, gz + hw, dW_hh, K.column_sums(dGh.reshape(T * N, G))
 
 
-def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray,
-                        W_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray, W_hh: np.ndarray,
+                        out: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`K.lstm_forward` with each step's GEMM in MKL or NumPy's BLAS: a GEMM and a
-    compiled :func:`K.lstm_step` per step."""
+    compiled :func:`K.lstm_step` per step; ``out``: (H, C, gates) to write into, as
+    :func:`_gru_forward_steps`."""
     T, N, G = Zx.shape
     h = H0.shape[1]
-    H = np.empty((T, N, h), dtype=Zx.dtype)
-    C = np.empty_like(H)
-    gates = np.empty_like(Zx)
+    if out is None:
+        out = (np.empty((T, N, h), dtype=Zx.dtype), np.empty((T, N, h), dtype=Zx.dtype),
+               np.empty_like(Zx))
+    H, C, gates = out
     aw = np.empty((N, G), dtype=Zx.dtype)
     times_W_hh = _right_product(W_hh, N)
     (H_at, H_pitch), aw_at = _steps(H), aw.ctypes.data
@@ -490,10 +507,12 @@ def _lstm_forward_steps(Zx: np.ndarray, H0: np.ndarray, C0: np.ndarray,
 
 def _lstm_backward_steps(dH: np.ndarray, dC_T: np.ndarray, H: np.ndarray, C: np.ndarray,
                          gates: np.ndarray, H0: np.ndarray, C0: np.ndarray,
-                         W_hh: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`K.lstm_backward` with its GEMMs in MKL or NumPy's BLAS."""
+                         W_hh: np.ndarray, out: np.ndarray | None = None,
+                         weights: bool = True) -> tuple[np.ndarray, ...]:
+    """:func:`K.lstm_backward` with its GEMMs in MKL or NumPy's BLAS; ``out``: dA to write
+    into, ``weights=False``: dW_hh left to the caller (None), as :func:`_gru_backward_steps`."""
     T, N = H.shape[:2]
-    dA = np.empty_like(gates)
+    dA = np.empty_like(gates) if out is None else out
     carry_h = np.zeros_like(H0)
     carry_c = dC_T.copy()  # updated in place: the caller's dC_T stays as it was
     times_W_hh_T = _right_product(W_hh, N, transpose=True)
@@ -502,7 +521,7 @@ def _lstm_backward_steps(dH: np.ndarray, dC_T: np.ndarray, H: np.ndarray, C: np.
         prev_c = C0 if t == 0 else C[t - 1]
         K.lstm_local_grad(dH[t], carry_h, carry_c, C[t], prev_c, gates[t], dA[t])
         times_W_hh_T(dA[t], dA_at + t * dA_pitch, carry_h, carry_at)  # carry_h was consumed
-    return dA, carry_h, carry_c, _prev_times(H, H0, dA)
+    return dA, carry_h, carry_c, (_prev_times(H, H0, dA) if weights else None)
 
 
 # ------------------------------------------------- the batch split between cores
@@ -597,76 +616,66 @@ def _targets(targets: Any, shape: tuple) -> np.ndarray | None:
 def _split_forward(by_step: Any, parts: list[slice], Zx: np.ndarray, H0: np.ndarray,
                    *rest: np.ndarray) -> tuple[np.ndarray, ...]:
     """A forward step loop (LSTM: ``rest`` = (C0, W_hh); GRU: (W_hh, b_hh)) per range of
-    rows: each part's outputs (T, n, ·) are written into the whole batch's."""
-    lstm = by_step is _lstm_forward_steps
-    outputs: list[np.ndarray | None] = [None] * 3
-
-    def part(r: slice):
-        def task() -> None:
-            state = (H0[r], rest[0][r]) if lstm else (H0[r],)
-            got = by_step(_c(Zx[:, r]), *(_c(x) for x in state), *rest[len(state) - 1:])
-            for k, a in enumerate(got):
-                outputs[k][:, r] = a
-        return task
-
+    rows, each reading and writing its rows of the whole batch's arrays in place."""
     T, N = Zx.shape[:2]
     h = H0.shape[1]
+    lstm = by_step is _lstm_forward_steps
     if lstm:  # H, C, gates
         shapes = ((T, N, h), (T, N, h), Zx.shape)
     else:  # GRU: H, gates, hn
         shapes = ((T, N, h), Zx.shape, (T, N, h))
-    outputs[:] = [np.empty(shape, Zx.dtype) for shape in shapes]
+    outputs = tuple(np.empty(shape, Zx.dtype) for shape in shapes)
+
+    def part(r: slice):
+        state = (H0[r], rest[0][r]) if lstm else (H0[r],)
+        return lambda: by_step(Zx[:, r], *state, *rest[len(state) - 1:],
+                               out=tuple(o[:, r] for o in outputs))
+
     _on_cores([part(r) for r in parts])
-    return tuple(outputs)
+    return outputs
 
 
 def _split_backward(by_step: Any, parts: list[slice], *arrays: np.ndarray
                     ) -> tuple[np.ndarray, ...]:
-    """A backward step loop per range of rows. Every input but W_hh has the batch on an
-    axis (axis 1 for (T, N, ·), axis 0 for (N, h)); the (T, N, ·) and (N, h) results are
-    written into the whole batch's, the weight gradients (dW_hh, the GRU's db_hh) are the
-    parts' sums, added in the order of the parts."""
+    """A backward step loop per range of rows (each its rows of the whole batch's arrays,
+    in place), then dW_hh in a second round, each core a block of its columns (one GEMM
+    over all T·N rows each); the GRU's db_hh after that, as column sums."""
     W_hh = arrays[-1]
-    results: list[tuple | None] = [None] * len(parts)
+    lstm = by_step is _lstm_backward_steps
+    T, N = arrays[0].shape[:2]
+    G = W_hh.shape[1]
+    grads = (np.empty((T, N, G), W_hh.dtype),) if lstm else (
+        np.empty((T, N, G), W_hh.dtype), np.empty((T, N, G), W_hh.dtype))  # dZx, dGh
+    carries: list[tuple | None] = [None] * len(parts)
 
     def rows(a: np.ndarray, r: slice) -> np.ndarray:
-        return _c(a[:, r]) if a.ndim == 3 else _c(a[r])
+        return a[:, r] if a.ndim == 3 else a[r]
 
     def part(k: int, r: slice):
         def task() -> None:
-            results[k] = by_step(*(rows(a, r) for a in arrays[:-1]), W_hh)
+            out = grads[0][:, r] if lstm else tuple(g[:, r] for g in grads)
+            got = by_step(*(rows(a, r) for a in arrays[:-1]), W_hh, out=out, weights=False)
+            carries[k] = got[1:3] if lstm else got[1:2]
+
         return task
 
     _on_cores([part(k, r) for k, r in enumerate(parts)])
-    N = arrays[0].shape[1]
-    out = []
-    summed = _WEIGHT_GRADIENTS[by_step]
-    for j, first in enumerate(results[0]):
-        if j in summed:  # a weight gradient: the parts' sum
-            total = first.copy()
-            for res in results[1:]:
-                total += res[j]
-            out.append(total)
-            continue
-        axis = 1 if first.ndim == 3 else 0
-        whole_shape = list(first.shape)
-        whole_shape[axis] = N
-        whole = np.empty(whole_shape, first.dtype)
-        for r, res in zip(parts, results, strict=True):
-            if axis == 1:
-                whole[:, r] = res[j]
-            else:
-                whole[r] = res[j]
-        out.append(whole)
-    return tuple(out)
+    dA = grads[0] if lstm else grads[1]  # the gradient of the recurrent pre-activations
+    H, H0 = (arrays[2], arrays[5]) if lstm else (arrays[1], arrays[4])
+    H_prev = K.stack_prev(H, H0) if _mkl.choice() != "mkl" else None
+    dW = np.empty_like(W_hh)
+    bounds = [G * k // len(parts) for k in range(len(parts) + 1)]
+    _on_cores([(lambda c: lambda: _prev_times(H, H0, dA, dW, c, H_prev))(slice(a, b))
+               for a, b in zip(bounds, bounds[1:], strict=False)])
+    carry = [np.concatenate([c[j] for c in carries]) for j in range(len(carries[0]))]
+    if lstm:  # dA, dH0, dC0, dW_hh
+        return grads[0], carry[0], carry[1], dW
+    return grads[0], carry[0], dW, K.column_sums(grads[1].reshape(T * N, G))
 
 
 _ROW_SPLITS = {
     _lstm_forward_steps: _split_forward, _gru_forward_steps: _split_forward,
     _lstm_backward_steps: _split_backward, _gru_backward_steps: _split_backward,
-}
-_WEIGHT_GRADIENTS = {  # which results of each backward step loop are weight gradients
-    _lstm_backward_steps: (3,), _gru_backward_steps: (2, 3),
 }
 _RECURRENT_WEIGHT = {  # where W_hh is among each step loop's arguments
     _lstm_forward_steps: lambda a: a[3], _gru_forward_steps: lambda a: a[2],
