@@ -540,6 +540,17 @@ _worker_count = 0
 _workers_lock = threading.Lock()
 
 
+def _forget_workers() -> None:
+    """In a forked child the pool's threads are gone: make a new pool on first use (the
+    old one would queue tasks that no thread runs)."""
+    global _workers, _worker_count, _workers_lock
+    _workers, _worker_count, _workers_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
+
+
 def _blas_threads() -> int:
     """The threads the large products' BLAS has (MKL's where it is the choice, else NumPy's)."""
     if _mkl.choice() == "mkl":
