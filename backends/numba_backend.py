@@ -111,7 +111,7 @@ class NumbaBackend(NumpyBackend):
             return super().rnn_forward(Zx, H0, W_hh, nonlinearity)
         N, h = H0.shape
         if N * h * h >= self.single_thread_below:  # large GEMMs: NumPy's BLAS, step by step
-            return _rnn_forward_steps(_c(Zx), _c(H0), _c(W_hh), relu)
+            return _by_rows(_rnn_forward_steps, _c(Zx), _c(H0), _c(W_hh), relu)
         with self._blas_scope(N * h * h):
             return K.rnn_forward(_c(Zx), _c(H0), _c(W_hh), relu)
 
@@ -129,7 +129,7 @@ class NumbaBackend(NumpyBackend):
             return super().rnn_backward(dH, H, H0, W_hh, nonlinearity)
         N, h = H0.shape
         if N * h * h >= self.single_thread_below:
-            return _rnn_backward_steps(_c(dH), _c(H), _c(H0), _c(W_hh), relu)
+            return _by_rows(_rnn_backward_steps, _c(dH), _c(H), _c(H0), _c(W_hh), relu)
         with self._blas_scope(N * h * h):
             return K.rnn_backward(_c(dH), _c(H), _c(H0), _c(W_hh), relu)
 
@@ -392,11 +392,13 @@ def _mkl_runs(run_mkl: Any, run_openblas: Any, *arrays: np.ndarray) -> bool:
 
 # The time loops below: per step one GEMM and one compiled elementwise kernel, nothing
 # allocated; ``*_at`` are the (base, pitch) addresses of :func:`_steps`.
-def _rnn_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray, relu: bool):
+def _rnn_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray, relu: bool,
+                       out: np.ndarray | None = None):
     """:func:`K.rnn_forward` with each step's GEMM in MKL or NumPy's BLAS: the time loop
-    in Python, the fused add+φ compiled; two calls a step, nothing allocated in the loop."""
+    in Python, the fused add+φ compiled; two calls a step, nothing allocated in the loop.
+    ``out``: H to write into (a view of a whole batch's, for the row split)."""
     T, N, h = Zx.shape
-    H = np.empty_like(Zx)
+    H = np.empty_like(Zx) if out is None else out
     hw = np.empty((N, h), dtype=Zx.dtype)
     times_W_hh = _right_product(W_hh, N)
     (H_at, H_pitch), hw_at = _steps(H), hw.ctypes.data
@@ -409,17 +411,19 @@ def _rnn_forward_steps(Zx: np.ndarray, H0: np.ndarray, W_hh: np.ndarray, relu: b
 
 
 def _rnn_backward_steps(dH: np.ndarray, H: np.ndarray, H0: np.ndarray, W_hh: np.ndarray,
-                        relu: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`K.rnn_backward` with its GEMMs in MKL or NumPy's BLAS (as the forward)."""
+                        relu: bool, out: np.ndarray | None = None, weights: bool = True
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`K.rnn_backward` with its GEMMs in MKL or NumPy's BLAS (as the forward);
+    ``out``: dZ to write into, ``weights=False``: dW_hh left to the caller (None)."""
     T, N, h = H.shape
-    dZ = np.empty_like(H)
+    dZ = np.empty_like(H) if out is None else out
     carry = np.zeros_like(H0)
     times_W_hh_T = _right_product(W_hh, N, transpose=True)
     (dZ_at, dZ_pitch), carry_at = _steps(dZ), carry.ctypes.data
     for t in range(T - 1, -1, -1):
         K.local_grad(dH[t], carry, H[t], dZ[t], relu)
         times_W_hh_T(dZ[t], dZ_at + t * dZ_pitch, carry, carry_at)  # carry was consumed
-    return dZ, carry, _prev_times(H, H0, dZ)
+    return dZ, carry, (_prev_times(H, H0, dZ) if weights else None)
 
 
 def _gate_dims(gates: Any, n_gates: int) -> tuple[int, int, int] | None:
@@ -654,7 +658,7 @@ def _split_backward(by_step: Any, parts: list[slice], *arrays: np.ndarray
     W_hh = arrays[-1]
     lstm = by_step is _lstm_backward_steps
     T, N = arrays[0].shape[:2]
-    G = W_hh.shape[1]
+    G = W_hh.shape[1]  # G·h: the gate blocks side by side
     grads = (np.empty((T, N, G), W_hh.dtype),) if lstm else (
         np.empty((T, N, G), W_hh.dtype), np.empty((T, N, G), W_hh.dtype))  # dZx, dGh
     carries: list[tuple | None] = [None] * len(parts)
@@ -673,22 +677,63 @@ def _split_backward(by_step: Any, parts: list[slice], *arrays: np.ndarray
     _on_cores([part(k, r) for k, r in enumerate(parts)])
     dA = grads[0] if lstm else grads[1]  # the gradient of the recurrent pre-activations
     H, H0 = (arrays[2], arrays[5]) if lstm else (arrays[1], arrays[4])
-    H_prev = K.stack_prev(H, H0) if _mkl.choice() != "mkl" else None
-    dW = np.empty_like(W_hh)
-    bounds = [G * k // len(parts) for k in range(len(parts) + 1)]
-    _on_cores([(lambda c: lambda: _prev_times(H, H0, dA, dW, c, H_prev))(slice(a, b))
-               for a, b in zip(bounds, bounds[1:], strict=False)])
+    dW = _prev_times_by_columns(H, H0, dA, len(parts))
     carry = [np.concatenate([c[j] for c in carries]) for j in range(len(carries[0]))]
     if lstm:  # dA, dH0, dC0, dW_hh
         return grads[0], carry[0], carry[1], dW
     return grads[0], carry[0], dW, K.column_sums(grads[1].reshape(T * N, G))
 
 
+def _prev_times_by_columns(H: np.ndarray, H0: np.ndarray, dA: np.ndarray,
+                           parts: int) -> np.ndarray:
+    """:func:`_prev_times` (dW_hh) on ``parts`` cores at once, each a block of columns:
+    one GEMM over all T·N rows each, no partial sums to add."""
+    G = dA.shape[2]
+    H_prev = K.stack_prev(H, H0) if _mkl.choice() != "mkl" else None
+    dW = np.empty((H.shape[2], G), dtype=dA.dtype)
+    bounds = [G * k // parts for k in range(parts + 1)]
+    _on_cores([(lambda c: lambda: _prev_times(H, H0, dA, dW, c, H_prev))(slice(a, b))
+               for a, b in zip(bounds, bounds[1:], strict=False)])
+    return dW
+
+
+def _split_rnn_forward(by_step: Any, parts: list[slice], Zx: np.ndarray, H0: np.ndarray,
+                       W_hh: np.ndarray, relu: bool) -> np.ndarray:
+    """:func:`_rnn_forward_steps` per range of rows, into the whole batch's H."""
+    H = np.empty_like(Zx)
+
+    def part(r: slice):
+        return lambda: by_step(Zx[:, r], H0[r], W_hh, relu, out=H[:, r])
+
+    _on_cores([part(r) for r in parts])
+    return H
+
+
+def _split_rnn_backward(by_step: Any, parts: list[slice], dH: np.ndarray, H: np.ndarray,
+                        H0: np.ndarray, W_hh: np.ndarray, relu: bool
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_rnn_backward_steps` per range of rows (dZ into the whole batch's), then
+    dW_hh by columns, as :func:`_split_backward`."""
+    dZ = np.empty_like(H)
+    carries: list[np.ndarray | None] = [None] * len(parts)
+
+    def part(k: int, r: slice):
+        def task() -> None:
+            carries[k] = by_step(dH[:, r], H[:, r], H0[r], W_hh, relu, out=dZ[:, r],
+                                 weights=False)[1]
+        return task
+
+    _on_cores([part(k, r) for k, r in enumerate(parts)])
+    return dZ, np.concatenate(carries), _prev_times_by_columns(H, H0, dZ, len(parts))
+
+
 _ROW_SPLITS = {
     _lstm_forward_steps: _split_forward, _gru_forward_steps: _split_forward,
     _lstm_backward_steps: _split_backward, _gru_backward_steps: _split_backward,
+    _rnn_forward_steps: _split_rnn_forward, _rnn_backward_steps: _split_rnn_backward,
 }
 _RECURRENT_WEIGHT = {  # where W_hh is among each step loop's arguments
     _lstm_forward_steps: lambda a: a[3], _gru_forward_steps: lambda a: a[2],
     _lstm_backward_steps: lambda a: a[7], _gru_backward_steps: lambda a: a[5],
+    _rnn_forward_steps: lambda a: a[2], _rnn_backward_steps: lambda a: a[3],
 }
