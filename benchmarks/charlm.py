@@ -2,10 +2,11 @@
 
 The step is the CLI's own (``Trainer.train_step``: forward, mean cross-entropy,
 backward, clipping to norm 1, SGD) on D2L's minibatches (batch 32 × 35 steps of
-The Time Machine). Each thread count runs in its own process, since BLAS reads
-its thread count at start-up. Within a process the implementations take turns
-(A B C A B C ...) so a noisy neighbour slows all of them alike; we report the
-median over repeats and the spread (min–max).
+The Time Machine). Each implementation runs in its own process per thread count,
+since BLAS reads its thread count at start-up, and all of them take turns
+(A B C A B C ..., every thread count in the same rounds), so a noisy neighbour slows
+all of them alike, and 1 and 2 threads can be compared; we report the median over
+repeats and the spread (min–max).
 
 Also measured, in the same process: the dense matrix products one minibatch
 needs (forward and backward through the recurrence, dW_hh, the output layer) alone,
@@ -308,38 +309,41 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def measure(
-    impls: list[str], hidden_sizes: list[int], threads: int, repeats: int, seconds: float
+    impls: list[str], hidden_sizes: list[int], thread_counts: list[int], repeats: int,
+    seconds: float
 ) -> list[dict]:
-    env = dict(thread_env(threads), TINYGRAD_RNN_BENCH_CELL=CELL)
+    """Tokens/s of every implementation at every thread count, one worker process each,
+    all taking turns round by round (1 and 2 threads too), so all see the same load."""
     procs = {
-        impl: subprocess.Popen(
+        (impl, threads): subprocess.Popen(
             [sys.executable, __file__, "--worker", impl, "--threads", str(threads)],
-            env=env,
+            env=dict(thread_env(threads), TINYGRAD_RNN_BENCH_CELL=CELL),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
+        for threads in thread_counts
         for impl in impls
     }
     for p in procs.values():
         assert p.stdout.readline().strip() == "ready"
     results = []
     for hidden in hidden_sizes:
-        rates: dict[str, list[float]] = {impl: [] for impl in procs}
-        peaks: dict[str, float] = {}
+        rates: dict[tuple, list[float]] = {key: [] for key in procs}
+        peaks: dict[tuple, float] = {}
         for _ in range(repeats):
-            for impl, p in list(procs.items()):
+            for key, p in list(procs.items()):
                 p.stdin.write(f"{hidden} {seconds}\n")
                 p.stdin.flush()
                 answer = p.stdout.readline()
                 if not answer:  # the worker died; its traceback is on stderr
-                    print(f"charlm.py: {impl} failed at h = {hidden}; no row for it",
-                          file=sys.stderr)
-                    del procs[impl], rates[impl]
+                    print(f"charlm.py: {key[0]} ({key[1]} threads) failed at h = {hidden}; "
+                          "no row for it", file=sys.stderr)
+                    del procs[key], rates[key]
                     continue
                 rate, peak = map(float, answer.split())
-                rates[impl].append(rate)
-                peaks[impl] = peak
+                rates[key].append(rate)
+                peaks[key] = peak
                 time.sleep(0.05)  # let the last one's pool threads go idle
         results += [
             {
@@ -349,14 +353,14 @@ def measure(
                 "median": statistics.median(r),
                 "min": min(r),
                 "max": max(r),
-                "peak_mb": peaks[impl],
+                "peak_mb": peaks[(impl, threads)],
             }
-            for impl, r in rates.items()
+            for (impl, threads), r in rates.items()
         ]
     for p in procs.values():
         p.stdin.close()
         p.wait()
-    return results
+    return sorted(results, key=lambda r: (r["threads"], r["hidden"]))  # stable: impl order
 
 
 # -------------------------------------------------------------------- report
@@ -526,8 +530,7 @@ def main() -> None:
     if args.gpu_only and not impls:
         p.error("--gpu-only: no GPU rows to measure (neither cupy nor PyTorch CUDA is usable)")
     results = []
-    for t in args.threads:
-        results += measure(impls, args.hidden, t, args.repeats, args.seconds)
+    results += measure(impls, args.hidden, args.threads, args.repeats, args.seconds)
     gpu = "tinygrad_rnn cupy" in impls or TORCH_CUDA in impls
     header = (
         f"Char-LM training step, {TORCH_NN[8:]} (batch {BATCH} × {STEPS} steps, float32), "
