@@ -37,7 +37,7 @@ from . import _mkl
 from . import _numba_kernels as K
 from .base import common_float_dtype, rnn_shapes_ok
 from .blas_threads import numpy_blas_threads, one_numpy_blas_thread, one_scipy_blas_thread
-from .numpy_backend import NumpyBackend
+from .numpy_backend import SMALL_GEMM, NumpyBackend
 
 
 def _float_dtype(*arrays: Any) -> np.dtype | None:
@@ -259,10 +259,12 @@ class NumbaBackend(NumpyBackend):
             def openblas() -> np.ndarray:
                 return np.matmul(a, b, out=out)
 
-            # On one thread even where the BLAS has two: a product split between threads
-            # waits for both, and on a shared machine for a descheduled one (the output
-            # layer's products at h = 256 take 0.1-0.3 ms, a lost time slice ~3 ms).
-            with one_blas_thread():
+            # Below SMALL_GEMM (2**28, ~4 ms on one core) on one thread even where the BLAS
+            # has more: a product split between threads waits for all of them, and on a
+            # shared machine for a descheduled one (the output layer's products at
+            # h = 256 take 0.1-0.3 ms, a lost time slice ~3 ms). Larger ones keep them.
+            scope = one_blas_thread() if work < SMALL_GEMM else contextlib.nullcontext()
+            with scope:
                 return mkl() if _mkl_runs(mkl, openblas, a_, b_, out) else openblas()
         with self._blas_scope(work):
             return K.matmul(_gemm_operand(a), _gemm_operand(b))
