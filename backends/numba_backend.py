@@ -593,9 +593,16 @@ def _on_cores(tasks: list) -> None:
             f.result()  # re-raises a worker's exception here
 
 
+#: The fewest batch rows a part of the row split gets: each part streams all of W_hh
+#: every step, so parts of a few rows would be bound by that (not measured beyond two
+#: cores: a guess that keeps many-core machines from splitting a batch of 32 sixteen ways).
+_MIN_ROWS = 8
+
+
 def _row_parts(N: int) -> list[slice]:
-    """Contiguous ranges of the N batch rows, one per BLAS thread (at most N)."""
-    parts = max(1, min(_blas_threads(), N))
+    """Contiguous ranges of the N batch rows, one per BLAS thread, of at least
+    :data:`_MIN_ROWS` rows each (one range where N is smaller)."""
+    parts = max(1, min(_blas_threads(), N // _MIN_ROWS))
     bounds = [N * k // parts for k in range(parts + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
 

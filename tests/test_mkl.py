@@ -83,6 +83,7 @@ def test_step_loops_match_the_reference_with_and_without_mkl(monkeypatch, use_mk
     if use_mkl and not _mkl.available():
         pytest.skip("MKL is not installed")
     monkeypatch.setattr(numba_backend, "_blas_threads", lambda: threads)
+    monkeypatch.setattr(numba_backend, "_MIN_ROWS", 1)
     if not use_mkl:
         monkeypatch.setattr(_mkl, "usable", lambda *arrays: False)
         monkeypatch.setattr(_mkl, "available", lambda: False)
@@ -169,3 +170,13 @@ def test_a_failing_part_raises_and_restores_the_blas_threads(monkeypatch):
         numba_backend._on_cores([lambda: done.append(0), fails, lambda: done.append(2)])
     assert sorted(done) == [0, 2]
     assert (control[0]() if control else None) == before
+
+
+def test_row_parts_keep_enough_rows_each(monkeypatch):
+    """The batch is split into at most one part per BLAS thread, each of at least
+    ``_MIN_ROWS`` rows, covering every row once, in order."""
+    for threads, N, expected in ((2, 32, 2), (16, 32, 4), (2, 8, 1), (2, 15, 1), (3, 100, 3)):
+        monkeypatch.setattr(numba_backend, "_blas_threads", lambda t=threads: t)
+        parts = numba_backend._row_parts(N)
+        assert len(parts) == expected
+        assert [i for r in parts for i in range(N)[r]] == list(range(N))
