@@ -10,9 +10,16 @@ AMD EPYC Zen 3 (AVX2 only) the two GEMMs are within 7% (OpenBLAS 237 µs, MKL 25
 thread), yet the char-LM LSTM step at h = 256 still ran 9% faster with MKL than without
 (32.6 against 35.5 ms, measured interleaved).
 
+On a 2-core AMD EPYC Zen 5 (AVX-512) it is the other way round: MKL runs its generic
+kernels there (it loads ``libmkl_def``, not ``libmkl_avx512``), and NumPy's OpenBLAS was
+faster on every product of the LSTM step at h = 256 (per-step 108 against 141 µs packed,
+one thread; the whole step 10-15% faster, interleaved). So the backend times the two
+on the first large product of the process and keeps the faster (:func:`preferred`).
+
 MKL is an optional extra (``pip install 'tinygrad_rnn[mkl]'``, PyPI's ``mkl`` wheel, which
 puts ``libmkl_rt`` in ``<prefix>/lib``); without it, or with ``TINYGRAD_RNN_MKL=0`` in the
-environment, :func:`available` is False and the backend keeps NumPy's BLAS.
+environment, :func:`available` is False and the backend keeps NumPy's BLAS;
+``TINYGRAD_RNN_MKL=1`` takes MKL without timing it.
 
 Threads: MKL runs on the GNU OpenMP runtime (the system's ``libgomp``) with as many
 threads as NumPy's BLAS is given (``OPENBLAS_NUM_THREADS``, else ``OMP_NUM_THREADS``,
@@ -21,11 +28,14 @@ else the cores this process may use), or sequentially where that runtime is miss
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
 import os
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +85,26 @@ def _library() -> ctypes.CDLL | None:
         lib.cblas_dgemm_pack_get_size.restype = ctypes.c_size_t
         return lib
     return None
+
+
+def threads() -> int:
+    """The thread count MKL was given (:func:`_thread_count`), 1 where it is not loaded."""
+    return _thread_count() if available() else 1
+
+
+@contextlib.contextmanager
+def one_local_thread() -> Iterator[None]:
+    """MKL on one thread for the calls the current thread makes within the block
+    (``mkl_set_num_threads_local``: other threads keep theirs)."""
+    lib = _library()
+    if lib is None:
+        yield
+        return
+    previous = lib.MKL_Set_Num_Threads_Local(ctypes.c_int(1))
+    try:
+        yield
+    finally:
+        lib.MKL_Set_Num_Threads_Local(ctypes.c_int(previous))
 
 
 def available() -> bool:
@@ -153,3 +183,50 @@ def usable(*arrays: np.ndarray) -> bool:
     dtype, contiguous rows)."""
     return (available() and arrays[0].dtype in _PREFIX
             and all(a.dtype == arrays[0].dtype and _rows_contiguous(a) for a in arrays))
+
+
+# The process's one choice between MKL and NumPy's OpenBLAS for its large products, made
+# at the first of them (:func:`preferred`): one library for all of them, because the
+# two thread pools spin after each call and, on two cores, slowed each other 3x.
+_choice: dict[str, bool] = {}
+
+
+def _fastest_round(fn: Callable[[], Any], reps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps
+
+
+def preferred(run_mkl: Callable[[], Any], run_openblas: Callable[[], Any]) -> bool:
+    """Whether this process runs its large products in MKL rather than NumPy's OpenBLAS.
+
+    Decided once, on the first call: ``run_mkl`` and ``run_openblas`` (the same product
+    both ways, into a scratch or the real output, which the caller then computes again)
+    are timed in turns, 7 rounds of about 2 ms each (~30 ms once), and MKL is kept unless OpenBLAS's
+    fastest round is at least 5% faster than MKL's (the minimum, since other processes
+    only ever add time). ``TINYGRAD_RNN_MKL=1`` takes MKL without timing. Either way the
+    results agree to rounding (a sum's order); :func:`choice` tells which one runs.
+    """
+    if "mkl" not in _choice:
+        if not available():
+            return False
+        if os.environ.get("TINYGRAD_RNN_MKL") == "1":
+            _choice["mkl"] = True
+        else:
+            once = [_fastest_round(f, 1) for f in (run_mkl, run_openblas, run_mkl, run_openblas)]
+            reps = max(1, int(2e-3 / max(min(once), 1e-6)))
+            best_mkl = best_openblas = float("inf")
+            for _ in range(7):
+                best_mkl = min(best_mkl, _fastest_round(run_mkl, reps))
+                best_openblas = min(best_openblas, _fastest_round(run_openblas, reps))
+            _choice["mkl"] = best_openblas >= 0.95 * best_mkl
+            _choice["timings"] = (best_mkl, best_openblas)  # type: ignore[assignment]
+    return bool(_choice["mkl"])
+
+
+def choice() -> str | None:
+    """"mkl" or "openblas" once :func:`preferred` has chosen, else None (not yet asked)."""
+    if "mkl" not in _choice:
+        return None
+    return "mkl" if _choice["mkl"] else "openblas"

@@ -64,3 +64,45 @@ def one_scipy_blas_thread() -> Iterator[None]:
         yield
     finally:
         control[1](previous)
+
+
+@functools.cache
+def numpy_blas_threads() -> tuple[Callable, Callable] | None:
+    """``(get, set)`` of the thread count of NumPy's own OpenBLAS (behind ``@``), or None.
+
+    Looked up through the handle of NumPy's ``_multiarray_umath``, as
+    :func:`scipy_blas_threads` does through SciPy's, so SciPy's copy is never touched.
+    """
+    try:
+        import numpy._core._multiarray_umath as umath
+
+        lib = ctypes.CDLL(umath.__file__)
+    except (ImportError, OSError):
+        return None
+    for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"),
+                           ("openblas", "")):
+        try:
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}")
+            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}")
+        except AttributeError:
+            continue
+        get.restype, get.argtypes = ctypes.c_int, []
+        set_.restype, set_.argtypes = None, [ctypes.c_int]
+        return get, set_
+    return None
+
+
+@contextlib.contextmanager
+def one_numpy_blas_thread() -> Iterator[None]:
+    """NumPy's OpenBLAS on one thread (the caller's) within the block, for every thread of
+    the process; the count is restored after. Nothing changes where it is not OpenBLAS."""
+    control = numpy_blas_threads()
+    previous = control[0]() if control else None
+    if previous is None or previous == 1:
+        yield
+        return
+    control[1](1)
+    try:
+        yield
+    finally:
+        control[1](previous)

@@ -2,14 +2,16 @@
 
 The step is the CLI's own (``Trainer.train_step``: forward, mean cross-entropy,
 backward, clipping to norm 1, SGD) on D2L's minibatches (batch 32 × 35 steps of
-The Time Machine). Each thread count runs in its own process, since BLAS reads
-its thread count at start-up. Within a process the implementations take turns
-(A B C A B C ...) so a noisy neighbour slows all of them alike; we report the
-median over repeats and the spread (min–max).
+The Time Machine). Each implementation runs in its own process per thread count,
+since BLAS reads its thread count at start-up, and all of them take turns
+(A B C A B C ..., every thread count in the same rounds), so a noisy neighbour slows
+all of them alike, and 1 and 2 threads can be compared; we report the median over
+repeats and the spread (min–max).
 
 Also measured, in the same process: the dense matrix products one minibatch
-needs (forward and backward through the recurrence, dW_hh, the output layer) as
-plain NumPy GEMMs — a bound no implementation on this BLAS can beat.
+needs (forward and backward through the recurrence, dW_hh, the output layer) alone,
+in NumPy's OpenBLAS and, where installed, in MKL (W_hh packed once per sequence): the
+faster of the two rows is the bound, which no implementation on these BLAS can beat.
 
     python benchmarks/charlm.py              # h in {32,128,256,512,1024}, 1 and 2 threads
     python benchmarks/charlm.py --hidden 512 --threads 1 --repeats 3
@@ -166,17 +168,23 @@ def torch_nn_rnn(hidden: int, vocab_size: int, device: str = "cpu"):
     return step
 
 
-def bound_name() -> str:
-    """The bound row: MKL's GEMMs (W_hh packed once) where installed, else NumPy's."""
+MKL_BOUND, OPENBLAS_BOUND = "GEMM bound (MKL, packed W_hh)", "GEMM bound (OpenBLAS)"
+
+
+def bound_names() -> list[str]:
+    """The bound rows: the products in NumPy's OpenBLAS, and in MKL's (W_hh packed once)
+    where it is installed; the table's bound is the faster of them at each h and thread
+    count (the numba backend times the two and keeps the faster, :func:`_mkl.preferred`)."""
     from tinygrad_rnn.backends import _mkl
 
-    return "GEMM bound (MKL, packed W_hh)" if _mkl.available() else "GEMM bound (NumPy)"
+    return ([MKL_BOUND] if _mkl.available() else []) + [OPENBLAS_BOUND]
 
 
-def gemm_bound(hidden: int, vocab_size: int):
-    """Only the dense products of one minibatch, float32, in the fastest GEMM at hand:
-    MKL's, with W_hh packed once for the per-step products (as the numba backend runs
-    them), else NumPy's (OpenBLAS)."""
+def gemm_bound(hidden: int, vocab_size: int, library: str = "openblas"):
+    """Only the dense products of one minibatch, float32, in one library: ``"mkl"``
+    (W_hh packed once per sequence each way, as the numba backend runs it) or
+    ``"openblas"`` (NumPy's, each product in its fastest layout: a contiguous W_hhᵀ for
+    the backward's per-step products)."""
     from tinygrad_rnn.backends import _mkl
 
     rng = np.random.default_rng(0)
@@ -188,7 +196,8 @@ def gemm_bound(hidden: int, vocab_size: int):
     dZ = rng.standard_normal((T, N, G * h)).astype(f)
     dO = rng.standard_normal((T * N, V)).astype(f)
     gates, carry = np.empty((N, G * h), f), np.empty((N, h), f)
-    mkl = _mkl.usable(W_hh)
+    dW_hh = np.empty((h, G * h), f)
+    mkl = library == "mkl" and _mkl.usable(W_hh)
 
     def step(X, Y):
         if mkl:  # packing is part of the work: once per sequence, each way
@@ -201,7 +210,10 @@ def gemm_bound(hidden: int, vocab_size: int):
                 np.matmul(H[t], W_hh, out=gates)
                 np.matmul(dZ[t], W_hh_T, out=carry)
         Hs = H.reshape(T * N, h)
-        Hs.T @ dZ.reshape(T * N, G * h)  # dW_hh over all steps
+        if mkl:  # dW_hh over all steps
+            _mkl.gemm(Hs, dZ.reshape(T * N, G * h), dW_hh, trans_a=True)
+        else:
+            np.matmul(Hs.T, dZ.reshape(T * N, G * h), out=dW_hh)
         Hs @ W_hq  # output layer forward
         dO @ W_hq.T  # its input gradient
         Hs.T @ dO  # dW_hq
@@ -223,7 +235,7 @@ def make_step(impl: str, hidden: int, vocab_size: int):
         return torch_nn_rnn(hidden, vocab_size)
     if impl == TORCH_CUDA:
         return torch_nn_rnn(hidden, vocab_size, "cuda")
-    return gemm_bound(hidden, vocab_size)
+    return gemm_bound(hidden, vocab_size, "mkl" if impl == MKL_BOUND else "openblas")
 
 
 def worker(impl: str, threads: int) -> None:
@@ -272,7 +284,7 @@ def implementations(backends: list[str], torch: bool, gpu_only: bool = False) ->
             impls.append(TORCH_CUDA)
     if gpu_only:
         return [i for i in impls if i in ("tinygrad_rnn cupy", GRAPHED, TORCH_CUDA)]
-    return impls + [bound_name()]
+    return impls + bound_names()
 
 
 def _torch_cuda_available() -> bool:
@@ -297,38 +309,41 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def measure(
-    impls: list[str], hidden_sizes: list[int], threads: int, repeats: int, seconds: float
+    impls: list[str], hidden_sizes: list[int], thread_counts: list[int], repeats: int,
+    seconds: float
 ) -> list[dict]:
-    env = dict(thread_env(threads), TINYGRAD_RNN_BENCH_CELL=CELL)
+    """Tokens/s of every implementation at every thread count, one worker process each,
+    all taking turns round by round (1 and 2 threads too), so all see the same load."""
     procs = {
-        impl: subprocess.Popen(
+        (impl, threads): subprocess.Popen(
             [sys.executable, __file__, "--worker", impl, "--threads", str(threads)],
-            env=env,
+            env=dict(thread_env(threads), TINYGRAD_RNN_BENCH_CELL=CELL),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
+        for threads in thread_counts
         for impl in impls
     }
     for p in procs.values():
         assert p.stdout.readline().strip() == "ready"
     results = []
     for hidden in hidden_sizes:
-        rates: dict[str, list[float]] = {impl: [] for impl in procs}
-        peaks: dict[str, float] = {}
+        rates: dict[tuple, list[float]] = {key: [] for key in procs}
+        peaks: dict[tuple, float] = {}
         for _ in range(repeats):
-            for impl, p in list(procs.items()):
+            for key, p in list(procs.items()):
                 p.stdin.write(f"{hidden} {seconds}\n")
                 p.stdin.flush()
                 answer = p.stdout.readline()
                 if not answer:  # the worker died; its traceback is on stderr
-                    print(f"charlm.py: {impl} failed at h = {hidden}; no row for it",
-                          file=sys.stderr)
-                    del procs[impl], rates[impl]
+                    print(f"charlm.py: {key[0]} ({key[1]} threads) failed at h = {hidden}; "
+                          "no row for it", file=sys.stderr)
+                    del procs[key], rates[key]
                     continue
                 rate, peak = map(float, answer.split())
-                rates[impl].append(rate)
-                peaks[impl] = peak
+                rates[key].append(rate)
+                peaks[key] = peak
                 time.sleep(0.05)  # let the last one's pool threads go idle
         results += [
             {
@@ -338,14 +353,14 @@ def measure(
                 "median": statistics.median(r),
                 "min": min(r),
                 "max": max(r),
-                "peak_mb": peaks[impl],
+                "peak_mb": peaks[(impl, threads)],
             }
-            for impl, r in rates.items()
+            for (impl, threads), r in rates.items()
         ]
     for p in procs.values():
         p.stdin.close()
         p.wait()
-    return results
+    return sorted(results, key=lambda r: (r["threads"], r["hidden"]))  # stable: impl order
 
 
 # -------------------------------------------------------------------- report
@@ -398,8 +413,7 @@ def cpu_name() -> str:
 
 
 def table(results: list[dict]) -> str:
-    bound = next((r["impl"] for r in results if r["impl"].startswith("GEMM bound")), "")
-    refs = (TORCH_NN, "PyTorch scratch loop", bound)
+    refs = (TORCH_NN, "PyTorch scratch loop", "GEMM bound")
     cuda = any(r["impl"] == TORCH_CUDA for r in results)  # then one more column
     rows = [
         "| h | threads | implementation | tokens/s (median) | spread (min–max) | "
@@ -413,6 +427,9 @@ def table(results: list[dict]) -> str:
             for x in results
             if x["hidden"] == r["hidden"] and x["threads"] == r["threads"]
         }
+        bounds = [v for k, v in same.items() if k.startswith("GEMM bound")]
+        if bounds:  # the faster library's row is the bound
+            same["GEMM bound"] = max(bounds)
         ratio = {
             ref: (f"{r['median'] / same[ref]:.2f}×" if ref in same else "–")
             for ref in (*refs, TORCH_CUDA)
@@ -513,8 +530,7 @@ def main() -> None:
     if args.gpu_only and not impls:
         p.error("--gpu-only: no GPU rows to measure (neither cupy nor PyTorch CUDA is usable)")
     results = []
-    for t in args.threads:
-        results += measure(impls, args.hidden, t, args.repeats, args.seconds)
+    results += measure(impls, args.hidden, args.threads, args.repeats, args.seconds)
     gpu = "tinygrad_rnn cupy" in impls or TORCH_CUDA in impls
     header = (
         f"Char-LM training step, {TORCH_NN[8:]} (batch {BATCH} × {STEPS} steps, float32), "

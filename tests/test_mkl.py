@@ -72,16 +72,23 @@ def test_usable_refuses_what_mkl_cannot_take():
     assert _mkl.usable(f32) == _mkl.available()
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("use_mkl", [True, False])
 @pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
-def test_step_loops_match_the_reference_with_and_without_mkl(monkeypatch, use_mkl, kind):
+def test_step_loops_match_the_reference_with_and_without_mkl(monkeypatch, use_mkl, kind,
+                                                             threads):
     """The Numba backend's per-step loops (large h) agree with the NumPy reference
-    whichever BLAS they use; float64, so only summation order differs."""
+    whichever BLAS they use, and with the batch's rows split between 2 or 3 threads
+    (N = 3: one row each); float64, so only summation order differs."""
     if use_mkl and not _mkl.available():
         pytest.skip("MKL is not installed")
+    monkeypatch.setattr(numba_backend, "_blas_threads", lambda: threads)
+    monkeypatch.setattr(numba_backend, "_MIN_ROWS", 1)
     if not use_mkl:
         monkeypatch.setattr(_mkl, "usable", lambda *arrays: False)
         monkeypatch.setattr(_mkl, "available", lambda: False)
+    else:  # whichever BLAS this machine times faster, the MKL path runs here
+        monkeypatch.setitem(_mkl._choice, "mkl", True)
     numba, ref = numba_backend.NumbaBackend(), NumpyBackend()
     monkeypatch.setattr(numba, "single_thread_below", 0)  # always the step loops
     rng = np.random.default_rng(3)
@@ -111,3 +118,65 @@ def test_step_loops_match_the_reference_with_and_without_mkl(monkeypatch, use_mk
         for g, e in zip(got, expected, strict=True):
             assert g.shape == e.shape
             np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+@needs_mkl
+def test_preferred_times_once_and_keeps_its_choice(monkeypatch):
+    """The process's choice between MKL and OpenBLAS is made once, by timing, and kept;
+    TINYGRAD_RNN_MKL=1 takes MKL without timing."""
+    monkeypatch.setattr(_mkl, "_choice", {})
+    calls = []
+    assert _mkl.choice() is None
+    first = _mkl.preferred(lambda: calls.append("mkl"), lambda: calls.append("openblas"))
+    assert set(calls) == {"mkl", "openblas"} and _mkl.choice() in ("mkl", "openblas")
+    assert first == (_mkl.choice() == "mkl")
+    calls.clear()
+    assert _mkl.preferred(lambda: calls.append("mkl"), lambda: calls.append("openblas")) == first
+    assert calls == []  # decided already: nothing timed again
+    monkeypatch.setattr(_mkl, "_choice", {})
+    monkeypatch.setenv("TINYGRAD_RNN_MKL", "1")
+    assert _mkl.preferred(lambda: calls.append("mkl"), lambda: calls.append("openblas"))
+    assert calls == [] and _mkl.choice() == "mkl"
+
+
+@pytest.mark.parametrize("use_mkl", [True, False])
+def test_large_matmul_matches_numpy_with_either_choice(monkeypatch, use_mkl):
+    """The backend's large products (and the transposed operands of a backward) agree with
+    NumPy's whichever BLAS the process chose."""
+    if use_mkl and not _mkl.available():
+        pytest.skip("MKL is not installed")
+    monkeypatch.setitem(_mkl._choice, "mkl", use_mkl)
+    numba = numba_backend.NumbaBackend()
+    monkeypatch.setattr(numba, "single_thread_below", 0)
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((6, 5)), rng.standard_normal((5, 7))
+    for x, y in ((a, b), (a.T.copy().T, b), (a, b.T.copy().T), (b.T, a.T)):
+        np.testing.assert_allclose(numba.matmul(x, y), x @ y, rtol=1e-12, atol=1e-12)
+
+
+def test_a_failing_part_raises_and_restores_the_blas_threads(monkeypatch):
+    """An exception in one part of a row split reaches the caller, after every part has
+    finished, with NumPy's BLAS thread count as it was."""
+    from tinygrad_rnn.backends.blas_threads import numpy_blas_threads
+
+    control = numpy_blas_threads()
+    before = control[0]() if control else None
+    done = []
+
+    def fails():
+        raise ValueError("part 1")
+
+    with pytest.raises(ValueError, match="part 1"):
+        numba_backend._on_cores([lambda: done.append(0), fails, lambda: done.append(2)])
+    assert sorted(done) == [0, 2]
+    assert (control[0]() if control else None) == before
+
+
+def test_row_parts_keep_enough_rows_each(monkeypatch):
+    """The batch is split into at most one part per BLAS thread, each of at least
+    ``_MIN_ROWS`` rows, covering every row once, in order."""
+    for threads, N, expected in ((2, 32, 2), (16, 32, 4), (2, 8, 1), (2, 15, 1), (3, 100, 3)):
+        monkeypatch.setattr(numba_backend, "_blas_threads", lambda t=threads: t)
+        parts = numba_backend._row_parts(N)
+        assert len(parts) == expected
+        assert [i for r in parts for i in range(N)[r]] == list(range(N))
