@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tinygrad_rnn.charlm import TrainConfig, Trainer
-from tinygrad_rnn.charlm.data import DATA_ENV_VAR, cache_dir
+from tinygrad_rnn.charlm.data import DATA_ENV_VAR, DataError, time_machine_path
 from tinygrad_rnn.charlm.train import fastest_backend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,10 +44,11 @@ def _source(cell: dict) -> str:
 
 
 def _book() -> Path | None:
-    """The book as the library finds it, short of downloading it."""
-    env = os.environ.get(DATA_ENV_VAR)
-    path = Path(env).expanduser() if env else cache_dir() / "timemachine.txt"
-    return path if path.is_file() else None
+    """The book as the library finds it (its one lookup), short of downloading it."""
+    try:
+        return Path(time_machine_path(download=False))
+    except DataError:
+        return None
 
 
 # ----------------------------------------------------------- what the notebooks are
