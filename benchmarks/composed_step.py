@@ -8,13 +8,14 @@ program as D2L writes it from scratch (``X[t] @ W_xh + H @ W_hh + b``, ``tanh``)
 h = 32 the arithmetic is a few microseconds a step: what is measured is what every op
 costs around its kernel (argument checks, dtype rules, graph recording, dispatch).
 
-Times are CPU seconds of this process (``time.process_time``), so a machine shared
-with other work skews them less than wall time; the implementations take turns in
-rounds and each phase's median over the rounds is reported. Each thread count runs
-in its own process (BLAS reads it at start-up).
+Times are CPU seconds of this process (``time.process_time``, the default), so a machine
+shared with other work skews them less than wall time; with 2 threads they include what
+a waiting BLAS or OpenMP thread spends spinning (``--clock wall`` for wall time). The
+implementations take turns in rounds and each phase's median over the rounds is
+reported. Each thread count runs in its own process (BLAS reads it at start-up).
 
     python benchmarks/composed_step.py                  # 1 and 2 threads
-    python benchmarks/composed_step.py --threads 1 --rounds 9
+    python benchmarks/composed_step.py --threads 1 --rounds 9 --clock wall
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def op_cases(backend: str):
     }
 
 
-def worker(threads: int, rounds: int, steps_per_round: int) -> None:
+def worker(threads: int, rounds: int, steps_per_round: int, wall: bool) -> None:
     import torch
 
     torch.set_num_threads(threads)
@@ -131,7 +132,7 @@ def worker(threads: int, rounds: int, steps_per_round: int) -> None:
     backends = [b for b in ("numpy", "numba") if b in tg.backends.available()]
     impls = {f"tinygrad_rnn {b}": tinygrad_step(b) for b in backends}
     impls["PyTorch eager"] = torch_step()
-    clock = time.process_time
+    clock = time.perf_counter if wall else time.process_time
     for step in impls.values():  # warm-up: JIT, caches, allocator
         for _ in range(20):
             step(clock)
@@ -143,7 +144,8 @@ def worker(threads: int, rounds: int, steps_per_round: int) -> None:
                 totals = [s + d for s, d in zip(totals, step(clock))]
             spent[name].append([s / steps_per_round for s in totals])
     torch_ms = 1e3 * statistics.median(sum(r) for r in spent["PyTorch eager"])
-    print(f"\n### One training step, {threads} thread(s), ms of CPU time (median of "
+    kind = "wall" if wall else "CPU"
+    print(f"\n### One training step, {threads} thread(s), ms of {kind} time (median of "
           f"{rounds} rounds of {steps_per_round})\n")
     print("| implementation | " + " | ".join(PHASES) + " | step | speed vs PyTorch |")
     print("|---" * (len(PHASES) + 3) + "|")
@@ -167,10 +169,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30, help="steps per round")
+    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        worker(args.worker, args.rounds, args.steps)
+        worker(args.worker, args.rounds, args.steps, args.clock == "wall")
         return
     import platform
 
@@ -180,7 +183,8 @@ def main() -> None:
         env = dict(os.environ, **{k: str(n) for k in (
             "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")})
         subprocess.run([sys.executable, __file__, "--worker", str(n), "--rounds",
-                        str(args.rounds), "--steps", str(args.steps)], env=env, check=True)
+                        str(args.rounds), "--steps", str(args.steps), "--clock", args.clock],
+                       env=env, check=True)
 
 
 if __name__ == "__main__":
