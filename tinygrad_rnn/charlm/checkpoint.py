@@ -383,19 +383,22 @@ def _check_optim_layout(optim: dict[str, np.ndarray], kind: str, count: int) -> 
             continue  # per-parameter state: below (its arrays: in the model's dtype, above)
         if key not in optim:
             raise _Bad(f"its optimizer entries lack {key!r}, which a {kind} optimizer writes")
-        if optim[key].dtype != want.dtype:
-            raise _Bad(f"optimizer entry {key!r} is {optim[key].dtype}, a {kind} optimizer "
-                       f"writes {want.dtype}")
-    steps = {k.split(".", 2)[2]: v.dtype for k, v in layout.items()
-             if k.startswith("state.") and v.ndim == 0}  # step counts: the probe's dtype
+        # the shape too (betas (2,), lr ()): but the parameter list is as long as the model's
+        sized = key.endswith((".params", ".param_names"))
+        if optim[key].dtype != want.dtype or not sized and optim[key].shape != want.shape:
+            raise _Bad(f"optimizer entry {key!r} is {optim[key].dtype} {optim[key].shape}, a "
+                       f"{kind} optimizer writes {want.dtype} {want.shape}")
+    # step counts: the probe's dtype and shape (a 0-d count, never an array of them)
+    steps = {k.split(".", 2)[2]: (v.dtype, v.shape) for k, v in layout.items()
+             if k.startswith("state.") and v.ndim == 0}
     state: dict[int, set[str]] = {}
     for key in optim:
         if _STATE.fullmatch(key):
             i, name = _STATE.fullmatch(key).groups()
             state.setdefault(int(i), set()).add(name)
-            if name in steps and optim[key].dtype != steps[name]:
-                raise _Bad(f"optimizer entry {key!r} is {optim[key].dtype}, a {kind} "
-                           f"optimizer writes {steps[name]}")
+            if name in steps and (optim[key].dtype, optim[key].shape) != steps[name]:
+                raise _Bad(f"optimizer entry {key!r} is {optim[key].dtype} {optim[key].shape}, "
+                           f"a {kind} optimizer writes {steps[name][0]} {steps[name][1]}")
     names = set().union(*state.values()) if state else set()
     for i in range(count) if state else ():
         if state.get(i) != names:
