@@ -34,27 +34,14 @@ def scipy_blas_threads() -> tuple[Callable, Callable] | None:
         lib = ctypes.CDLL(cython_blas.__file__)
     except (ImportError, OSError):
         return None
-    for prefix in ("scipy_openblas", "openblas"):
-        try:
-            get, set_ = (
-                getattr(lib, prefix + "_get_num_threads"),
-                getattr(lib, prefix + "_set_num_threads"),
-            )
-        except AttributeError:
-            continue
-        get.restype, get.argtypes = ctypes.c_int, []
-        set_.restype, set_.argtypes = None, [ctypes.c_int]
-        return get, set_
-    return None
+    return _thread_control(lib, [("scipy_openblas", ""), ("openblas", "")])
 
 
 @contextlib.contextmanager
-def one_scipy_blas_thread() -> Iterator[None]:
-    """SciPy's BLAS on one thread within the block; the thread count is restored after.
-
-    Nothing is changed where that BLAS is not OpenBLAS or already runs on one thread.
-    """
-    control = scipy_blas_threads()
+def _one_thread(control: tuple[Callable, Callable] | None) -> Iterator[None]:
+    """The BLAS behind ``control`` (``(get, set)``, or None) on one thread within the
+    block; its count is restored after. Nothing changes where there is no such control
+    (not OpenBLAS) or it already runs on one thread."""
     previous = control[0]() if control else None
     if previous is None or previous == 1:
         yield
@@ -64,6 +51,11 @@ def one_scipy_blas_thread() -> Iterator[None]:
         yield
     finally:
         control[1](previous)
+
+
+def one_scipy_blas_thread() -> contextlib.AbstractContextManager:
+    """SciPy's BLAS on one thread within the block; the thread count is restored after."""
+    return _one_thread(scipy_blas_threads())
 
 
 @functools.cache
@@ -79,8 +71,15 @@ def numpy_blas_threads() -> tuple[Callable, Callable] | None:
         lib = ctypes.CDLL(umath.__file__)
     except (ImportError, OSError):
         return None
-    for prefix, suffix in (("scipy_openblas", "64_"), ("scipy_openblas", ""), ("openblas", "64_"),
-                           ("openblas", "")):
+    return _thread_control(lib, [("scipy_openblas", "64_"), ("scipy_openblas", ""),
+                                 ("openblas", "64_"), ("openblas", "")])
+
+
+def _thread_control(lib: ctypes.CDLL, names: list[tuple[str, str]]
+                    ) -> tuple[Callable, Callable] | None:
+    """``(get, set)`` of OpenBLAS's thread count in ``lib``, by the first of the
+    ``(prefix, suffix)`` symbol spellings it exports, or None (not OpenBLAS)."""
+    for prefix, suffix in names:
         try:
             get = getattr(lib, f"{prefix}_get_num_threads{suffix}")
             set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}")
@@ -92,17 +91,7 @@ def numpy_blas_threads() -> tuple[Callable, Callable] | None:
     return None
 
 
-@contextlib.contextmanager
-def one_numpy_blas_thread() -> Iterator[None]:
+def one_numpy_blas_thread() -> contextlib.AbstractContextManager:
     """NumPy's OpenBLAS on one thread (the caller's) within the block, for every thread of
     the process; the count is restored after. Nothing changes where it is not OpenBLAS."""
-    control = numpy_blas_threads()
-    previous = control[0]() if control else None
-    if previous is None or previous == 1:
-        yield
-        return
-    control[1](1)
-    try:
-        yield
-    finally:
-        control[1](previous)
+    return _one_thread(numpy_blas_threads())
