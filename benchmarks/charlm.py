@@ -93,18 +93,27 @@ def ours(backend: str, hidden: int, vocab_size: int, cuda_graph: bool = False):
     return graphed_step if cuda_graph else step
 
 
-def torch_scratch(hidden: int, vocab_size: int):
-    """D2L §8.5's RNNModelScratch in PyTorch: a Python loop over steps."""
+def torch_scratch_params(hidden: int, vocab_size: int, generator=None) -> list:
+    """D2L §8.5's parameters in PyTorch, ``[W_xh, W_hh, b_h, W_hq, b_q]``: N(0, 0.01²)
+    weights (drawn by ``generator``, else one seeded with 0), zero biases."""
     import torch
-    import torch.nn.functional as F
 
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(0) if generator is None else generator
     W_xh = (torch.randn(vocab_size, hidden, generator=g) * 0.01).requires_grad_()
     W_hh = (torch.randn(hidden, hidden, generator=g) * 0.01).requires_grad_()
     b_h = torch.zeros(hidden, requires_grad=True)
     W_hq = (torch.randn(hidden, vocab_size, generator=g) * 0.01).requires_grad_()
     b_q = torch.zeros(vocab_size, requires_grad=True)
-    params = [W_xh, W_hh, b_h, W_hq, b_q]
+    return [W_xh, W_hh, b_h, W_hq, b_q]
+
+
+def torch_scratch(hidden: int, vocab_size: int):
+    """D2L §8.5's RNNModelScratch in PyTorch: a Python loop over steps."""
+    import torch
+    import torch.nn.functional as F
+
+    params = torch_scratch_params(hidden, vocab_size)
+    W_xh, W_hh, b_h, W_hq, b_q = params
     state = [torch.zeros(BATCH, hidden)]
 
     def step(X, Y):

@@ -66,14 +66,11 @@ def tinygrad_step(backend: str):
 def torch_step():
     """The same step in PyTorch eager, D2L's from-scratch RNN (§8.5)."""
     import torch
+    from charlm import torch_scratch_params  # the same parameters as charlm.py's row
 
     rng = torch.Generator().manual_seed(0)
-    W_xh = (torch.randn(V, H, generator=rng) * 0.01).requires_grad_()
-    W_hh = (torch.randn(H, H, generator=rng) * 0.01).requires_grad_()
-    b_h = torch.zeros(H, requires_grad=True)
-    W_hq = (torch.randn(H, V, generator=rng) * 0.01).requires_grad_()
-    b_q = torch.zeros(V, requires_grad=True)
-    params = [W_xh, W_hh, b_h, W_hq, b_q]
+    params = torch_scratch_params(H, V, rng)
+    W_xh, W_hh, b_h, W_hq, b_q = params
     opt = torch.optim.SGD(params, lr=1.0)
     X = torch.nn.functional.one_hot(torch.randint(0, V, (T, N), generator=rng), V).float()
     Y = torch.randint(0, V, (T * N,), generator=rng)
